@@ -1,0 +1,3 @@
+from gcl_search.cli import main
+
+main()

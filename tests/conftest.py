@@ -1,0 +1,50 @@
+"""Shared fixtures.
+
+OpenSearch: tests marked `opensearch` get the `opensearch_url` fixture. With no node they skip, unless
+GCL_SEARCH_REQUIRE_OPENSEARCH=1 (set by scripts/test.sh, i.e. `make test` and CI): then they fail, so a missing
+node can never look green.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+ICECAT = ROOT / "examples" / "icecat"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _node_answers(url: str, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_cluster/health?wait_for_status=yellow&timeout=5s", timeout=10):
+                return True
+        except (urllib.error.URLError, OSError):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(1)
+
+
+@pytest.fixture(scope="session")
+def opensearch_url() -> str:
+    url = os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9200").rstrip("/")
+    required = os.environ.get("GCL_SEARCH_REQUIRE_OPENSEARCH") == "1"
+    if _node_answers(url, timeout_s=30 if required else 2):
+        return url
+    if required:
+        pytest.fail(f"GCL_SEARCH_REQUIRE_OPENSEARCH=1 but no OpenSearch node answers at {url}")
+    pytest.skip(f"no OpenSearch node at {url}; run `make test` to start one")
+
+
+@pytest.fixture(scope="session")
+def icecat_dir() -> Path:
+    return ICECAT
