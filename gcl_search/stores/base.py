@@ -1,0 +1,228 @@
+"""The store interface both backends implement: `LocalStore` (a directory) and `OpenSearchStore`.
+
+Search code talks only to `VectorStore`. The contract, shared by both stores and held to by parity tests:
+
+- Documents are written with explicit ids; writing the same id again replaces the document (idempotent
+  re-runs).
+- `knn(query, k)` runs ONE (approximate in OpenSearch, exact in the local store) inner-product search on the
+  concatenated vector and returns `(doc_id, raw inner product)`; with `query = layout.query_vector(q, w)` the
+  raw inner product is exactly `sum_f w_f q_f . d_f` over the fields the document has.
+- `vectors(ids)` returns every field vector a document has (absent fields are left out, never zeros), so the
+  search client can re-score candidates exactly and report each field's true similarity.
+- Filters (`Term`, `Range`; a sequence means AND) apply INSIDE the vector search (OpenSearch `knn.filter`;
+  the local store masks before ranking), so a filtered search still returns k hits when k documents match.
+- Rankings are sorted by score descending, ties broken by doc_id ascending.
+
+Typical use by the search client::
+
+    q = layout.query_vector({"title": q_title, "description": q_desc}, {"title": 0.7, "description": 0.3})
+    cands = store.knn(q, k=int(k * layout.options.oversample), filters=[Range("price", lte=100)])
+    vecs = store.vectors([doc_id for doc_id, _ in cands])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol, Union, runtime_checkable
+
+import numpy as np
+
+from gcl_search.errors import ConfigError
+from gcl_search.records import Document, IngestReport
+from gcl_search.stores.layout import (
+    CONCAT,
+    FUSED,
+    AttributeField,
+    DenseField,
+    IndexLayout,
+    LayoutOptions,
+    layout_from_config,
+)
+
+__all__ = [
+    "CONCAT", "FUSED", "AttributeField", "DenseField", "IndexLayout", "LayoutOptions", "layout_from_config",
+    "Term", "Range", "Filter", "VectorStore", "check_filters",
+]
+
+Scalar = Union[str, int, float, bool]  # noqa: UP007 - a runtime alias, py3.10 safe
+
+
+@dataclass(frozen=True)
+class Term:
+    """Attribute equals one of `values` (OpenSearch `terms`): `Term("brand", ("HP", "Dell"))`.
+
+    Args:
+        field: a filterable attribute of the layout.
+        values: one value or a tuple of accepted values.
+    """
+
+    field: str
+    values: Scalar | tuple[Scalar, ...]
+
+    @property
+    def accepted(self) -> tuple[Scalar, ...]:
+        """The accepted values as a tuple."""
+        return self.values if isinstance(self.values, tuple) else (self.values,)
+
+
+@dataclass(frozen=True)
+class Range:
+    """Numeric attribute within bounds (OpenSearch `range`); None means unbounded. A document without the
+    attribute never matches.
+
+    Args:
+        field: a filterable float/integer attribute.
+        gte, gt, lte, lt: the bounds.
+    """
+
+    field: str
+    gte: float | None = None
+    gt: float | None = None
+    lte: float | None = None
+    lt: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.gte is None and self.gt is None and self.lte is None and self.lt is None:
+            raise ConfigError(f"range filter on {self.field!r} has no bound; give gte, gt, lte or lt")
+
+
+Filter = Union[Term, Range]  # noqa: UP007 - a runtime alias, py3.10 safe
+
+
+def check_filters(layout: IndexLayout, filters: Sequence[Filter]) -> None:
+    """Refuse filters on undeclared attributes, and ranges on non-numeric ones (ConfigError)."""
+    for flt in filters:
+        attr = layout.attribute(flt.field)
+        if isinstance(flt, Range) and attr.type not in ("float", "integer"):
+            raise ConfigError(f"range filter on {flt.field!r}, a {attr.type} attribute; use a Term filter or "
+                              "declare it float/integer")
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """One index (OpenSearch) or one directory (local). Both raise only `GclSearchError` subclasses.
+
+    Errors common to all methods: `IndexNotFound` when the index does not exist (except `create`/`exists`/
+    `drop`), `StoreUnavailable` when the backend cannot be reached (the URL redacted of credentials).
+    """
+
+    @property
+    def name(self) -> str:
+        """The index name or directory path (credentials never included)."""
+        ...
+
+    def exists(self) -> bool:
+        """Whether the index/directory exists."""
+        ...
+
+    def create(self, layout: IndexLayout, *, exist_ok: bool = False) -> None:
+        """Create the index for `layout`.
+
+        Args:
+            layout: the layout to record in the index.
+            exist_ok: if it exists already, check the layout is compatible (`IndexLayout.check_compatible`)
+                and keep it; otherwise an existing index is an error.
+
+        Raises:
+            ConfigError / DimensionMismatch: it exists with an incompatible layout (or exist_ok is False).
+        """
+        ...
+
+    def drop(self) -> None:
+        """Delete the index and everything in it; a missing index is not an error."""
+        ...
+
+    def layout(self) -> IndexLayout:
+        """The layout recorded in the index."""
+        ...
+
+    def upsert(self, docs: Iterable[Document]) -> IngestReport:
+        """Write documents by id (replacing any with that id); a bad document is a FailedDoc, not an error.
+
+        Returns:
+            IngestReport with `indexed` and `failed` (stage "write", the HTTP status when there is one).
+
+        Raises:
+            StoreUnavailable: the backend stayed unreachable after retries (nothing is silently dropped).
+        """
+        ...
+
+    def refresh(self) -> None:
+        """Make everything written so far visible to search."""
+        ...
+
+    def count(self) -> int:
+        """Number of documents (after a refresh)."""
+        ...
+
+    def bulk_load(self) -> AbstractContextManager[None]:
+        """A context for large loads: relaxes refresh/replicas (OpenSearch) or defers compaction (local) and
+        restores them on exit, also when the block raises; refreshes at the end."""
+        ...
+
+    def knn(self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT,
+            ef_search: int | None = None) -> list[tuple[str, float]]:
+        """Top-k documents by raw inner product with `vector`.
+
+        Args:
+            vector: float32 query for `target`: (concat_dim,) for CONCAT (see `IndexLayout.query_vector`),
+                (dim,) for a dense field name (needs `per_field_vectors`) or FUSED (needs `fused_weights`).
+            k: number of hits (the local store is exact; OpenSearch is HNSW with `max(ef_search, k)`).
+            filters: AND of Term/Range on declared attributes, applied inside the search.
+            target: CONCAT, FUSED or a dense field name.
+            ef_search: override `layout.options.ef_search` for this query.
+
+        Returns:
+            [(doc_id, raw inner product)], best first, ties by doc_id.
+        """
+        ...
+
+    def vectors(self, doc_ids: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
+        """doc_id -> {field: unit float32 vector} for the fields each document has; unknown ids left out."""
+        ...
+
+    def lexical(self, text: str, fields: Sequence[str] | None, k: int, filters: Sequence[Filter] = ()
+                ) -> list[tuple[str, float]]:
+        """BM25 (Lucene variant, k1=1.2, b=0.75): the sum of the per-field scores over `fields`.
+
+        Args:
+            text: the query text (analysed: lowercased, split on non-word characters).
+            fields: text fields to search (None: all of the layout's text fields).
+            k: number of hits; only documents that match at least one term are returned.
+            filters: as for `knn`.
+
+        Returns:
+            [(doc_id, bm25 score)], best first, ties by doc_id.
+        """
+        ...
+
+    def attributes(self, doc_ids: Sequence[str]) -> dict[str, dict[str, object]]:
+        """doc_id -> stored attributes (all of them, declared or not); unknown ids are left out."""
+        ...
+
+    def texts(self, doc_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """doc_id -> stored text fields; unknown ids are left out."""
+        ...
+
+
+def attribute_matches(value: object, flt: Filter) -> bool:
+    """Whether one stored attribute value satisfies a filter (the local store's semantics, mirrored from
+    OpenSearch: a list value matches if any element does; a missing value never matches)."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return any(_one_matches(v, flt) for v in values if v is not None)
+
+
+def _one_matches(value: object, flt: Filter) -> bool:
+    if isinstance(flt, Term):
+        return any(value == v and isinstance(value, bool) == isinstance(v, bool) for v in flt.accepted)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return ((flt.gte is None or value >= flt.gte) and (flt.gt is None or value > flt.gt)
+            and (flt.lte is None or value <= flt.lte) and (flt.lt is None or value < flt.lt))
+
+
+def rank(scores: Mapping[str, float], k: int) -> list[tuple[str, float]]:
+    """The top k of doc_id -> score: score descending, ties by doc_id ascending (both stores use this)."""
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
