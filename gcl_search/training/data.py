@@ -1,0 +1,243 @@
+"""Training data: (query, doc_id, score) triples plus the catalogue they point into.
+
+Readers for JSONL / CSV / Parquet triples and catalogues, the bundled Icecat sample (score = the three raters'
+mean rating) and the Marqo-GS-10M layout (`query_{a}_product_id_{b}.csv`, the GCL paper's dataset), validation
+that names the file and row of every bad input, and seeded query-level train/dev splits.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gcl_search.errors import ConfigError, InputFileError
+
+
+@dataclass(frozen=True)
+class Triple:
+    """One graded pair: scores above the positive threshold are positives, 0 (judged irrelevant) negatives.
+
+    Attributes:
+        query: the query text (also its id).
+        doc_id: the catalogue document.
+        score: relevance (finite, >= 0).
+        location: "file:row" for error messages.
+    """
+
+    query: str
+    doc_id: str
+    score: float
+    location: str = ""
+
+
+@dataclass
+class TrainingData:
+    """Triples and the catalogue rows they reference.
+
+    Attributes:
+        triples: the graded pairs.
+        catalogue: doc_id -> {field source column: text or image path}; empty values are left out.
+        source: a short description of where it came from (for the model card).
+    """
+
+    triples: list[Triple]
+    catalogue: dict[str, dict[str, str]]
+    source: str = ""
+    catalogue_locations: dict[str, str] = field(default_factory=dict)
+
+
+def _rows(path: Path) -> Iterable[tuple[int, Mapping[str, object]]]:
+    """(1-based row number as a user would count it in the file, row dict) for JSONL / CSV / Parquet."""
+    suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
+    try:
+        if suffix in (".jsonl", ".json", ".jsonl.gz"):
+            yield from _jsonl_rows(path)
+        elif suffix in (".csv", ".tsv", ".parquet"):
+            yield from _table_rows(path, suffix)
+        else:
+            raise InputFileError(path, None, f"unknown file type {suffix!r}; "
+                                 "use .jsonl, .csv, .tsv or .parquet")
+    except OSError as err:
+        raise InputFileError(path, None, f"cannot read the file ({err.strerror or err})") from err
+
+
+def _jsonl_rows(path: Path) -> Iterable[tuple[int, Mapping[str, object]]]:
+    with open(path, encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise InputFileError(path, line_no, f"not valid JSON ({err.msg}); one JSON object per line")
+            if not isinstance(row, dict):
+                raise InputFileError(path, line_no, "expected a JSON object per line")
+            yield line_no, row
+
+
+def _table_rows(path: Path, suffix: str) -> Iterable[tuple[int, Mapping[str, object]]]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    try:
+        if suffix == ".parquet":
+            table, first = pq.read_table(path), 1
+        else:
+            parse = pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",", newlines_in_values=True)
+            # Every column stays a string: ids like "0012" must not become integers, and a score like "nan"
+            # must reach the validation (pyarrow would silently read it as null).
+            convert = pacsv.ConvertOptions(strings_can_be_null=False, null_values=[],
+                                           column_types=_string_columns(path, parse))
+            table, first = pacsv.read_csv(path, parse_options=parse, convert_options=convert), 2
+    except pa.ArrowInvalid as err:
+        raise InputFileError(path, None, f"cannot parse the table ({err})") from err
+    for offset, row in enumerate(table.to_pylist()):
+        yield first + offset, row
+
+
+def _string_columns(path: Path, parse: object) -> dict[str, object]:
+    import pyarrow as pa
+
+    with open(path, encoding="utf-8") as handle:
+        header = handle.readline().rstrip("\r\n").split(getattr(parse, "delimiter", ","))
+    return {name.strip('"'): pa.string() for name in header}
+
+
+def read_triples(path: str | Path, query_column: str = "query", doc_id_column: str = "doc_id",
+                 score_column: str = "score") -> list[Triple]:
+    """Read (query, doc_id, score) triples from JSONL, CSV/TSV or Parquet.
+
+    Raises:
+        InputFileError: a missing column, an empty query or doc id, or a NaN / negative / non-numeric
+            score; the message names the file and row.
+    """
+    path = Path(path)
+    triples = []
+    for row_no, row in _rows(path):
+        missing = [c for c in (query_column, doc_id_column, score_column) if c not in row]
+        if missing:
+            raise InputFileError(path, row_no, f"no column {missing[0]!r} (columns: {', '.join(row)}); "
+                                 "pass the column names or rename them")
+        triples.append(_triple(path, row_no, row[query_column], row[doc_id_column], row[score_column]))
+    if not triples:
+        raise InputFileError(path, None, "no triples in the file")
+    return triples
+
+
+def _triple(path: Path, row_no: int, query: object, doc_id: object, score: object) -> Triple:
+    query_text, doc = str(query or "").strip(), str(doc_id if doc_id is not None else "").strip()
+    if not query_text or not doc:
+        raise InputFileError(path, row_no, "empty query or doc id; every row needs both")
+    try:
+        value = float(score)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as err:
+        raise InputFileError(path, row_no, f"score {score!r} is not a number") from err
+    if not math.isfinite(value) or value < 0:
+        raise InputFileError(path, row_no, f"score {score!r} must be a finite number >= 0 "
+                             "(0 = judged irrelevant); fix or drop the row")
+    return Triple(query_text, doc, value, f"{path}:{row_no}")
+
+
+def read_catalogue_columns(path: str | Path, columns: Sequence[str],
+                           id_column: str = "doc_id") -> TrainingData:
+    """Read the catalogue columns the training fields use (JSONL / CSV / Parquet), keyed by doc id.
+
+    Raises:
+        InputFileError: a row without a doc id, or a duplicate doc id (file and row named).
+        ConfigError: a configured column appears in no row (a catalogue / config mismatch).
+    """
+    path = Path(path)
+    catalogue: dict[str, dict[str, str]] = {}
+    locations: dict[str, str] = {}
+    seen_columns: set[str] = set()
+    for row_no, row in _rows(path):
+        doc_id = str(row.get(id_column) or "").strip()
+        if not doc_id:
+            raise InputFileError(path, row_no, f"no {id_column!r}; every catalogue row needs a document id")
+        if doc_id in catalogue:
+            raise InputFileError(path, row_no, f"duplicate doc id {doc_id!r} (first at {locations[doc_id]})")
+        seen_columns.update(row)
+        catalogue[doc_id] = {c: str(row[c]).strip() for c in columns if _non_empty(row.get(c))}
+        locations[doc_id] = f"{path}:{row_no}"
+    _check_columns(path, columns, seen_columns)
+    return TrainingData([], catalogue, source=str(path), catalogue_locations=locations)
+
+
+def _non_empty(value: object) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    return str(value).strip() != ""
+
+
+def _check_columns(path: object, columns: Sequence[str], seen: set[str]) -> None:
+    absent = [c for c in columns if c not in seen]
+    if absent:
+        raise ConfigError(f"{path}: the config's field source column {absent[0]!r} is in no catalogue row "
+                          f"(columns: {', '.join(sorted(seen)[:20])}); fix the field's source in the config")
+
+
+def load_pairs(triples_path: str | Path, catalogue_path: str | Path, columns: Sequence[str],
+               **column_names: str) -> TrainingData:
+    """Triples file + catalogue file -> validated TrainingData (see `validate`)."""
+    data = read_catalogue_columns(catalogue_path, columns)
+    data.triples = read_triples(triples_path, **column_names)
+    data.source = f"{triples_path} + {catalogue_path}"
+    validate(data, columns)
+    return data
+
+
+def validate(data: TrainingData, columns: Sequence[str]) -> None:
+    """Check every triple's document exists and every positive document has at least one field value.
+
+    Raises:
+        InputFileError: an unknown doc id, or a positive document whose fields are all empty; the message
+            names the triple's file and row (and the catalogue row).
+    """
+    for triple in data.triples:
+        path, _, row = triple.location.rpartition(":")
+        row_no = int(row) if row.isdigit() else None
+        record = data.catalogue.get(triple.doc_id)
+        if record is None:
+            raise InputFileError(path or "triples", row_no, f"doc id {triple.doc_id!r} is not in the "
+                                 f"catalogue ({data.source}); drop the row or add the document")
+        if triple.score > 0 and not any(record.get(c) for c in columns):
+            where = data.catalogue_locations.get(triple.doc_id, triple.doc_id)
+            raise InputFileError(path or "triples", row_no, f"doc {triple.doc_id!r} ({where}) has no value "
+                                 f"in any training field ({', '.join(columns)}); fill one or drop the pair")
+
+
+def split_by_query(triples: Sequence[Triple], dev_fraction: float,
+                   seed: int) -> tuple[list[Triple], list[Triple]]:
+    """Split triples into train and dev by query (no query in both), seeded and independent of input order.
+
+    Args:
+        triples: all triples.
+        dev_fraction: share of queries held out, in [0, 1).
+        seed: the split's seed.
+
+    Returns:
+        (train triples, dev triples).
+    """
+    if not 0.0 <= dev_fraction < 1.0:
+        raise ConfigError(f"dev_fraction = {dev_fraction} must be in [0, 1)")
+    queries = sorted({t.query for t in triples})
+    order = np.random.default_rng(seed).permutation(len(queries))
+    n_dev = int(round(dev_fraction * len(queries)))
+    dev_queries = {queries[i] for i in order[:n_dev]}
+    train = [t for t in triples if t.query not in dev_queries]
+    dev = [t for t in triples if t.query in dev_queries]
+    return train, dev
+
+
+def judgments_from(triples: Iterable[Triple]) -> dict[str, dict[str, int]]:
+    """Integer-graded judgments for the evaluation module (score rounded to the nearest integer grade)."""
+    judgments: dict[str, dict[str, int]] = {}
+    for t in triples:
+        judgments.setdefault(t.query, {})[t.doc_id] = int(round(t.score))
+    return judgments
