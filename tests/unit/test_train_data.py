@@ -168,7 +168,7 @@ def test_icecat_loader_uses_the_raters_mean_and_the_whole_catalogue(icecat_dir):
     data = load_icecat(["title", "description"], icecat_dir)
     assert len(data.triples) == 2856 and len(data.catalogue) == 19406
     judgments = icecat_judgments(icecat_dir)
-    for t in data.triples[:200]:
-        assert abs(t.score - judgments[t.query][t.doc_id]) <= 1.0  # the mean sits near the final grade
+    near = [abs(t.score - judgments[t.query][t.doc_id]) <= 1.0 for t in data.triples]
+    assert sum(near) / len(near) > 0.95  # the raters' mean mostly sits near the final grade (not always)
     assert all(abs(t.score * 3 - round(t.score * 3)) < 1e-9 for t in data.triples)  # means of 3 ratings
     assert len({t.score for t in data.triples}) == 10
