@@ -1,0 +1,177 @@
+"""The local store's in-memory state and segment files (see `gcl_search.stores.local` for the layout)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gcl_search.errors import ConfigError, DimensionMismatch, StoreUnavailable
+from gcl_search.records import Document, FailedDoc
+from gcl_search.stores.layout import CONCAT, FUSED, IndexLayout
+
+_TYPE_CHECKS = {
+    "keyword": lambda v: isinstance(v, str),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One stored document."""
+
+    doc_id: str
+    concat: np.ndarray
+    present: tuple[bool, ...]
+    texts: Mapping[str, str]
+    attrs: Mapping[str, object]
+
+
+def prepare_rows(layout: IndexLayout, docs: Iterable[Document]) -> tuple[list[Row], list[FailedDoc]]:
+    """Validate documents into rows; a bad document becomes a FailedDoc (stage "write") with the reason.
+
+    Within one batch a repeated id keeps its last version, as a second write to OpenSearch would.
+    """
+    rows: dict[str, Row] = {}
+    failed = []
+    for doc in docs:
+        try:
+            rows.pop(doc.doc_id, None)
+            rows[doc.doc_id] = _to_row(layout, doc)
+        except (ConfigError, DimensionMismatch) as err:
+            failed.append(FailedDoc(doc.doc_id or None, None, "write", str(err)))
+    return list(rows.values()), failed
+
+
+def _to_row(layout: IndexLayout, doc: Document) -> Row:
+    if not isinstance(doc.doc_id, str) or not doc.doc_id:
+        raise ConfigError(f"document id {doc.doc_id!r} must be a non-empty string")
+    concat, present = layout.concat_document(doc)
+    for attr in layout.attributes:
+        value = doc.attributes.get(attr.name)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(v is not None and not _TYPE_CHECKS[attr.type](v) for v in values):
+            raise ConfigError(f"document {doc.doc_id!r}: attribute {attr.name!r} = {value!r} is not a "
+                              f"{attr.type}; fix the catalogue value or the attribute type")
+    texts = {name: text for name, text in doc.texts.items() if isinstance(text, str) and text}
+    try:
+        json.dumps([texts, dict(doc.attributes)])
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"document {doc.doc_id!r}: texts/attributes are not JSON values ({err})") from err
+    return Row(doc.doc_id, concat, tuple(name in present for name in layout.field_names), texts,
+               dict(doc.attributes))
+
+
+@dataclass
+class LocalState:
+    """All documents, latest version per id, as arrays for search."""
+
+    ids: list[str]
+    concat: np.ndarray          # (n, concat_dim) float32
+    present: np.ndarray         # (n, F) bool
+    texts: list[dict[str, str]]
+    attrs: list[dict[str, object]]
+    row_of: dict[str, int] = field(default_factory=dict)
+    _matrices: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path, segments: list[str], layout: IndexLayout) -> LocalState:
+        row_of: dict[str, int] = {}
+        parts: list[tuple[np.ndarray, np.ndarray, list[dict]]] = []
+        for name in segments:
+            parts.append(_read_segment(path, name))
+        ids: list[str] = []
+        chosen: list[tuple[int, int]] = []
+        for p, (seg_ids, _, _, _) in enumerate(parts):
+            for r, doc_id in enumerate(seg_ids):
+                if doc_id in row_of:
+                    chosen[row_of[doc_id]] = (p, r)
+                else:
+                    row_of[doc_id] = len(ids)
+                    ids.append(doc_id)
+                    chosen.append((p, r))
+        n = len(ids)
+        concat = np.zeros((n, layout.concat_dim), dtype=np.float32)
+        present = np.zeros((n, len(layout.dense_fields)), dtype=bool)
+        texts: list[dict] = [{}] * n
+        attrs: list[dict] = [{}] * n
+        for i, (p, r) in enumerate(chosen):
+            _, seg_concat, seg_present, seg_docs = parts[p]
+            concat[i], present[i] = seg_concat[r], seg_present[r]
+            texts[i], attrs[i] = seg_docs[r]["texts"], seg_docs[r]["attributes"]
+        return cls(ids, concat, present, texts, attrs, row_of)
+
+    @staticmethod
+    def write_segment(path: Path, name: str, rows: list[Row], layout: IndexLayout) -> None:
+        concat = np.stack([row.concat for row in rows]).astype(np.float32)
+        present = np.array([row.present for row in rows], dtype=bool).reshape(len(rows), -1)
+        ids = np.array([row.doc_id for row in rows], dtype=str)
+        tmp_npz, tmp_jsonl = path / f"tmp-{name}.npz", path / f"tmp-{name}.jsonl"
+        np.savez(tmp_npz, ids=ids, concat=concat, present=present)
+        with open(tmp_jsonl, "w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps({"doc_id": row.doc_id, "texts": row.texts, "attributes": row.attrs}))
+                handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_npz, path / f"{name}.npz")
+        os.replace(tmp_jsonl, path / f"{name}.jsonl")
+
+    def rows(self) -> Iterator[Row]:
+        for i, doc_id in enumerate(self.ids):
+            yield Row(doc_id, self.concat[i], tuple(self.present[i]), self.texts[i], self.attrs[i])
+
+    def matrix(self, layout: IndexLayout, target: str) -> np.ndarray:
+        """The (n, dim) matrix a `knn` on `target` searches."""
+        if target == CONCAT:
+            return self.concat
+        if target not in self._matrices:
+            if target == FUSED:
+                if layout.options.fused_weights is None:
+                    raise ConfigError("this store has no fused vector (layout fused_weights is not set)")
+                self._matrices[target] = self._fused(layout)
+            elif target in layout.field_names:
+                self._matrices[target] = np.ascontiguousarray(self.concat[:, layout.offsets[target]])
+            else:
+                raise ConfigError(f"unknown knn target {target!r}; use {CONCAT!r}, {FUSED!r} or a dense "
+                                  f"field ({', '.join(layout.field_names)})")
+        return self._matrices[target]
+
+    def has_target(self, layout: IndexLayout, target: str) -> np.ndarray:
+        """bool (n,): which rows have a vector for `target` (a field search skips documents without it)."""
+        if target == CONCAT:
+            return np.ones(len(self.ids), dtype=bool)
+        if target == FUSED:
+            return np.linalg.norm(self.matrix(layout, FUSED), axis=1) > 0
+        return self.present[:, layout.field_names.index(target)]
+
+    def _fused(self, layout: IndexLayout) -> np.ndarray:
+        out = np.zeros((len(self.ids), layout.dense_fields[0].dim), dtype=np.float32)
+        for i in range(len(self.ids)):
+            vecs = {name: self.concat[i, layout.offsets[name]]
+                    for j, name in enumerate(layout.field_names) if self.present[i, j]}
+            fused = layout.fused_vector(vecs)
+            if fused is not None:
+                out[i] = fused
+        return out
+
+
+def _read_segment(path: Path, name: str) -> tuple[list[str], np.ndarray, np.ndarray, list[dict]]:
+    try:
+        with np.load(path / f"{name}.npz", allow_pickle=False) as data:
+            ids, concat, present = [str(x) for x in data["ids"]], data["concat"], data["present"]
+        with open(path / f"{name}.jsonl", encoding="utf-8") as handle:
+            docs = [json.loads(line) for line in handle]
+    except (OSError, ValueError, KeyError) as err:
+        raise StoreUnavailable(f"cannot read segment {name} of the local store {path} ({err}); the store is "
+                               "damaged, re-create it") from err
+    if len(docs) != len(ids):
+        raise StoreUnavailable(f"segment {name} of {path} is inconsistent ({len(ids)} vectors, {len(docs)} "
+                               "records); re-create the store")
+    return ids, concat, present, docs

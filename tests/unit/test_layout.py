@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gcl_search.errors import ConfigError, DimensionMismatch
+from gcl_search.records import Document
+from gcl_search.stores.base import AttributeField, DenseField, IndexLayout, LayoutOptions, layout_from_config
+
+
+def _layout(**options) -> IndexLayout:
+    return IndexLayout((DenseField("title", 3, "minilm"), DenseField("image", 2, "clip", "image")),
+                       ("title",), (AttributeField("price", "float"), AttributeField("brand")),
+                       LayoutOptions(**options))
+
+
+def _unit(*xs: float) -> np.ndarray:
+    v = np.array(xs, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_offsets_and_concat_dim_follow_field_order():
+    layout = _layout()
+    assert layout.concat_dim == 5
+    assert layout.offsets == {"title": slice(0, 3), "image": slice(3, 5)}
+
+
+def test_meta_round_trip_including_fused_weights():
+    layout = IndexLayout((DenseField("a", 2, "m"), DenseField("b", 2, "m")),
+                         options=LayoutOptions(fused_weights={"a": 0.9, "b": 0.1}, m=8, oversample=2.0))
+    assert IndexLayout.from_meta(layout.to_meta()) == layout
+    assert IndexLayout.from_meta(_layout().to_meta()) == _layout()
+
+
+def test_concatenated_inner_product_is_the_weighted_field_sum():
+    rng = np.random.default_rng(0)
+    layout = _layout()
+    d = {"title": _unit(*rng.normal(size=3)), "image": _unit(*rng.normal(size=2))}
+    q = {"title": _unit(*rng.normal(size=3)), "image": _unit(*rng.normal(size=2))}
+    concat, present = layout.concat_document(Document("x", d))
+    assert present == ("title", "image")
+    for w in ({"title": 0.7, "image": 0.3}, {"title": 0.0, "image": 1.0}, {"title": 2.5}):
+        expected = sum(w.get(f, 0.0) * float(q[f] @ d[f]) for f in d)
+        assert float(layout.query_vector(q, w) @ concat) == pytest.approx(expected, abs=1e-6)
+
+
+def test_absent_field_is_zeros_and_not_present():
+    concat, present = _layout().concat_document(Document("x", {"image": _unit(1, 1)}))
+    assert present == ("image",)
+    np.testing.assert_array_equal(concat[:3], 0)
+
+
+def test_wrong_dimension_names_document_and_field():
+    with pytest.raises(DimensionMismatch, match=r"'doc-7'.*'title'.*\(3,\)"):
+        _layout().concat_document(Document("doc-7", {"title": np.ones(4, dtype=np.float32)}))
+
+
+def test_unknown_vector_field_is_refused():
+    with pytest.raises(ConfigError, match="'colour' is not in the index layout"):
+        _layout().concat_document(Document("d", {"colour": np.ones(3)}))
+
+
+def test_check_compatible_refuses_mismatches():
+    index = _layout()
+    index.check_compatible(_layout(m=32, oversample=5.0))  # options may differ
+    other_dim = IndexLayout((DenseField("title", 4, "minilm"), DenseField("image", 2, "clip", "image")),
+                            index.text_fields, index.attributes)
+    with pytest.raises(DimensionMismatch, match="'title' has dimension 3 in the index but 4"):
+        index.check_compatible(other_dim, where="index products")
+    swapped = IndexLayout(tuple(reversed(index.dense_fields)), index.text_fields, index.attributes)
+    with pytest.raises(ConfigError, match="dense fields"):
+        index.check_compatible(swapped)
+    other_encoder = IndexLayout((DenseField("title", 3, "e5"), index.dense_fields[1]), index.text_fields,
+                                index.attributes)
+    with pytest.raises(ConfigError, match="encoded with 'minilm'"):
+        index.check_compatible(other_encoder)
+    with pytest.raises(ConfigError, match="text fields"):
+        index.check_compatible(IndexLayout(index.dense_fields, (), index.attributes))
+
+
+def test_from_meta_refuses_foreign_metadata():
+    with pytest.raises(ConfigError, match="layout version"):
+        IndexLayout.from_meta({}, where="index x")
+    meta = _layout().to_meta()
+    del meta["dense_fields"]
+    with pytest.raises(ConfigError, match="malformed"):
+        IndexLayout.from_meta(meta)
+
+
+def test_invalid_layouts_are_refused():
+    with pytest.raises(ConfigError, match="same dimension"):
+        _layout(fused_weights={"title": 1.0})
+    with pytest.raises(ConfigError, match="engine"):
+        LayoutOptions(engine="annoy")
+    with pytest.raises(ConfigError, match="twice"):
+        IndexLayout((DenseField("a", 2, "m"), DenseField("a", 2, "m")))
+    with pytest.raises(ConfigError, match="reserved"):
+        DenseField("_concat", 2, "m")
+
+
+def test_fused_vector_renormalises_over_present_fields():
+    layout = IndexLayout((DenseField("a", 2, "m"), DenseField("b", 2, "m")),
+                         options=LayoutOptions(fused_weights={"a": 0.9, "b": 0.1}))
+    a, b = np.array([1, 0], dtype=np.float32), np.array([0, 1], dtype=np.float32)
+    expected = np.array([0.9, 0.1]) / np.hypot(0.9, 0.1)
+    np.testing.assert_allclose(layout.fused_vector({"a": a, "b": b}), expected, rtol=1e-6)
+    np.testing.assert_allclose(layout.fused_vector({"b": b}), b)
+
+
+def test_layout_from_config():
+    config_mod = pytest.importorskip("gcl_search.config")
+    config = config_mod.parse_config({
+        "encoders": {"minilm": {"backend": "sentence-transformers", "model": "pkg:x"}},
+        "fields": [{"name": "title", "encoder": "minilm", "weight": 0.7},
+                   {"name": "description", "encoder": "minilm", "weight": 0.3}],
+    })
+    layout = layout_from_config(config, {"minilm": 384}, attributes=[AttributeField("price", "float")])
+    assert layout.field_names == ("title", "description")
+    assert layout.concat_dim == 768
+    assert layout.text_fields == ("title", "description")
+    with pytest.raises(ConfigError, match="no dimension known for encoder 'minilm'"):
+        layout_from_config(config, {})
