@@ -1,0 +1,136 @@
+"""The sparse ranking structure every metric reads: where each *judged* document landed in each run.
+
+Metrics only need the rank and grade of judged documents (an unjudged document has gain 0 everywhere; judged@k
+and the RBP residual count judged ranks too), so a 10,000 x 1,000 run becomes a few flat arrays of length
+"judged documents retrieved" instead of a 10M-cell matrix. Ranks are computed without sorting documents:
+rank(d) = 1 + #(scores > s_d) + #(scores == s_d and doc_id < d), i.e. score descending, then doc_id ascending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Rankings:
+    """Judged documents retrieved per query, flat and sorted by (query row, rank).
+
+    Attributes:
+        query_ids: the evaluated queries; row i of every per-query array is query_ids[i].
+        row: (m,) query row of each retrieved judged document.
+        rank: (m,) its 1-based rank in the run (in the condensed run when condensed=True).
+        grade: (m,) its grade, negative grades clamped to 0.
+        n_retrieved: (n,) run length per query (judged documents only when condensed).
+        n_relevant: (n,) documents judged with grade >= 1 per query (retrieved or not).
+        query_max_grade: (n,) highest grade judged for the query (0 when none is positive).
+        ideal_row, ideal_rank, ideal_grade: (i,) each query's positive grades sorted descending: the ideal run.
+    """
+
+    query_ids: tuple[str, ...]
+    row: np.ndarray
+    rank: np.ndarray
+    grade: np.ndarray
+    n_retrieved: np.ndarray
+    n_relevant: np.ndarray
+    query_max_grade: np.ndarray
+    ideal_row: np.ndarray
+    ideal_rank: np.ndarray
+    ideal_grade: np.ndarray
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.query_ids)
+
+
+def build_rankings(judgments: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]],
+                   query_ids: Sequence[str], condensed: bool = False) -> Rankings:
+    """Locate every judged document of `query_ids` in `run` (a query absent from the run retrieves nothing).
+
+    Args:
+        judgments: query_id -> doc_id -> grade.
+        run: query_id -> doc_id -> score.
+        query_ids: the queries to evaluate, in output order.
+        condensed: drop unjudged documents from each ranking first (Sakai's condensed lists), so ranks count
+            judged documents only.
+    """
+    rows, ranks, grades, n_retrieved = [], [], [], np.zeros(len(query_ids), np.int64)
+    ideal_rows, ideal_grades = [], []
+    empty: dict = {}
+    for i, query_id in enumerate(query_ids):
+        judged = judgments.get(query_id, empty)
+        hits = run.get(query_id, empty)
+        rank, grade = _judged_ranks(judged, hits)
+        if condensed:
+            rank = np.arange(1, len(rank) + 1, dtype=np.int64)
+        n_retrieved[i] = len(rank) if condensed else len(hits)
+        rows.append(np.full(len(rank), i, np.int64))
+        ranks.append(rank)
+        grades.append(grade)
+        positive = sorted((g for g in judged.values() if g > 0), reverse=True)
+        ideal_rows.append(np.full(len(positive), i, np.int64))
+        ideal_grades.append(np.asarray(positive, np.int64))
+    ideal_row = _concat(ideal_rows)
+    ideal_grade = _concat(ideal_grades)
+    n_relevant = np.bincount(ideal_row, minlength=len(query_ids)).astype(np.int64)
+    query_max = np.zeros(len(query_ids), np.int64)
+    np.maximum.at(query_max, ideal_row, ideal_grade)
+    return Rankings(tuple(query_ids), _concat(rows), _concat(ranks), _concat(grades), n_retrieved, n_relevant,
+                    query_max, ideal_row, segment_position(ideal_row) + 1, ideal_grade)
+
+
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def _judged_ranks(judged: Mapping[str, int], hits: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks and grades of the judged documents in one query's hits, sorted by rank."""
+    common = list(judged.keys() & hits.keys())  # C-level, iterates the smaller side
+    if not common:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    n = len(hits)
+    scores = np.fromiter(hits.values(), np.float64, n)
+    scores.sort()
+    mine = np.fromiter(map(hits.__getitem__, common), np.float64, len(common))
+    above = np.searchsorted(scores, mine, side="right")
+    rank = (n - above + 1).astype(np.int64)
+    tied = above - np.searchsorted(scores, mine, side="left") > 1
+    for j in np.flatnonzero(tied):
+        rank[j] += sum(1 for d, s in hits.items() if s == mine[j] and d < common[j])
+    grade = np.fromiter(map(judged.__getitem__, common), np.int64, len(common))
+    order = np.argsort(rank, kind="stable")
+    return rank[order], np.maximum(grade[order], 0)
+
+
+def segment_position(row: np.ndarray) -> np.ndarray:
+    """0-based position of each element within its run of equal (sorted) `row` values."""
+    if len(row) == 0:
+        return np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+    lengths = np.diff(np.r_[starts, len(row)])
+    return np.arange(len(row)) - np.repeat(starts, lengths)
+
+
+def exclusive_segment_cumsum(row: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Sum of `values` over the earlier elements of the same segment (0 for a segment's first element)."""
+    if len(row) == 0:
+        return np.zeros(0, np.float64)
+    total = np.cumsum(values)
+    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+    lengths = np.diff(np.r_[starts, len(row)])
+    before_segment = np.repeat(total[starts] - values[starts], lengths)
+    return total - values - before_segment
+
+
+def per_query(rankings: Rankings, row: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Sum `weights` per query row: (n_queries,)."""
+    return np.bincount(row, weights=weights, minlength=rankings.n_queries).astype(np.float64)
+
+
+def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0 (e.g. no relevant document)."""
+    out = np.zeros_like(numerator, dtype=np.float64)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
