@@ -1,9 +1,9 @@
 """Read a catalogue (JSONL, CSV/TSV, Parquet or the bundled Icecat sample) as a stream of records.
 
 `read_catalogue` maps source columns onto document fields and yields, in file order, one `CatalogueRecord` per
-good row and one `FailedDoc` (stage "read") per bad row, so one bad line never stops the rest of the catalogue
-and nothing is dropped silently. Problems with the mapping itself (a column the file does not have) raise
-`CatalogueError` before any record is yielded.
+good row and one `FailedDoc` (stage "read" or "validate") per bad row, so one bad line never stops the rest of
+the catalogue and nothing is dropped silently. Problems with the mapping itself (a column the file does not
+have) raise `CatalogueError` before any record is yielded.
 
 Memory is bounded by one source batch plus the set of ids seen so far (kept to report duplicate ids).
 """
@@ -66,9 +66,10 @@ def read_catalogue(path: str | Path, id_column: str, columns: Mapping[str, str],
 
     Yields:
         `CatalogueRecord(doc_id, values, attributes, location="file:line")` for a good row, or
-        `FailedDoc(doc_id, location, stage="read", reason)` for a malformed line, a missing id, a duplicate id
-        (the first occurrence wins), an empty required field, a record with no field values, a value that is
-        not text, or a missing image file.
+        `FailedDoc(doc_id, location, stage, reason)`: stage "read" for a line that cannot be parsed
+        (malformed JSON/CSV, bad UTF-8), "validate" for a missing id, a duplicate id (the first occurrence
+        wins), an empty required field, a record with no field values, a value that is not text, or a missing
+        image file.
 
     Raises:
         CatalogueError: the file cannot be opened, its format is unknown, or a mapped column is not in the
@@ -143,22 +144,22 @@ def _record(row: RawRow, location: str, mapping: ColumnMap,
     values = row.values or {}
     doc_id = _id_of(values.get(mapping.id_column))
     if doc_id is None:
-        return FailedDoc(None, location, "read",
+        return FailedDoc(None, location, "validate",
                          f"missing id: column {mapping.id_column!r} is absent or empty")
     if doc_id in seen:
-        return FailedDoc(doc_id, location, "read", f"duplicate id {doc_id!r} (first seen at line/row "
+        return FailedDoc(doc_id, location, "validate", f"duplicate id {doc_id!r} (first seen at line/row "
                          f"{seen[doc_id]}); the first occurrence was kept, make ids unique")
     seen[doc_id] = row.line
     fields: dict[str, object] = {}
     for name, column in mapping.columns.items():
         value, problem = _field_value(name, column, values.get(column), mapping)
         if problem is not None:
-            return FailedDoc(doc_id, location, "read", problem)
+            return FailedDoc(doc_id, location, "validate", problem)
         if value is not None:
             fields[name] = value
     problem = _completeness(fields, mapping)
     if problem is not None:
-        return FailedDoc(doc_id, location, "read", problem)
+        return FailedDoc(doc_id, location, "validate", problem)
     return CatalogueRecord(doc_id, fields, _attributes(values, mapping), location)
 
 

@@ -113,6 +113,7 @@ def test_missing_and_duplicate_ids(tmp_path):
     assert [(f.doc_id, f.location) for f in failures] == [(None, f"{path}:2"), (None, f"{path}:3"),
                                                            ("a", f"{path}:4")]
     assert "missing id" in failures[0].reason and "'id'" in failures[0].reason
+    assert all(f.stage == "validate" for f in failures)
     assert "duplicate id 'a'" in failures[2].reason and "first seen at line/row 1" in failures[2].reason
 
 
