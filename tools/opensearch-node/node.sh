@@ -92,6 +92,8 @@ is_our_node() {
     local pid=$1 cmdline
     [[ -r /proc/$pid/cmdline ]] || return 1
     cmdline=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) || return 1
+    [[ $cmdline == *" -Dgcl.search.node.port=$port "* ]] && return 0
+    # nodes started by the first version of this script ran `java Launcher.java`
     [[ $cmdline == *"Launcher.java"* && $cmdline == *"--port $port "* ]]
 }
 
@@ -137,19 +139,35 @@ cmd_status() {
     return 1
 }
 
+# `java Launcher.java` would compile the launcher on every start (~3 s of CPU); compile once per version of it.
+compile_launcher() {
+    local out
+    out="$cache/launcher-$(sha256sum "$here/Launcher.java" | cut -c1-16)"
+    if [[ ! -f $out/Launcher.class ]]; then
+        rm -rf "$out.tmp"
+        javac -proc:none -nowarn -cp "$cache/lib/*:$cache/knn/*" -d "$out.tmp" "$here/Launcher.java" >&2 \
+            || die "javac failed on $here/Launcher.java"
+        rm -rf "$out"
+        mv "$out.tmp" "$out"
+    fi
+    echo "$out"
+}
+
 launch() {
     local cp="$cache/lib/*:$cache/knn/*" plugins=()
     if [[ $neural == 1 ]]; then
         cp="$cp:$cache/neural/*"
         plugins=(--plugin "$NEURAL_PLUGIN")
     fi
+    local classes
+    classes=$(compile_launcher)
     mkdir -p "$(run_dir)/home"
     cd "$(run_dir)"
     # nohup, not setsid: the pid of the background job stays the JVM's pid, which is what the pid file records.
     nohup java -Xms256m -Xmx"$heap" -XX:+UseG1GC -Djava.awt.headless=true -Dfile.encoding=UTF-8 \
         -Dlog4j2.disable.jmx=true -Dlog4j.shutdownHookEnabled=false \
         -Dio.netty.noUnsafe=true -Dio.netty.recycler.maxCapacityPerThread=0 \
-        -cp "$cp" "$here/Launcher.java" \
+        -Dgcl.search.node.port="$port" -cp "$cp:$classes" Launcher \
         --config "$here/config" --home "$(run_dir)/home" --port "$port" "${plugins[@]}" \
         > "$(log_file)" 2>&1 < /dev/null &
     echo $! > "$(pid_file)"
