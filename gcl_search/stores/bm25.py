@@ -1,12 +1,14 @@
 """BM25 for the local store, on bm25s, tuned to score like OpenSearch's default `text` field.
 
-OpenSearch (Lucene 9) scores a term as `idf * tf / (tf + k1 * (1 - b + b * dl / avgdl))` with
-`idf = ln(1 + (N - n + 0.5) / (n + 0.5))`, k1 = 1.2, b = 0.75, where N and avgdl count only the documents that
-HAVE the field. bm25s' "lucene" method is the same formula, so each field gets its own bm25s index over the
-documents with non-empty text in it, and a multi-field query sums the per-field scores (OpenSearch
-`multi_match` with `type: most_fields`). The tokenizer approximates Lucene's standard analyzer (UAX#29 word
-breaks, lowercased, no stop words). Remaining differences: Lucene stores document lengths in one byte (lossy
-for long fields), and the analyser differs on rare scripts; parity tests compare rankings, scores to ~1e-2.
+OpenSearch scores a term as `idf * (k1 + 1) * tf / (tf + k1 * (1 - b + b * dl / avgdl))` (its default is
+Lucene's LegacyBM25Similarity, which keeps the `(k1 + 1)` factor that Lucene 8 dropped) with
+`idf = ln(1 + (N - n + 0.5) / (n + 0.5))`, k1 = 1.2, b = 0.75, where N and avgdl count only the documents
+that HAVE the field. bm25s' "lucene" method is the same formula without `(k1 + 1)`, so each field gets its
+own bm25s index over the documents with non-empty text in it, scores are scaled by `(k1 + 1)`, and a
+multi-field query sums the per-field scores (OpenSearch `multi_match` with `type: most_fields`). The
+tokenizer approximates Lucene's standard analyzer (UAX#29 word breaks, lowercased, no stop words).
+Remaining differences: Lucene stores document lengths in one byte (lossy for long fields), and the analyser
+differs on rare scripts; parity tests compare rankings, and scores to 2e-2.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class FieldBM25:
         if self._model is None or not tokens:
             return out
         # Lucene scores a repeated query term once per occurrence; bm25s does too when it is repeated.
-        out[self._rows] = self._model.get_scores(list(tokens))
+        out[self._rows] = (K1 + 1) * self._model.get_scores(list(tokens))
         return out
 
 

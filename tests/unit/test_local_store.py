@@ -141,7 +141,7 @@ def test_lexical_bm25_lucene_formula(store):
     idf, avgdl = np.log(1 + 1.5 / 2.5), 7 / 3
 
     def tfc(tf, dl):
-        return tf / (tf + 1.2 * (0.25 + 0.75 * dl / avgdl))
+        return 2.2 * tf / (tf + 1.2 * (0.25 + 0.75 * dl / avgdl))  # OpenSearch keeps the (k1 + 1) factor
 
     assert set(hits) == {"a", "b"}
     assert hits["a"] == pytest.approx(idf * tfc(1, 2), rel=1e-5)
@@ -152,8 +152,8 @@ def test_lexical_sums_fields_counts_only_docs_with_the_field_and_filters(store):
     hits = store.lexical("hat", None, k=10)
     assert [d for d, _ in hits] == ["c"]
     # desc exists in a and c only: N=2, df=1 -> idf=ln(1+1.5/1.5); dl=2=avgdl(1,2 -> 1.5)? avgdl=(1+2)/2
-    desc = np.log(2) * 1 / (1 + 1.2 * (0.25 + 0.75 * 2 / 1.5))
-    title = np.log(1 + 2.5 / 1.5) * 1 / (1 + 1.2 * (0.25 + 0.75 * 2 / (7 / 3)))
+    desc = np.log(2) * 2.2 / (1 + 1.2 * (0.25 + 0.75 * 2 / 1.5))
+    title = np.log(1 + 2.5 / 1.5) * 2.2 / (1 + 1.2 * (0.25 + 0.75 * 2 / (7 / 3)))
     assert hits[0][1] == pytest.approx(desc + title, rel=1e-5)
     assert store.lexical("red", ["title"], k=10, filters=[Range("price", lt=30)]) == [("c", pytest.approx(
         dict(store.lexical("red", ["title"], k=10))["c"]))]

@@ -1,0 +1,112 @@
+"""Connecting to OpenSearch: URL, basic auth or API key from arguments or the environment, TLS verified.
+
+Credentials are never printed: every message names the URL through `redact_url`, and `scrub` removes any
+secret from text that came from the client library. Environment variables (used when the argument is None):
+
+    OPENSEARCH_URL          e.g. https://search.example.com:9200 (user:password@ in the URL also works)
+    OPENSEARCH_USERNAME     basic auth user       OPENSEARCH_PASSWORD   basic auth password
+    OPENSEARCH_API_KEY      API key (sent as `Authorization: ApiKey <key>`), instead of basic auth
+    OPENSEARCH_CA_CERTS     CA bundle file for TLS verification
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from gcl_search.errors import ConfigError, StoreUnavailable
+
+
+def redact_url(url: str) -> str:
+    """The URL with any `user:password@` replaced by `***@`."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """`text` with every non-empty secret replaced by `***`."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def connect(url: str | None = None, *, username: str | None = None, password: str | None = None,
+            api_key: str | None = None, ca_certs: str | None = None, verify_certs: bool = True,
+            timeout: float = 120.0, **client_kwargs: Any) -> tuple[Any, str, list[str]]:
+    """Build an `opensearchpy.OpenSearch` client (no request is sent; see `check_connection`).
+
+    Args:
+        url: cluster URL (default $OPENSEARCH_URL, else http://127.0.0.1:9200).
+        username, password: basic auth (default from the URL's userinfo, then the environment).
+        api_key: API key (default $OPENSEARCH_API_KEY); not combinable with basic auth.
+        ca_certs: CA bundle for https (default $OPENSEARCH_CA_CERTS; else the system store).
+        verify_certs: verify TLS certificates (on by default; turn off only for a throwaway cluster).
+        timeout: request timeout in seconds (vector bulks are large).
+        client_kwargs: passed to `OpenSearch(...)`.
+
+    Returns:
+        (client, redacted URL, secrets to scrub from messages).
+
+    Raises:
+        ConfigError: opensearch-py is not installed, or both basic auth and an API key are given.
+    """
+    try:
+        from opensearchpy import OpenSearch
+    except ImportError as err:
+        raise ConfigError("OpenSearch support needs opensearch-py: "
+                          "pip install 'gcl-search[opensearch]'") from err
+    url = url or os.environ.get("OPENSEARCH_URL") or "http://127.0.0.1:9200"
+    parts = urlsplit(url)
+    username = username or parts.username or os.environ.get("OPENSEARCH_USERNAME")
+    password = password or parts.password or os.environ.get("OPENSEARCH_PASSWORD")
+    api_key = api_key or os.environ.get("OPENSEARCH_API_KEY")
+    ca_certs = ca_certs or os.environ.get("OPENSEARCH_CA_CERTS")
+    if api_key and (username or password):
+        raise ConfigError(f"both basic auth and an API key are set for {redact_url(url)}; use one of them")
+    port = parts.port or (443 if parts.scheme == "https" else 9200)
+    kwargs: dict[str, Any] = {
+        "hosts": [{"host": parts.hostname or "127.0.0.1", "port": port,
+                   "url_prefix": parts.path.rstrip("/")}],
+        "use_ssl": parts.scheme == "https", "verify_certs": verify_certs, "timeout": timeout,
+        "http_compress": False, **client_kwargs}
+    if parts.scheme == "https" and verify_certs and ca_certs:
+        kwargs["ca_certs"] = ca_certs
+    if parts.scheme == "https" and not verify_certs:
+        kwargs["ssl_show_warn"] = False
+    if username:
+        kwargs["http_auth"] = (username, password or "")
+    if api_key:
+        kwargs["headers"] = {"Authorization": f"ApiKey {api_key}"}
+    return OpenSearch(**kwargs), redact_url(url), [s for s in (password, api_key) if s]
+
+
+def check_connection(client: Any, where: str, secrets: list[str]) -> None:
+    """Send `GET /`; turn an unreachable cluster or refused credentials into StoreUnavailable.
+
+    Raises:
+        StoreUnavailable: naming the redacted URL and what to check.
+    """
+    from opensearchpy import exceptions as exc
+
+    try:
+        client.info()
+    except (exc.AuthenticationException, exc.AuthorizationException) as err:
+        raise StoreUnavailable(f"OpenSearch at {where} refused the credentials (HTTP {err.status_code}); "
+                               "check OPENSEARCH_USERNAME/OPENSEARCH_PASSWORD or OPENSEARCH_API_KEY") from err
+    except exc.ConnectionError as err:
+        raise StoreUnavailable(f"cannot reach OpenSearch at {where} ({scrub(_short(err), secrets)}); "
+                               "check the URL, that the cluster is up, and the TLS settings") from err
+    except exc.TransportError as err:
+        raise StoreUnavailable(f"OpenSearch at {where} answered HTTP {err.status_code} to GET /; check the "
+                               "URL") from err
+
+
+def _short(err: Exception) -> str:
+    text = str(err)
+    return text if len(text) <= 200 else text[:200] + "..."

@@ -1,0 +1,278 @@
+"""OpenSearchStore: the VectorStore on an OpenSearch k-NN index (opensearch-py).
+
+Bodies come from `gcl_search.stores.opensearch_bodies` (pure, tested without a node). Writes go through
+`helpers.streaming_bulk(raise_on_error=False, raise_on_exception=False)`; every item becomes a count or a
+FailedDoc, and only the items that failed with 429 / 5xx / a connection error are re-sent, with tenacity's
+exponential backoff. Scores of the single `knn` clause are inverted to raw inner products with
+`gcl_search.stores.knn.similarity_from_score`. Alias helpers (`create_versioned_index`, `swap_alias`) give
+zero-downtime re-indexing: build `<alias>-v<n>`, then move the alias in one atomic `_aliases` call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from opensearchpy import exceptions as exc
+from opensearchpy import helpers
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from gcl_search.errors import ConfigError, DimensionMismatch, IndexNotFound, StoreUnavailable
+from gcl_search.records import Document, FailedDoc, IngestReport
+from gcl_search.stores import opensearch_bodies as bodies
+from gcl_search.stores.base import CONCAT, Filter, IndexLayout, check_filters, rank
+from gcl_search.stores.connection import check_connection, connect, scrub
+from gcl_search.stores.knn import similarity_from_score
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class _RetryBatch(Exception):
+    def __init__(self, failures: list[tuple[dict, object, str]]):
+        super().__init__(f"{len(failures)} documents to retry")
+        self.failures = failures
+
+
+class OpenSearchStore:
+    """One OpenSearch index (or alias). Implements `gcl_search.stores.base.VectorStore`.
+
+    Args:
+        client_or_url: an `opensearchpy.OpenSearch` client, or a URL (None: $OPENSEARCH_URL) for `connect`.
+        index: the index or alias name.
+        max_attempts: bulk attempts per document for retryable failures (429, 5xx, connection errors).
+        initial_backoff, max_backoff: seconds, for tenacity's exponential backoff with jitter.
+        chunk_size, max_chunk_bytes: bulk request size (docs / bytes).
+        connect_kwargs: passed to `connect` when a URL is given (username, password, api_key, ca_certs, ...).
+    """
+
+    def __init__(self, client_or_url: Any, index: str, *, max_attempts: int = 5, initial_backoff: float = 0.5,
+                 max_backoff: float = 30.0, chunk_size: int = 500, max_chunk_bytes: int = 20 * 1024 * 1024,
+                 **connect_kwargs: Any):
+        if client_or_url is None or isinstance(client_or_url, str):
+            self.client, self.url, self._secrets = connect(client_or_url, **connect_kwargs)
+            check_connection(self.client, self.url, self._secrets)
+        else:
+            self.client, self.url, self._secrets = client_or_url, "the given client", []
+        self.index = index
+        self.max_attempts, self.initial_backoff, self.max_backoff = max_attempts, initial_backoff, max_backoff
+        self.chunk_size, self.max_chunk_bytes = chunk_size, max_chunk_bytes
+        self._layout: IndexLayout | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.url}/{self.index}"
+
+    # -- index lifecycle -------------------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return bool(self._call(self.client.indices.exists, index=self.index))
+
+    def create(self, layout: IndexLayout, *, exist_ok: bool = False) -> None:
+        if self.exists():
+            if not exist_ok:
+                raise ConfigError(f"index {self.index!r} exists already at {self.url}; pass exist_ok, "
+                                  "drop it, or build a new version behind an alias")
+            self.layout().check_compatible(layout, where=f"index {self.index!r}")
+            return
+        self._call(self.client.indices.create, index=self.index, body=bodies.build_index_body(layout))
+        self._layout = layout
+
+    def drop(self) -> None:
+        self._call(self.client.indices.delete, index=self.index, ignore_unavailable=True)
+        self._layout = None
+
+    def layout(self) -> IndexLayout:
+        if self._layout is None:
+            mapping = self._call(self.client.indices.get_mapping, index=self.index)
+            concrete = next(iter(mapping.values()))["mappings"]
+            meta = concrete.get("_meta", {}).get("gcl_search")
+            if meta is None:
+                raise ConfigError(f"index {self.index!r} has no gcl_search layout in its _meta; it was not "
+                                  "created by gcl-search (use another index name)")
+            self._layout = IndexLayout.from_meta(meta, where=f"index {self.index!r}")
+        return self._layout
+
+    def refresh(self) -> None:
+        self._call(self.client.indices.refresh, index=self.index)
+
+    def count(self) -> int:
+        return int(self._call(self.client.count, index=self.index)["count"])
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """refresh_interval -1 and 0 replicas during the load; the previous values come back on exit,
+        also when the block raises, followed by a refresh."""
+        current = self._call(self.client.indices.get_settings, index=self.index, include_defaults=False)
+        saved = {}
+        for settings in current.values():
+            index_settings = settings["settings"]["index"]
+            saved = {"refresh_interval": index_settings.get("refresh_interval"),
+                     "number_of_replicas": index_settings.get("number_of_replicas")}
+        self._put_settings({"refresh_interval": "-1", "number_of_replicas": 0})
+        try:
+            yield
+        finally:
+            # None resets a setting that was not set explicitly before.
+            self._put_settings(saved)
+            self.refresh()
+
+    def _put_settings(self, settings: dict[str, Any]) -> None:
+        self._call(self.client.indices.put_settings, index=self.index, body={"index": settings})
+
+    # -- writes ----------------------------------------------------------------------------------------------
+
+    def upsert(self, docs: Iterable[Document]) -> IngestReport:
+        layout, report, start = self.layout(), IngestReport(), time.perf_counter()
+        actions: dict[str, dict] = {}
+        for doc in docs:
+            try:
+                actions.pop(doc.doc_id, None)  # the last version of a repeated id wins, counted once
+                actions[doc.doc_id] = bodies.to_bulk_action(doc, self.index, layout)
+            except (ConfigError, DimensionMismatch) as err:
+                report.failed.append(FailedDoc(doc.doc_id or None, None, "write", str(err)))
+        if actions:
+            self._bulk(list(actions.values()), report)
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def _bulk(self, actions: list[dict], report: IngestReport) -> None:
+        retrying = Retrying(stop=stop_after_attempt(self.max_attempts), reraise=True,
+                            wait=wait_exponential_jitter(multiplier=self.initial_backoff,
+                                                         max=self.max_backoff, jitter=self.initial_backoff),
+                            retry=retry_if_exception_type(_RetryBatch))
+        pending = actions
+        try:
+            for attempt in retrying:
+                with attempt:
+                    failures = self._send(pending, report)
+                    if failures:
+                        pending = [action for action, _, _ in failures]
+                        raise _RetryBatch(failures)
+        except _RetryBatch as gave_up:
+            if all(not isinstance(status, int) for _, status, _ in gave_up.failures) and report.indexed == 0:
+                raise StoreUnavailable(f"cannot write to {self.index!r} at {self.url} after "
+                                       f"{self.max_attempts} attempts ({gave_up.failures[0][2]}); "
+                                       "check the cluster") from gave_up
+            for action, status, reason in gave_up.failures:
+                report.failed.append(FailedDoc(action["_id"], None, "write",
+                                               f"{reason} (gave up after {self.max_attempts} attempts)",
+                                               status if isinstance(status, int) else None))
+
+    def _send(self, actions: list[dict], report: IngestReport) -> list[tuple[dict, object, str]]:
+        by_id = {action["_id"]: action for action in actions}
+        retry = []
+        for ok, item in helpers.streaming_bulk(self.client, actions, chunk_size=self.chunk_size,
+                                               max_chunk_bytes=self.max_chunk_bytes, raise_on_error=False,
+                                               raise_on_exception=False, max_retries=0):
+            info = next(iter(item.values()))
+            if ok:
+                report.indexed += 1
+                continue
+            status, reason = info.get("status"), scrub(_reason(info.get("error")), self._secrets)
+            if not isinstance(status, int) or status in RETRY_STATUSES:
+                retry.append((by_id[info["_id"]], status, reason))
+            else:
+                report.failed.append(FailedDoc(info["_id"], None, "write", reason, status))
+        return retry
+
+    # -- reads -----------------------------------------------------------------------------------------------
+
+    def knn(self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT,
+            ef_search: int | None = None) -> list[tuple[str, float]]:
+        layout = self.layout()
+        check_filters(layout, filters)
+        body = bodies.build_knn_query(layout, vector, k, filters, target, ef_search)
+        hits = self._call(self.client.search, index=self.index, body=body)["hits"]["hits"]
+        raw = np.array([h["_score"] for h in hits], dtype=np.float64)
+        scores = similarity_from_score(raw, "innerproduct") if len(raw) else raw
+        return rank({h["_id"]: float(s) for h, s in zip(hits, np.atleast_1d(scores))}, k)
+
+    def vectors(self, doc_ids: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
+        layout = self.layout()
+        docs = self._mget(doc_ids, [bodies.CONCAT_FIELD, bodies.PRESENT_FIELD])
+        offsets = layout.offsets
+        out = {}
+        for doc_id, source in docs.items():
+            concat = np.asarray(source[bodies.CONCAT_FIELD], dtype=np.float32)
+            out[doc_id] = {name: concat[offsets[name]] for name in source.get(bodies.PRESENT_FIELD, [])}
+        return out
+
+    def lexical(self, text: str, fields: Sequence[str] | None, k: int, filters: Sequence[Filter] = ()
+                ) -> list[tuple[str, float]]:
+        layout = self.layout()
+        check_filters(layout, filters)
+        fields = list(layout.text_fields if fields is None else fields)
+        unknown = sorted(set(fields) - set(layout.text_fields))
+        if unknown:
+            raise ConfigError(f"{unknown[0]!r} is not a text field of index {self.index!r} (text fields: "
+                              f"{', '.join(layout.text_fields) or 'none'})")
+        body = bodies.build_lexical_query(text, fields, k, filters)
+        hits = self._call(self.client.search, index=self.index, body=body)["hits"]["hits"]
+        return rank({h["_id"]: float(h["_score"]) for h in hits}, k)
+
+    def attributes(self, doc_ids: Sequence[str]) -> dict[str, dict[str, object]]:
+        return {d: dict(s.get("attr", {})) for d, s in self._mget(doc_ids, ["attr"]).items()}
+
+    def texts(self, doc_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        return {d: dict(s.get("text", {})) for d, s in self._mget(doc_ids, ["text"]).items()}
+
+    def _mget(self, doc_ids: Sequence[str], includes: list[str]) -> dict[str, dict]:
+        if not doc_ids:
+            return {}
+        response = self._call(self.client.mget, index=self.index, body={"ids": list(doc_ids)},
+                              _source_includes=includes)
+        return {d["_id"]: d.get("_source", {}) for d in response["docs"] if d.get("found")}
+
+    def _call(self, method: Any, **kwargs: Any) -> Any:
+        try:
+            return method(**kwargs)
+        except exc.NotFoundError as err:
+            raise IndexNotFound(f"index {self.index!r} not found at {self.url}; create it with "
+                                "`gcl-search ingest`") from err
+        except exc.ConnectionError as err:
+            reason = scrub(str(err)[:200], self._secrets)
+            raise StoreUnavailable(f"cannot reach OpenSearch at {self.url} ({reason}); "
+                                   "check that the cluster is up") from err
+        except (exc.AuthenticationException, exc.AuthorizationException) as err:
+            raise StoreUnavailable(f"OpenSearch at {self.url} refused the credentials (HTTP "
+                                   f"{err.status_code})") from err
+
+
+def _reason(error: object) -> str:
+    if isinstance(error, dict):
+        return f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
+    return str(error)
+
+
+def create_versioned_index(client_or_store: Any, alias: str, layout: IndexLayout) -> OpenSearchStore:
+    """Create `<alias>-v<n+1>` (n = the highest existing version) for `layout` and return its store."""
+    client = getattr(client_or_store, "client", client_or_store)
+    existing = client.indices.get(index=f"{alias}-v*", ignore_unavailable=True, allow_no_indices=True)
+    versions = [int(name.rsplit("-v", 1)[1]) for name in existing if name.rsplit("-v", 1)[1].isdigit()]
+    store = OpenSearchStore(client, f"{alias}-v{max(versions, default=0) + 1}")
+    store.create(layout)
+    return store
+
+
+def swap_alias(client_or_store: Any, alias: str, new_index: str, delete_old: bool = False) -> list[str]:
+    """Point `alias` at `new_index` only, in one atomic `_aliases` request; returns the indices it left.
+
+    Searches through the alias see either the old or the new index, never neither.
+    """
+    client = getattr(client_or_store, "client", client_or_store)
+    try:
+        old = list(client.indices.get_alias(name=alias))
+    except exc.NotFoundError:
+        old = []
+    if alias in old:
+        raise ConfigError(f"{alias!r} is a concrete index, not an alias; re-index into a new name first")
+    actions = [{"remove": {"index": name, "alias": alias}} for name in old if name != new_index]
+    actions.append({"add": {"index": new_index, "alias": alias}})
+    client.indices.update_aliases(body={"actions": actions})
+    left = [name for name in old if name != new_index]
+    if delete_old and left:
+        client.indices.delete(index=",".join(left))
+    return left

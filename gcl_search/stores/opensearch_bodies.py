@@ -1,0 +1,154 @@
+"""Pure builders of OpenSearch request bodies for an IndexLayout (no client; tested without a node).
+
+Index mapping (every knn_vector goes through `gcl_search.stores.knn.knn_vector_mapping`, so `engine: lucene`
+unless the layout opts into a native engine)::
+
+    gcl_concat    knn_vector (concat_dim, innerproduct)  the concatenated field vectors, zeros where absent
+    gcl_present   keyword                                 names of the fields the document has
+    gcl_fused     knn_vector (dim, innerproduct)          only with LayoutOptions.fused_weights
+    vec.<field>   knn_vector (dim, innerproduct)          only with LayoutOptions.per_field_vectors
+    text.<field>  text (standard analyzer, BM25)          the layout's text fields; other texts stored only
+    attr.<name>   keyword | float | long | boolean        declared attributes; others stored only
+    _meta.gcl_search                                      IndexLayout.to_meta()
+
+Top-level `dynamic: strict` turns a stray field into a per-document 400 instead of a silent mapping change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gcl_search.records import Document
+from gcl_search.stores.base import CONCAT, FUSED, Filter, IndexLayout, Term
+from gcl_search.stores.knn import check_knn_engines, knn_index_settings, knn_vector_mapping
+
+CONCAT_FIELD = "gcl_concat"
+FUSED_FIELD = "gcl_fused"
+PRESENT_FIELD = "gcl_present"
+_ATTR_TYPES = {"keyword": "keyword", "float": "float", "integer": "long", "boolean": "boolean"}
+
+
+def _vector_mapping(layout: IndexLayout, dim: int) -> dict[str, Any]:
+    opts = layout.options
+    return knn_vector_mapping(dim, "innerproduct", engine=opts.engine, m=opts.m,
+                              ef_construction=opts.ef_construction,
+                              allow_native_engine=opts.engine != "lucene")
+
+
+def build_mappings(layout: IndexLayout) -> dict[str, Any]:
+    """The `mappings` of an index for `layout` (see the module docstring for the fields)."""
+    props: dict[str, Any] = {PRESENT_FIELD: {"type": "keyword"}}
+    if layout.options.concat:
+        props[CONCAT_FIELD] = _vector_mapping(layout, layout.concat_dim)
+    if layout.options.fused_weights is not None:
+        props[FUSED_FIELD] = _vector_mapping(layout, layout.dense_fields[0].dim)
+    if layout.options.per_field_vectors:
+        props["vec"] = {"properties": {f.name: _vector_mapping(layout, f.dim) for f in layout.dense_fields}}
+    props["text"] = {"dynamic": False, "properties": {name: {"type": "text"} for name in layout.text_fields}}
+    props["attr"] = {"dynamic": False,
+                     "properties": {a.name: {"type": _ATTR_TYPES[a.type]} for a in layout.attributes}}
+    return {"dynamic": "strict", "_meta": {"gcl_search": layout.to_meta()}, "properties": props}
+
+
+def build_index_body(layout: IndexLayout, shards: int = 1, replicas: int = 0) -> dict[str, Any]:
+    """`PUT /<index>` body: k-NN settings plus `build_mappings(layout)`; checked by `check_knn_engines`.
+
+    Args:
+        layout: the index layout.
+        shards: primary shards.
+        replicas: replicas (0 keeps a single node green; raise it after a bulk load on a cluster).
+    """
+    body = {"settings": knn_index_settings(shards, replicas), "mappings": build_mappings(layout)}
+    check_knn_engines(body, allow_native_engine=layout.options.engine != "lucene")
+    return body
+
+
+def build_index_template(layout: IndexLayout, index_patterns: Sequence[str], shards: int = 1,
+                         replicas: int = 0, priority: int = 100) -> dict[str, Any]:
+    """`PUT /_index_template/<name>` body: every index matching the patterns gets the layout's body.
+
+    Used for versioned indices behind an alias (`products-v*`); a rendered example is in mappings/.
+    """
+    return {"index_patterns": list(index_patterns), "priority": priority,
+            "template": build_index_body(layout, shards, replicas)}
+
+
+def to_bulk_action(doc: Document, index: str, layout: IndexLayout) -> dict[str, Any]:
+    """The `helpers.streaming_bulk` action for one document: `index` op with `_id = doc_id` (idempotent).
+
+    Raises:
+        DimensionMismatch: a vector has the wrong shape. ConfigError: an unknown vector field or empty id.
+    """
+    from gcl_search.errors import ConfigError
+
+    if not isinstance(doc.doc_id, str) or not doc.doc_id:
+        raise ConfigError(f"document id {doc.doc_id!r} must be a non-empty string")
+    concat, present = layout.concat_document(doc)
+    source: dict[str, Any] = {PRESENT_FIELD: list(present)}
+    if layout.options.concat:
+        source[CONCAT_FIELD] = concat.tolist()
+    vectors = {name: concat[sl] for name, sl in layout.offsets.items() if name in present}
+    fused = layout.fused_vector(vectors)
+    if fused is not None:
+        source[FUSED_FIELD] = fused.tolist()
+    if layout.options.per_field_vectors and vectors:
+        source["vec"] = {name: vec.tolist() for name, vec in vectors.items()}
+    texts = {name: text for name, text in doc.texts.items() if isinstance(text, str) and text}
+    source["text"] = texts
+    source["attr"] = dict(doc.attributes)
+    return {"_op_type": "index", "_index": index, "_id": doc.doc_id, "_source": source}
+
+
+def vector_field(layout: IndexLayout, target: str) -> str:
+    """The index field a `knn(target=...)` searches."""
+    from gcl_search.errors import ConfigError
+
+    if target == CONCAT and layout.options.concat:
+        return CONCAT_FIELD
+    if target == FUSED and layout.options.fused_weights is not None:
+        return FUSED_FIELD
+    if target in layout.field_names and layout.options.per_field_vectors:
+        return f"vec.{target}"
+    raise ConfigError(f"knn target {target!r} is not stored in this index (concat={layout.options.concat}, "
+                      f"per_field_vectors={layout.options.per_field_vectors}, fused="
+                      f"{layout.options.fused_weights is not None}); re-create the index with that option")
+
+
+def build_filter(filters: Sequence[Filter]) -> list[dict[str, Any]]:
+    """Term -> `terms`, Range -> `range`, on `attr.<name>` (AND of all)."""
+    out: list[dict[str, Any]] = []
+    for flt in filters:
+        if isinstance(flt, Term):
+            out.append({"terms": {f"attr.{flt.field}": list(flt.accepted)}})
+        else:
+            bounds = {op: v for op, v in (("gte", flt.gte), ("gt", flt.gt), ("lte", flt.lte), ("lt", flt.lt))
+                      if v is not None}
+            out.append({"range": {f"attr.{flt.field}": bounds}})
+    return out
+
+
+def build_knn_query(layout: IndexLayout, vector: np.ndarray, k: int, filters: Sequence[Filter] = (),
+                    target: str = CONCAT, ef_search: int | None = None) -> dict[str, Any]:
+    """`_search` body: ONE approximate `knn` clause, filters inside it (efficient filtering, k hits kept).
+
+    The `_score` is `knn.similarity_from_score`-invertible to the raw inner product (single clause, boost 1).
+    """
+    ef = max(ef_search or layout.options.ef_search, k)
+    clause: dict[str, Any] = {"vector": np.asarray(vector, dtype=np.float32).tolist(), "k": k,
+                              "method_parameters": {"ef_search": ef}}
+    if filters:
+        clause["filter"] = {"bool": {"filter": build_filter(filters)}}
+    return {"size": k, "_source": False, "query": {"knn": {vector_field(layout, target): clause}}}
+
+
+def build_lexical_query(text: str, fields: Sequence[str], k: int, filters: Sequence[Filter] = ()
+                        ) -> dict[str, Any]:
+    """`_search` body: BM25 summed over fields (a bool of one `match` per field, as `most_fields`)."""
+    should = [{"match": {f"text.{name}": text}} for name in fields]
+    query: dict[str, Any] = {"bool": {"should": should, "minimum_should_match": 1}}
+    if filters:
+        query["bool"]["filter"] = build_filter(filters)
+    return {"size": k, "_source": False, "query": query}
