@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gcl_search.errors import ConfigError, DimensionMismatch
+from gcl_search.records import Document
+from gcl_search.stores import opensearch_bodies as bodies
+from gcl_search.stores.base import (
+    FUSED,
+    AttributeField,
+    DenseField,
+    IndexLayout,
+    LayoutOptions,
+    Range,
+    Term,
+)
+
+MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+LAYOUT = IndexLayout((DenseField("title", 3, "m"), DenseField("desc", 3, "m")), ("title",),
+                     (AttributeField("price", "float"), AttributeField("n", "integer"), AttributeField("brand")))
+
+
+def icecat_layout() -> IndexLayout:
+    """The layout mappings/icecat-minilm.template.json is rendered from (see mappings/README.md)."""
+    return IndexLayout((DenseField("title", 384, "minilm"), DenseField("description", 384, "minilm")),
+                       ("title", "name", "brand", "description"),
+                       (AttributeField("price", "float"), AttributeField("brand"), AttributeField("colour")))
+
+
+def test_index_body_is_lucene_innerproduct_with_layout_meta():
+    body = bodies.build_index_body(LAYOUT)
+    assert body["settings"]["index"]["knn"] is True
+    mappings = body["mappings"]
+    concat = mappings["properties"]["gcl_concat"]
+    assert concat["dimension"] == 6 and concat["space_type"] == "innerproduct"
+    assert concat["method"]["engine"] == "lucene"
+    assert IndexLayout.from_meta(mappings["_meta"]["gcl_search"]) == LAYOUT
+    assert mappings["dynamic"] == "strict"
+    assert mappings["properties"]["attr"]["properties"] == {"price": {"type": "float"}, "n": {"type": "long"},
+                                                           "brand": {"type": "keyword"}}
+    assert mappings["properties"]["text"]["properties"] == {"title": {"type": "text"}}
+    assert "vec" not in mappings["properties"] and "gcl_fused" not in mappings["properties"]
+
+
+def test_optional_vectors_and_native_engine_opt_in():
+    lay = IndexLayout(LAYOUT.dense_fields, options=LayoutOptions(per_field_vectors=True, m=32,
+                                                                 fused_weights={"title": 1.0}))
+    props = bodies.build_mappings(lay)["properties"]
+    assert props["vec"]["properties"]["desc"]["dimension"] == 3
+    assert props["gcl_fused"]["dimension"] == 3
+    assert props["gcl_concat"]["method"]["parameters"]["m"] == 32
+    faiss = IndexLayout(LAYOUT.dense_fields, options=LayoutOptions(engine="faiss"))
+    assert bodies.build_index_body(faiss)["mappings"]["properties"]["gcl_concat"]["method"]["engine"] == "faiss"
+
+
+def test_bulk_action_has_explicit_id_concat_and_present_fields():
+    v = np.array([0.6, 0.8, 0.0], dtype=np.float32)
+    doc = Document("p-1", {"desc": v}, {"title": "Red", "desc": ""}, {"price": 9.5})
+    action = bodies.to_bulk_action(doc, "idx", LAYOUT)
+    assert action["_id"] == "p-1" and action["_index"] == "idx" and action["_op_type"] == "index"
+    src = action["_source"]
+    np.testing.assert_array_equal(src["gcl_concat"], [0, 0, 0, 0.6000000238418579, 0.800000011920929, 0])
+    assert src["gcl_present"] == ["desc"]
+    assert src["text"] == {"title": "Red"} and src["attr"] == {"price": 9.5}
+    json.dumps(action)  # serialisable without numpy types
+
+
+def test_bulk_action_refuses_bad_documents():
+    with pytest.raises(DimensionMismatch, match="'p-2'"):
+        bodies.to_bulk_action(Document("p-2", {"title": np.ones(2)}), "idx", LAYOUT)
+    with pytest.raises(ConfigError, match="non-empty"):
+        bodies.to_bulk_action(Document("", {}), "idx", LAYOUT)
+
+
+def test_knn_query_single_clause_with_filters_inside():
+    q = np.arange(6, dtype=np.float32)
+    body = bodies.build_knn_query(LAYOUT, q, 30, [Term("brand", ("A", "B")), Range("price", gte=1, lt=5)])
+    clause = body["query"]["knn"]["gcl_concat"]
+    assert body["size"] == 30 and clause["k"] == 30 and clause["vector"] == list(range(6))
+    assert clause["method_parameters"] == {"ef_search": 200}
+    assert clause["filter"] == {"bool": {"filter": [{"terms": {"attr.brand": ["A", "B"]}},
+                                                    {"range": {"attr.price": {"gte": 1, "lt": 5}}}]}}
+    assert bodies.build_knn_query(LAYOUT, q, 500, ef_search=50)["query"]["knn"]["gcl_concat"][
+        "method_parameters"] == {"ef_search": 500}
+    with pytest.raises(ConfigError, match="not stored"):
+        bodies.build_knn_query(LAYOUT, q[:3], 5, target=FUSED)
+
+
+def test_lexical_query_sums_one_match_per_field():
+    body = bodies.build_lexical_query("red shoes", ["title", "desc"], 7, [Term("brand", "A")])
+    assert body["query"]["bool"]["should"] == [{"match": {"text.title": "red shoes"}},
+                                               {"match": {"text.desc": "red shoes"}}]
+    assert body["query"]["bool"]["filter"] == [{"terms": {"attr.brand": ["A"]}}]
+    assert body["size"] == 7
+
+
+def test_mappings_folder_template_is_in_sync():
+    """mappings/icecat-minilm.template.json is the rendered template; regenerate it with the README command."""
+    rendered = bodies.build_index_template(icecat_layout(), ["icecat-*"])
+    on_disk = json.loads((MAPPINGS / "icecat-minilm.template.json").read_text())
+    assert on_disk == rendered
