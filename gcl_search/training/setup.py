@@ -1,0 +1,154 @@
+"""Everything a training run needs before its first step: data, split, dev judgments, encoder, loss, output
+folder checks. Kept apart from the loop in `trainer.py` so each stays small."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gcl_search.encoders.base import Encoder, resolve_device
+from gcl_search.errors import ConfigError
+from gcl_search.losses import GCLLoss, ScoreToWeight, fit_score_range
+from gcl_search.training.data import TrainingData, Triple, judgments_from, load_pairs, split_by_query
+from gcl_search.training.sources import icecat_judgments, load_icecat, load_marqo_gs
+from gcl_search.training.spec import LossSpec, TrainConfig, TrainSpec
+from gcl_search.training.towers import FieldTowers, load_trainable, training_fields
+
+DONE_FILE = "DONE.json"
+SNAPSHOT_FILE = "train_config.json"
+
+
+@dataclass
+class RunSetup:
+    """The prepared pieces of a run."""
+
+    towers: FieldTowers
+    loss_fn: GCLLoss
+    train: list[Triple]
+    dev_judgments: dict[str, dict[str, int]]
+    data: TrainingData
+    device: str
+
+
+def load_training_data(tc: TrainConfig) -> TrainingData:
+    """The pairs and catalogue the recipe's `[train.data]` names, validated against the training fields."""
+    doc_fields, _ = training_fields(tc.config)
+    columns = [f.source for f in doc_fields]
+    spec = tc.train.data
+    if spec.source == "icecat":
+        return load_icecat(columns, spec.path)
+    if spec.source == "marqo-gs":
+        data = load_marqo_gs(spec.path or ".", spec.split, spec.score_column, limit=spec.limit or None)
+        unknown = sorted(set(columns) - {"title", "image"})
+        if unknown:
+            raise ConfigError(f"Marqo-GS-10M has the columns title and image; field source {unknown[0]!r} is "
+                              "not one of them")
+        return data
+    return load_pairs(spec.triples or "", spec.catalogue or "", columns)
+
+
+def dev_judgments(tc: TrainConfig, dev: list[Triple]) -> dict[str, dict[str, int]]:
+    """Integer judgments of the dev queries (Icecat: the official grades; otherwise rounded scores)."""
+    queries = {t.query for t in dev}
+    if tc.train.data.source == "icecat":
+        official = icecat_judgments(tc.train.data.path)
+        return {q: official[q] for q in queries if q in official}
+    return judgments_from(dev)
+
+
+def build_loss(spec: LossSpec, train: list[Triple], positive_threshold: float,
+               towers: FieldTowers) -> GCLLoss:
+    """The GCL loss, with the score range fitted on the training positives unless the recipe fixes it."""
+    positives = [t.score for t in train if t.score > positive_threshold]
+    low, high = (0.0, 1.0) if spec.weighting == "binary" else fit_score_range(positives)
+    weighting = ScoreToWeight(spec.weighting, w_min=spec.w_min, power=spec.power, rate=spec.rate,
+                              step=spec.step, score_min=low if spec.score_min is None else spec.score_min,
+                              score_max=high if spec.score_max is None else spec.score_max)
+    return GCLLoss(weighting=weighting, temperature=spec.temperature,
+                   learnable_temperature=spec.learnable_temperature, normaliser=spec.normaliser,
+                   symmetric=spec.symmetric, mask_known_positives=spec.mask_known_positives,
+                   negative_scope=spec.negative_scope, query_field_weights=towers.query_weights,
+                   doc_field_weights=towers.doc_weights)
+
+
+def prepare(tc: TrainConfig, data: TrainingData | None = None) -> RunSetup:
+    """Load data and model and build the loss (seeded by `[train] seed`)."""
+    spec = tc.train
+    torch.manual_seed(spec.seed)
+    data = data or load_training_data(tc)
+    train, dev = split_by_query(data.triples, spec.data.dev_fraction, spec.data.split_seed)
+    encoder = load_trainable(_encoder_spec(tc))
+    if spec.max_length is not None and hasattr(encoder.model, "max_seq_length"):
+        encoder.model.max_seq_length = spec.max_length
+    doc_fields, query_fields = training_fields(tc.config)
+    towers = FieldTowers(encoder, doc_fields, query_fields, data.catalogue, tc.config.images)
+    loss_fn = build_loss(spec.loss, train, spec.data.positive_threshold, towers).to(encoder.device)
+    return RunSetup(towers, loss_fn, train, dev_judgments(tc, dev), data, str(encoder.device))
+
+
+def _encoder_spec(tc: TrainConfig):
+    doc_fields, _ = training_fields(tc.config)
+    name = tc.train.encoder or doc_fields[0].encoder
+    if name not in tc.config.encoders:
+        raise ConfigError(f"[train] encoder = {name!r} is not defined; add [encoders.{name}]")
+    enc = tc.config.encoders[name]
+    device = resolve_device(tc.train.device if tc.train.device != "auto" else enc.device)
+    return dataclasses.replace(enc, device=device)
+
+
+def autocast_dtype(spec: TrainSpec, device: str) -> torch.dtype | None:
+    """The autocast dtype for training: `auto` is bf16 on CUDA and fp32 (None) elsewhere."""
+    precision = spec.precision
+    if precision == "auto":
+        precision = "bf16" if device.startswith("cuda") else "fp32"
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def check_output_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to clobber a finished run (unless `overwrite`) or silently restart an unfinished one.
+
+    Raises:
+        ConfigError: a finished run without `overwrite`, an unfinished run without `resume` or `overwrite`,
+            or a non-empty folder that is not a gcl-search run.
+    """
+    if not out.exists() or not any(out.iterdir()):
+        if resume:
+            raise ConfigError(f"{out}: nothing to resume (no run here); drop --resume to start one")
+        return
+    ours = (out / SNAPSHOT_FILE).is_file()
+    if not ours:
+        raise ConfigError(f"{out}: the folder is not empty and holds no gcl-search run; choose another "
+                          "output_dir")
+    if overwrite:
+        shutil.rmtree(out)
+        return
+    if (out / DONE_FILE).is_file():
+        raise ConfigError(f"{out}: holds a finished run ({DONE_FILE}); pass --overwrite to replace it or "
+                          "choose another output_dir")
+    if not resume:
+        raise ConfigError(f"{out}: holds an unfinished run; pass --resume to continue it or --overwrite to "
+                          "start over")
+
+
+def write_snapshot(out: Path, tc: TrainConfig, setup: RunSetup, encoder: Encoder) -> dict[str, object]:
+    """Write the resolved config next to the checkpoints (and copy the recipe file)."""
+    out.mkdir(parents=True, exist_ok=True)
+    snapshot = {
+        "train": tc.train.to_dict(),
+        "loss": setup.loss_fn.get_config_dict(),
+        "encoder": dataclasses.asdict(_encoder_spec(tc)),
+        "doc_fields": [dataclasses.asdict(f) for f in setup.towers.doc_fields],
+        "query_fields": [dataclasses.asdict(f) for f in setup.towers.query_fields],
+        "data": {"source": setup.data.source, "train_pairs": len(setup.train),
+                 "dev_queries": len(setup.dev_judgments)},
+        "recipe": str(tc.path) if tc.path else None,
+    }
+    (out / SNAPSHOT_FILE).write_text(json.dumps(snapshot, indent=2, default=str), encoding="utf-8")
+    if tc.path is not None and Path(tc.path).is_file():
+        shutil.copyfile(tc.path, out / "recipe.toml")
+    return snapshot
