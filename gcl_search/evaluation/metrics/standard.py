@@ -93,7 +93,8 @@ def err(rankings: Rankings, k: int | None, max_grade: np.ndarray) -> np.ndarray:
     gmax = max_grade[row].astype(np.float64)
     # 2^(g - gmax) - 2^(-gmax) equals (2^g - 1) / 2^gmax without overflowing for the paper's grades up to 100.
     stop = np.exp2(grade - gmax) - np.exp2(-gmax)
-    survive = np.exp(exclusive_segment_cumsum(row, np.log1p(-stop)))
+    # R < 1 mathematically, but rounds to 1.0 for g = gmax >= 54; keep the log finite (survival ~1e-16).
+    survive = np.exp(exclusive_segment_cumsum(row, np.log1p(-np.minimum(stop, np.nextafter(1.0, 0.0)))))
     return per_query(rankings, row, stop * survive / rank)
 
 
