@@ -14,6 +14,8 @@ from gcl_search.errors import GclSearchError
 
 # command name -> "module:attribute"; one line per command.
 COMMANDS: dict[str, str] = {
+    "evaluate": "gcl_search.cli.evaluate:evaluate_command",
+    "ingest": "gcl_search.cli.ingest:ingest_command",
 }
 
 
