@@ -219,3 +219,64 @@ def test_node_log_has_no_native_library_errors(opensearch_url: str, index: str):
     if not log.exists():
         pytest.skip(f"node not started by tools/opensearch-node/node.sh (no {log})")
     assert "UnsatisfiedLinkError" not in log.read_text(errors="replace")
+
+
+NEURAL_PLUGIN = "org.opensearch.neuralsearch.plugin.NeuralSearch"
+
+
+def _knn_ranking(client, index, field, q, k) -> list[tuple[int, float]]:
+    body = {"size": k, "_source": False, "query": {"knn": {field: {"vector": q.tolist(), "k": k}}}}
+    return [(int(h["_id"]), h["_score"]) for h in _hits(client.search(index=index, body=body))]
+
+
+def _expected_min_max_mean(rankings, weights) -> dict[int, float]:
+    # neural-search 2.19.1 semantics (notes §4.5): min-max per sub-query over its own hits, a 0 after
+    # normalisation becomes 0.001, a doc missing from a sub-query counts 0 there and its weight still counts.
+    combined: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        scores = np.array([s for _, s in ranking])
+        low, high = scores.min(), scores.max()
+        for doc, s in ranking:
+            norm = 1.0 if high == low else (s - low) / (high - low)
+            combined[doc] = combined.get(doc, 0.0) + weight * max(norm, 0.001)
+    return {doc: s / sum(weights) for doc, s in combined.items()}
+
+
+@pytest.fixture()
+def neural(client: OpenSearch):
+    components = {row["component"] for row in client.cat.plugins(format="json")}
+    if NEURAL_PLUGIN not in components:
+        pytest.skip("neural-search not loaded; start the node with `node.sh start --neural-search`")
+    pipelines: list[str] = []
+    yield pipelines
+    for pipeline in pipelines:
+        client.search_pipeline.delete(id=pipeline)
+
+
+@pytest.mark.parametrize("technique", ["min_max", "rrf"])
+def test_hybrid_query_matches_client_side_fusion(client, index, neural, technique):
+    q, k, weights = _query(7), 10, [0.3, 0.7]
+    pipeline = f"gcl-smoke-{technique}-{uuid.uuid4().hex[:8]}"
+    if technique == "min_max":
+        processor = {"normalization-processor": {"normalization": {"technique": "min_max"}, "combination": {
+            "technique": "arithmetic_mean", "parameters": {"weights": weights}}}}
+    else:
+        processor = {"score-ranker-processor": {"combination": {"technique": "rrf", "rank_constant": 60}}}
+    client.search_pipeline.put(id=pipeline, body={"phase_results_processors": [processor]})
+    neural.append(pipeline)
+    body = {"size": 2 * k, "_source": False, "query": {"hybrid": {"queries": [
+        {"knn": {"ip_vec": {"vector": q.tolist(), "k": k}}},
+        {"knn": {"cos_vec": {"vector": q.tolist(), "k": k}}}]}}}
+    hits = _hits(client.search(index=index, body=body, params={"search_pipeline": pipeline}))
+    got = {int(h["_id"]): h["_score"] for h in hits}
+    rankings = [_knn_ranking(client, index, field, q, k) for field in ("ip_vec", "cos_vec")]
+    if technique == "min_max":
+        expected = _expected_min_max_mean(rankings, weights)
+    else:
+        expected = {}
+        for ranking in rankings:
+            for rank, (doc, _) in enumerate(ranking, start=1):
+                expected[doc] = expected.get(doc, 0.0) + 1.0 / (60 + rank)
+    assert set(got) == set(expected)
+    for doc, score in got.items():
+        assert score == pytest.approx(expected[doc], abs=1e-5)

@@ -48,41 +48,49 @@ log_file() { echo "$(run_dir)/node.log"; }
 
 # --- jars ---------------------------------------------------------------------------------------------------
 
-pom_key() {
-    local key
-    key=$(sha256sum "$here/pom.xml" | cut -c1-16)
-    [[ $neural == 1 ]] && key="$key-neural"
-    echo "$key"
-}
+pom_key() { sha256sum "$here/pom.xml" | cut -c1-16; }
 
-resolve() {
-    local stamp="$cache/resolved-$(pom_key)"
-    [[ $force == 0 && -f $stamp ]] && return 0
+# fetch STAMP DIR... -- MAVEN_ARGS...: run Maven into temporary DIRs, then swap them into $cache and write
+# $cache/STAMP. Skipped when STAMP exists (unless --force).
+fetch() {
+    local stamp=$1 dirs=() d
+    shift
+    while [[ $1 != -- ]]; do dirs+=("$1"); shift; done
+    shift
+    [[ $force == 0 && -f $cache/$stamp ]] && return 0
     mkdir -p "$cache"
     # Two engineers (ports 9250 and 9260) may start nodes at once: one resolves, the other waits.
     exec 9>"$cache/.lock"
     flock 9
-    if [[ $force == 0 && -f $stamp ]]; then exec 9>&-; return 0; fi
-    local t0 tmp profile=()
+    if [[ $force == 0 && -f $cache/$stamp ]]; then exec 9>&-; return 0; fi
+    local t0 tmp
     t0=$(now)
     tmp=$(mktemp -d "$cache/tmp.XXXXXX")
-    [[ $neural == 1 ]] && profile=(-P neural-search)
-    echo "node.sh: resolving OpenSearch $OPENSEARCH_VERSION jars with Maven into $cache ..." >&2
+    echo "node.sh: resolving ${dirs[*]} jars (OpenSearch $OPENSEARCH_VERSION) with Maven into $cache ..." >&2
     # shellcheck disable=SC2086  # GCL_SEARCH_MVN_OPTS is a list of flags
-    if ! mvn -q -B -Dstyle.color=never -f "$here/pom.xml" ${GCL_SEARCH_MVN_OPTS:-} "${profile[@]}" \
-        dependency:copy-dependencies@lib dependency:unpack-dependencies@knn \
-        -Dnode.lib="$tmp/lib" -Dnode.knn="$tmp/knn" >&2; then
+    if ! mvn -q -B -Dstyle.color=never -f "$here/pom.xml" ${GCL_SEARCH_MVN_OPTS:-} "$@" \
+        -Dnode.lib="$tmp/lib" -Dnode.knn="$tmp/knn" -Dnode.neural="$tmp/neural" >&2; then
         rm -rf "$tmp"
+        exec 9>&-
         die "Maven could not resolve the jars (see above); check access to Maven Central or ~/.m2/settings.xml"
     fi
-    rm -rf "$cache/lib" "$cache/knn"
-    mv "$tmp/lib" "$cache/lib"
-    mv "$tmp/knn" "$cache/knn"
-    rmdir "$tmp"
-    rm -f "$cache"/resolved-*
-    touch "$stamp"
+    for d in "${dirs[@]}"; do
+        # A running node keeps its jars open, so replacing the folders under it is safe on Linux.
+        rm -rf "${cache:?}/$d"
+        mv "$tmp/$d" "$cache/$d"
+    done
+    rm -rf "$tmp"
+    rm -f "$cache/${stamp%%-*}"-*
+    touch "$cache/$stamp"
     exec 9>&-
-    echo "node.sh: resolved jars in $(elapsed "$t0") s" >&2
+    echo "node.sh: resolved ${dirs[*]} jars in $(elapsed "$t0") s" >&2
+}
+
+resolve() {
+    fetch "resolved-$(pom_key)" lib knn -- dependency:copy-dependencies@lib dependency:unpack-dependencies@knn
+    if [[ $neural == 1 ]]; then
+        fetch "neural-$(pom_key)" neural -- -P neural-search dependency:unpack-dependencies@neural
+    fi
 }
 
 # --- process bookkeeping ------------------------------------------------------------------------------------
@@ -178,6 +186,10 @@ cmd_start() {
     local pid t0
     if pid=$(recorded_pid) && is_our_node "$pid"; then
         if healthy; then
+            if [[ $neural == 1 ]] && ! curl -sf -m 10 "$(url)/_cat/plugins" | grep -q "$NEURAL_PLUGIN"; then
+                die "the node already running at $(url) (pid $pid) has no neural-search plugin;" \
+                    "stop it first: $0 stop --port $port"
+            fi
             echo "node.sh: a node started by node.sh (pid $pid) is already healthy at $(url)"
             cmd_info
             return 0
