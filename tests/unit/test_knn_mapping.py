@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from gcl_search.errors import ConfigError
 from gcl_search.stores.knn import (
@@ -163,3 +166,34 @@ def test_invalid_scores_and_spaces():
         similarity_from_score(1.0, "dot")
     with pytest.raises(ConfigError, match="unknown space_type 'hamming'"):
         score_from_similarity(1.0, "hamming")
+
+
+# --- the Docker-free test node and docker/docker-compose.yml must describe the same node --------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE = ROOT / "tools" / "opensearch-node"
+SHARED_SETTINGS = ("cluster.name", "node.name", "discovery.type", "knn.algo_param.index_thread_qty",
+                   "cluster.routing.allocation.disk.threshold_enabled", "action.auto_create_index")
+
+
+def _pom_properties() -> dict[str, str]:
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    props = ET.parse(NODE / "pom.xml").getroot().find("m:properties", ns)
+    return {child.tag.split("}")[1]: child.text for child in props}
+
+
+def test_launcher_and_compose_pin_the_same_versions_and_settings():
+    compose = yaml.safe_load((ROOT / "docker" / "docker-compose.yml").read_text())["services"]["opensearch"]
+    node_config = yaml.safe_load((NODE / "config" / "opensearch.yml").read_text())
+    pom = _pom_properties()
+    version = compose["image"].rsplit(":", 1)[1]
+    assert pom["opensearch.version"] == version == "2.19.1"
+    assert pom["knn.version"] == f"{version}.0"
+    assert f"OPENSEARCH_VERSION={version}\n" in (NODE / "node.sh").read_text()
+    env = compose["environment"]
+    for key in SHARED_SETTINGS:
+        assert str(env[key]).lower() == str(node_config[key]).lower(), key
+    assert "-Xmx1g" in env["OPENSEARCH_JAVA_OPTS"]
+    assert "heap=${GCL_SEARCH_NODE_HEAP:-1g}" in (NODE / "node.sh").read_text()
+    assert node_config["network.host"] == "127.0.0.1"
+    assert all(port.startswith("127.0.0.1:") for port in compose["ports"])
