@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,6 +181,7 @@ class TrainConfig:
 def load_train_config(path: str | Path, **overrides: object) -> TrainConfig:
     """Read a recipe TOML (the field config plus `[train]`); `overrides` replace `[train]` keys.
 
+    `overrides` values of None are ignored; dict values (`data`, `loss`) update those sub-tables by key.
     Relative data paths and `output_dir` resolve against the current directory, as command-line paths do.
 
     Raises:
@@ -193,11 +195,22 @@ def load_train_config(path: str | Path, **overrides: object) -> TrainConfig:
         raise ConfigError(f"{path}: cannot read the recipe ({err.strerror})") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML ({err})") from err
-    table = dict(data.pop("train", {}))
-    table.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        config = parse_config(data, base_dir=path.resolve().parent, path=path)
-        train = _from_table(TrainSpec, table, "[train]")
+        return parse_train_config(data, path, **overrides)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from err
-    return TrainConfig(config, train, path)
+
+
+def parse_train_config(recipe: Mapping[str, object], path: Path | None = None,
+                       **overrides: object) -> TrainConfig:
+    """Build a TrainConfig from an already-parsed recipe mapping (see `load_train_config`)."""
+    data = dict(recipe)
+    table = dict(data.pop("train", {}))  # type: ignore[call-overload]
+    for key, value in overrides.items():
+        if isinstance(value, Mapping):
+            table[key] = {**table.get(key, {}), **value}
+        elif value is not None:
+            table[key] = value
+    base_dir = path.resolve().parent if path is not None else None
+    config = parse_config(data, base_dir=base_dir, path=path)
+    return TrainConfig(config, _from_table(TrainSpec, table, "[train]"), path)
