@@ -21,11 +21,12 @@ from gcl_search.stores.base import (
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 LAYOUT = IndexLayout((DenseField("title", 3, "m"), DenseField("desc", 3, "m")), ("title",),
-                     (AttributeField("price", "float"), AttributeField("n", "integer"), AttributeField("brand")))
+                     (AttributeField("price", "float"), AttributeField("n", "integer"),
+                      AttributeField("brand")))
 
 
 def icecat_layout() -> IndexLayout:
-    """The layout mappings/icecat-minilm.template.json is rendered from (see mappings/README.md)."""
+    """The layout of mappings/icecat-minilm.template.json (see mappings/README.md)."""
     return IndexLayout((DenseField("title", 384, "minilm"), DenseField("description", 384, "minilm")),
                        ("title", "name", "brand", "description"),
                        (AttributeField("price", "float"), AttributeField("brand"), AttributeField("colour")))
@@ -54,7 +55,8 @@ def test_optional_vectors_and_native_engine_opt_in():
     assert props["gcl_fused"]["dimension"] == 3
     assert props["gcl_concat"]["method"]["parameters"]["m"] == 32
     faiss = IndexLayout(LAYOUT.dense_fields, options=LayoutOptions(engine="faiss"))
-    assert bodies.build_index_body(faiss)["mappings"]["properties"]["gcl_concat"]["method"]["engine"] == "faiss"
+    props = bodies.build_index_body(faiss)["mappings"]["properties"]
+    assert props["gcl_concat"]["method"]["engine"] == "faiss"
 
 
 def test_bulk_action_has_explicit_id_concat_and_present_fields():
@@ -99,7 +101,7 @@ def test_lexical_query_sums_one_match_per_field():
 
 
 def test_mappings_folder_template_is_in_sync():
-    """mappings/icecat-minilm.template.json is the rendered template; regenerate it with the README command."""
+    """mappings/icecat-minilm.template.json is the rendered template (regenerate: mappings/README.md)."""
     rendered = bodies.build_index_template(icecat_layout(), ["icecat-*"])
     on_disk = json.loads((MAPPINGS / "icecat-minilm.template.json").read_text())
     assert on_disk == rendered
