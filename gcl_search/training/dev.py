@@ -30,6 +30,24 @@ class DevResult:
         return {**self.means, **{f"condensed/{k}": v for k, v in self.condensed.items()}}
 
 
+def dev_corpus(doc_ids: Sequence[str], judgments: Mapping[str, Mapping[str, int]], max_docs: int,
+               seed: int = 0) -> list[str]:
+    """The documents dev retrieval searches: all of `doc_ids` when `max_docs` is 0, else every document judged
+    for a dev query plus a seeded random sample of the others, `max_docs` in all (sorted).
+
+    Sampling keeps per-epoch evaluation affordable on big catalogues; standard metrics are then optimistic
+    (fewer distractors) while the judged documents' relative order, and so condensed metrics at depth, are
+    unchanged.
+    """
+    if max_docs <= 0 or max_docs >= len(doc_ids):
+        return sorted(doc_ids)
+    judged = {d for docs in judgments.values() for d in docs} & set(doc_ids)
+    others = sorted(set(doc_ids) - judged)
+    k = max(0, min(len(others), max_docs - len(judged)))
+    picked = np.random.default_rng(seed).choice(len(others), size=k, replace=False)
+    return sorted(judged | {others[i] for i in picked})
+
+
 def exact_top_k(queries: np.ndarray, docs: np.ndarray, doc_ids: Sequence[str], k: int,
                 chunk: int = 256) -> list[dict[str, float]]:
     """Exact inner-product top-k (cosine for unit rows): one {doc_id: score} per query row."""

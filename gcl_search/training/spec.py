@@ -128,6 +128,9 @@ class TrainSpec:
         eval_metrics: metric names (the evaluation grammar); `select_metric` picks the best checkpoint.
         eval_top_k: ranking depth of dev retrieval (exact cosine search over the whole catalogue).
         eval_batch_size: texts per forward pass when encoding the catalogue.
+        eval_max_docs: search only the dev queries' judged documents plus a seeded sample of others, this
+            many in all (0 = the whole catalogue; a sample keeps per-epoch evaluation of big catalogues
+            affordable).
         max_length: truncate texts to this many tokens while training (sentence-transformers).
         overwrite: replace a finished run in output_dir (otherwise refused).
         data / loss: the `[train.data]` and `[train.loss]` tables.
@@ -151,6 +154,7 @@ class TrainSpec:
     select_metric: str = "ndcg@10"
     eval_top_k: int = 100
     eval_batch_size: int = 128
+    eval_max_docs: int = 0
     max_length: int | None = None
     overwrite: bool = False
     data: DataSpec = field(default_factory=DataSpec)

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from gcl_search.training.batches import Batch, PairSampler
 from gcl_search.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from gcl_search.training.data import TrainingData
-from gcl_search.training.dev import DevResult, retrieve, score_run
+from gcl_search.training.dev import DevResult, dev_corpus, retrieve, score_run
 from gcl_search.training.export import export_model
 from gcl_search.training.gradcache import chunked, grad_cache_step
 from gcl_search.training.plot import plot_curves
@@ -162,7 +162,8 @@ class _Run:
     def evaluate(self) -> DevResult:
         towers, judgments = self.setup.towers, self.setup.dev_judgments
         self.model.eval()
-        doc_ids = sorted(towers.catalogue)
+        doc_ids = dev_corpus(list(towers.catalogue), judgments, self.spec.eval_max_docs,
+                             self.spec.data.split_seed)
         docs = towers.encode_catalogue(doc_ids, self.spec.eval_batch_size, progress=self.progress)
         query_ids = sorted(judgments)
         queries = towers.encode_queries(query_ids, self.spec.eval_batch_size)
