@@ -16,6 +16,8 @@ from gcl_search.errors import GclSearchError
 COMMANDS: dict[str, str] = {
     "evaluate": "gcl_search.cli.evaluate:evaluate_command",
     "ingest": "gcl_search.cli.ingest:ingest_command",
+    "search": "gcl_search.cli.search:search_command",
+    "tune": "gcl_search.cli.tune:tune_command",
 }
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from gcl_search.cli.search import live_options, live_run
 from gcl_search.evaluation import DEFAULT_METRICS, compare, evaluate, read_judgments, read_run
 from gcl_search.evaluation.compare import TESTS
 from gcl_search.evaluation.report import FORMATS, render
@@ -45,7 +46,7 @@ def _metrics(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 @click.option("--judgments-format", type=click.Choice(["trec", "csv"]), help="Override format detection.")
 @click.option("--columns", callback=_columns, help="CSV headers: query=..,doc_id=..,grade=.. (e.g. "
               "query=query,doc_id=docid,grade=rating).")
-@click.option("--run", "-r", "runs", multiple=True, required=True, callback=_named_runs,
+@click.option("--run", "-r", "runs", multiple=True, callback=_named_runs,
               help="Run file [NAME=]PATH (TREC or JSONL); repeat to compare runs (the first is the baseline).")
 @click.option("--run-format", type=click.Choice(["trec", "jsonl"]), help="Override run format detection.")
 @click.option("--metric", "-m", "metrics", multiple=True, callback=_metrics,
@@ -72,16 +73,29 @@ def _metrics(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write a plot (.png/.svg/.pdf): metric bars for "
               "one run, sorted per-query deltas for a comparison.")
 @click.option("--plot-metric", help="Metric for the per-query delta plot (default: the first metric).")
+@live_options
 def evaluate_command(judgments: str, judgments_format: str | None, columns: dict[str, str] | None,
                      runs: dict[str, Path], run_format: str | None, metrics: list[str], condensed: bool,
                      no_relevant: str, missing_queries: str, unknown_queries: str, max_grade: int | None,
                      baseline: str | None, test: str, resamples: int, seed: int, correction: str,
-                     per_query: bool, fmt: str, plot: str | None, plot_metric: str | None) -> None:
-    """Score one or more runs against graded judgments and print the metric table to stdout."""
-    if baseline and len(runs) < 2:
+                     per_query: bool, fmt: str, plot: str | None, plot_metric: str | None,
+                     **live: object) -> None:
+    """Score one or more runs against graded judgments and print the metric table to stdout.
+
+    With --config and --index, the queries are also run live through the search client (gcl-search search's
+    options apply) and that run is scored too (after the --run files; --run-out saves it)."""
+    live_requested = live["config_path"] is not None or live["index"] is not None
+    if not runs and not live_requested:
+        raise click.UsageError("give --run files, or --config and --index for a live run")
+    if baseline and len(runs) + live_requested < 2:
         raise click.UsageError("--baseline needs at least two --run options")
     qrels = read_judgments(judgments, fmt=judgments_format, columns=columns)
     loaded = {name: read_run(path, fmt=run_format) for name, path in runs.items()}
+    live_result = live_run(qrels, live)
+    if live_result is not None:
+        if live_result[0] in loaded:
+            raise click.UsageError(f"--run-name {live_result[0]!r} is also a --run name; choose another")
+        loaded[live_result[0]] = live_result[1]
     options = {"condensed": condensed, "no_relevant": no_relevant, "max_grade": max_grade,
                "missing_queries": missing_queries, "unknown_queries": unknown_queries}
     comparison = None

@@ -1,0 +1,215 @@
+"""`gcl-search search`: weighted hybrid retrieval from the command line (JSON lines or a table on stdout).
+
+The store and request options are shared with `gcl-search tune` and the live mode of `gcl-search evaluate`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gcl_search.records import Hit
+from gcl_search.search.options import DEFAULT_STORE_DIR
+
+F = Callable[..., Any]
+
+
+def store_options(func: F) -> F:
+    """--config, --index, --store, --opensearch-url, --ca-certs, --insecure, --timeout, --retries."""
+    options = [
+        click.option("--config", "-c", "config_path", required=True,
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help="The TOML config the index was built with."),
+        click.option("--index", required=True,
+                     help="Index name (a directory under --store for the local store)."),
+        click.option("--store", "store_dir", type=click.Path(file_okay=False, path_type=Path),
+                     help=f"Local store parent directory (default: {DEFAULT_STORE_DIR}, when no OpenSearch "
+                          "URL)."),
+        click.option("--opensearch-url", envvar="OPENSEARCH_URL", show_envvar=True,
+                     help="OpenSearch URL (credentials from OPENSEARCH_USERNAME/PASSWORD or "
+                          "OPENSEARCH_API_KEY)."),
+        click.option("--ca-certs", envvar="OPENSEARCH_CA_CERTS", type=click.Path(dir_okay=False),
+                     help="CA bundle for TLS verification."),
+        click.option("--insecure", is_flag=True,
+                     help="Do not verify TLS certificates (throwaway clusters only)."),
+        click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+                     help="Seconds per OpenSearch request."),
+        click.option("--retries", type=click.IntRange(min=1), default=3, show_default=True,
+                     help="Attempts per store call on timeouts and connection errors (with backoff)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def request_options(func: F) -> F:
+    """--weight, --lexical, --lexical-fields, --lexical-weight, --fusion, --rank-constant, --filter."""
+    options = [
+        click.option("--weight", "-w", "weights", multiple=True,
+                     help="Document field weights for this request, FIELD=W (comma-separated or repeated); "
+                          "fields left out keep the config's weight."),
+        click.option("--lexical", is_flag=True,
+                     help="Add BM25 over the text fields, fused with the dense score."),
+        click.option("--lexical-fields", help="Comma-separated text fields for BM25 (implies --lexical; "
+                                              "default: all text fields)."),
+        click.option("--lexical-weight", type=click.FloatRange(0, 1),
+                     help="BM25 share of the fused score, in [0, 1] (implies --lexical; default 0.5)."),
+        click.option("--fusion", type=click.Choice(["minmax", "zscore", "rrf"]), default="minmax",
+                     show_default=True, help="How dense and BM25 scores are combined."),
+        click.option("--rank-constant", type=click.FloatRange(min=0, min_open=True), default=60.0,
+                     show_default=True, help="RRF rank constant."),
+        click.option("--filter", "filters", multiple=True,
+                     help="FIELD=VALUE[|VALUE..] or FIELD<=N (also >=, <, >) on declared attributes; "
+                          "repeat to AND."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def build_client(config_path: Path, index: str, store_dir: Path | None, opensearch_url: str | None,
+                 ca_certs: str | None, insecure: bool, timeout: float, retries: int) -> Any:
+    """A SearchClient for the store options (encoders loaded from the config)."""
+    from gcl_search.config import load_config
+    from gcl_search.search.client import SearchClient
+    from gcl_search.search.options import open_store
+
+    config = load_config(config_path)
+    store = open_store(index, store_dir or DEFAULT_STORE_DIR, opensearch_url, ca_certs=ca_certs,
+                       verify_certs=not insecure, timeout=timeout)
+    return SearchClient(store, config, retries=retries)
+
+
+def build_request(client: Any, weights: tuple[str, ...], lexical: bool, lexical_fields: str | None,
+                  lexical_weight: float | None, fusion: str, rank_constant: float, filters: tuple[str, ...]
+                  ) -> dict[str, Any]:
+    """The keyword arguments of `SearchClient.search` for the request options."""
+    from gcl_search.search.client import LexicalSpec
+    from gcl_search.search.options import parse_filters, parse_weights
+
+    spec = None
+    if lexical or lexical_fields or lexical_weight is not None:
+        fields = tuple(f.strip() for f in lexical_fields.split(",") if f.strip()) if lexical_fields else None
+        spec = LexicalSpec(fields=fields, weight=0.5 if lexical_weight is None else lexical_weight,
+                           fusion=fusion, rank_constant=rank_constant)
+    return {"weights": parse_weights(weights) or None, "lexical": spec,
+            "filters": parse_filters(filters, client.layout)}
+
+
+@click.command("search", short_help="Weighted multi-field (hybrid) search of an index.")
+@store_options
+@request_options
+@click.option("--text", "-q", help="Query text.")
+@click.option("--image", type=click.Path(dir_okay=False, exists=True),
+              help="Query image (for image query fields).")
+@click.option("--query-weight", "query_weights", multiple=True,
+              help="Query field weights, NAME=W (a multi-field query, e.g. query=0.3,query_image=0.7).")
+@click.option("--k", "-k", type=click.IntRange(1, 10_000), default=10, show_default=True,
+              help="Hits per page.")
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Hits to skip.")
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True,
+              help="Output: an aligned table, or one JSON object per hit.")
+def search_command(config_path: Path, index: str, store_dir: Path | None, opensearch_url: str | None,
+                   ca_certs: str | None, insecure: bool, timeout: float, retries: int,
+                   weights: tuple[str, ...], lexical: bool, lexical_fields: str | None,
+                   lexical_weight: float | None, fusion: str, rank_constant: float, filters: tuple[str, ...],
+                   text: str | None, image: str | None, query_weights: tuple[str, ...], k: int, offset: int,
+                   fmt: str) -> None:
+    """Search --index with --text and/or --image; every hit shows its combined score, dense score, each
+    field's raw similarity and its BM25 score."""
+    from gcl_search.search.options import parse_weights
+
+    if not (text and text.strip()) and image is None:
+        raise click.UsageError("give --text and/or --image")
+    if store_dir is not None and opensearch_url is not None:
+        opensearch_url = None if click.get_current_context().get_parameter_source("opensearch_url") is \
+            click.core.ParameterSource.ENVIRONMENT else opensearch_url
+        if opensearch_url is not None:
+            raise click.UsageError("give --store or --opensearch-url, not both")
+    client = build_client(config_path, index, store_dir, opensearch_url, ca_certs, insecure, timeout, retries)
+    request = build_request(client, weights, lexical, lexical_fields, lexical_weight, fusion, rank_constant,
+                            filters)
+    hits = client.search(text, image, query_weights=parse_weights(query_weights, "query weight") or None,
+                         k=k, offset=offset, **request)
+    click.echo(render_hits(hits, client.field_names, fmt, offset), nl=False)
+
+
+def render_hits(hits: list[Hit], field_names: tuple[str, ...], fmt: str, offset: int = 0) -> str:
+    """Hits as JSON lines or as a table (rank, doc_id, score, dense, lexical, one column per field)."""
+    if fmt == "jsonl":
+        return "".join(json.dumps({"rank": offset + i + 1, "doc_id": h.doc_id, "score": h.score,
+                                   "dense_score": h.dense_score, "field_scores": dict(h.field_scores),
+                                   "lexical_score": h.lexical_score, "attributes": dict(h.attributes)},
+                                  ensure_ascii=False, default=str) + "\n" for i, h in enumerate(hits))
+    if not hits:
+        return "no hits\n"
+    header = ["rank", "doc_id", "score", "dense", "lexical", *field_names]
+    rows = [[str(offset + i + 1), h.doc_id, f"{h.score:.4f}", f"{h.dense_score:.4f}",
+             "-" if h.lexical_score is None else f"{h.lexical_score:.3f}",
+             *(f"{h.field_scores[f]:.4f}" if f in h.field_scores else "-" for f in field_names)]
+            for i, h in enumerate(hits)]
+    widths = [max(len(r[j]) for r in [header, *rows]) for j in range(len(header))]
+    return "".join("  ".join(c.rjust(w) if j != 1 else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))
+                           ).rstrip() + "\n" for r in [header, *rows])
+
+
+def live_options(func: F) -> F:
+    """Options of `gcl-search evaluate` that produce a run live, through the search client."""
+    options = [
+        click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Live: the TOML config the index was built with (with --index: run the queries "
+                          "live)."),
+        click.option("--index", help="Live: index name (a directory under --store for the local store)."),
+        click.option("--store", "store_dir", type=click.Path(file_okay=False, path_type=Path),
+                     help=f"Live: local store parent directory (default: {DEFAULT_STORE_DIR})."),
+        click.option("--opensearch-url", envvar="OPENSEARCH_URL", show_envvar=True,
+                     help="Live: OpenSearch URL (credentials from the environment)."),
+        click.option("--ca-certs", envvar="OPENSEARCH_CA_CERTS", type=click.Path(dir_okay=False),
+                     help="Live: CA bundle for TLS verification."),
+        click.option("--insecure", is_flag=True, help="Live: do not verify TLS certificates."),
+        click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+                     help="Live: seconds per OpenSearch request."),
+        click.option("--retries", type=click.IntRange(min=1), default=3, show_default=True,
+                     help="Live: attempts per store call on timeouts and connection errors."),
+        click.option("--queries", type=click.Path(dir_okay=False),
+                     help="Live: queries file (JSONL or id<TAB>text); default: judged query ids as texts."),
+        click.option("--k", "-k", "live_k", type=click.IntRange(1, 10_000), default=100, show_default=True,
+                     help="Live: hits per query."),
+        click.option("--run-out", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Live: write the run here (TREC, or JSONL for a .jsonl path; JSONL allows ids with "
+                          "spaces)."),
+        click.option("--run-name", default="live", show_default=True,
+                     help="Live: the run's name in the report."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return request_options(func)
+
+
+def live_run(judgments: Any, live: dict[str, Any]) -> tuple[str, Any] | None:
+    """The live run asked for by `live_options` values (None when --config/--index were not given).
+
+    Raises:
+        click.UsageError: only one of --config and --index.
+    """
+    from gcl_search.evaluation import write_run
+    from gcl_search.search.live import queries_from_judgments, read_queries, run_queries
+
+    if live["config_path"] is None and live["index"] is None:
+        return None
+    if live["config_path"] is None or live["index"] is None:
+        raise click.UsageError("a live run needs both --config and --index")
+    client = build_client(live["config_path"], live["index"], live["store_dir"], live["opensearch_url"],
+                          live["ca_certs"], live["insecure"], live["timeout"], live["retries"])
+    request = build_request(client, live["weights"], live["lexical"], live["lexical_fields"],
+                            live["lexical_weight"], live["fusion"], live["rank_constant"], live["filters"])
+    queries = read_queries(live["queries"]) if live["queries"] else queries_from_judgments(judgments)
+    run = run_queries(client, queries, live["live_k"], progress=True, **request)
+    if live["run_out"] is not None:
+        written = write_run(live["run_out"], run, tag=live["run_name"])
+        click.echo(f"run written to {written}", err=True)
+    return live["run_name"], run

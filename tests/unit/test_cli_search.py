@@ -1,0 +1,142 @@
+"""`gcl-search search`, `tune` and the live mode of `evaluate`, through click's CliRunner.
+
+The encoders are the keyword fakes (patched into the registry), so the rankings are the hand-worked ones of
+test_search_client.py: "usb cable" at 0.7 title / 0.3 description ranks d1, d6, d2, d5, d3, d4.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from test_search_fakes import KeywordEncoder, make_store
+
+from gcl_search.cli import main
+from gcl_search.config import load_config
+
+CONFIG = """[encoders.kw]
+backend = "sentence-transformers"
+model = "fake-keyword"
+
+[[fields]]
+name = "title"
+encoder = "kw"
+weight = 0.7
+
+[[fields]]
+name = "description"
+encoder = "kw"
+weight = 0.3
+
+[[query_fields]]
+name = "query"
+encoder = "kw"
+"""
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    import gcl_search.encoders.registry as registry
+
+    monkeypatch.setattr(registry, "load_encoders", lambda config, names=None: {"kw": KeywordEncoder()})
+    monkeypatch.delenv("OPENSEARCH_URL", raising=False)
+    make_store(tmp_path / "stores" / "kw")
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    base = ["--config", str(config), "--index", "kw", "--store", str(tmp_path / "stores")]
+    return tmp_path, base
+
+
+def _run(args):
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def test_search_table(env):
+    _, base = env
+    result = _run(["search", *base, "--text", "usb cable", "-k", "3"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["rank", "doc_id", "score", "dense", "lexical", "title", "description"]
+    assert [line.split()[1] for line in lines[1:]] == ["d1", "d6", "d2"]
+    assert lines[1].split()[2] == "0.9449"  # 0.7 * 1 + 0.3 * 2/sqrt(6)
+
+
+def test_search_jsonl_with_weights_lexical_filter_and_paging(env):
+    _, base = env
+    args = ["search", *base, "-q", "usb cable", "--weight", "title=1,description=0", "--format", "jsonl",
+            "--lexical-weight", "0.2", "--fusion", "rrf", "--filter", "price<=10", "-k", "2", "--offset", "1"]
+    result = _run(args)
+    assert result.exit_code == 0, result.output
+    hits = [json.loads(line) for line in result.output.splitlines()]
+    assert [h["rank"] for h in hits] == [2, 3]
+    assert {h["doc_id"] for h in hits} <= {"d1", "d2", "d6"}
+    assert all(h["lexical_score"] is not None and h["attributes"]["price"] <= 10 for h in hits)
+    assert hits[0]["field_scores"]["description"] > 0  # reported even with weight 0
+
+
+@pytest.mark.parametrize("extra, code, message", [
+    (["--weight", "title=-1"], 1, "negative"),
+    (["--weight", "colour=1"], 1, "unknown field 'colour'"),
+    (["--filter", "price~3"], 1, "is not FIELD=VALUE"),
+    (["--filter", "weight<=3"], 1, "not a filterable attribute"),
+])
+def test_search_errors(env, extra, code, message):
+    _, base = env
+    result = CliRunner().invoke(main, ["search", *base, "-q", "usb", *extra])
+    assert result.exit_code == code
+    assert message in result.output
+
+
+def test_search_missing_index_and_missing_query(env):
+    tmp_path, base = env
+    args = ["search", *base[:2], "--index", "nope", "--store", str(tmp_path), "-q", "x"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "gcl-search ingest" in result.output
+    result = CliRunner().invoke(main, ["search", *base, "-q", "  "])
+    assert result.exit_code == 2 and "--text and/or --image" in result.output
+
+
+JUDGMENTS = "query,docid,rating\nusb cable,d1,3\nusb cable,d3,0\nred mouse,d5,2\nred mouse,d3,1\n"
+
+
+def test_evaluate_live_writes_the_run_and_compares(env):
+    tmp_path, base = env
+    qrels = tmp_path / "judgments.csv"
+    qrels.write_text(JUDGMENTS, encoding="utf-8")
+    run_out = tmp_path / "live.jsonl"
+    result = _run(["evaluate", "-j", str(qrels), *base, "--run-out", str(run_out), "-m", "ndcg@10,mrr@10"])
+    assert result.exit_code == 0, result.output
+    assert "live" in result.output and "ndcg@10" in result.output
+    rows = [json.loads(line) for line in run_out.read_text(encoding="utf-8").splitlines()]
+    assert {r["query_id"] for r in rows} == {"usb cable", "red mouse"}
+    assert rows[0]["hits"][0]["doc_id"] == ("d1" if rows[0]["query_id"] == "usb cable" else "d5")
+    # the saved run plus a live title-only run: a comparison with a paired test
+    both = _run(["evaluate", "-j", str(qrels), "--run", f"saved={run_out}", *base,
+                 "--weight", "title=1,description=0", "--run-name", "title_only", "-m", "ndcg@10",
+                 "--resamples", "100"])
+    assert both.exit_code == 0, both.output
+    assert "saved" in both.output and "title_only" in both.output
+
+
+def test_evaluate_needs_runs_or_live(env):
+    tmp_path, base = env
+    qrels = tmp_path / "j.csv"
+    qrels.write_text(JUDGMENTS, encoding="utf-8")
+    result = CliRunner().invoke(main, ["evaluate", "-j", str(qrels)])
+    assert result.exit_code == 2 and "--config and --index" in result.output
+
+
+def test_tune_writes_a_config_copy(env):
+    tmp_path, base = env
+    qrels = tmp_path / "j.csv"
+    qrels.write_text(JUDGMENTS + "usb,d6,3\nhdmi,d2,2\n", encoding="utf-8")
+    out = tmp_path / "tuned.toml"
+    result = _run(["tune", *base, "-j", str(qrels), "-m", "ndcg@10", "--heldout", "0.25", "--k", "10",
+                   "--write-config", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "best weights: title=" in result.output and "heldout  default" in result.output
+    tuned = {f.name: f.weight for f in load_config(out).fields}
+    assert sum(tuned.values()) == pytest.approx(1.0, abs=1e-4)
+    assert "gcl-search tune: ndcg@10 held-out" in out.read_text(encoding="utf-8")
+    assert {f.name: f.weight for f in load_config(base[1]).fields} == {"title": 0.7, "description": 0.3}
