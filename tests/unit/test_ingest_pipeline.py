@@ -198,3 +198,20 @@ def test_reader_errors_mid_stream_propagate(tmp_path):
 
     with pytest.raises(OSError, match="disk went away"):
         ingest(records(), config, {"kw": KeywordEncoder()}, LocalStore(tmp_path / "s"), progress=False)
+
+
+@pytest.mark.slow
+def test_the_library_example_in_docs_runs(tmp_path, monkeypatch):
+    """docs/ingest.md's Python sample, as written (real all-MiniLM-L6-v2, 200 Icecat products)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    sample = re.search(r"```python\n(.*?)```", (root / "docs" / "ingest.md").read_text(), re.S).group(1)
+    monkeypatch.chdir(root)
+    renames = (("gcl-store/products", "store"), ("failures.jsonl", "f.jsonl"), ("cp.json", "cp.json"))
+    for name, target in renames:
+        sample = sample.replace(f'"{name}"', repr(str(tmp_path / target)))
+    namespace: dict = {}
+    exec(compile(sample, "docs/ingest.md", "exec"), namespace)
+    assert namespace["report"].indexed == 200 and LocalStore(tmp_path / "store").count() == 200

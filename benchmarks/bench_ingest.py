@@ -1,0 +1,114 @@
+"""Ingest throughput: the full pipeline (read + encode + write) vs the encoder alone on the same inputs.
+
+Target (design.md section 7): encode+write >= 0.9x the encoder's own batch throughput, i.e. the pipeline keeps
+the model busy while reading and writing happen in background threads.
+
+- "encode alone": `encode_batch` (the pipeline's own encode step: every field, texts de-duplicated per batch)
+  over the same batches, pre-read into memory; no reading, no writing.
+- "pipeline": `ingest(read_catalogue(...), ...)` into a fresh store: reading, validation, encoding, writing,
+  checkpointing and the failures file, all included.
+Runs alternate (A B A B ...) so machine load hits both alike; the ratio of medians is reported.
+
+    python benchmarks/bench_ingest.py --n 2000 --repeats 3 [--opensearch-url http://127.0.0.1:9270]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from itertools import islice
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from gcl_search.config import load_config  # noqa: E402
+from gcl_search.encoders.registry import load_encoders  # noqa: E402
+from gcl_search.ingest.checkpoint import Checkpoint  # noqa: E402
+from gcl_search.ingest.pipeline import encode_batch, ingest  # noqa: E402
+from gcl_search.ingest.read import read_for_config  # noqa: E402
+from gcl_search.stores.local import LocalStore  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def records(config, n: int):
+    return islice(read_for_config("icecat", config), n)
+
+
+def encode_alone(config, encoders, n: int, batch_size: int) -> float:
+    items = list(enumerate(records(config, n)))
+    batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
+    text_fields = [spec.name for spec in config.fields]
+    start = time.perf_counter()
+    for batch in batches:
+        encode_batch(batch, config, encoders, text_fields)
+    return time.perf_counter() - start
+
+
+def pipeline(config, encoders, n: int, batch_size: int, store, work: Path) -> float:
+    start = time.perf_counter()
+    report = ingest(records(config, n), config, encoders, store, batch_size=batch_size,
+                    failures_file=work / "failures.jsonl",
+                    checkpoint=Checkpoint.open(work / "cp.json", {"run": uuid.uuid4().hex}), progress=False)
+    elapsed = time.perf_counter() - start
+    if report.indexed + len(report.failed) != n:
+        raise SystemExit(f"pipeline lost records: {report.indexed} + {len(report.failed)} != {n}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(ROOT / "configs" / "icecat.toml"))
+    parser.add_argument("--n", type=int, default=2000, help="Icecat products")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--opensearch-url", default=None, help="also measure the pipeline into OpenSearch")
+    args = parser.parse_args()
+
+    import torch
+
+    config = load_config(args.config)
+    encoders = load_encoders(config, {spec.encoder for spec in config.fields})
+    encode_batch(list(enumerate(records(config, 64))), config, encoders, [])  # warm-up
+    print(f"# bench_ingest: {args.n} Icecat products, fields {[s.name for s in config.fields]}, "
+          f"batch {args.batch_size}, torch threads {torch.get_num_threads()}, cpu count {os.cpu_count()}, "
+          f"load avg {os.getloadavg()[0]:.1f}")
+    targets = ["local"] + (["opensearch"] if args.opensearch_url else [])
+    times: dict[str, list[float]] = {"encode": [], **{t: [] for t in targets}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for repeat in range(args.repeats):
+            times["encode"].append(encode_alone(config, encoders, args.n, args.batch_size))
+            for target in targets:
+                work = Path(tmp) / f"{target}-{repeat}"
+                work.mkdir()
+                store = _store(target, work, args.opensearch_url)
+                try:
+                    times[target].append(pipeline(config, encoders, args.n, args.batch_size, store, work))
+                finally:
+                    store.drop()
+            line = ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items())
+            print(f"repeat {repeat}: {line}", flush=True)
+    base = statistics.median(times["encode"])
+    print(f"encode alone:            {args.n / base:8.1f} docs/s (median {base:.1f} s)")
+    for target in targets:
+        t = statistics.median(times[target])
+        print(f"encode+write ({target:10s}): {args.n / t:8.1f} docs/s (median {t:.1f} s)  "
+              f"ratio {base / t:.3f}  (target >= 0.9)")
+
+
+def _store(target: str, work: Path, url: str | None):
+    if target == "local":
+        return LocalStore(work / "store")
+    from gcl_search.stores.opensearch import OpenSearchStore
+
+    return OpenSearchStore(url, f"bench-ingest-{uuid.uuid4().hex[:8]}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
