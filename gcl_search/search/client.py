@@ -6,9 +6,12 @@ One request (design.md section 3):
 2. ONE approximate inner-product search on the concatenated vector with `Q = [w_1 q_1; ...; w_F q_F]`
    returns `ceil((offset + k) * oversample)` candidates;
 3. with a lexical component, BM25 over the chosen text fields returns as many candidates again;
-4. every candidate's field vectors are fetched and re-scored EXACTLY: `s_f = q_f . d_f` for each field it has,
-   `dense = sum_f w_f s_f`. A candidate found by only one search still gets its true similarity on every
-   field (never the 0 of the bool-of-knn error);
+4. every candidate gets its EXACT dense score `sum_f w_f q_f . d_f`: the concatenated search returns the
+   exact inner product `Q . D` of each document it finds (approximation only decides WHICH documents are
+   found, which oversampling covers), and a candidate only the lexical search found is re-scored from its
+   stored vectors. No candidate is ever scored 0 on a field because a per-field search missed it (the
+   bool-of-knn error); the page's hits then get every field's raw similarity `q_f . d_f` from their stored
+   vectors (one fetch of `k` documents, not of every candidate);
 5. without a lexical component the dense score is the score; with one, the two lists are fused over the
    candidate set by the named method (`gcl_search.search.fusion`);
 6. hits are sorted by score descending, ties by doc_id, and `[offset, offset + k)` is returned, each with its
@@ -160,21 +163,28 @@ class SearchClient:
         w = check_field_weights(weights, self.field_names, self.default_weights,
                                 allow_all_zero=lexical is not None)
         depth = min(MAX_K, math.ceil((offset + k) * self.oversample))
-        dense_ids: list[str] = []
+        dense: dict[str, float] = {}
         if any(v > 0 for v in w.values()):
             q = self.layout.query_vector(query_vectors, w)
-            found = self._call(self.store.knn, q, depth, filters, ef_search=self.ef_search)
-            dense_ids = [doc_id for doc_id, _ in found]
+            dense = dict(self._call(self.store.knn, q, depth, filters, ef_search=self.ef_search))
         lex: dict[str, float] = {}
         if lexical is not None:
             lex_depth = lexical.depth or depth
             fields = None if lexical.fields is None else list(lexical.fields)
             lex = dict(self._call(self.store.lexical, lexical_text(text or ""), fields, lex_depth, filters))
-        ids = list(dict.fromkeys([*dense_ids, *lex]))
-        scored = score_candidates(ids, self._call(self.store.vectors, ids), query_vectors, w)
-        hits = rank_hits(scored, lex, lexical)[offset:offset + k]
-        attrs = self._call(self.store.attributes, [h.doc_id for h in hits]) if hits else {}
-        return [_with_attributes(h, attrs.get(h.doc_id, {})) for h in hits]
+        vectors = self._fetch_vectors([doc_id for doc_id in lex if doc_id not in dense], {})
+        for doc_id, score, _ in score_candidates(list(vectors), vectors, query_vectors, w):
+            dense[doc_id] = score
+        page = rank_hits([(d, s, {}) for d, s in dense.items()], lex, lexical)[offset:offset + k]
+        vectors = self._fetch_vectors([h.doc_id for h in page], vectors)
+        attrs = self._call(self.store.attributes, [h.doc_id for h in page]) if page else {}
+        return [_complete(h, vectors[h.doc_id], query_vectors, attrs.get(h.doc_id, {}))
+                for h in page if h.doc_id in vectors]
+
+    def _fetch_vectors(self, ids: Sequence[str], known: dict[str, dict[str, np.ndarray]]
+                       ) -> dict[str, dict[str, np.ndarray]]:
+        missing = [doc_id for doc_id in ids if doc_id not in known]
+        return {**known, **self._call(self.store.vectors, missing)} if missing else known
 
     def _call(self, method: Callable[..., T], *args: object, **kwargs: object) -> T:
         wait = wait_exponential_jitter(multiplier=self.backoff, max=5.0, jitter=self.backoff)
@@ -244,5 +254,7 @@ def _check_layout(layout: IndexLayout, config: Config, encoders: Mapping[str, En
     layout.check_compatible(expected, where=f"{where} (its _meta)")
 
 
-def _with_attributes(hit: Hit, attributes: Mapping[str, object]) -> Hit:
-    return Hit(hit.doc_id, hit.score, hit.dense_score, hit.field_scores, hit.lexical_score, dict(attributes))
+def _complete(hit: Hit, vectors: Mapping[str, np.ndarray], query_vectors: Mapping[str, np.ndarray],
+              attributes: Mapping[str, object]) -> Hit:
+    field_scores = score_candidates([hit.doc_id], {hit.doc_id: vectors}, query_vectors, {})[0][2]
+    return Hit(hit.doc_id, hit.score, hit.dense_score, field_scores, hit.lexical_score, dict(attributes))
