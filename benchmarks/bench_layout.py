@@ -171,11 +171,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9260"))
     parser.add_argument("--queries", type=int, default=105)
+    parser.add_argument("--docs", type=int, default=None, help="only the first N products (default: all)")
     parser.add_argument("--encode-only", action="store_true")
     parser.add_argument("--encoder", choices=["minilm", "static"], default="minilm",
                         help="minilm: real all-MiniLM-L6-v2; static: its tokenizer + word embeddings, pooled")
     args = parser.parse_args()
     data = load_icecat_vectors(args.encoder)
+    if args.docs:
+        data = {**data, "records": data["records"][:args.docs],
+                **{f: data[f][:args.docs] for f in FIELDS}}
     if args.encode_only:
         return
     from opensearchpy import OpenSearch

@@ -192,6 +192,10 @@ class OpenSearchStore:
 
     def vectors(self, doc_ids: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
         layout = self.layout()
+        if not layout.options.concat:  # a per-field-only layout keeps the vectors under vec.<field>
+            docs = self._mget(doc_ids, ["vec"])
+            return {d: {f: np.asarray(v, dtype=np.float32) for f, v in s.get("vec", {}).items()}
+                    for d, s in docs.items()}
         docs = self._mget(doc_ids, [bodies.CONCAT_FIELD, bodies.PRESENT_FIELD])
         offsets = layout.offsets
         out = {}

@@ -105,3 +105,35 @@ def test_mappings_folder_template_is_in_sync():
     rendered = bodies.build_index_template(icecat_layout(), ["icecat-*"])
     on_disk = json.loads((MAPPINGS / "icecat-minilm.template.json").read_text())
     assert on_disk == rendered
+
+
+def test_redact_url_hides_credentials():
+    from gcl_search.stores.connection import redact_url, scrub
+
+    assert redact_url("https://admin:pw@search.example.com:9200/x") == "https://***@search.example.com:9200/x"
+    assert redact_url("http://127.0.0.1:9200") == "http://127.0.0.1:9200"
+    assert scrub("auth pw failed for pw", ["pw", ""]) == "auth *** failed for ***"
+
+
+def test_connect_reads_env_and_verifies_tls_by_default(monkeypatch):
+    pytest.importorskip("opensearchpy")
+    from gcl_search.stores.connection import connect
+
+    monkeypatch.setenv("OPENSEARCH_API_KEY", "key-123")
+    client, where, secrets = connect("https://search.example.com")
+    conn = client.transport.connection_pool.connections[0]
+    assert where == "https://search.example.com" and secrets == ["key-123"]
+    assert conn.use_ssl and conn.port == 443 and conn.headers["authorization"] == "ApiKey key-123"
+    assert conn.pool.cert_reqs == "CERT_REQUIRED"
+    with pytest.raises(ConfigError, match=r"both basic auth and an API key.*\*\*\*@search"):
+        connect("https://u:secret@search.example.com")
+
+
+def test_unreachable_cluster_error_names_redacted_url_only():
+    pytest.importorskip("opensearchpy")
+    from gcl_search.errors import StoreUnavailable
+    from gcl_search.stores.opensearch import OpenSearchStore
+
+    with pytest.raises(StoreUnavailable) as info:
+        OpenSearchStore("http://admin:s3cret-pw@127.0.0.1:9/", "x", timeout=2, max_retries=0)
+    assert "s3cret-pw" not in str(info.value) and "***@127.0.0.1:9" in str(info.value)
