@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A real single-node OpenSearch 2.19.1 + k-NN 2.19.1.0 on 127.0.0.1, without Docker (see docs/opensearch.md).
 #
-#   node.sh start   [--port 9250] [--timeout 180] [--neural-search]   resolve jars (cached), start, wait for health
+#   node.sh start   [--port 9250] [--timeout 300] [--neural-search]   resolve jars (cached), start, wait for health
 #   node.sh stop    [--port 9250]                                     stop the node this script started on that port
 #   node.sh info    [--port 9250]                                     print GET / version and _cat/plugins
 #   node.sh status  [--port 9250]                                     exit 0 when our node there is healthy
@@ -20,7 +20,7 @@ heap=${GCL_SEARCH_NODE_HEAP:-1g}
 NEURAL_PLUGIN=org.opensearch.neuralsearch.plugin.NeuralSearch
 
 port=9250
-timeout_s=180
+timeout_s=300
 neural=0
 force=0
 
@@ -68,8 +68,10 @@ fetch() {
     tmp=$(mktemp -d "$cache/tmp.XXXXXX")
     echo "node.sh: resolving ${dirs[*]} jars (OpenSearch $OPENSEARCH_VERSION) with Maven into $cache ..." >&2
     # shellcheck disable=SC2086  # GCL_SEARCH_MVN_OPTS is a list of flags
+    # Maven 3.8 prints colour resets even in batch mode; strip them from the CI log.
     if ! mvn -q -B -Dstyle.color=never -f "$here/pom.xml" ${GCL_SEARCH_MVN_OPTS:-} "$@" \
-        -Dnode.lib="$tmp/lib" -Dnode.knn="$tmp/knn" -Dnode.neural="$tmp/neural" >&2; then
+        -Dnode.lib="$tmp/lib" -Dnode.knn="$tmp/knn" -Dnode.neural="$tmp/neural" 2>&1 \
+        | sed -u 's/\x1b\[[0-9;]*m//g' >&2; then
         rm -rf "$tmp"
         exec 9>&-
         die "Maven could not resolve the jars (see above); check access to Maven Central or ~/.m2/settings.xml"
@@ -86,7 +88,12 @@ fetch() {
     echo "node.sh: resolved ${dirs[*]} jars in $(elapsed "$t0") s" >&2
 }
 
+need() {
+    command -v "$1" >/dev/null 2>&1 || die "'$1' is not on PATH; $2"
+}
+
 resolve() {
+    need mvn "install Maven 3.8+ (Debian: apt-get install maven)"
     fetch "resolved-$(pom_key)" lib knn -- dependency:copy-dependencies@lib dependency:unpack-dependencies@knn
     if [[ $neural == 1 ]]; then
         fetch "neural-$(pom_key)" neural -- -P neural-search dependency:unpack-dependencies@neural
@@ -162,6 +169,8 @@ compile_launcher() {
 }
 
 launch() {
+    need java "install a Java 17+ JDK (Debian: apt-get install openjdk-17-jdk-headless)"
+    need javac "install a Java 17+ JDK, not only a JRE (Debian: apt-get install openjdk-17-jdk-headless)"
     local cp="$cache/lib/*:$cache/knn/*" plugins=()
     if [[ $neural == 1 ]]; then
         cp="$cp:$cache/neural/*"
