@@ -128,3 +128,13 @@ def test_config_built_in_code_is_validated():
         Config(encoders=encoders, fields=(FieldSpec(name="img", encoder="st", modality="image"),))
     with pytest.raises(ConfigError, match="weight = inf"):
         FieldSpec(name="t", encoder="st", weight=float("inf"))
+
+
+def test_docs_example_config_loads(tmp_path):
+    text = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = load_config(write(tmp_path, block))
+    assert [f.modality for f in config.fields] == ["text", "image"]
+    assert config.encoders["clip"].pretrained == str(tmp_path / "checkpoints" /
+                                                     "gcl-vitb32-117-gs-full-states.pt")
+    assert config.images == ImageSpec(root=str(tmp_path / "images"), allow_remote=False)
