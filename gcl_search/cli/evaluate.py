@@ -18,8 +18,9 @@ def _columns(ctx: click.Context, param: click.Parameter, value: str | None) -> d
     try:
         pairs = dict(item.split("=", 1) for item in value.split(","))
     except ValueError as err:
-        raise click.BadParameter("use key=header pairs, e.g. query=query,doc_id=docid,grade=rating",
-                                 ctx, param) from err
+        raise click.BadParameter(
+            "use key=header pairs, e.g. query=query,doc_id=docid,grade=rating", ctx, param
+        ) from err
     return {k.strip(): v.strip() for k, v in pairs.items()}
 
 
@@ -41,45 +42,121 @@ def _metrics(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 
 
 @click.command("evaluate", short_help="Score runs against graded judgments (nDCG, ERR, RBP, ...).")
-@click.option("--judgments", "-j", required=True, type=click.Path(dir_okay=False),
-              help="Judgments: TREC qrels (qid 0 docid grade) or CSV/TSV with a header.")
+@click.option(
+    "--judgments",
+    "-j",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Judgments: TREC qrels (qid 0 docid grade) or CSV/TSV with a header.",
+)
 @click.option("--judgments-format", type=click.Choice(["trec", "csv"]), help="Override format detection.")
-@click.option("--columns", callback=_columns, help="CSV headers: query=..,doc_id=..,grade=.. (e.g. "
-              "query=query,doc_id=docid,grade=rating).")
-@click.option("--run", "-r", "runs", multiple=True, callback=_named_runs,
-              help="Run file [NAME=]PATH (TREC or JSONL); repeat to compare runs (the first is the baseline).")
+@click.option(
+    "--columns",
+    callback=_columns,
+    help="CSV headers: query=..,doc_id=..,grade=.. (e.g. query=query,doc_id=docid,grade=rating).",
+)
+@click.option(
+    "--run",
+    "-r",
+    "runs",
+    multiple=True,
+    callback=_named_runs,
+    help="Run file [NAME=]PATH (TREC or JSONL); repeat to compare runs (the first is the baseline).",
+)
 @click.option("--run-format", type=click.Choice(["trec", "jsonl"]), help="Override run format detection.")
-@click.option("--metric", "-m", "metrics", multiple=True, callback=_metrics,
-              help=f"Metric(s), repeatable or comma-separated. Default: {','.join(DEFAULT_METRICS)}.")
+@click.option(
+    "--metric",
+    "-m",
+    "metrics",
+    multiple=True,
+    callback=_metrics,
+    help=f"Metric(s), repeatable or comma-separated. Default: {','.join(DEFAULT_METRICS)}.",
+)
 @click.option("--condensed", is_flag=True, help="Judged-only: drop unjudged documents before scoring.")
-@click.option("--no-relevant", type=click.Choice(["skip", "zero", "error"]), default="skip", show_default=True,
-              help="Queries with no document of grade >= 1: leave out, score 0, or fail.")
-@click.option("--missing-queries", type=click.Choice(["zero", "skip"]), default="zero", show_default=True,
-              help="Judged queries absent from a run: score 0 (retrieved nothing) or leave out.")
-@click.option("--unknown-queries", type=click.Choice(["error", "ignore"]), default="error", show_default=True,
-              help="Run queries absent from the judgments.")
+@click.option(
+    "--no-relevant",
+    type=click.Choice(["skip", "zero", "error"]),
+    default="skip",
+    show_default=True,
+    help="Queries with no document of grade >= 1: leave out, score 0, or fail.",
+)
+@click.option(
+    "--missing-queries",
+    type=click.Choice(["zero", "skip"]),
+    default="zero",
+    show_default=True,
+    help="Judged queries absent from a run: score 0 (retrieved nothing) or leave out.",
+)
+@click.option(
+    "--unknown-queries",
+    type=click.Choice(["error", "ignore"]),
+    default="error",
+    show_default=True,
+    help="Run queries absent from the judgments.",
+)
 @click.option("--max-grade", type=int, help="g_max for standard ERR/RBP (default: highest judged grade).")
 @click.option("--baseline", help="Run name the others are tested against (default: the first --run).")
-@click.option("--test", type=click.Choice([*TESTS, "both"]), default="randomisation", show_default=True,
-              help="Paired significance test for comparisons.")
-@click.option("--resamples", type=click.IntRange(100), default=10_000, show_default=True,
-              help="Randomisation-test resamples.")
+@click.option(
+    "--test",
+    type=click.Choice([*TESTS, "both"]),
+    default="randomisation",
+    show_default=True,
+    help="Paired significance test for comparisons.",
+)
+@click.option(
+    "--resamples",
+    type=click.IntRange(100),
+    default=10_000,
+    show_default=True,
+    help="Randomisation-test resamples.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Randomisation-test seed.")
-@click.option("--correction", type=click.Choice(["holm", "none"]), default="holm", show_default=True,
-              help="Multiple-comparison p-value adjustment across runs (per metric).")
+@click.option(
+    "--correction",
+    type=click.Choice(["holm", "none"]),
+    default="holm",
+    show_default=True,
+    help="Multiple-comparison p-value adjustment across runs (per metric).",
+)
 @click.option("--per-query", is_flag=True, help="Also print per-query values.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-              help="Output format on stdout.")
-@click.option("--plot", type=click.Path(dir_okay=False), help="Write a plot (.png/.svg/.pdf): metric bars for "
-              "one run, sorted per-query deltas for a comparison.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="Output format on stdout.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    help="Write a plot (.png/.svg/.pdf): metric bars for one run, sorted per-query deltas for a comparison.",
+)
 @click.option("--plot-metric", help="Metric for the per-query delta plot (default: the first metric).")
 @live_options
-def evaluate_command(judgments: str, judgments_format: str | None, columns: dict[str, str] | None,
-                     runs: dict[str, Path], run_format: str | None, metrics: list[str], condensed: bool,
-                     no_relevant: str, missing_queries: str, unknown_queries: str, max_grade: int | None,
-                     baseline: str | None, test: str, resamples: int, seed: int, correction: str,
-                     per_query: bool, fmt: str, plot: str | None, plot_metric: str | None,
-                     **live: object) -> None:
+def evaluate_command(
+    judgments: str,
+    judgments_format: str | None,
+    columns: dict[str, str] | None,
+    runs: dict[str, Path],
+    run_format: str | None,
+    metrics: list[str],
+    condensed: bool,
+    no_relevant: str,
+    missing_queries: str,
+    unknown_queries: str,
+    max_grade: int | None,
+    baseline: str | None,
+    test: str,
+    resamples: int,
+    seed: int,
+    correction: str,
+    per_query: bool,
+    fmt: str,
+    plot: str | None,
+    plot_metric: str | None,
+    **live: object,
+) -> None:
     """Score one or more runs against graded judgments and print the metric table to stdout.
 
     With --config and --index, the queries are also run live through the search client (gcl-search search's
@@ -96,12 +173,26 @@ def evaluate_command(judgments: str, judgments_format: str | None, columns: dict
         if live_result[0] in loaded:
             raise click.UsageError(f"--run-name {live_result[0]!r} is also a --run name; choose another")
         loaded[live_result[0]] = live_result[1]
-    options = {"condensed": condensed, "no_relevant": no_relevant, "max_grade": max_grade,
-               "missing_queries": missing_queries, "unknown_queries": unknown_queries}
+    options = {
+        "condensed": condensed,
+        "no_relevant": no_relevant,
+        "max_grade": max_grade,
+        "missing_queries": missing_queries,
+        "unknown_queries": unknown_queries,
+    }
     comparison = None
     if len(loaded) > 1:
-        comparison = compare(qrels, loaded, metrics, baseline=baseline, test=test, n_resamples=resamples,
-                             seed=seed, correction=correction, **options)
+        comparison = compare(
+            qrels,
+            loaded,
+            metrics,
+            baseline=baseline,
+            test=test,
+            n_resamples=resamples,
+            seed=seed,
+            correction=correction,
+            **options,
+        )
         reports = comparison.reports
     else:
         reports = {name: evaluate(qrels, run, metrics, **options) for name, run in loaded.items()}
@@ -117,6 +208,8 @@ def _plot(reports: dict, comparison: object, path: str, metric: str | None) -> N
         written = plot_means(reports, path)
     else:
         if metric and metric not in comparison.metrics:
-            raise click.UsageError(f"--plot-metric {metric} is not among the metrics: {', '.join(comparison.metrics)}")
+            raise click.UsageError(
+                f"--plot-metric {metric} is not among the metrics: {', '.join(comparison.metrics)}"
+            )
         written = plot_deltas(comparison, path, metric)
     click.echo(f"plot written to {written}", err=True)

@@ -12,5 +12,17 @@ from gcl_search.evaluation.judgments import Judgments, read_judgments
 from gcl_search.evaluation.metrics import DEFAULT_METRICS, parse_metric
 from gcl_search.evaluation.runs import Run, read_run, write_run
 
-__all__ = ["DEFAULT_METRICS", "Comparison", "Judgments", "PairedTest", "Report", "Run", "compare", "evaluate",
-           "parse_metric", "read_judgments", "read_run", "write_run"]
+__all__ = [
+    "DEFAULT_METRICS",
+    "Comparison",
+    "Judgments",
+    "PairedTest",
+    "Report",
+    "Run",
+    "compare",
+    "evaluate",
+    "parse_metric",
+    "read_judgments",
+    "read_run",
+    "write_run",
+]

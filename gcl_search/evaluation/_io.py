@@ -1,6 +1,7 @@
 """Shared helpers for the judgment and run readers: line splitting and format detection.
 
-A TREC file is whitespace-separated (trec_eval accepts any mix of spaces and tabs); a CSV/TSV file has a header.
+A TREC file is whitespace-separated (trec_eval accepts any mix of spaces and tabs); a CSV/TSV file has a
+header.
 A line that carries the other format's separator is reported as a mixed-separator error, because silently
 splitting `q1,0,d1,2` on whitespace would yield one bogus field.
 """
@@ -39,18 +40,32 @@ def split_trec(path: str | Path, line_no: int, line: str, n_fields: int, layout:
     if len(fields) != n_fields:
         for sep in (",", ";"):
             if len(line.split(sep)) >= n_fields - 1:
-                raise InputFileError(path, line_no, f"mixed separators: this line uses '{sep}' but the file is "
-                                     f"read as whitespace-separated TREC ({layout}); use one format throughout")
-        raise InputFileError(path, line_no, f"expected {n_fields} whitespace-separated fields ({layout}), "
-                             f"got {len(fields)}")
+                raise InputFileError(
+                    path,
+                    line_no,
+                    f"mixed separators: this line uses '{sep}' but the file is "
+                    f"read as whitespace-separated TREC ({layout}); use one format throughout",
+                )
+        raise InputFileError(
+            path, line_no, f"expected {n_fields} whitespace-separated fields ({layout}), got {len(fields)}"
+        )
     return fields
 
 
 def detect_format(path: str | Path, first_line: str, choices: tuple[str, ...]) -> str:
     """Pick a format from the file extension, else from the first line (JSON object / CSV header / TREC)."""
     suffix = Path(path).suffix.lower()
-    by_suffix = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl",
-                 ".qrels": "trec", ".trec": "trec", ".run": "trec", ".txt": "trec"}
+    by_suffix = {
+        ".csv": "csv",
+        ".tsv": "csv",
+        ".jsonl": "jsonl",
+        ".json": "jsonl",
+        ".ndjson": "jsonl",
+        ".qrels": "trec",
+        ".trec": "trec",
+        ".run": "trec",
+        ".txt": "trec",
+    }
     fmt = by_suffix.get(suffix)
     if fmt is None:
         if first_line.startswith("{"):
@@ -60,21 +75,24 @@ def detect_format(path: str | Path, first_line: str, choices: tuple[str, ...]) -
         else:
             fmt = "trec"
     if fmt not in choices:
-        raise InputFileError(path, None, f"{fmt} is not a format this file can have here; "
-                             f"use one of: {', '.join(choices)}")
+        raise InputFileError(
+            path, None, f"{fmt} is not a format this file can have here; use one of: {', '.join(choices)}"
+        )
     return fmt
 
 
 def parse_grade(path: str | Path, line_no: int, text: str) -> int:
-    """An integer grade; '2.0' is accepted, '1.5' and 'high' are not (ranx and trec_eval cast grades to int)."""
+    """An integer grade: '2.0' is accepted, '1.5' and 'high' are not (ranx and trec_eval use int grades)."""
     try:
         value = float(text)
     except ValueError as err:
-        raise InputFileError(path, line_no, f"grade {text!r} is not a number; grades are integers "
-                             "such as 0, 1, 2, 3") from err
+        raise InputFileError(
+            path, line_no, f"grade {text!r} is not a number; grades are integers such as 0, 1, 2, 3"
+        ) from err
     if value != value or value in (float("inf"), float("-inf")) or value != int(value):
-        raise InputFileError(path, line_no, f"grade {text!r} is not an integer; round or rescale the grades "
-                             "to integers first")
+        raise InputFileError(
+            path, line_no, f"grade {text!r} is not an integer; round or rescale the grades to integers first"
+        )
     return int(value)
 
 

@@ -60,10 +60,18 @@ class Comparison:
         return {q: dict(zip(base.metrics, map(float, row))) for q, row in zip(base.query_ids, diff)}
 
 
-def compare(judgments: Mapping[str, Mapping[str, int]], runs: Mapping[str, Mapping[str, Mapping[str, float]]],
-            metrics: Sequence[str] = DEFAULT_METRICS, baseline: str | None = None,
-            test: str | Sequence[str] = "randomisation", n_resamples: int = 10_000, seed: int = 0,
-            correction: str = "holm", alpha: float = 0.05, **evaluate_options: object) -> Comparison:
+def compare(
+    judgments: Mapping[str, Mapping[str, int]],
+    runs: Mapping[str, Mapping[str, Mapping[str, float]]],
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    baseline: str | None = None,
+    test: str | Sequence[str] = "randomisation",
+    n_resamples: int = 10_000,
+    seed: int = 0,
+    correction: str = "holm",
+    alpha: float = 0.05,
+    **evaluate_options: object,
+) -> Comparison:
     """Evaluate two or more runs on the same queries and test each against the baseline.
 
     Args:
@@ -92,13 +100,21 @@ def compare(judgments: Mapping[str, Mapping[str, int]], runs: Mapping[str, Mappi
     tests = _tests(test)
     if correction not in ("holm", "none"):
         raise ConfigError(f"correction={correction!r}; use 'holm' or 'none'")
-    reports = _aligned({name: evaluate(judgments, run, metrics, **evaluate_options) for name, run in runs.items()})
+    reports = _aligned(
+        {name: evaluate(judgments, run, metrics, **evaluate_options) for name, run in runs.items()}
+    )
     rows = []
     for metric in reports[baseline].metrics:
         for name in tests:
             rows.extend(_test_metric(reports, baseline, metric, name, n_resamples, seed, correction, alpha))
-    settings = {"tests": list(tests), "n_resamples": n_resamples, "seed": seed, "correction": correction,
-                "alpha": alpha, "sided": "two-sided"}
+    settings = {
+        "tests": list(tests),
+        "n_resamples": n_resamples,
+        "seed": seed,
+        "correction": correction,
+        "alpha": alpha,
+        "sided": "two-sided",
+    }
     return Comparison(reports, baseline, tuple(rows), settings)
 
 
@@ -119,13 +135,29 @@ def _aligned(reports: dict[str, Report]) -> dict[str, Report]:
         if len(keep) == len(report.query_ids):
             out[name] = report
             continue
-        out[name] = Report(report.metrics, tuple(report.query_ids[i] for i in keep), report.scores[keep],
-                           report.legend, report.settings, report.skipped, report.missing, report.ignored)
+        out[name] = Report(
+            report.metrics,
+            tuple(report.query_ids[i] for i in keep),
+            report.scores[keep],
+            report.legend,
+            report.settings,
+            report.skipped,
+            report.missing,
+            report.ignored,
+        )
     return out
 
 
-def _test_metric(reports: dict[str, Report], baseline: str, metric: str, test: str, n_resamples: int,
-                 seed: int, correction: str, alpha: float) -> list[PairedTest]:
+def _test_metric(
+    reports: dict[str, Report],
+    baseline: str,
+    metric: str,
+    test: str,
+    n_resamples: int,
+    seed: int,
+    correction: str,
+    alpha: float,
+) -> list[PairedTest]:
     base = reports[baseline].column(metric)
     others = [name for name in reports if name != baseline]
     raw = [paired_p_value(reports[name].column(metric), base, test, n_resamples, seed) for name in others]
@@ -133,8 +165,21 @@ def _test_metric(reports: dict[str, Report], baseline: str, metric: str, test: s
     rows = []
     for name, p, p_adj in zip(others, raw, adjusted):
         values = reports[name].column(metric)
-        rows.append(PairedTest(metric, name, baseline, _mean(values), _mean(base), _mean(values - base), test,
-                               p, p_adj, bool(p_adj < alpha), len(base)))
+        rows.append(
+            PairedTest(
+                metric,
+                name,
+                baseline,
+                _mean(values),
+                _mean(base),
+                _mean(values - base),
+                test,
+                p,
+                p_adj,
+                bool(p_adj < alpha),
+                len(base),
+            )
+        )
     return rows
 
 
@@ -142,7 +187,9 @@ def _mean(values: np.ndarray) -> float:
     return float(np.mean(values)) if len(values) else float("nan")
 
 
-def paired_p_value(a: np.ndarray, b: np.ndarray, test: str, n_resamples: int = 10_000, seed: int = 0) -> float:
+def paired_p_value(
+    a: np.ndarray, b: np.ndarray, test: str, n_resamples: int = 10_000, seed: int = 0
+) -> float:
     """Two-sided p-value of the paired difference a - b (1.0 when every difference is 0)."""
     diff = a - b
     if len(diff) < 2 or not np.any(diff):
@@ -151,8 +198,15 @@ def paired_p_value(a: np.ndarray, b: np.ndarray, test: str, n_resamples: int = 1
         if np.all(diff == diff[0]):
             return 0.0  # a constant non-zero difference: t is infinite
         return float(stats.ttest_rel(a, b).pvalue)
-    result = stats.permutation_test((a, b), _mean_difference, permutation_type="samples", vectorized=True,
-                                    n_resamples=n_resamples, alternative="two-sided", random_state=seed)
+    result = stats.permutation_test(
+        (a, b),
+        _mean_difference,
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=n_resamples,
+        alternative="two-sided",
+        random_state=seed,
+    )
     return float(result.pvalue)
 
 

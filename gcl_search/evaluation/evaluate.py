@@ -31,8 +31,11 @@ from gcl_search.evaluation.metrics import (
 )
 
 TIE_ORDER = "score descending, then doc_id ascending"
-_POLICIES = {"no_relevant": ("skip", "zero", "error"), "missing_queries": ("zero", "skip"),
-             "unknown_queries": ("error", "ignore")}
+_POLICIES = {
+    "no_relevant": ("skip", "zero", "error"),
+    "missing_queries": ("zero", "skip"),
+    "unknown_queries": ("error", "ignore"),
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,10 +96,16 @@ def mean_confidence_interval(values: np.ndarray, level: float = 0.95) -> tuple[f
     return float(low), float(high)
 
 
-def evaluate(judgments: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]],
-             metrics: Sequence[str] = DEFAULT_METRICS, condensed: bool = False, no_relevant: str = "skip",
-             max_grade: int | None = None, missing_queries: str = "zero",
-             unknown_queries: str = "error") -> Report:
+def evaluate(
+    judgments: Mapping[str, Mapping[str, int]],
+    run: Mapping[str, Mapping[str, float]],
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    condensed: bool = False,
+    no_relevant: str = "skip",
+    max_grade: int | None = None,
+    missing_queries: str = "zero",
+    unknown_queries: str = "error",
+) -> Report:
     """Score a run against graded judgments.
 
     Args:
@@ -125,15 +134,34 @@ def evaluate(judgments: Mapping[str, Mapping[str, int]], run: Mapping[str, Mappi
     skipped, missing, query_ids = _select_queries(judgments, run, no_relevant, missing_queries)
     gmax, gmax_source = _max_grade(judgments, max_grade)
     rankings = build_rankings(judgments, run, query_ids, condensed=condensed)
-    scores = np.column_stack([compute_metric(s, rankings, gmax) for s in specs]) if query_ids else \
-        np.zeros((0, len(specs)))
-    settings = {"condensed": condensed, "no_relevant": no_relevant, "missing_queries": missing_queries,
-                "unknown_queries": unknown_queries, "max_grade": gmax, "max_grade_source": gmax_source,
-                "ties": TIE_ORDER, "relevant": "grade >= 1", "unjudged": "grade 0 (gain 0)",
-                "negative_grades": "judged, gain 0"}
+    scores = (
+        np.column_stack([compute_metric(s, rankings, gmax) for s in specs])
+        if query_ids
+        else np.zeros((0, len(specs)))
+    )
+    settings = {
+        "condensed": condensed,
+        "no_relevant": no_relevant,
+        "missing_queries": missing_queries,
+        "unknown_queries": unknown_queries,
+        "max_grade": gmax,
+        "max_grade_source": gmax_source,
+        "ties": TIE_ORDER,
+        "relevant": "grade >= 1",
+        "unjudged": "grade 0 (gain 0)",
+        "negative_grades": "judged, gain 0",
+    }
     legend = {s.name: describe_metric(s, gmax, gmax_source) for s in specs}
-    return Report(tuple(s.name for s in specs), tuple(query_ids), scores, legend, settings, tuple(skipped),
-                  tuple(missing), ignored)
+    return Report(
+        tuple(s.name for s in specs),
+        tuple(query_ids),
+        scores,
+        legend,
+        settings,
+        tuple(skipped),
+        tuple(missing),
+        ignored,
+    )
 
 
 def _check_policies(**chosen: str) -> None:
@@ -157,20 +185,32 @@ def _raise_unknown(run: Mapping[str, Mapping[str, float]], unknown: tuple[str, .
     first = unknown[0]
     source = getattr(run, "source", None) or "run"
     line = getattr(run, "first_line", {}).get(first)
-    raise InputFileError(source, line, f"query {first!r} is not in the judgments ({len(unknown)} run "
-                         "queries are unknown); check that the run and judgments match, or ignore them with "
-                         "unknown_queries='ignore' (--unknown-queries ignore)")
+    raise InputFileError(
+        source,
+        line,
+        f"query {first!r} is not in the judgments ({len(unknown)} run "
+        "queries are unknown); check that the run and judgments match, or ignore them with "
+        "unknown_queries='ignore' (--unknown-queries ignore)",
+    )
 
 
-def _select_queries(judgments: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]],
-                    no_relevant: str, missing_queries: str) -> tuple[list[str], list[str], list[str]]:
+def _select_queries(
+    judgments: Mapping[str, Mapping[str, int]],
+    run: Mapping[str, Mapping[str, float]],
+    no_relevant: str,
+    missing_queries: str,
+) -> tuple[list[str], list[str], list[str]]:
     skipped = [q for q, docs in judgments.items() if not any(g >= 1 for g in docs.values())]
     if skipped and no_relevant == "error":
         source = getattr(judgments, "source", None) or "judgments"
         line = getattr(judgments, "first_line", {}).get(skipped[0])
-        raise InputFileError(source, line, f"query {skipped[0]!r} has no document with grade >= 1 "
-                             f"({len(skipped)} such queries); choose no_relevant='skip' or 'zero' "
-                             "(--no-relevant skip|zero)")
+        raise InputFileError(
+            source,
+            line,
+            f"query {skipped[0]!r} has no document with grade >= 1 "
+            f"({len(skipped)} such queries); choose no_relevant='skip' or 'zero' "
+            "(--no-relevant skip|zero)",
+        )
     if no_relevant == "zero":
         skipped = []
     dropped = set(skipped)
@@ -186,6 +226,8 @@ def _max_grade(judgments: Mapping[str, Mapping[str, int]], max_grade: int | None
     if max_grade is None:
         return highest, "highest grade in the judgments"
     if max_grade < highest:
-        raise ConfigError(f"max_grade={max_grade} but the judgments contain grade {highest}; "
-                          "pass a max grade >= every judged grade, or leave it out")
+        raise ConfigError(
+            f"max_grade={max_grade} but the judgments contain grade {highest}; "
+            "pass a max grade >= every judged grade, or leave it out"
+        )
     return max_grade, "stated"

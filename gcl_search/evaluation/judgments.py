@@ -31,8 +31,9 @@ class Judgments(dict):
         self.first_line: dict[str, int] = {}
 
 
-def read_judgments(path: str | Path, fmt: str | None = None,
-                   columns: Mapping[str, str] | None = None) -> Judgments:
+def read_judgments(
+    path: str | Path, fmt: str | None = None, columns: Mapping[str, str] | None = None
+) -> Judgments:
     """Read a judgments file.
 
     Args:
@@ -40,16 +41,17 @@ def read_judgments(path: str | Path, fmt: str | None = None,
             with a header row.
         fmt: "trec" or "csv"; None detects it from the extension (.csv/.tsv/.qrels/.txt), else the first line.
         columns: CSV header names for the keys "query", "doc_id", "grade", e.g.
-            `{"query": "query", "doc_id": "docid", "grade": "rating"}` for the Icecat sample. Missing keys fall
-            back to the usual names (query_id/qid/query, doc_id/docid/product_id, grade/rating/relevance).
+            `{"query": "query", "doc_id": "docid", "grade": "rating"}` (the Icecat sample). Missing
+            keys fall back to the usual names (query_id/qid/query, doc_id/docid/product_id,
+            grade/rating/relevance).
 
     Returns:
         Judgments: `query_id -> {doc_id: grade}`; grades are ints (negative grades are kept here and count as
         judged non-relevant, gain 0, in every metric).
 
     Raises:
-        InputFileError: empty file, wrong field count, mixed separators, non-integer grade, unknown CSV column,
-            or the same (query, doc) judged twice; the message names the file and line.
+        InputFileError: empty file, wrong field count, mixed separators, non-integer grade, unknown CSV
+            column, or the same (query, doc) judged twice; the message names the file and line.
     """
     lines = open_lines(path)
     first = next(lines)
@@ -67,8 +69,12 @@ def read_judgments(path: str | Path, fmt: str | None = None,
         grade = parse_grade(path, line_no, grade_text)
         per_query = judgments.setdefault(query_id, {})
         if doc_id in per_query:
-            raise InputFileError(path, line_no, f"query {query_id!r} judges doc {doc_id!r} twice (first on line "
-                                 f"{where[query_id, doc_id]}); keep one judgment per (query, doc)")
+            raise InputFileError(
+                path,
+                line_no,
+                f"query {query_id!r} judges doc {doc_id!r} twice (first on line "
+                f"{where[query_id, doc_id]}); keep one judgment per (query, doc)",
+            )
         per_query[doc_id] = grade
         where[query_id, doc_id] = line_no
         judgments.first_line.setdefault(query_id, line_no)
@@ -77,8 +83,9 @@ def read_judgments(path: str | Path, fmt: str | None = None,
     return judgments
 
 
-def _trec_rows(path: str | Path, first: tuple[int, str],
-               rest: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str, str, str]]:
+def _trec_rows(
+    path: str | Path, first: tuple[int, str], rest: Iterator[tuple[int, str]]
+) -> Iterator[tuple[int, str, str, str]]:
     layout = "qid iter docid grade"
     for line_no, line in _chain(first, rest):
         query_id, _iteration, doc_id, grade = split_trec(path, line_no, line, 4, layout)
@@ -105,9 +112,11 @@ def _csv_rows(path: str | Path, columns: Mapping[str, str] | None) -> Iterator[t
                 continue
             if len(row) != len(header):
                 other = ";" if delimiter == "," else ","
-                hint = (f"mixed separators: the header uses {delimiter!r} but this row looks {other!r}-separated"
-                        if len(row) == 1 and other in row[0] else
-                        f"expected {len(header)} fields like the header, got {len(row)}")
+                hint = (
+                    f"mixed separators: the header uses {delimiter!r} but this row looks {other!r}-separated"
+                    if len(row) == 1 and other in row[0]
+                    else f"expected {len(header)} fields like the header, got {len(row)}"
+                )
                 raise InputFileError(path, line_no, hint)
             query_id, doc_id, grade = (row[i].strip() for i in index)
             if not query_id or not doc_id:
@@ -124,7 +133,11 @@ def _resolve_columns(path: str | Path, header: list[str], columns: Mapping[str, 
         wanted = [columns[key]] if key in columns else list(candidates)
         found = next((name for name in wanted if name in header), None)
         if found is None:
-            raise InputFileError(path, 1, f"no {key} column (looked for {', '.join(wanted)}); the header has "
-                                 f"{', '.join(header)}; name it with columns/--columns {key}=<header>")
+            raise InputFileError(
+                path,
+                1,
+                f"no {key} column (looked for {', '.join(wanted)}); the header has "
+                f"{', '.join(header)}; name it with columns/--columns {key}=<header>",
+            )
         names[key] = found
     return names

@@ -20,8 +20,12 @@ from gcl_search.evaluation.evaluate import Report
 FORMATS = ("table", "json", "csv", "markdown")
 
 
-def render(reports: Mapping[str, Report], comparison: Comparison | None = None, fmt: str = "table",
-           per_query: bool = False) -> str:
+def render(
+    reports: Mapping[str, Report],
+    comparison: Comparison | None = None,
+    fmt: str = "table",
+    per_query: bool = False,
+) -> str:
     """Format results as text for stdout.
 
     Args:
@@ -31,8 +35,12 @@ def render(reports: Mapping[str, Report], comparison: Comparison | None = None, 
         per_query: include per-query values (table/markdown: one table per run; csv: long format).
     """
     if fmt == "json":
-        return json.dumps(_as_json(reports, comparison, per_query), indent=2, allow_nan=False,
-                          default=_json_default) + "\n"
+        return (
+            json.dumps(
+                _as_json(reports, comparison, per_query), indent=2, allow_nan=False, default=_json_default
+            )
+            + "\n"
+        )
     if fmt == "csv":
         return _csv(reports, comparison, per_query)
     markdown = fmt == "markdown"
@@ -44,8 +52,13 @@ def render(reports: Mapping[str, Report], comparison: Comparison | None = None, 
     if per_query:
         for name, report in reports.items():
             blocks.append(f"per query: {name}")
-            blocks.append(_grid([["query_id", *report.metrics]] + [[q, *map(_num, row)] for q, row in
-                                                                   zip(report.query_ids, report.scores)], markdown))
+            blocks.append(
+                _grid(
+                    [["query_id", *report.metrics]]
+                    + [[q, *map(_num, row)] for q, row in zip(report.query_ids, report.scores)],
+                    markdown,
+                )
+            )
     blocks.append(_legend(next(iter(reports.values()))))
     return "\n\n".join(blocks) + "\n"
 
@@ -87,25 +100,38 @@ def _means_rows(reports: Mapping[str, Report]) -> list[list[str]]:
 
 def _test_heading(comparison: Comparison) -> str:
     s = comparison.settings
-    return (f"paired tests vs {comparison.baseline} ({', '.join(s['tests'])}, {s['sided']}, "
-            f"{s['n_resamples']} resamples, seed {s['seed']}; p adjusted: {s['correction']}; "
-            f"* = adjusted p < {s['alpha']})")
+    return (
+        f"paired tests vs {comparison.baseline} ({', '.join(s['tests'])}, {s['sided']}, "
+        f"{s['n_resamples']} resamples, seed {s['seed']}; p adjusted: {s['correction']}; "
+        f"* = adjusted p < {s['alpha']})"
+    )
 
 
 def _test_rows(comparison: Comparison) -> list[list[str]]:
     rows = [["metric", "run", "delta", "test", "p", "p adjusted", ""]]
     for t in comparison.tests:
-        rows.append([t.metric, t.run, f"{t.delta:+.4f}", t.test, _p(t.p_value), _p(t.p_adjusted),
-                     "*" if t.significant else ""])
+        rows.append(
+            [
+                t.metric,
+                t.run,
+                f"{t.delta:+.4f}",
+                t.test,
+                _p(t.p_value),
+                _p(t.p_adjusted),
+                "*" if t.significant else "",
+            ]
+        )
     return rows
 
 
 def _legend(report: Report) -> str:
     s = report.settings
     lines = ["legend:"] + [f"  {m}: {text}" for m, text in report.legend.items()]
-    lines.append(f"settings: ties {s['ties']}; relevant = {s['relevant']}; unjudged = {s['unjudged']}; "
-                 f"condensed (judged-only) = {'yes' if s['condensed'] else 'no'}; no-relevant queries: "
-                 f"{s['no_relevant']}; missing queries: {s['missing_queries']}; mean +- 95% CI (Student t)")
+    lines.append(
+        f"settings: ties {s['ties']}; relevant = {s['relevant']}; unjudged = {s['unjudged']}; "
+        f"condensed (judged-only) = {'yes' if s['condensed'] else 'no'}; no-relevant queries: "
+        f"{s['no_relevant']}; missing queries: {s['missing_queries']}; mean +- 95% CI (Student t)"
+    )
     return "\n".join(lines)
 
 
@@ -128,15 +154,20 @@ def _csv(reports: Mapping[str, Report], comparison: Comparison | None, per_query
         return out.getvalue()
     tests = {(t.run, t.metric, t.test): t for t in (comparison.tests if comparison else ())}
     names = sorted({t.test for t in tests.values()})
-    writer.writerow(["run", "metric", "mean", "ci_low", "ci_high", "n_queries", "delta"] +
-                    [f"p_{n}" for n in names] + [f"p_adjusted_{n}" for n in names])
+    writer.writerow(
+        ["run", "metric", "mean", "ci_low", "ci_high", "n_queries", "delta"]
+        + [f"p_{n}" for n in names]
+        + [f"p_adjusted_{n}" for n in names]
+    )
     for name, r in reports.items():
         for m in r.metrics:
             found = [tests.get((name, m, n)) for n in names]
             delta = next((f"{t.delta!r}" for t in found if t), "")
-            writer.writerow([name, m, repr(r.means[m]), *map(repr, r.ci[m]), len(r.query_ids), delta] +
-                            [repr(t.p_value) if t else "" for t in found] +
-                            [repr(t.p_adjusted) if t else "" for t in found])
+            writer.writerow(
+                [name, m, repr(r.means[m]), *map(repr, r.ci[m]), len(r.query_ids), delta]
+                + [repr(t.p_value) if t else "" for t in found]
+                + [repr(t.p_adjusted) if t else "" for t in found]
+            )
     return out.getvalue()
 
 
@@ -144,16 +175,24 @@ def _as_json(reports: Mapping[str, Report], comparison: Comparison | None, per_q
     first = next(iter(reports.values()))
     runs = {}
     for name, r in reports.items():
-        entry = {"n_queries": len(r.query_ids), "means": r.means,
-                 "ci95": {m: list(v) for m, v in r.ci.items()}, "skipped": list(r.skipped),
-                 "missing": list(r.missing), "ignored": list(r.ignored)}
+        entry = {
+            "n_queries": len(r.query_ids),
+            "means": r.means,
+            "ci95": {m: list(v) for m, v in r.ci.items()},
+            "skipped": list(r.skipped),
+            "missing": list(r.missing),
+            "ignored": list(r.ignored),
+        }
         if per_query:
             entry["per_query"] = r.per_query
         runs[name] = entry
     body = {"metrics": list(first.metrics), "legend": first.legend, "settings": first.settings, "runs": runs}
     if comparison is not None:
-        body["comparison"] = {"baseline": comparison.baseline, "settings": comparison.settings,
-                              "tests": [t.__dict__ for t in comparison.tests]}
+        body["comparison"] = {
+            "baseline": comparison.baseline,
+            "settings": comparison.settings,
+            "tests": [t.__dict__ for t in comparison.tests],
+        }
     return body
 
 

@@ -1,8 +1,8 @@
 """Read and write runs: TREC run files (`qid Q0 docid rank score tag`) or JSONL.
 
-A run is a plain dict, `query_id -> doc_id -> score`. Ranking order everywhere in gcl-search: score descending,
-then doc_id ascending (a deterministic tie-break; trec_eval breaks ties by doc_id *descending*, so tied runs can
-differ from it). The rank column of a TREC file is ignored, as trec_eval ignores it.
+A run is a plain dict, `query_id -> doc_id -> score`. Ranking order everywhere in gcl-search: score
+descending, then doc_id ascending (a deterministic tie-break; trec_eval breaks ties by doc_id *descending*,
+so tied runs can differ from it). The rank column of a TREC file is ignored, as trec_eval ignores it.
 
 JSONL accepts two line shapes, mixed freely:
     {"query_id": "q1", "doc_id": "d7", "score": 12.5}
@@ -59,8 +59,12 @@ def read_run(path: str | Path, fmt: str | None = None) -> Run:
                 hits = run[query_id] = {}
                 run.first_line[query_id] = line_no
             if doc_id in hits:
-                raise InputFileError(path, line_no, f"doc {doc_id!r} appears twice for query {query_id!r}; "
-                                     "a run lists each doc at most once per query")
+                raise InputFileError(
+                    path,
+                    line_no,
+                    f"doc {doc_id!r} appears twice for query {query_id!r}; "
+                    "a run lists each doc at most once per query",
+                )
             hits[doc_id] = score
             run.tag = run.tag or tag
     return run
@@ -99,12 +103,13 @@ def ranked(hits: Mapping[str, float]) -> list[tuple[str, float]]:
     return sorted(hits.items(), key=lambda item: (-item[1], item[0]))
 
 
-def write_run(path: str | Path, run: Mapping[str, Mapping[str, float]], tag: str = "gcl-search",
-              fmt: str | None = None) -> Path:
+def write_run(
+    path: str | Path, run: Mapping[str, Mapping[str, float]], tag: str = "gcl-search", fmt: str | None = None
+) -> Path:
     """Write a run in ranking order, as TREC (`qid Q0 docid rank score tag`) or JSONL (one line per query).
 
     Args:
-        path: output file; its extension picks the format when `fmt` is None (.jsonl/.json -> JSONL, else TREC).
+        path: output file; its extension picks the format when `fmt` is None (.jsonl/.json: JSONL, else TREC).
         run: `query_id -> {doc_id: score}`.
         tag: the TREC run tag (last column); must not contain whitespace.
         fmt: "trec" or "jsonl".
@@ -121,13 +126,22 @@ def write_run(path: str | Path, run: Mapping[str, Mapping[str, float]], tag: str
         for query_id, hits in run.items():
             order = ranked(hits)
             if fmt == "jsonl":
-                out.write(json.dumps({"query_id": query_id, "hits": [{"doc_id": d, "score": s} for d, s in order]},
-                                     ensure_ascii=False) + "\n")
+                out.write(
+                    json.dumps(
+                        {"query_id": query_id, "hits": [{"doc_id": d, "score": s} for d, s in order]},
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
                 continue
             for rank, (doc_id, score) in enumerate(order, start=1):
                 for field in (query_id, doc_id, tag):
                     if not field or len(field.split()) != 1:
-                        raise InputFileError(path, None, f"{field!r} is empty or contains whitespace, which the "
-                                             "TREC format cannot hold; write JSONL instead (a .jsonl path)")
+                        raise InputFileError(
+                            path,
+                            None,
+                            f"{field!r} is empty or contains whitespace, which the "
+                            "TREC format cannot hold; write JSONL instead (a .jsonl path)",
+                        )
                 out.write(f"{query_id} Q0 {doc_id} {rank} {score!r} {tag}\n")
     return path

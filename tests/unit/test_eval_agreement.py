@@ -1,8 +1,8 @@
 """Agreement with independent implementations on random runs (no ties, so tie-breaking cannot differ).
 
 pytrec_eval (trec_eval) and ranx cover nDCG, MAP, MRR, P, R and (ranx) unnormalised RBP. ERR, judged@k, the
-GCL-paper variants and condensed lists exist in neither, so they are held to plain-loop transcriptions of their
-definitions (for the paper's ERR/RBP: marqo-ai/GCL evals/eval_gs_v1.py).
+GCL-paper variants and condensed lists exist in neither, so they are held to plain-loop transcriptions of
+their definitions (for the paper's ERR/RBP: marqo-ai/GCL evals/eval_gs_v1.py).
 """
 
 from __future__ import annotations
@@ -30,8 +30,17 @@ def random_case(seed: int, n_queries: int = 40, n_hits: int = 60, max_grade: int
     return judgments, run
 
 
-PYTREC = {"ndcg@10": "ndcg_cut_10", "ndcg@5": "ndcg_cut_5", "map@100": "map_cut_100", "map@5": "map_cut_5",
-          "precision@10": "P_10", "recall@20": "recall_20", "mrr": "recip_rank", "map": "map", "ndcg": "ndcg"}
+PYTREC = {
+    "ndcg@10": "ndcg_cut_10",
+    "ndcg@5": "ndcg_cut_5",
+    "map@100": "map_cut_100",
+    "map@5": "map_cut_5",
+    "precision@10": "P_10",
+    "recall@20": "recall_20",
+    "mrr": "recip_rank",
+    "map": "map",
+    "ndcg": "ndcg",
+}
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -46,8 +55,14 @@ def test_against_pytrec_eval(seed: int) -> None:
             assert values[metric] == pytest.approx(theirs[query_id][name], abs=1e-9), (query_id, metric)
 
 
-RANX = {"ndcg@10": "ndcg@10", "ndcg_exp@10": "ndcg_burges@10", "map@50": "map@50", "mrr@10": "mrr@10",
-        "precision@5": "precision@5", "recall@30": "recall@30"}
+RANX = {
+    "ndcg@10": "ndcg@10",
+    "ndcg_exp@10": "ndcg_burges@10",
+    "map@50": "map@50",
+    "mrr@10": "mrr@10",
+    "precision@5": "precision@5",
+    "recall@30": "recall@30",
+}
 
 
 @pytest.mark.slow  # ranx's numba JIT takes minutes on a cold, shared 2-core machine
@@ -86,8 +101,12 @@ def loop_rbp(grades: list[int], gmax: int, p: float) -> float:
 @pytest.mark.parametrize("condensed", [False, True])
 def test_hand_written_metrics_against_loops(condensed: bool) -> None:
     judgments, run = random_case(3, max_grade=4)
-    report = evaluate(judgments, run, ["err@10", "err", "gcl_err", "rbp@0.7", "gcl_rbp@0.9", "judged@10",
-                                       "ndcg@10"], condensed=condensed)
+    report = evaluate(
+        judgments,
+        run,
+        ["err@10", "err", "gcl_err", "rbp@0.7", "gcl_rbp@0.9", "judged@10", "ndcg@10"],
+        condensed=condensed,
+    )
     collection_max = max(g for docs in judgments.values() for g in docs.values())
     for query_id, values in report.per_query.items():
         docs = ranking(run[query_id])

@@ -24,26 +24,36 @@ def q(metric: str, query: str = "q1", **options) -> float:
     return evaluate(J, RUN, [metric], **options).per_query[query][metric]
 
 
-@pytest.mark.parametrize("metric, expected", [
-    ("ndcg@3", (3 / math.log2(4)) / IDCG3),                                  # only d1 (g3) at rank 3
-    ("ndcg_exp@3", (7 / 2) / (7 + 3 / math.log2(3) + 1 / 2)),                # gains 2^g-1: 7, 3, 1
-    ("precision@2", 0.0), ("precision@3", 1 / 3), ("precision@10", 2 / 10),  # short run not excused
-    ("recall@3", 1 / 3), ("recall@4", 2 / 3),
-    ("map", (1 / 3 + 2 / 4) / 3),                                            # relevant at ranks 3, 4; R = 3
-    ("map@3", (1 / 3) / 3),
-    ("mrr@10", 1 / 3), ("mrr@2", 0.0),
-    ("judged@2", 1 / 2), ("judged@4", 3 / 4), ("judged", 3 / 4),
-    ("err@4", (7 / 8) / 3 + (1 / 8) * (1 / 8) / 4),                          # R=(2^g-1)/2^3: 7/8 at 3, 1/8 at 4
-    ("err@3", (7 / 8) / 3),
-    ("rbp@0.5", 0.5 * (3 / 3 * 0.5 ** 2 + 1 / 3 * 0.5 ** 3)),                # g/gmax at ranks 3 and 4
-    ("rbp_residual@0.5", 1 - 0.5 * (1 + 0.5 ** 2 + 0.5 ** 3)),              # judged ranks 1, 3, 4
-])
+@pytest.mark.parametrize(
+    "metric, expected",
+    [
+        ("ndcg@3", (3 / math.log2(4)) / IDCG3),  # only d1 (g3) at rank 3
+        ("ndcg_exp@3", (7 / 2) / (7 + 3 / math.log2(3) + 1 / 2)),  # gains 2^g-1: 7, 3, 1
+        ("precision@2", 0.0),
+        ("precision@3", 1 / 3),
+        ("precision@10", 2 / 10),  # short run not excused
+        ("recall@3", 1 / 3),
+        ("recall@4", 2 / 3),
+        ("map", (1 / 3 + 2 / 4) / 3),  # relevant at ranks 3, 4; R = 3
+        ("map@3", (1 / 3) / 3),
+        ("mrr@10", 1 / 3),
+        ("mrr@2", 0.0),
+        ("judged@2", 1 / 2),
+        ("judged@4", 3 / 4),
+        ("judged", 3 / 4),
+        ("err@4", (7 / 8) / 3 + (1 / 8) * (1 / 8) / 4),  # R=(2^g-1)/2^3: 7/8 at 3, 1/8 at 4
+        ("err@3", (7 / 8) / 3),
+        ("rbp@0.5", 0.5 * (3 / 3 * 0.5**2 + 1 / 3 * 0.5**3)),  # g/gmax at ranks 3 and 4
+        ("rbp_residual@0.5", 1 - 0.5 * (1 + 0.5**2 + 0.5**3)),  # judged ranks 1, 3, 4
+    ],
+)
 def test_q1_by_hand(metric: str, expected: float) -> None:
     assert q(metric) == pytest.approx(expected, abs=1e-12)
 
 
 def test_q2_standard_vs_gcl_paper_normalisation() -> None:
-    # q2: d6 (g0) rank 1, d5 (g1) rank 2. Standard ERR/RBP use the collection's gmax 3, the paper's the query's 1.
+    # q2: d6 (g0) rank 1, d5 (g1) rank 2.
+    # Standard ERR/RBP use the collection's gmax 3; the paper's variants use q2's own gmax 1.
     assert q("err", "q2") == pytest.approx((1 / 8) / 2)
     assert q("gcl_err", "q2") == pytest.approx((1 / 2) / 2)
     assert q("rbp@0.5", "q2") == pytest.approx(0.5 * (1 / 3) * 0.5)
@@ -52,7 +62,7 @@ def test_q2_standard_vs_gcl_paper_normalisation() -> None:
 
 
 def test_max_grade_stated() -> None:
-    assert q("err@3", max_grade=4) == pytest.approx((15 / 16) / 3 * 0 + (7 / 16) / 3)  # R = (2^3-1)/2^4
+    assert q("err@3", max_grade=4) == pytest.approx((7 / 16) / 3)  # d1 (g3) at rank 3, R = (2^3-1)/2^4
     with pytest.raises(ConfigError, match="max_grade=2"):
         q("err@3", max_grade=2)
 
@@ -77,7 +87,7 @@ def test_condensed_drops_unjudged_documents() -> None:
     # condensed q1: d2 (g0), d1 (g3), d3 (g1)
     assert q("ndcg@3", condensed=True) == pytest.approx((3 / math.log2(3) + 1 / 2) / IDCG3)
     assert q("judged@3", condensed=True) == 1.0
-    assert q("rbp_residual@0.5", condensed=True) == pytest.approx(0.5 ** 3)
+    assert q("rbp_residual@0.5", condensed=True) == pytest.approx(0.5**3)
 
 
 def test_no_relevant_policies() -> None:
@@ -116,10 +126,17 @@ def test_rbp_brings_its_residual_and_metrics_are_deduplicated() -> None:
     assert "gmax=3" in report.legend["rbp@0.8"] and "linear gain" in report.legend["ndcg@3"]
 
 
-@pytest.mark.parametrize("name, message", [
-    ("ndcg@0", "positive integer"), ("ndcg@2.5", "positive integer"), ("rbp", "persistence"),
-    ("rbp@1.5", "persistence"), ("bleu@4", "unknown metric"), ("ndcg@", "unknown metric"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("ndcg@0", "positive integer"),
+        ("ndcg@2.5", "positive integer"),
+        ("rbp", "persistence"),
+        ("rbp@1.5", "persistence"),
+        ("bleu@4", "unknown metric"),
+        ("ndcg@", "unknown metric"),
+    ],
+)
 def test_bad_metric_names(name: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_metric(name)

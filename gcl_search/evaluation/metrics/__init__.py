@@ -12,5 +12,13 @@ from gcl_search.evaluation.metrics.grammar import (
 )
 from gcl_search.evaluation.metrics.rankings import Rankings, build_rankings
 
-__all__ = ["DEFAULT_METRICS", "FAMILIES", "MetricSpec", "Rankings", "build_rankings", "compute_metric",
-           "describe_metric", "parse_metric"]
+__all__ = [
+    "DEFAULT_METRICS",
+    "FAMILIES",
+    "MetricSpec",
+    "Rankings",
+    "build_rankings",
+    "compute_metric",
+    "describe_metric",
+    "parse_metric",
+]

@@ -46,35 +46,71 @@ def _collection(rankings: Rankings, collection_max: int) -> np.ndarray:
 
 
 FAMILIES: dict[str, _Family] = {
-    "ndcg": _Family("k", lambda r, s, g: standard.ndcg(r, s.k), "nDCG, linear gain g (trec_eval ndcg_cut), "
-                    "discount 1/log2(rank+1), ideal = all judgments sorted by grade"),
-    "ndcg_exp": _Family("k", lambda r, s, g: standard.ndcg(r, s.k, exponential=True),
-                        "nDCG, exponential gain 2^g-1 (Burges), discount 1/log2(rank+1), ideal from all judgments"),
-    "err": _Family("k", lambda r, s, g: standard.err(r, s.k, _collection(r, g)),
-                   "ERR, R=(2^g-1)/2^gmax with gmax={gmax} ({gmax_source})"),
-    "rbp": _Family("p", lambda r, s, g: standard.rbp(r, s.p, _collection(r, g)),
-                   "graded RBP, (1-p) sum (g/gmax) p^(rank-1), gmax={gmax} ({gmax_source}), whole run"),
-    "rbp_residual": _Family("p", lambda r, s, g: standard.rbp_residual(r, s.p),
-                            "RBP residual: RBP mass at unjudged ranks and beyond the run (upper bound - rbp)"),
-    "map": _Family("k", lambda r, s, g: standard.average_precision(r, s.k),
-                   "average precision, divided by all relevant judged (trec_eval map_cut)"),
-    "mrr": _Family("k", lambda r, s, g: standard.reciprocal_rank(r, s.k), "reciprocal rank of the first "
-                   "relevant document"),
+    "ndcg": _Family(
+        "k",
+        lambda r, s, g: standard.ndcg(r, s.k),
+        "nDCG, linear gain g (trec_eval ndcg_cut), "
+        "discount 1/log2(rank+1), ideal = all judgments sorted by grade",
+    ),
+    "ndcg_exp": _Family(
+        "k",
+        lambda r, s, g: standard.ndcg(r, s.k, exponential=True),
+        "nDCG, exponential gain 2^g-1 (Burges), discount 1/log2(rank+1), ideal from all judgments",
+    ),
+    "err": _Family(
+        "k",
+        lambda r, s, g: standard.err(r, s.k, _collection(r, g)),
+        "ERR, R=(2^g-1)/2^gmax with gmax={gmax} ({gmax_source})",
+    ),
+    "rbp": _Family(
+        "p",
+        lambda r, s, g: standard.rbp(r, s.p, _collection(r, g)),
+        "graded RBP, (1-p) sum (g/gmax) p^(rank-1), gmax={gmax} ({gmax_source}), whole run",
+    ),
+    "rbp_residual": _Family(
+        "p",
+        lambda r, s, g: standard.rbp_residual(r, s.p),
+        "RBP residual: RBP mass at unjudged ranks and beyond the run (upper bound - rbp)",
+    ),
+    "map": _Family(
+        "k",
+        lambda r, s, g: standard.average_precision(r, s.k),
+        "average precision, divided by all relevant judged (trec_eval map_cut)",
+    ),
+    "mrr": _Family(
+        "k",
+        lambda r, s, g: standard.reciprocal_rank(r, s.k),
+        "reciprocal rank of the first relevant document",
+    ),
     "precision": _Family("k", lambda r, s, g: standard.precision(r, s.k), "relevant in top k / k"),
     "recall": _Family("k", lambda r, s, g: standard.recall(r, s.k), "relevant in top k / relevant judged"),
     "judged": _Family("k", lambda r, s, g: standard.judged(r, s.k), "judged documents in top k / k"),
     # The GCL paper's public evaluation (marqo-ai/GCL evals/eval_gs_v1.py), see docs/evaluation.md.
-    "gcl_ndcg": _Family("k", lambda r, s, g: standard.ndcg(r, s.k), "GCL paper: BEIR/pytrec_eval ndcg_cut, "
-                        "linear gain (same per-query value as ndcg)"),
-    "gcl_map": _Family("k", lambda r, s, g: standard.average_precision(r, s.k),
-                       "GCL paper: BEIR/pytrec_eval map_cut, grade>=1 relevant (same per-query value as map)"),
-    "gcl_mrr": _Family("k", lambda r, s, g: standard.reciprocal_rank(r, s.k),
-                       "GCL paper: BEIR mrr, grade>0 relevant (same per-query value as mrr)"),
-    "gcl_err": _Family("k", lambda r, s, g: standard.err(r, s.k, _query_max(r, g)),
-                       "GCL paper ERR: R=(2^g-1)/2^gmax with gmax = the query's own highest grade, whole run "
-                       "unless @k"),
-    "gcl_rbp": _Family("p", lambda r, s, g: standard.rbp(r, s.p, _query_max(r, g)),
-                       "GCL paper RBP: (1-p) sum (g/gmax) p^(rank-1), gmax = the query's own highest grade"),
+    "gcl_ndcg": _Family(
+        "k",
+        lambda r, s, g: standard.ndcg(r, s.k),
+        "GCL paper: BEIR/pytrec_eval ndcg_cut, linear gain (same per-query value as ndcg)",
+    ),
+    "gcl_map": _Family(
+        "k",
+        lambda r, s, g: standard.average_precision(r, s.k),
+        "GCL paper: BEIR/pytrec_eval map_cut, grade>=1 relevant (same per-query value as map)",
+    ),
+    "gcl_mrr": _Family(
+        "k",
+        lambda r, s, g: standard.reciprocal_rank(r, s.k),
+        "GCL paper: BEIR mrr, grade>0 relevant (same per-query value as mrr)",
+    ),
+    "gcl_err": _Family(
+        "k",
+        lambda r, s, g: standard.err(r, s.k, _query_max(r, g)),
+        "GCL paper ERR: R=(2^g-1)/2^gmax with gmax = the query's own highest grade, whole run unless @k",
+    ),
+    "gcl_rbp": _Family(
+        "p",
+        lambda r, s, g: standard.rbp(r, s.p, _query_max(r, g)),
+        "GCL paper RBP: (1-p) sum (g/gmax) p^(rank-1), gmax = the query's own highest grade",
+    ),
 }
 
 DEFAULT_METRICS = ("ndcg@10", "err@10", "rbp@0.8", "map@100", "mrr@10", "recall@100", "judged@10")
@@ -84,19 +120,23 @@ def parse_metric(name: str) -> MetricSpec:
     """Parse `ndcg@10`, `rbp@0.8`, `map` (whole run) and so on.
 
     Raises:
-        ConfigError: unknown family, or a parameter of the wrong kind (k must be a positive integer, p in (0, 1)).
+        ConfigError: unknown family, or a parameter of the wrong kind (k: a positive integer, p in (0, 1)).
     """
     text = name.strip().lower()
     match = _NAME.match(text)
     family = FAMILIES.get(match.group("family")) if match else None
     if family is None:
-        raise ConfigError(f"unknown metric {name!r}; use <family>@<k|p> with family one of "
-                          f"{', '.join(FAMILIES)} (e.g. ndcg@10, rbp@0.8)")
+        raise ConfigError(
+            f"unknown metric {name!r}; use <family>@<k|p> with family one of "
+            f"{', '.join(FAMILIES)} (e.g. ndcg@10, rbp@0.8)"
+        )
     param = match.group("param")
     if family.param == "p":
         p = float(param) if param else -1.0
         if not 0.0 < p < 1.0:
-            raise ConfigError(f"metric {name!r} needs a persistence p in (0, 1), e.g. {match.group('family')}@0.8")
+            raise ConfigError(
+                f"metric {name!r} needs a persistence p in (0, 1), e.g. {match.group('family')}@0.8"
+            )
         return MetricSpec(text, match.group("family"), p=p)
     if param is None:
         return MetricSpec(text, match.group("family"))

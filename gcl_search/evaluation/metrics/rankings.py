@@ -26,7 +26,7 @@ class Rankings:
         n_retrieved: (n,) run length per query (judged documents only when condensed).
         n_relevant: (n,) documents judged with grade >= 1 per query (retrieved or not).
         query_max_grade: (n,) highest grade judged for the query (0 when none is positive).
-        ideal_row, ideal_rank, ideal_grade: (i,) each query's positive grades sorted descending: the ideal run.
+        ideal_row, ideal_rank, ideal_grade: (i,) each query's positive grades, descending: the ideal run.
     """
 
     query_ids: tuple[str, ...]
@@ -45,8 +45,12 @@ class Rankings:
         return len(self.query_ids)
 
 
-def build_rankings(judgments: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]],
-                   query_ids: Sequence[str], condensed: bool = False) -> Rankings:
+def build_rankings(
+    judgments: Mapping[str, Mapping[str, int]],
+    run: Mapping[str, Mapping[str, float]],
+    query_ids: Sequence[str],
+    condensed: bool = False,
+) -> Rankings:
     """Locate every judged document of `query_ids` in `run` (a query absent from the run retrieves nothing).
 
     Args:
@@ -56,29 +60,43 @@ def build_rankings(judgments: Mapping[str, Mapping[str, int]], run: Mapping[str,
         condensed: drop unjudged documents from each ranking first (Sakai's condensed lists), so ranks count
             judged documents only.
     """
-    rows, ranks, grades, n_retrieved = [], [], [], np.zeros(len(query_ids), np.int64)
-    ideal_rows, ideal_grades = [], []
+    n = len(query_ids)
+    ranks, grades = [], []
+    n_retrieved, n_found, n_relevant = (np.zeros(n, np.int64) for _ in range(3))
+    ideal: list[int] = []
     empty: dict = {}
     for i, query_id in enumerate(query_ids):
         judged = judgments.get(query_id, empty)
         hits = run.get(query_id, empty)
         rank, grade = _judged_ranks(judged, hits)
-        if condensed:
-            rank = np.arange(1, len(rank) + 1, dtype=np.int64)
+        n_found[i] = len(rank)
         n_retrieved[i] = len(rank) if condensed else len(hits)
-        rows.append(np.full(len(rank), i, np.int64))
         ranks.append(rank)
         grades.append(grade)
         positive = sorted((g for g in judged.values() if g > 0), reverse=True)
-        ideal_rows.append(np.full(len(positive), i, np.int64))
-        ideal_grades.append(np.asarray(positive, np.int64))
-    ideal_row = _concat(ideal_rows)
-    ideal_grade = _concat(ideal_grades)
-    n_relevant = np.bincount(ideal_row, minlength=len(query_ids)).astype(np.int64)
-    query_max = np.zeros(len(query_ids), np.int64)
-    np.maximum.at(query_max, ideal_row, ideal_grade)
-    return Rankings(tuple(query_ids), _concat(rows), _concat(ranks), _concat(grades), n_retrieved, n_relevant,
-                    query_max, ideal_row, segment_position(ideal_row) + 1, ideal_grade)
+        n_relevant[i] = len(positive)
+        ideal.extend(positive)
+    row = np.repeat(np.arange(n, dtype=np.int64), n_found)
+    rank = _concat(ranks)
+    if condensed:
+        rank = segment_position(row) + 1
+    ideal_row = np.repeat(np.arange(n, dtype=np.int64), n_relevant)
+    ideal_grade = np.asarray(ideal, np.int64)
+    query_max = np.zeros(n, np.int64)
+    first = np.flatnonzero(n_relevant)  # a query's ideal grades start with its highest
+    query_max[first] = ideal_grade[np.cumsum(n_relevant)[first] - n_relevant[first]]
+    return Rankings(
+        tuple(query_ids),
+        row,
+        rank,
+        _concat(grades),
+        n_retrieved,
+        n_relevant,
+        query_max,
+        ideal_row,
+        segment_position(ideal_row) + 1,
+        ideal_grade,
+    )
 
 
 def _concat(parts: list[np.ndarray]) -> np.ndarray:

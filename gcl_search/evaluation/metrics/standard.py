@@ -37,11 +37,17 @@ def gains(grade: np.ndarray, exponential: bool) -> np.ndarray:
 def ndcg(rankings: Rankings, k: int | None, exponential: bool = False) -> np.ndarray:
     """nDCG@k = sum_{r<=k} gain(g_r)/log2(r+1) / the same for the ideal ordering of all judgments."""
     mask = _cut(rankings, k)
-    dcg = per_query(rankings, rankings.row[mask],
-                    gains(rankings.grade[mask], exponential) / np.log2(rankings.rank[mask] + 1.0))
+    dcg = per_query(
+        rankings,
+        rankings.row[mask],
+        gains(rankings.grade[mask], exponential) / np.log2(rankings.rank[mask] + 1.0),
+    )
     ideal = np.ones(len(rankings.ideal_rank), bool) if k is None else rankings.ideal_rank <= k
-    idcg = per_query(rankings, rankings.ideal_row[ideal],
-                     gains(rankings.ideal_grade[ideal], exponential) / np.log2(rankings.ideal_rank[ideal] + 1.0))
+    idcg = per_query(
+        rankings,
+        rankings.ideal_row[ideal],
+        gains(rankings.ideal_grade[ideal], exponential) / np.log2(rankings.ideal_rank[ideal] + 1.0),
+    )
     return safe_divide(dcg, idcg)
 
 
@@ -99,7 +105,7 @@ def err(rankings: Rankings, k: int | None, max_grade: np.ndarray) -> np.ndarray:
 
 
 def rbp(rankings: Rankings, p: float, max_grade: np.ndarray) -> np.ndarray:
-    """RBP (Moffat & Zobel 2008), graded: (1 - p) * sum_r (g_r / max_grade) * p^(r - 1), over the whole run."""
+    """RBP (Moffat & Zobel 2008), graded: (1 - p) * sum_r (g_r / max_grade) * p^(r - 1), whole run."""
     row = rankings.row
     gain = safe_divide(rankings.grade.astype(np.float64), max_grade[row].astype(np.float64))
     return (1.0 - p) * per_query(rankings, row, gain * np.power(p, rankings.rank - 1.0))
