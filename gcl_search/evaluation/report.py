@@ -35,12 +35,8 @@ def render(
         per_query: include per-query values (table/markdown: one table per run; csv: long format).
     """
     if fmt == "json":
-        return (
-            json.dumps(
-                _as_json(reports, comparison, per_query), indent=2, allow_nan=False, default=_json_default
-            )
-            + "\n"
-        )
+        body = _finite(_as_json(reports, comparison, per_query))
+        return json.dumps(body, indent=2, allow_nan=False) + "\n"
     if fmt == "csv":
         return _csv(reports, comparison, per_query)
     markdown = fmt == "markdown"
@@ -196,5 +192,12 @@ def _as_json(reports: Mapping[str, Report], comparison: Comparison | None, per_q
     return body
 
 
-def _json_default(value: object) -> object:
-    raise TypeError(f"cannot serialise {type(value).__name__}")
+def _finite(value: object) -> object:
+    """JSON has no NaN: undefined values (a CI over one query, a mean over none) become null."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

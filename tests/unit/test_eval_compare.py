@@ -91,3 +91,12 @@ def test_render_per_query_csv_is_long_format() -> None:
     lines = render(result.reports, result, fmt="csv", per_query=True).splitlines()
     assert lines[0] == "run,query_id,metric,value" and "second,q4,mrr@10,0.5" in lines
     assert len(lines) == 1 + 2 * 5
+
+
+def test_json_writes_undefined_values_as_null() -> None:
+    from gcl_search.evaluation import evaluate
+
+    report = evaluate({"q0": {"r": 1}}, {"q0": {"r": 1.0}}, ["mrr@10"])  # one query: no confidence interval
+    body = json.loads(render({"only": report}, fmt="json"))
+    run = body["runs"]["only"]
+    assert run["means"]["mrr@10"] == 1.0 and run["ci95"]["mrr@10"] == [None, None]
