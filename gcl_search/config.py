@@ -169,6 +169,8 @@ class Config:
         fields: document fields, in index order (the concatenated vector follows this order).
         query_fields: query fields.
         images: image reading options.
+        train: the `[train]` table as written; a training recipe is also a valid ingest/search config.
+            The trainer validates it (`gcl_search.training.spec.load_train_config`).
         path: the file this config came from (None when built in code).
     """
 
@@ -176,6 +178,7 @@ class Config:
     fields: tuple[FieldSpec, ...]
     query_fields: tuple[FieldSpec, ...] = ()
     images: ImageSpec = field(default_factory=ImageSpec)
+    train: Mapping[str, object] = field(default_factory=dict)
     path: Path | None = None
 
     def __post_init__(self) -> None:
@@ -261,12 +264,12 @@ def parse_config(data: Mapping[str, object], base_dir: Path | None = None,
     values["encoders"] = {name: _encoder(name, table, base_dir) for name, table in encoders.items()}
     for key in ("fields", "query_fields"):
         items = enumerate(_array(data, key))
-        values[key] = tuple(_from_table(FieldSpec, item, f"{key}[{i}]") for i, item in items)
+        values[key] = tuple(from_table(FieldSpec, item, f"{key}[{i}]") for i, item in items)
     if not values["fields"]:
         raise ConfigError("fields: no [[fields]] table; declare at least one document field")
     for key in known:
         if key not in values and key in data:
-            values[key] = _from_table(hints[key], _table(data, key, ""), f"[{key}]")
+            values[key] = _coerce(_table(data, key, ""), hints[key], f"[{key}]")
     images = values.get("images")
     if isinstance(images, ImageSpec) and images.root is not None:
         values["images"] = dataclasses.replace(images, root=_resolve(images.root, base_dir, always=True))
@@ -277,7 +280,7 @@ def _encoder(name: str, table: object, base_dir: Path | None) -> EncoderSpec:
     where = f"[encoders.{name}]"
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where}: must be a table (write [encoders.{name}] with backend and model keys)")
-    spec = _from_table(EncoderSpec, {**table, "name": name}, where)
+    spec = from_table(EncoderSpec, {**table, "name": name}, where)
     pretrained = None if spec.pretrained is None else _resolve(spec.pretrained, base_dir)
     return dataclasses.replace(spec, model=_resolve(spec.model, base_dir), pretrained=pretrained)
 
@@ -310,8 +313,14 @@ def _reject_unknown(table: Mapping[str, object], known: list[str], where: str) -
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
 
 
-def _from_table(cls: type, table: object, where: str) -> typing.Any:
-    """Build dataclass `cls` from a TOML table, type-checking each value against the annotations."""
+def from_table(cls: type, table: object, where: str) -> typing.Any:
+    """Build dataclass `cls` from a TOML table, type-checking each value against its annotations.
+
+    The shared reader for every table (use it for a new one): unknown keys and missing required keys are
+    errors listing the known keys; values are checked against `str`, `int`, `float` (ints accepted), `bool`,
+    `X | None`, `list[...]`, `tuple[X, ...]`, `Mapping[str, ...]` and nested dataclasses; ConfigErrors from
+    `__post_init__` are prefixed with `where` (e.g. `[train]`).
+    """
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where}: must be a table, got {type(table).__name__}")
     hints = typing.get_type_hints(cls)
@@ -340,10 +349,13 @@ def _coerce(value: object, hint: object, where: str) -> object:
     if origin in (dict, Mapping) and isinstance(value, Mapping):
         return {k: _coerce(v, args[1], f"{where}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
-        return _from_table(hint, value, where)
+        return from_table(hint, value, where)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(hint, type) and isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
         return value
     expected = getattr(hint, "__name__", str(hint))
     raise ConfigError(f"{where} = {value!r}: expected {expected}, got {type(value).__name__}")
+
+
+_from_table = from_table  # the old private name, which gcl_search.training.spec imports

@@ -91,7 +91,7 @@ def test_example_icecat_config_loads():
     ('batch_size = 32', 'batch_size = 0', r"\[encoders.minilm\]: batch_size = 0 must be >= 1"),
     ('batch_size = 32', 'device = "gpu"', r"device = 'gpu' is not a device"),
     ('[images]', '[index]', r"top level: unknown key 'index'; known keys: encoders, fields, images, "
-                            "query_fields"),
+                            "query_fields, train"),
     ('batch_size = 32', 'pretrained = "openai"', "pretrained is an open_clip key"),
 ])
 def test_invalid_configs_name_file_and_key(tmp_path, old, new, message):
@@ -138,3 +138,11 @@ def test_docs_example_config_loads(tmp_path):
     assert config.encoders["clip"].pretrained == str(tmp_path / "checkpoints" /
                                                      "gcl-vitb32-117-gs-full-states.pt")
     assert config.images == ImageSpec(root=str(tmp_path / "images"), allow_remote=False)
+
+
+def test_training_recipes_are_valid_configs():
+    # One file drives training, ingestion and search: the [train] table rides along unparsed here.
+    recipes = sorted((ROOT / "training").glob("*.toml"))
+    for recipe in recipes:
+        config = load_config(recipe)
+        assert config.fields and isinstance(config.train, dict) and config.train, recipe
