@@ -190,7 +190,38 @@ def test_alias_swap_keeps_search_working(client):
         client.indices.delete(index=f"{alias}-v*", ignore_unavailable=True)
 
 
-def test_unreachable_cluster_error_hides_the_password():
-    with pytest.raises(StoreUnavailable) as info:
-        OpenSearchStore("http://admin:s3cret-pw@127.0.0.1:9/", "x", timeout=2, max_retries=0)
-    assert "s3cret-pw" not in str(info.value) and "***@127.0.0.1:9" in str(info.value)
+def test_bulk_load_restores_settings_when_the_load_fails(store):
+    store.client.indices.put_settings(index=store.index, body={"index": {"refresh_interval": "7s"}})
+    with pytest.raises(RuntimeError), store.bulk_load():
+        settings = store.client.indices.get_settings(index=store.index)[store.index]["settings"]["index"]
+        assert settings["refresh_interval"] == "-1"
+        raise RuntimeError("encoder crashed")
+    settings = store.client.indices.get_settings(index=store.index)[store.index]["settings"]["index"]
+    assert settings["refresh_interval"] == "7s" and settings["number_of_replicas"] == "0"
+
+
+def test_cluster_down_during_write_raises_store_unavailable(store):
+    from opensearchpy import OpenSearch
+
+    dead = OpenSearchStore(OpenSearch("http://127.0.0.1:9", max_retries=0, timeout=2), store.index,
+                           max_attempts=2, initial_backoff=0.01, max_backoff=0.02)
+    dead._layout = LAYOUT
+    with pytest.raises(StoreUnavailable, match="after 2 attempts"):
+        dead.upsert(_docs(3))
+
+
+def test_per_field_only_layout_returns_field_vectors(client):
+    lay = IndexLayout(LAYOUT.dense_fields, LAYOUT.text_fields, LAYOUT.attributes,
+                      LayoutOptions(concat=False, per_field_vectors=True))
+    s = OpenSearchStore(client, f"gcl-test-{uuid.uuid4().hex[:8]}")
+    s.create(lay)
+    try:
+        docs = _docs(6)
+        s.upsert(docs)
+        s.refresh()
+        vecs = s.vectors(["d000", "d001"])
+        assert set(vecs["d000"]) == {"title"} and set(vecs["d001"]) == {"title", "desc"}
+        hits = s.knn(docs[1].vectors["desc"], k=1, target="desc")
+        assert hits[0][0] == "d001" and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+    finally:
+        s.drop()
