@@ -1,0 +1,164 @@
+"""SearchClient on a real OpenSearch node vs the local store, on a slice of the Icecat sample.
+
+The slice (the first 300 products) is encoded with the tiny offline sentence-transformers model, written into
+both stores, and searched with the same requests. Dense scores are exact in both, so rankings and scores must
+agree; BM25 differs between Lucene and bm25s by up to ~6% here (Lucene stores lengths in one lossy byte), so
+hybrid requests are compared on their dense parts exactly and on their rankings with a small tolerance.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+
+import numpy as np
+import pytest
+
+from gcl_search.config import parse_config
+from gcl_search.datasets.icecat import iter_catalogue
+from gcl_search.encoders.registry import load_encoders
+from gcl_search.errors import ConfigError, IndexNotFound
+from gcl_search.fields import encode_records
+from gcl_search.records import Document
+from gcl_search.search.client import LexicalSpec, SearchClient
+from gcl_search.stores.base import AttributeField, IndexLayout, LayoutOptions, Range, layout_from_config
+from gcl_search.stores.local import LocalStore
+
+pytestmark = pytest.mark.opensearch
+
+QUERIES = ["usb cable", "hp laptop", "wireless mouse", "printer ink", "external hard drive 1tb", "monitor 27"]
+REQUESTS = {
+    "default": {},
+    "title_only": {"weights": {"title": 1.0, "description": 0.0}},
+    "description_heavy": {"weights": {"title": 0.1, "description": 0.9}},
+    "filtered": {"filters": [Range("price", lte=100.0)]},
+}
+
+
+def _config(model_dir):
+    return parse_config({
+        "encoders": {"tiny": {"backend": "sentence-transformers", "model": str(model_dir), "device": "cpu"}},
+        "fields": [{"name": "title", "encoder": "tiny", "weight": 0.7},
+                   {"name": "description", "encoder": "tiny", "weight": 0.3}],
+        "query_fields": [{"name": "query", "encoder": "tiny"}],
+    })
+
+
+def _documents(config, encoders, n=300):
+    records = list(itertools.islice(iter_catalogue(), n))
+    encoded = encode_records(records, config.fields, encoders, id_key="doc_id")
+    by_id = {r["doc_id"]: r for r in records}
+    return [Document(doc_id, encoded.field_vectors(i), {f: by_id[doc_id][f] for f in ("title", "description")
+                                                          if by_id[doc_id][f]},
+                     {"price": by_id[doc_id]["price"], "brand": by_id[doc_id]["brand"]})
+            for i, doc_id in enumerate(encoded.ids)]
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory, opensearch_url):
+    from gcl_search.stores.opensearch import OpenSearchStore
+    from tests.helpers_models import tiny_st_model_dir
+
+    config = _config(tiny_st_model_dir(tmp_path_factory.mktemp("model")))
+    encoders = load_encoders(config)
+    layout = layout_from_config(config, {"tiny": encoders["tiny"].dim},
+                                attributes=(AttributeField("price", "float"), AttributeField("brand")),
+                                options=LayoutOptions(per_field_vectors=True, oversample=3.0))
+    docs = _documents(config, encoders)
+    local = LocalStore(tmp_path_factory.mktemp("local") / "icecat")
+    remote = OpenSearchStore(opensearch_url, f"test-search-{uuid.uuid4().hex[:8]}")
+    for store in (local, remote):
+        store.create(layout)
+        report = store.upsert(docs)
+        assert not report.failed
+        store.refresh()
+    yield config, encoders, local, remote, docs
+    remote.drop()
+
+
+def _clients(stores):
+    config, encoders, local, remote, _ = stores
+    return SearchClient(local, config, encoders), SearchClient(remote, config, encoders)
+
+
+@pytest.mark.parametrize("name", sorted(REQUESTS))
+def test_dense_parity(stores, name):
+    local, remote = _clients(stores)
+    for query in QUERIES:
+        a = local.search(query, k=10, **REQUESTS[name])
+        b = remote.search(query, k=10, **REQUESTS[name])
+        assert [h.doc_id for h in a] == [h.doc_id for h in b], (name, query)
+        for x, y in zip(a, b):
+            assert x.score == pytest.approx(y.score, abs=1e-5)
+            assert x.field_scores == pytest.approx(y.field_scores, abs=1e-5)
+            assert x.attributes == y.attributes
+
+
+@pytest.mark.parametrize("fusion", ["minmax", "zscore", "rrf"])
+def test_hybrid_parity(stores, fusion):
+    local, remote = _clients(stores)
+    lexical = LexicalSpec(weight=0.5, fusion=fusion)
+    for query in QUERIES:
+        a = {h.doc_id: h for h in local.search(query, k=10, lexical=lexical)}
+        b = {h.doc_id: h for h in remote.search(query, k=10, lexical=lexical)}
+        assert len(set(a) & set(b)) >= 8, (fusion, query)
+        for doc_id in set(a) & set(b):
+            assert a[doc_id].dense_score == pytest.approx(b[doc_id].dense_score, abs=1e-5)
+            if a[doc_id].lexical_score is not None and b[doc_id].lexical_score is not None:
+                assert a[doc_id].lexical_score == pytest.approx(b[doc_id].lexical_score, rel=0.1)
+
+
+def test_raw_similarities_recovered_from_opensearch_scores(stores):
+    """`knn` inverts `_score` (1 + dot for dot > 0, 1 / (1 - dot) otherwise) back to the raw inner product."""
+    _, _, local, remote, docs = stores
+    layout = remote.layout()
+    doc = docs[0]
+    for sign in (1.0, -1.0):  # -1: every inner product near the top is negative (the 1 / (1 - dot) branch)
+        weights = {"title": 0.7, "description": 0.3}
+        q = layout.query_vector({f: sign * v for f, v in doc.vectors.items()}, weights)
+        got = remote.knn(q, 20)
+        exact = dict(local.knn(q, 300))
+        assert any(s < 0 for _, s in got) == (sign < 0)
+        for doc_id, score in got:
+            assert score == pytest.approx(exact[doc_id], abs=1e-5)
+
+
+def test_bool_of_knn_error_does_not_happen(stores):
+    """A bool of per-field knn clauses scores a document only on the clauses whose top-k it is in; the client
+    gives every candidate its true similarity on every field."""
+    config, encoders, _, remote, docs = stores
+    client = SearchClient(remote, config, encoders)
+    q = client.embedder.embed("usb cable")
+    body = {"size": 10, "query": {"bool": {"should": [
+        {"knn": {f"vec.{f}": {"vector": q[f].tolist(), "k": 5, "boost": w, "_name": f}}}
+        for f, w in (("title", 0.7), ("description", 0.3))]}}}
+    hits = remote.client.search(index=remote.index, body=body, params={"include_named_queries_score": "true"})
+    partial = [h for h in hits["hits"]["hits"] if len(h.get("matched_queries", {})) == 1]
+    assert partial, "every bool hit matched both clauses; the demonstration needs a one-clause hit"
+    ours = {h.doc_id: h for h in client.search("usb cable", k=50)}
+    vectors = {d.doc_id: d.vectors for d in docs}
+    for h in partial:
+        missing = ({"title", "description"} - set(h["matched_queries"])).pop()
+        if missing not in vectors[h["_id"]] or h["_id"] not in ours:
+            continue
+        true = float(np.dot(q[missing], vectors[h["_id"]][missing]))
+        assert ours[h["_id"]].field_scores[missing] == pytest.approx(true, abs=1e-5)
+        assert true != 0.0  # the bool query counted 0 for it
+
+
+def test_missing_index_and_meta_mismatch(stores, opensearch_url):
+    from gcl_search.stores.opensearch import OpenSearchStore
+
+    config, encoders, _, remote, _ = stores
+    with pytest.raises(IndexNotFound, match="gcl-search ingest"):
+        SearchClient(OpenSearchStore(opensearch_url, "no-such-index-gcl"), config, encoders)
+    swapped = type(config)(encoders=config.encoders, fields=tuple(reversed(config.fields)),
+                           query_fields=config.query_fields)
+    with pytest.raises(ConfigError, match="_meta"):
+        SearchClient(remote, swapped, encoders)
+
+
+def test_layout_round_trip(stores):
+    _, _, local, remote, _ = stores
+    assert isinstance(remote.layout(), IndexLayout)
+    assert remote.layout().dense_fields == local.layout().dense_fields
