@@ -7,7 +7,7 @@ cd "$root"
 venv=$(scripts/venv.sh)
 port="${GCL_SEARCH_TEST_PORT:-9250}"
 node=tools/opensearch-node/node.sh
-"$node" start --port "$port"
+"$node" start --port "$port" --neural-search
 trap '"$node" stop --port "$port"' EXIT
 "$node" info --port "$port"
 export OPENSEARCH_URL="http://127.0.0.1:$port"
