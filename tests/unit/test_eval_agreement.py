@@ -125,3 +125,21 @@ def test_hand_written_metrics_against_loops(condensed: bool) -> None:
         idcg = sum(g / math.log2(r + 1) for r, g in enumerate(ideal, start=1))
         dcg = sum(g / math.log2(r + 1) for r, g in enumerate(grades[:10], start=1))
         assert values["ndcg@10"] == pytest.approx(dcg / idcg, abs=1e-12)
+
+
+def test_tie_heavy_runs_follow_score_then_doc_id() -> None:
+    # integer scores 0..4 over 60 hits: most documents tie, judged and unjudged alike
+    judgments, run = random_case(4)
+    rng = np.random.default_rng(4)
+    run = {q: {d: float(rng.integers(0, 5)) for d in hits} for q, hits in run.items()}
+    report = evaluate(judgments, run, ["ndcg@10", "err", "judged@10", "map"])
+    collection_max = max(g for docs in judgments.values() for g in docs.values())
+    for query_id, values in report.per_query.items():
+        docs = ranking(run[query_id])
+        grades = [judgments[query_id].get(d, 0) for d in docs]
+        assert values["err"] == pytest.approx(loop_err(grades, collection_max, None), abs=1e-12)
+        assert values["judged@10"] == pytest.approx(sum(d in judgments[query_id] for d in docs[:10]) / 10)
+        relevant_ranks = [r for r, g in enumerate(grades, start=1) if g >= 1]
+        n_relevant = sum(g >= 1 for g in judgments[query_id].values())
+        ap = sum((i + 1) / r for i, r in enumerate(relevant_ranks)) / n_relevant
+        assert values["map"] == pytest.approx(ap, abs=1e-12)

@@ -109,3 +109,13 @@ def test_unknown_query_in_run_names_file_and_line(tmp_path: Path) -> None:
 def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="cannot open"):
         read_run(tmp_path / "nope.run")
+
+
+def test_evaluation_imports_neither_torch_nor_opensearch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, gcl_search.evaluation, gcl_search.evaluation.report; "
+            "print(sorted(m for m in ('torch', 'opensearchpy', 'click') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -61,65 +62,59 @@ def build_rankings(
             judged documents only.
     """
     n = len(query_ids)
-    ranks, grades = [], []
-    n_retrieved, n_found, n_relevant = (np.zeros(n, np.int64) for _ in range(3))
-    ideal: list[int] = []
     empty: dict = {}
-    for i, query_id in enumerate(query_ids):
-        judged = judgments.get(query_id, empty)
-        hits = run.get(query_id, empty)
-        rank, grade = _judged_ranks(judged, hits)
-        n_found[i] = len(rank)
-        n_retrieved[i] = len(rank) if condensed else len(hits)
-        ranks.append(rank)
-        grades.append(grade)
-        positive = sorted((g for g in judged.values() if g > 0), reverse=True)
-        n_relevant[i] = len(positive)
-        ideal.extend(positive)
+    judged_maps = [judgments.get(q, empty) for q in query_ids]
+    hit_maps = [run.get(q, empty) for q in query_ids]
+    n_found = np.zeros(n, np.int64)
+    ranks: list[np.ndarray] = []
+    grades: list[int] = []
+    for i, (judged, hits) in enumerate(zip(judged_maps, hit_maps)):
+        common = list(judged.keys() & hits.keys())  # C-level, iterates the smaller side
+        if common:
+            ranks.append(_ranks(hits, common))
+            grades.extend(map(judged.__getitem__, common))
+            n_found[i] = len(common)
     row = np.repeat(np.arange(n, dtype=np.int64), n_found)
-    rank = _concat(ranks)
+    rank = np.concatenate(ranks) if ranks else np.zeros(0, np.int64)
+    grade = np.maximum(np.asarray(grades, np.int64), 0)
+    order = np.lexsort((rank, row))
+    row, rank, grade = row[order], rank[order], grade[order]
     if condensed:
         rank = segment_position(row) + 1
-    ideal_row = np.repeat(np.arange(n, dtype=np.int64), n_relevant)
-    ideal_grade = np.asarray(ideal, np.int64)
+    n_retrieved = n_found if condensed else np.fromiter(map(len, hit_maps), np.int64, n)
+    ideal_row, ideal_grade = _ideal(judged_maps)
+    n_relevant = np.bincount(ideal_row, minlength=n).astype(np.int64)
     query_max = np.zeros(n, np.int64)
-    first = np.flatnonzero(n_relevant)  # a query's ideal grades start with its highest
-    query_max[first] = ideal_grade[np.cumsum(n_relevant)[first] - n_relevant[first]]
-    return Rankings(
-        tuple(query_ids),
-        row,
-        rank,
-        _concat(grades),
-        n_retrieved,
-        n_relevant,
-        query_max,
-        ideal_row,
-        segment_position(ideal_row) + 1,
-        ideal_grade,
-    )
+    has = np.flatnonzero(n_relevant)  # each query's ideal grades start with its highest
+    query_max[has] = ideal_grade[np.cumsum(n_relevant)[has] - n_relevant[has]]
+    return Rankings(tuple(query_ids), row, rank, grade, n_retrieved, n_relevant, query_max, ideal_row,
+                    segment_position(ideal_row) + 1, ideal_grade)
 
 
-def _concat(parts: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
-
-
-def _judged_ranks(judged: Mapping[str, int], hits: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
-    """Ranks and grades of the judged documents in one query's hits, sorted by rank."""
-    common = list(judged.keys() & hits.keys())  # C-level, iterates the smaller side
-    if not common:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+def _ranks(hits: Mapping[str, float], common: list[str]) -> np.ndarray:
+    """1-based ranks of the `common` docs in `hits`: score descending, then doc_id ascending."""
     n = len(hits)
     scores = np.fromiter(hits.values(), np.float64, n)
     scores.sort()
     mine = np.fromiter(map(hits.__getitem__, common), np.float64, len(common))
-    above = np.searchsorted(scores, mine, side="right")
-    rank = (n - above + 1).astype(np.int64)
-    tied = above - np.searchsorted(scores, mine, side="left") > 1
+    above = np.searchsorted(scores, mine, side="right")  # scores <= mine, including mine itself
+    rank = n - above + 1
+    # another doc shares the score exactly when the sorted score just below mine's own slot equals it
+    tied = (above >= 2) & (scores[np.maximum(above - 2, 0)] == mine)
     for j in np.flatnonzero(tied):
         rank[j] += sum(1 for d, s in hits.items() if s == mine[j] and d < common[j])
-    grade = np.fromiter(map(judged.__getitem__, common), np.int64, len(common))
-    order = np.argsort(rank, kind="stable")
-    return rank[order], np.maximum(grade[order], 0)
+    return rank.astype(np.int64)
+
+
+def _ideal(judged_maps: list[Mapping[str, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's positive grades sorted descending (the ideal run), as flat (row, grade) arrays."""
+    counts = np.fromiter(map(len, judged_maps), np.int64, len(judged_maps))
+    grade = np.fromiter(chain.from_iterable(m.values() for m in judged_maps), np.int64, int(counts.sum()))
+    row = np.repeat(np.arange(len(judged_maps), dtype=np.int64), counts)
+    keep = grade > 0
+    row, grade = row[keep], grade[keep]
+    order = np.lexsort((-grade, row))
+    return row[order], grade[order]
 
 
 def segment_position(row: np.ndarray) -> np.ndarray:
