@@ -77,7 +77,8 @@ def main() -> None:
     judgments, run = make_data(args.queries, args.hits, args.judged)
 
     ours_s, ours_cpu, report = best_of(args.repeats, lambda: evaluate(judgments, run, DEFAULT_METRICS))
-    ours_subset_s, subset_cpu, subset = best_of(args.repeats, lambda: evaluate(judgments, run, list(RANX_METRICS)))
+    subset = list(RANX_METRICS)
+    ours_subset_s, subset_cpu, subset = best_of(args.repeats, lambda: evaluate(judgments, run, subset))
 
     start, start_cpu = time.perf_counter(), time.process_time()
     qrels, ranx_run = ranx.Qrels(judgments), ranx.Run(run)
@@ -106,8 +107,8 @@ def main() -> None:
     print(f"ratio ours(same metrics) / ranx(scoring), wall {ours_subset_s / ranx_s:7.3f}")
     print(f"ratio ours(same metrics) / ranx(dict->), wall  {ours_subset_s / (ranx_s + convert_s):7.3f}")
     print(
-        f"target <= 3 s wall: {'met' if ours_s <= 3.0 else 'MISSED'} (cpu {ours_cpu:.2f} s); no slower than ranx: "
-        f"{'met' if ours_subset_s <= ranx_s else 'MISSED'}; means agree with ranx to 1e-9"
+        f"target <= 3 s wall: {'met' if ours_s <= 3.0 else 'MISSED'} (cpu {ours_cpu:.2f} s); "
+        f"no slower than ranx: {'met' if ours_subset_s <= ranx_s else 'MISSED'}; means agree with ranx"
     )
 
 if __name__ == "__main__":

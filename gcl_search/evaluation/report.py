@@ -89,7 +89,7 @@ def _means_rows(reports: Mapping[str, Report]) -> list[list[str]]:
         row = [metric]
         for name in names:
             low, high = reports[name].ci[metric]
-            row += [_num(reports[name].means[metric]), f"{_num(low)}-{_num(high)}"]
+            row += [_num(reports[name].means[metric]), f"[{_num(low)}, {_num(high)}]"]
         rows.append(row)
     return rows
 

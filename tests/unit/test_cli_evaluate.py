@@ -32,6 +32,7 @@ def test_single_run_table(invoke) -> None:
     assert result.exit_code == 0, result.output
     assert re.search(r"ndcg@3\s+0\.4730", result.stdout)  # mean of q1 0.315002 and q2 0.630930
     assert "tiny_a: 2 queries scored; 1 skipped" in result.stdout
+    assert re.search(r"mrr@10\s+0\.4167\s+\[-0\.6422, 1\.4755\]", result.stdout)  # (1/3 + 1/2) / 2, t(df=1)
     assert "legend:" in result.stdout and "ties score descending, then doc_id ascending" in result.stdout
 
 
