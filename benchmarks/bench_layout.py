@@ -4,16 +4,19 @@ Data: the bundled Icecat catalogue (19,406 products), fields title + description
 all-MiniLM-L6-v2 (cached under ~/.cache/gcl-search/bench/), and the 105 Icecat shopper queries. For each
 weight setting (including one field at weight 0) it compares, on one OpenSearch node, side by side:
 
-- concat:       ONE knn on the concatenated inner-product vector, k=10
-- concat+os:    the same with oversampling (k * oversample candidates) and exact re-scoring, cut to 10
-- per-field:    one knn clause per field (the bool-of-knn pattern), candidates k*oversample each, union
-                re-scored exactly (the alternative layout)
+- concat:       ONE knn on the concatenated inner-product vector, k=10, ef_search=200
+- concat+os:    the same asking k*oversample candidates with ef_search*oversample (their scores are already
+                exact), cut to 10, field vectors of the 10 fetched for per-field similarities
+- per-field:    one knn per field with weight > 0 (k*oversample candidates each), the union re-scored
+                exactly from stored vectors (the alternative layout)
+- 1-field:      a plain single-field knn (k=10) on the title vector: the latency baseline
 
-and reports recall@10 against exact weighted brute force (numpy), p50 latency, index size and build time per
-layout. Run:
+and reports tie-aware recall@10 against exact weighted brute force (numpy), p50 latency, index size and
+build time per layout. Run:
 
     tools/opensearch-node/node.sh start --port 9260
     python benchmarks/bench_layout.py --url http://127.0.0.1:9260 | tee benchmarks/results/layout.txt
+    (--encoder static: MiniLM tokenizer + word embeddings, pooled; minutes, not an hour, on 2 cores)
     tools/opensearch-node/node.sh stop --port 9260
 """
 
@@ -136,25 +139,46 @@ def layout(per_field: bool, concat: bool, dim: int):
                                      ef_search=200, oversample=3.0))
 
 
-def exact_top(data: dict, q: np.ndarray, w: tuple[float, float], k: int) -> list[str]:
+def exact_scores(data: dict, q: np.ndarray, w: tuple[float, float]) -> dict[str, float]:
+    """Exact weighted brute force: doc_id -> sum_f w_f q . d_f (absent field contributes 0)."""
     score = np.zeros(len(data["records"]), dtype=np.float64)
     for f, wf in zip(FIELDS, w):
         if wf:
-            score += wf * np.nan_to_num(data[f] @ q, nan=0.0)
-    order = np.lexsort((np.arange(len(score)), -score))[:k]
-    return [data["records"][i]["doc_id"] for i in order]
+            score += wf * np.nan_to_num(data[f].astype(np.float64) @ q, nan=0.0)
+    return {r["doc_id"]: float(s) for r, s in zip(data["records"], score)}
+
+
+def recall_at_k(exact: dict[str, float], kth: float, got: list[str], k: int) -> float:
+    """Tie-aware recall@k: a hit counts when its exact score reaches the k-th best exact score (Icecat has
+    many products with identical texts, so the brute-force top k is not unique)."""
+    return sum(1 for d in got[:k] if exact[d] >= kth - 1e-6) / k
 
 
 def rescore(store, cands: list[str], qv: dict, w: dict, k: int) -> list[str]:
+    """Exact re-scoring of candidates from their stored field vectors (what per-field layouts must do)."""
     vecs = store.vectors(cands)
     scored = {d: sum(w[f] * float(qv[f] @ v) for f, v in vecs[d].items() if w.get(f)) for d in vecs}
     return [d for d, _ in sorted(scored.items(), key=lambda x: (-x[1], x[0]))[:k]]
 
 
-def build(client, name: str, lay, docs) -> tuple:
+def concat_oversampled(store, Q: np.ndarray, k: int, oversample: float, ef: int) -> list[str]:
+    """k * oversample candidates with a proportionally wider HNSW beam. Their knn scores are already the
+    exact weighted sums (Q . D), so ranking needs no re-scoring; field vectors are fetched for the final k
+    only, to report per-field similarities."""
+    cands = store.knn(Q, int(k * oversample), ef_search=int(ef * oversample))[:k]
+    top = [d for d, _ in cands]
+    store.vectors(top)
+    return top
+
+
+def build(client, name: str, lay, docs, reuse: bool = False) -> tuple:
+    from gcl_search.records import IngestReport
     from gcl_search.stores.opensearch import OpenSearchStore
 
     store = OpenSearchStore(client, name, chunk_size=500)
+    if reuse and store.exists() and store.count() == len(docs):
+        size = client.indices.stats(index=name, metric="store")["indices"][name]["primaries"]["store"]
+        return store, IngestReport(indexed=len(docs)), float("nan"), size["size_in_bytes"]
     store.drop()
     store.create(lay)
     t0 = time.perf_counter()
@@ -167,12 +191,37 @@ def build(client, name: str, lay, docs) -> tuple:
     return store, report, seconds, size
 
 
+def ef_sweep(data: dict, store, queries: list[str], k: int, efs: list[int]) -> None:
+    """Recall@10 and p50 of the concatenated layout (k*3 candidates) per ef_search, all weight settings."""
+    print(f"\nef_search sweep, concat, {3 * k} candidates, min / mean recall@{k} over the weight settings:")
+    for ef in efs:
+        per_setting, lat = [], []
+        for w in WEIGHTS:
+            wd = dict(zip(FIELDS, w))
+            rec = []
+            for qi in range(len(queries)):
+                q = data["queries"][qi]
+                exact = exact_scores(data, q, w)
+                kth = sorted(exact.values(), reverse=True)[k - 1]
+                Q = store.layout().query_vector({f: q for f in FIELDS}, wd)
+                t = time.perf_counter()
+                got = [d for d, _ in store.knn(Q, 3 * k, ef_search=ef)][:k]
+                lat.append(time.perf_counter() - t)
+                rec.append(recall_at_k(exact, kth, got, k))
+            per_setting.append(float(np.mean(rec)))
+        print(f"  ef_search {ef:5d}: min {min(per_setting):.4f} mean {np.mean(per_setting):.4f} "
+              f"p50 {1000 * statistics.median(lat):.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9260"))
     parser.add_argument("--queries", type=int, default=105)
     parser.add_argument("--docs", type=int, default=None, help="only the first N products (default: all)")
     parser.add_argument("--encode-only", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="reuse bench indices left by an earlier run")
+    parser.add_argument("--keep", action="store_true", help="keep the bench indices at the end")
+    parser.add_argument("--ef-sweep", default="", help="comma-separated ef_search values to sweep (concat)")
     parser.add_argument("--encoder", choices=["minilm", "static"], default="minilm",
                         help="minilm: real all-MiniLM-L6-v2; static: its tokenizer + word embeddings, pooled")
     args = parser.parse_args()
@@ -191,10 +240,12 @@ def main() -> None:
     print(f"Icecat: {len(docs)} products, encoder {args.encoder}, fields {FIELDS}, dim {dim}, "
           f"{args.queries} queries, k={k}, "
           f"HNSW m=16 ef_construction=200 ef_search=200, oversample={oversample}, lucene engine")
-    concat_store, rep, secs, size = build(client, "bench-layout-concat", layout(False, True, dim), docs)
+    concat_store, rep, secs, size = build(client, "bench-layout-concat", layout(False, True, dim), docs,
+                                         args.reuse)
     print(f"layout concat:    indexed {rep.indexed}, build+forcemerge {secs:.1f}s, "
           f"size {size / 2**20:.1f} MiB")
-    field_store, rep2, secs2, size2 = build(client, "bench-layout-fields", layout(True, False, dim), docs)
+    field_store, rep2, secs2, size2 = build(client, "bench-layout-fields", layout(True, False, dim), docs,
+                                            args.reuse)
     print(f"layout per-field: indexed {rep2.indexed}, build+forcemerge {secs2:.1f}s, "
           f"size {size2 / 2**20:.1f} MiB")
     queries = data["queries"][:args.queries]
@@ -208,17 +259,17 @@ def main() -> None:
         for qi in range(len(queries)):
             q = data["queries"][qi]
             qv = {f: q for f in FIELDS}
-            truth = set(exact_top(data, q, w, k))
+            exact = exact_scores(data, q, w)
+            kth = sorted(exact.values(), reverse=True)[k - 1]
             Q = concat_store.layout().query_vector(qv, wd)
             t = time.perf_counter()
             got = [d for d, _ in concat_store.knn(Q, k)]
             lat["c"].append(time.perf_counter() - t)
-            recalls["c"].append(len(truth & set(got)) / k)
+            recalls["c"].append(recall_at_k(exact, kth, got, k))
             t = time.perf_counter()
-            cands = [d for d, _ in concat_store.knn(Q, int(k * oversample))]
-            got = rescore(concat_store, cands, qv, wd, k)
+            got = concat_oversampled(concat_store, Q, k, oversample, 200)
             lat["cos"].append(time.perf_counter() - t)
-            recalls["cos"].append(len(truth & set(got)) / k)
+            recalls["cos"].append(recall_at_k(exact, kth, got, k))
             t = time.perf_counter()
             cands = set()
             for f in FIELDS:
@@ -226,7 +277,7 @@ def main() -> None:
                     cands |= {d for d, _ in field_store.knn(q, int(k * oversample), target=f)}
             got = rescore(field_store, sorted(cands), qv, wd, k)
             lat["pf"].append(time.perf_counter() - t)
-            recalls["pf"].append(len(truth & set(got)) / k)
+            recalls["pf"].append(recall_at_k(exact, kth, got, k))
             t = time.perf_counter()
             field_store.knn(q, k, target="title")  # the single-field k-NN baseline
             lat["one"].append(time.perf_counter() - t)
@@ -239,8 +290,11 @@ def main() -> None:
     p50 = {key: statistics.median(v) for key, v in all_lat.items()}
     print(f"\np50 over all settings: concat+os / single-field kNN = {p50['cos'] / p50['one']:.2f}x "
           f"(target <= 1.3x); per-field+rescore / concat+os = {p50['pf'] / p50['cos']:.2f}x")
-    for store in (concat_store, field_store):
-        store.drop()
+    if args.ef_sweep:
+        ef_sweep(data, concat_store, queries, k, [int(x) for x in args.ef_sweep.split(",")])
+    if not args.keep:
+        for store in (concat_store, field_store):
+            store.drop()
 
 
 if __name__ == "__main__":

@@ -257,6 +257,10 @@ def create_versioned_index(client_or_store: Any, alias: str, layout: IndexLayout
     existing = client.indices.get(index=f"{alias}-v*", ignore_unavailable=True, allow_no_indices=True)
     versions = [int(name.rsplit("-v", 1)[1]) for name in existing if name.rsplit("-v", 1)[1].isdigit()]
     store = OpenSearchStore(client, f"{alias}-v{max(versions, default=0) + 1}")
+    if isinstance(client_or_store, OpenSearchStore):  # keep its retry/chunk settings and redacted URL
+        for attr in ("url", "_secrets", "max_attempts", "initial_backoff", "max_backoff", "chunk_size",
+                     "max_chunk_bytes"):
+            setattr(store, attr, getattr(client_or_store, attr))
     store.create(layout)
     return store
 
