@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "gcl_search.cli.evaluate:evaluate_command",
     "ingest": "gcl_search.cli.ingest:ingest_command",
     "search": "gcl_search.cli.search:search_command",
+    "train": "gcl_search.cli.train:train_command",
     "tune": "gcl_search.cli.tune:tune_command",
 }
 
