@@ -170,3 +170,17 @@ def test_bad_weighting_settings_raise_config_errors():
     assert fit_score_range([0.5, 3.0, float("nan"), 1.0]) == (0.5, 3.0)
     with pytest.raises(ConfigError, match="binary"):
         fit_score_range([2.0, 2.0])
+
+
+def test_docs_sample_and_docstring_example_run():
+    import doctest
+    from pathlib import Path
+
+    import gcl_search.losses.gcl as gcl_module
+
+    assert doctest.testmod(gcl_module).failed == 0
+    text = (Path(__file__).resolve().parents[2] / "docs" / "training.md").read_text()
+    sample = text.split("```python\n")[1].split("```")[0]
+    namespace: dict = {}
+    exec(sample, namespace)  # the loss sample in docs/training.md
+    assert torch.isfinite(namespace["loss"]) and namespace["loss"].item() > 0
