@@ -1,5 +1,6 @@
-"""End-to-end training of tiny offline models (sentence-transformers and open_clip): the loss drops, outputs
-load with their libraries' own loaders, resume is exact, bf16 autocast runs on CPU, bad resumes are refused."""
+"""End-to-end training of tiny offline models (sentence-transformers and open_clip): the loss drops,
+outputs load with their libraries' own loaders, resume is exact, bf16 autocast runs on CPU, bad resumes are
+refused."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ COLOURS = ["black", "white", "red"]
 
 
 def write_pairs(tmp: Path, with_images: bool = False) -> DataSpec:
-    """30 products, queries `<thing>` (black: score 3, other colours: 1) and `<colour> <thing>` (score 3), plus
-    one judged-irrelevant product per thing query."""
+    """30 products; queries `<thing>` (black: score 3, other colours: 1) and `<colour> <thing>` (score 3),
+    plus one judged-irrelevant product per thing query."""
     images = make_images(tmp / "img", len(WORDS) * len(COLOURS)) if with_images else []
     cat, triples = [], []
     for i, (w, c) in enumerate((w, c) for w in WORDS for c in COLOURS):
