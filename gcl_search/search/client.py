@@ -116,7 +116,7 @@ class SearchClient:
     def search(self, text: str | None = None, image: ImageInput | None = None, *,
                weights: Mapping[str, float] | None = None, query_weights: Mapping[str, float] | None = None,
                lexical: LexicalSpec | None = None, k: int = 10, offset: int = 0,
-               filters: Sequence[Filter] = ()) -> list[Hit]:
+               filters: Sequence[Filter] = (), attributes: bool = True) -> list[Hit]:
         """Run one request.
 
         Args:
@@ -128,6 +128,7 @@ class SearchClient:
             k: hits to return (1..10000).
             offset: hits to skip (pagination: page p of size k is offset p * k).
             filters: Term/Range filters on stored attributes, applied to both the dense and lexical search.
+            attributes: fetch each hit's stored attributes (one more store call; off for ids and scores only).
 
         Returns:
             Up to k hits, best first, ties by doc_id. A query with no text and no image returns [].
@@ -146,18 +147,18 @@ class SearchClient:
                                 allow_all_zero=lexical is not None)
         vectors = self.embedder.embed(text if has_text else None, image, query_weights)
         return self.search_vectors(vectors, w, text=text if has_text else None, lexical=lexical, k=k,
-                                   offset=offset, filters=filters)
+                                   offset=offset, filters=filters, attributes=attributes)
 
     def search_vectors(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], *,
                        text: str | None = None, lexical: LexicalSpec | None = None, k: int = 10,
-                       offset: int = 0, filters: Sequence[Filter] = ()) -> list[Hit]:
+                       offset: int = 0, filters: Sequence[Filter] = (), attributes: bool = True) -> list[Hit]:
         """`search` with the query already embedded (benchmarks and weight tuning embed once).
 
         Args:
             query_vectors: document field -> `q_f` (dim,).
             weights: document field -> weight (validated like `search`'s, defaults filled in).
             text: query text for the lexical component.
-            lexical, k, offset, filters: as for `search`.
+            lexical, k, offset, filters, attributes: as for `search`.
         """
         _check_page(k, offset)
         w = check_field_weights(weights, self.field_names, self.default_weights,
@@ -177,7 +178,7 @@ class SearchClient:
             dense[doc_id] = score
         page = rank_hits([(d, s, {}) for d, s in dense.items()], lex, lexical)[offset:offset + k]
         vectors = self._fetch_vectors([h.doc_id for h in page], vectors)
-        attrs = self._call(self.store.attributes, [h.doc_id for h in page]) if page else {}
+        attrs = self._call(self.store.attributes, [h.doc_id for h in page]) if page and attributes else {}
         return [_complete(h, vectors[h.doc_id], query_vectors, attrs.get(h.doc_id, {}))
                 for h in page if h.doc_id in vectors]
 

@@ -51,6 +51,7 @@ def test_default_weights_rank_and_scores(client):
         assert h.lexical_score is None
     assert "description" not in hits[3].field_scores  # d5 has no description: no score, no contribution
     assert hits[0].attributes == {"price": 5.0, "brand": "acme"}
+    assert client.search("usb cable", k=1, attributes=False)[0].attributes == {}
 
 
 def test_request_weights_change_the_ranking(client):
