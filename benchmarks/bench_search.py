@@ -181,6 +181,8 @@ def main() -> None:
     parser.add_argument("--n-docs", type=int, default=19_406)
     parser.add_argument("--queries", type=int, default=105)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--ef-search", type=int, help="HNSW beam for our search (default: the index's, 200)")
+    parser.add_argument("--oversample", type=float, help="candidates per hit (default: the index's, 3)")
     args = parser.parse_args()
     ids, vecs, present, queries = load_vectors(args.vectors, args.n_docs)
     queries = dict(list(queries.items())[:args.queries])
@@ -188,11 +190,12 @@ def main() -> None:
     layout = store.layout()
     config = parse_config({"encoders": {"minilm": {"backend": "sentence-transformers", "model": "x"}},
                            "fields": [{"name": f, "encoder": "minilm", "weight": 1.0} for f in FIELDS]})
-    client = SearchClient(store, config, {"minilm": SimpleNamespace(dim=384)})
+    client = SearchClient(store, config, {"minilm": SimpleNamespace(dim=384)}, oversample=args.oversample,
+                          ef_search=args.ef_search)
     concat = np.concatenate([vecs[f] * present[f][:, None] for f in FIELDS], axis=1).astype(np.float32)
     print(f"# bench_search: {len(ids)} docs ({args.vectors} vectors, 3 x 384-d fields), {len(queries)} "
           f"queries x {args.repeats} repeats, k=10, oversample {client.oversample}, ef_search "
-          f"{layout.options.ef_search}, node {args.opensearch_url}")
+          f"{args.ef_search or layout.options.ef_search}, node {args.opensearch_url}")
     single_t: list[float] = []
     for qv in queries.values():
         single_t += timed(lambda: store.knn(qv["title"], 10, target="title"), args.repeats)[1]
