@@ -116,13 +116,14 @@ def test_sentence_transformer_trains_exports_and_refuses_overwrite(tmp_path):
 def test_resume_is_exact_and_a_corrupt_checkpoint_is_refused(tmp_path):
     straight = train(st_recipe(tmp_path / "a", epochs=2, eval_each_epoch=False), progress=False)
     tc = st_recipe(tmp_path / "b", epochs=2, eval_each_epoch=False)
-    stopped = train(tc, progress=False, stop_after=5)  # mid-epoch (4 batches per epoch)
+    stopped = train(tc, progress=False, stop_after=5)  # mid-epoch (7 batches per epoch)
     assert not stopped.finished
     with pytest.raises(ConfigError, match="unfinished run"):
         train(tc, progress=False)
     resumed = train(tc, resume=True, progress=False)
     assert resumed.finished
-    assert [step for step, _ in resumed.history["steps"]] == list(range(1, 9))
+    n_steps = len(straight.history["steps"])
+    assert [step for step, _ in resumed.history["steps"]] == list(range(1, n_steps + 1))
     assert [loss for _, loss in resumed.history["steps"]] == [loss for _, loss in straight.history["steps"]]
     a = torch.load(straight.output_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
     b = torch.load(resumed.output_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
