@@ -9,6 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 venv=$(scripts/venv.sh)
 export PATH="$venv/bin:$PATH" HF_HUB_OFFLINE=1
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"  # this clone's code, whatever clone the shared venv points at
 out=${GCL_SEARCH_DEMO_DIR:-runs/demo}
 mkdir -p "$out"
 step() { printf '\n+ %s\n' "$*" >&2; "$@"; }

@@ -13,4 +13,6 @@ trap '"$node" stop --port "$port"' EXIT
 export OPENSEARCH_URL="http://127.0.0.1:$port"
 export GCL_SEARCH_REQUIRE_OPENSEARCH=1
 export HF_HUB_OFFLINE=1
+# This clone's code first, even if another clone holds the shared venv's editable install.
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 "$venv/bin/python" -m pytest "$@"

@@ -42,8 +42,12 @@ def test_readme_blocks_run_in_order(tmp_path, opensearch_url):
     for name in ("examples", "configs", "training", "tools", "tests"):
         (tmp_path / name).symlink_to(ROOT / name)
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "OPENSEARCH_URL": opensearch_url,
-           "HF_HUB_OFFLINE": "1", "GCL_SEARCH_README_TEST": "1"}
+    # As in a fresh terminal: no OPENSEARCH_URL until the README's OpenSearch section exports it (the local
+    # examples would otherwise go to OpenSearch). That section starts the node on 9250, which `make test`
+    # already runs, so it finds it healthy.
+    env = {k: v for k, v in os.environ.items() if k != "OPENSEARCH_URL"}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", HF_HUB_OFFLINE="1",
+               PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     for i, (lang, code) in enumerate(blocks, start=2):
         if lang == "bash":
             cmd = ["bash", "-euo", "pipefail", "-c", code]
