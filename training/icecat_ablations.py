@@ -106,13 +106,15 @@ def report() -> str:
     judgments = prepare_judgments(tc)
     runs = {f"{v}-s{s}": json.loads((OUT / "runs" / f"{v}-s{s}.json").read_text()) for v, s in latest}
     lines = ["| variant | seed | nDCG@10 | condensed nDCG@10 | ERR@10 | judged@10 | p vs base (nDCG@10) | "
-             "p vs base (condensed) | train+eval s |", "|---|---|---|---|---|---|---|---|---|"]
+             "p vs base (condensed) | p vs binary (nDCG@10 / condensed) | train+eval s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     p_std, p_cond = _p_values(judgments, runs, False), _p_values(judgments, runs, True)
+    b_std, b_cond = (_p_values(judgments, runs, c, ("binary-s0",)) for c in (False, True))
     for (v, s), r in sorted(latest.items(), key=lambda kv: list(VARIANTS).index(kv[0][0])):
         key = f"{v}-s{s}"
         lines.append(f"| {v} | {s} | {r['ndcg@10']:.4f} | {r['condensed/ndcg@10']:.4f} | {r['err@10']:.4f} "
                      f"| {r['judged@10']:.3f} | {p_std.get(key, '-')} | {p_cond.get(key, '-')} "
-                     f"| {r['total_s']} |")
+                     f"| {b_std.get(key, '-')} / {b_cond.get(key, '-')} | {r['total_s']} |")
     queries = next(iter(latest.values()))["queries"]
     head = [
         "# Icecat: base all-MiniLM-L6-v2 vs binary vs GCL fine-tunes (training/icecat_ablations.py report)",
@@ -141,8 +143,9 @@ def prepare_judgments(tc) -> dict:
     return dev_judgments(tc, dev)
 
 
-def _p_values(judgments: dict, runs: dict, condensed: bool) -> dict[str, str]:
-    for base in ("base-s0", "base-multifield-s0"):
+def _p_values(judgments: dict, runs: dict, condensed: bool,
+              baselines: tuple[str, ...] = ("base-s0", "base-multifield-s0")) -> dict[str, str]:
+    for base in baselines:
         if base in runs:
             break
     else:
