@@ -240,13 +240,7 @@ def load_config(path: str | Path) -> Config:
             names the file and the key.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read the config file ({err.strerror})") from err
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: invalid TOML ({err})") from err
+    data = read_toml(path, "config file")
     try:
         return parse_config(data, base_dir=path.resolve().parent, path=path)
     except ConfigError as err:
@@ -358,4 +352,12 @@ def _coerce(value: object, hint: object, where: str) -> object:
     raise ConfigError(f"{where} = {value!r}: expected {expected}, got {type(value).__name__}")
 
 
-_from_table = from_table  # the old private name, which gcl_search.training.spec imports
+def read_toml(path: Path, what: str) -> dict:
+    """Read a TOML file; ConfigError naming the file when it is unreadable or not TOML."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the {what} ({err.strerror})") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML ({err})") from err

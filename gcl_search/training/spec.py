@@ -25,15 +25,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gcl_search.config import PRECISIONS, Config, _from_table, parse_config
+from gcl_search.config import PRECISIONS, Config, from_table, parse_config, read_toml
 from gcl_search.errors import ConfigError
 from gcl_search.losses.gcl import NEGATIVE_SCOPES, NORMALISERS
 from gcl_search.losses.weights import WEIGHTINGS
 
 if sys.version_info >= (3, 11):
-    import tomllib
+    pass
 else:  # pragma: no cover - python 3.10
-    import tomli as tomllib
+    pass
 
 DATA_SOURCES = ("icecat", "pairs", "marqo-gs")
 
@@ -192,13 +192,7 @@ def load_train_config(path: str | Path, **overrides: object) -> TrainConfig:
         ConfigError: unreadable file, unknown or invalid keys (the message names the file and key).
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read the recipe ({err.strerror})") from err
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: invalid TOML ({err})") from err
+    data = read_toml(path, "recipe")
     try:
         return parse_train_config(data, path, **overrides)
     except ConfigError as err:
@@ -217,4 +211,4 @@ def parse_train_config(recipe: Mapping[str, object], path: Path | None = None,
             table[key] = value
     base_dir = path.resolve().parent if path is not None else None
     config = parse_config(data, base_dir=base_dir, path=path)
-    return TrainConfig(config, _from_table(TrainSpec, table, "[train]"), path)
+    return TrainConfig(config, from_table(TrainSpec, table, "[train]"), path)
