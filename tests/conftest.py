@@ -1,8 +1,8 @@
 """Shared fixtures.
 
 OpenSearch: tests marked `opensearch` get the `opensearch_url` fixture. With no node they skip, unless
-GCL_SEARCH_REQUIRE_OPENSEARCH=1 (set by scripts/test.sh, i.e. `make test` and CI): then they fail, so a missing
-node can never look green.
+GCL_SEARCH_REQUIRE_OPENSEARCH=1 (set by scripts/test.sh, i.e. `make test` and CI): then they fail, so a
+missing node can never look green.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ def _node_answers(url: str, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            with urllib.request.urlopen(f"{url}/_cluster/health?wait_for_status=yellow&timeout=5s", timeout=10):
+            health = f"{url}/_cluster/health?wait_for_status=yellow&timeout=5s"
+            with urllib.request.urlopen(health, timeout=10):
                 return True
         except (urllib.error.URLError, OSError):
             if time.monotonic() > deadline:

@@ -55,5 +55,6 @@ def test_readme_blocks_run_in_order(tmp_path, opensearch_url):
             cmd = [sys.executable, "-c", code]
         proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
         assert proc.returncode == 0, (
-            f"README block {i} ({lang}) failed with {proc.returncode}:\n{code}\n--- stdout\n{proc.stdout[-3000:]}"
+            f"README block {i} ({lang}) failed with {proc.returncode}:\n{code}\n"
+            f"--- stdout\n{proc.stdout[-3000:]}"
             f"\n--- stderr\n{proc.stderr[-3000:]}")
