@@ -235,6 +235,34 @@ def split_by_query(triples: Sequence[Triple], dev_fraction: float,
     return train, dev
 
 
+def query_folds(triples: Sequence[Triple], folds: int, seed: int,
+                positive_threshold: float = 0.0) -> list[set[str]]:
+    """Partition the queries into `folds` seeded folds (K-fold cross-validation by query).
+
+    Queries with a positive pair are dealt round-robin first, then the rest, so every fold holds about the
+    same number of scorable queries; each query is in exactly one fold.
+    """
+    if folds < 2:
+        raise ConfigError(f"folds = {folds} must be >= 2 (0 = one dev_fraction split)")
+    queries = sorted({t.query for t in triples})
+    if folds > len(queries):
+        raise ConfigError(f"folds = {folds} but the triples hold only {len(queries)} queries")
+    positive = {t.query for t in triples if t.score > positive_threshold}
+    order = [queries[i] for i in np.random.default_rng(seed).permutation(len(queries))]
+    dealt = [q for q in order if q in positive] + [q for q in order if q not in positive]
+    return [set(dealt[i::folds]) for i in range(folds)]
+
+
+def split_by_fold(triples: Sequence[Triple], folds: int, fold: int, seed: int,
+                  positive_threshold: float = 0.0) -> tuple[list[Triple], list[Triple]]:
+    """(train, dev) triples where dev is fold `fold` of `query_folds` (0-based) and train the other folds."""
+    if not 0 <= fold < folds:
+        raise ConfigError(f"fold = {fold} must be in [0, folds = {folds})")
+    dev_queries = query_folds(triples, folds, seed, positive_threshold)[fold]
+    train = [t for t in triples if t.query not in dev_queries]
+    return train, [t for t in triples if t.query in dev_queries]
+
+
 def judgments_from(triples: Iterable[Triple]) -> dict[str, dict[str, int]]:
     """Integer-graded judgments for the evaluation module (score rounded to the nearest integer grade)."""
     judgments: dict[str, dict[str, int]] = {}

@@ -14,9 +14,17 @@ import torch
 from gcl_search.encoders.base import Encoder, resolve_device
 from gcl_search.errors import ConfigError
 from gcl_search.losses import GCLLoss, ScoreToWeight, fit_score_range
-from gcl_search.training.data import TrainingData, Triple, judgments_from, load_pairs, split_by_query
+from gcl_search.training.data import (
+    TrainingData,
+    Triple,
+    judgments_from,
+    load_pairs,
+    split_by_fold,
+    split_by_query,
+)
+from gcl_search.training.mining import mine_negatives
 from gcl_search.training.sources import icecat_judgments, load_icecat, load_marqo_gs
-from gcl_search.training.spec import LossSpec, TrainConfig, TrainSpec
+from gcl_search.training.spec import DataSpec, LossSpec, TrainConfig, TrainSpec
 from gcl_search.training.towers import FieldTowers, load_trainable, training_fields
 
 DONE_FILE = "DONE.json"
@@ -52,6 +60,13 @@ def load_training_data(tc: TrainConfig) -> TrainingData:
     return load_pairs(spec.triples or "", spec.catalogue or "", columns)
 
 
+def split_data(triples: list[Triple], spec: DataSpec) -> tuple[list[Triple], list[Triple]]:
+    """(train, dev) triples: fold `spec.fold` of K folds when `spec.folds`, else the dev_fraction split."""
+    if spec.folds:
+        return split_by_fold(triples, spec.folds, spec.fold, spec.split_seed, spec.positive_threshold)
+    return split_by_query(triples, spec.dev_fraction, spec.split_seed)
+
+
 def dev_judgments(tc: TrainConfig, dev: list[Triple]) -> dict[str, dict[str, int]]:
     """Integer judgments of the dev queries (Icecat: the official grades; otherwise rounded scores)."""
     queries = {t.query for t in dev}
@@ -77,16 +92,19 @@ def build_loss(spec: LossSpec, train: list[Triple], positive_threshold: float,
 
 
 def prepare(tc: TrainConfig, data: TrainingData | None = None) -> RunSetup:
-    """Load data and model and build the loss (seeded by `[train] seed`)."""
+    """Load data and model, mine negatives if asked, and build the loss (seeded by `[train] seed`)."""
     spec = tc.train
     torch.manual_seed(spec.seed)
     data = data or load_training_data(tc)
-    train, dev = split_by_query(data.triples, spec.data.dev_fraction, spec.data.split_seed)
+    train, dev = split_data(data.triples, spec.data)
     encoder = load_trainable(_encoder_spec(tc))
     if spec.max_length is not None and hasattr(encoder.model, "max_seq_length"):
         encoder.model.max_seq_length = spec.max_length
     doc_fields, query_fields = training_fields(tc.config)
     towers = FieldTowers(encoder, doc_fields, query_fields, data.catalogue, tc.config.images)
+    if spec.data.mine_negatives:
+        train = train + mine_negatives(train, towers, spec.data.mine_negatives, spec.data.mine_skip,
+                                       spec.eval_batch_size)
     loss_fn = build_loss(spec.loss, train, spec.data.positive_threshold, towers).to(encoder.device)
     return RunSetup(towers, loss_fn, train, dev_judgments(tc, dev), data, str(encoder.device))
 

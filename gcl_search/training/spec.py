@@ -52,8 +52,16 @@ class DataSpec:
         limit: marqo-gs: read only this many rows (0 = all).
         dev_fraction: share of queries held out for dev evaluation (by query, never by pair).
         split_seed: seed of the query split (kept apart from the training seed so seeds share one split).
+        folds: K-fold cross-validation by query (0 = the single dev_fraction split): the queries are dealt
+            into `folds` seeded folds (split_seed) and fold `fold` is the dev set; run every fold to score
+            every query once, out of fold.
+        fold: which fold is the dev set (0-based, < folds).
         positive_threshold: scores above it are positives.
         negatives_per_row: judged-irrelevant documents (score 0) added per row as negatives for its query.
+        mine_negatives: per training query, unjudged products the starting model ranks high (exact search
+            over the catalogue) added to its score-0 pool (`gcl_search.training.mining`); needs
+            negatives_per_row >= 1 to be used.
+        mine_skip: unjudged top hits passed over before mining (likely false negatives).
     """
 
     source: str = "icecat"
@@ -65,8 +73,12 @@ class DataSpec:
     limit: int = 0
     dev_fraction: float = 0.2
     split_seed: int = 0
+    folds: int = 0
+    fold: int = 0
     positive_threshold: float = 0.0
     negatives_per_row: int = 0
+    mine_negatives: int = 0
+    mine_skip: int = 10
 
     def __post_init__(self) -> None:
         if self.source not in DATA_SOURCES:
@@ -77,6 +89,14 @@ class DataSpec:
             raise ConfigError("source = 'marqo-gs' needs path (the folder holding the split CSVs)")
         if self.negatives_per_row < 0 or self.limit < 0:
             raise ConfigError("negatives_per_row and limit must be >= 0")
+        if self.mine_negatives < 0 or self.mine_skip < 0:
+            raise ConfigError("mine_negatives and mine_skip must be >= 0")
+        if self.mine_negatives and not self.negatives_per_row:
+            raise ConfigError(f"mine_negatives = {self.mine_negatives} needs negatives_per_row >= 1 (mined "
+                              "negatives join the per-row negative pool)")
+        if self.folds == 1 or self.folds < 0 or (self.folds and not 0 <= self.fold < self.folds):
+            raise ConfigError(f"folds = {self.folds}, fold = {self.fold}: use folds >= 2 with 0 <= fold < "
+                              "folds, or folds = 0 for the dev_fraction split")
 
 
 @dataclass(frozen=True)

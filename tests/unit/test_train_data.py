@@ -12,8 +12,17 @@ import torch
 
 from gcl_search.errors import ConfigError, InputFileError
 from gcl_search.training.batches import PairSampler
-from gcl_search.training.data import Triple, load_pairs, read_triples, split_by_query
+from gcl_search.training.data import (
+    Triple,
+    load_pairs,
+    query_folds,
+    read_triples,
+    split_by_fold,
+    split_by_query,
+)
+from gcl_search.training.setup import split_data
 from gcl_search.training.sources import load_marqo_gs
+from gcl_search.training.spec import DataSpec
 
 CATALOGUE = [
     {"doc_id": "d1", "title": "usb cable", "description": "a cable"},
@@ -98,6 +107,41 @@ def test_split_by_query_is_disjoint_seeded_and_complete():
     again = split_by_query(list(reversed(triples)), 0.25, seed=3)[1]
     assert {t.query for t in again} == {t.query for t in dev}
     assert {t.query for t in split_by_query(triples, 0.25, seed=4)[1]} != {t.query for t in dev}
+
+
+def test_query_folds_cover_every_query_once_and_spread_the_scorable_ones():
+    # 10 queries with a positive pair, 7 with only judged-irrelevant pairs
+    triples = [Triple(f"p{i}", f"d{j}", float(j)) for i in range(10) for j in range(2)]
+    triples += [Triple(f"z{i}", "d0", 0.0) for i in range(7)]
+    folds = query_folds(triples, 4, seed=1)
+    assert sorted(q for f in folds for q in f) == sorted({t.query for t in triples})
+    assert sum(map(len, folds)) == 17
+    assert sorted(sum(q.startswith("p") for q in f) for f in folds) == [2, 2, 3, 3]
+    assert query_folds(list(reversed(triples)), 4, seed=1) == folds
+    assert query_folds(triples, 4, seed=2) != folds
+
+
+def test_split_by_fold_holds_out_one_fold_by_query():
+    triples = [Triple(f"q{i}", f"d{j}", 1.0) for i in range(12) for j in range(3)]
+    dev_sets = []
+    for fold in range(3):
+        train, dev = split_by_fold(triples, 3, fold, seed=0)
+        assert {t.query for t in train}.isdisjoint({t.query for t in dev})
+        assert len(train) + len(dev) == len(triples)
+        dev_sets.append({t.query for t in dev})
+    assert set().union(*dev_sets) == {t.query for t in triples} and sum(map(len, dev_sets)) == 12
+    assert {t.query for t in split_data(triples, DataSpec(folds=3, fold=1))[1]} == dev_sets[1]
+
+
+@pytest.mark.parametrize("folds, fold", [(1, 0), (4, 4), (-2, 0), (3, -1)])
+def test_bad_fold_settings_are_config_errors(folds, fold):
+    with pytest.raises(ConfigError, match="folds"):
+        DataSpec(folds=folds, fold=fold)
+
+
+def test_more_folds_than_queries_is_refused():
+    with pytest.raises(ConfigError, match="only 2 queries"):
+        query_folds([Triple("a", "d", 1.0), Triple("b", "d", 1.0)], 3, seed=0)
 
 
 def test_marqo_gs_layout(tmp_path):
