@@ -17,35 +17,9 @@ from gcl_search.fields import (
     query_vectors_for_fields,
     renormalised_weights,
 )
+from tests.fakes import KeywordEncoder
 
-
-class AxisEncoder:
-    """Fake text encoder: each known word is a unit axis; a text is the normalised sum of its words' axes.
-
-    Records how often and with what it was called, to check the one-call-per-(encoder, modality) rule.
-    """
-
-    modalities = frozenset({"text"})
-
-    def __init__(self, vocab: list[str], name: str = "axes"):
-        self.vocab = {w: i for i, w in enumerate(vocab)}
-        self.dim = len(vocab)
-        self.name = name
-        self.batch_size = 8
-        self.calls: list[list[str]] = []
-
-    def encode_texts(self, texts, batch_size=None, progress=False):
-        self.calls.append(list(texts))
-        out = np.zeros((len(texts), self.dim), np.float32)
-        for i, text in enumerate(texts):
-            for word in text.split():
-                out[i, self.vocab[word]] += 1
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-    def encode_images(self, images, batch_size=None, progress=False):
-        raise AssertionError("not an image encoder")
-
-
+# Each word is a unit axis; a text is the normalised sum of its words' axes.
 VOCAB = ["laptop", "bag", "black", "dell", "usb"]
 TITLE = FieldSpec(name="title", encoder="axes", weight=0.7)
 DESC = FieldSpec(name="description", encoder="axes", weight=0.3)
@@ -95,7 +69,7 @@ def test_concatenated_layout_gives_weighted_field_sum():
 
 
 def test_encode_records_fuses_and_keeps_per_field_vectors():
-    enc = AxisEncoder(VOCAB)
+    enc = KeywordEncoder("axes", VOCAB)
     records = [
         {"doc_id": "d1", "title": "laptop", "description": "bag"},
         {"doc_id": "d2", "title": "usb", "description": ""},          # description empty -> absent
@@ -113,17 +87,17 @@ def test_encode_records_fuses_and_keeps_per_field_vectors():
 
 
 def test_each_encoder_runs_once_per_batch_on_distinct_values():
-    enc = AxisEncoder(VOCAB)
+    enc = KeywordEncoder("axes", VOCAB)
     brand = FieldSpec(name="brand", encoder="axes", weight=0.1)
     records = [{"doc_id": str(i), "title": "laptop bag", "description": "black", "brand": "dell"}
                for i in range(5)]
     encode_records(records, [TITLE, DESC, brand], {"axes": enc})
-    assert len(enc.calls) == 1
-    assert sorted(enc.calls[0]) == ["black", "dell", "laptop bag"]
+    assert len(enc.text_calls) == 1
+    assert sorted(enc.text_calls[0]) == ["black", "dell", "laptop bag"]
 
 
 def test_weights_override_and_validation():
-    enc = AxisEncoder(VOCAB)
+    enc = KeywordEncoder("axes", VOCAB)
     records = [{"doc_id": "d1", "title": "laptop", "description": "bag"}]
     out = encode_records(records, [TITLE, DESC], {"axes": enc}, weights={"title": 0.0})
     np.testing.assert_allclose(out.fused[0], [0, 1, 0, 0, 0])
@@ -136,7 +110,7 @@ def test_weights_override_and_validation():
 
 
 def test_per_record_errors_do_not_fail_the_batch():
-    enc = AxisEncoder(VOCAB)
+    enc = KeywordEncoder("axes", VOCAB)
     title = FieldSpec(name="title", encoder="axes", weight=0.7, required=True)
     records = [
         {"doc_id": "ok", "title": "laptop", "description": "bag"},
@@ -158,22 +132,22 @@ def test_per_record_errors_do_not_fail_the_batch():
 
 
 def test_zero_weight_only_record_is_an_error():
-    enc = AxisEncoder(VOCAB)
+    enc = KeywordEncoder("axes", VOCAB)
     desc0 = FieldSpec(name="description", encoder="axes", weight=0.0)
     out = encode_records([{"doc_id": "d", "description": "bag"}], [TITLE, desc0], {"axes": enc})
     assert out.ids == [] and "zero-weight" in out.errors[0].reason
 
 
 def test_lists_and_numbers_become_text():
-    enc = AxisEncoder(VOCAB + ["42"])
+    enc = KeywordEncoder("axes", VOCAB + ["42"])
     out = encode_records([{"doc_id": 7, "title": ["black", "bag"], "description": 42}], [TITLE, DESC],
                          {"axes": enc})
     assert out.ids == ["7"]
-    assert sorted(enc.calls[0]) == ["42", "black bag"]
+    assert sorted(enc.text_calls[0]) == ["42", "black bag"]
 
 
 def test_query_vectors_are_per_encoder():
-    a, b = AxisEncoder(VOCAB, "a"), AxisEncoder(VOCAB, "b")
+    a, b = KeywordEncoder("a", VOCAB), KeywordEncoder("b", VOCAB)
     qa = FieldSpec(name="qa", encoder="a", source="query")
     qb = FieldSpec(name="qb", encoder="b", source="query")
     query = encode_records([{"query": "dell bag"}], [qa, qb], {"a": a, "b": b}, id_key=None)
