@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
+from typing import Any
 
 import click
 
-from gcl_search.cli.search import live_options, live_run
+from gcl_search.cli.search import build_client, build_request, live_options, live_run, request_options
 from gcl_search.evaluation import DEFAULT_METRICS, compare, evaluate, read_judgments, read_run
 from gcl_search.evaluation.compare import TESTS
 from gcl_search.evaluation.report import FORMATS, render
@@ -39,6 +41,47 @@ def _named_runs(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 def _metrics(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
     names = [m.strip() for value in values for m in value.split(",") if m.strip()]
     return names or list(DEFAULT_METRICS)
+
+
+# The top-level options that shape the single live run; with --live each spec carries its own.
+_SINGLE_RUN_OPTIONS = ("weights", "lexical", "lexical_fields", "lexical_weight", "fusion", "rank_constant",
+                       "filters", "run_out", "run_name")
+
+
+@click.command("--live", add_help_option=False)
+@request_options
+@click.option("--run-out", type=click.Path(dir_okay=False, path_type=Path))
+def _live_spec_parser(**options: Any) -> None:
+    """Parses the OPTIONS of one --live NAME=OPTIONS (never invoked)."""
+
+
+def _live_specs(ctx: click.Context, param: click.Parameter,
+                values: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
+    specs: list[tuple[str, dict[str, Any]]] = []
+    for value in values:
+        name, sep, text = value.partition("=")
+        name = name.strip()
+        if not sep or not name or " " in name:
+            raise click.BadParameter(f"{value!r}: write NAME=OPTIONS, e.g. 'bm25=--lexical-weight 1'",
+                                     ctx, param)
+        if name in dict(specs):
+            raise click.BadParameter(f"two live runs are named {name!r}", ctx, param)
+        try:
+            parsed = _live_spec_parser.make_context(f"--live {name}=", shlex.split(text)).params
+        except (click.UsageError, ValueError) as err:
+            message = err.format_message() if isinstance(err, click.UsageError) else str(err)
+            raise click.BadParameter(f"{name}: {message}", ctx, param) from err
+        specs.append((name, parsed))
+    return specs
+
+
+def _check_single_run_options_unused() -> None:
+    ctx = click.get_current_context()
+    given = [name for name in _SINGLE_RUN_OPTIONS
+             if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)]
+    if given:
+        flag = next(p.opts[0] for p in ctx.command.params if p.name == given[0])
+        raise click.UsageError(f"{flag} shapes the single live run; with --live put it inside each spec")
 
 
 @click.command("evaluate", short_help="Score runs against graded judgments (nDCG, ERR, RBP, ...).")
@@ -133,6 +176,16 @@ def _metrics(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
     help="Write a plot (.png/.svg/.pdf): metric bars for one run, sorted per-query deltas for a comparison.",
 )
 @click.option("--plot-metric", help="Metric for the per-query delta plot (default: the first metric).")
+@click.option(
+    "--live",
+    "live_specs",
+    multiple=True,
+    metavar="NAME=OPTIONS",
+    callback=_live_specs,
+    help="Live: one named live run per --live, with its own request options and optional --run-out, e.g. "
+    "'title=-w title=1,description=0 --run-out title.jsonl'. The runs share one loaded model and store; "
+    "they replace the single live run of the top-level request options.",
+)
 @live_options
 def evaluate_command(
     judgments: str,
@@ -155,23 +208,27 @@ def evaluate_command(
     fmt: str,
     plot: str | None,
     plot_metric: str | None,
+    live_specs: list[tuple[str, dict[str, Any]]],
     **live: object,
 ) -> None:
     """Score one or more runs against graded judgments and print the metric table to stdout.
 
     With --config and --index, the queries are also run live through the search client (gcl-search search's
     options apply) and that run is scored too (after the --run files; --run-out saves it)."""
-    live_requested = live["config_path"] is not None or live["index"] is not None
-    if not runs and not live_requested:
+    store_given = live["config_path"] is not None or live["index"] is not None
+    n_live = (len(live_specs) or 1) if store_given else 0
+    if live_specs:
+        _check_single_run_options_unused()
+    if not runs and not n_live:
         raise click.UsageError("give --run files, or --config and --index for a live run")
-    if baseline and len(runs) + live_requested < 2:
+    if baseline and len(runs) + n_live < 2:
         raise click.UsageError("--baseline needs at least two --run options")
     qrels = read_judgments(judgments, fmt=judgments_format, columns=columns)
     loaded = {name: read_run(path, fmt=run_format) for name, path in runs.items()}
-    live_result = live_run(qrels, live)
-    if live_result is not None:
+    live_results = _live_runs(qrels, live, live_specs) if live_specs else [live_run(qrels, live)]
+    for live_result in filter(None, live_results):
         if live_result[0] in loaded:
-            raise click.UsageError(f"--run-name {live_result[0]!r} is also a --run name; choose another")
+            raise click.UsageError(f"live run name {live_result[0]!r} is also a --run name; choose another")
         loaded[live_result[0]] = live_result[1]
     options = {
         "condensed": condensed,
@@ -213,3 +270,26 @@ def _plot(reports: dict, comparison: object, path: str, metric: str | None) -> N
             )
         written = plot_deltas(comparison, path, metric)
     click.echo(f"plot written to {written}", err=True)
+
+
+def _live_runs(qrels: Any, live: dict[str, Any],
+               specs: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, Any]]:
+    """One client (model and store loaded once) for every --live run."""
+    from gcl_search.evaluation import write_run
+    from gcl_search.search.live import queries_from_judgments, read_queries, run_queries
+
+    if live["config_path"] is None or live["index"] is None:
+        raise click.UsageError("--live needs both --config and --index")
+    client = build_client(live["config_path"], live["index"], live["store_dir"], live["opensearch_url"],
+                          live["ca_certs"], live["insecure"], live["timeout"], live["retries"])
+    queries = read_queries(live["queries"]) if live["queries"] else queries_from_judgments(qrels)
+    results = []
+    for name, options in specs:
+        options = dict(options)
+        run_out = options.pop("run_out")
+        click.echo(f"live run {name}", err=True)
+        run = run_queries(client, queries, live["live_k"], progress=True, **build_request(client, **options))
+        if run_out is not None:
+            click.echo(f"run written to {write_run(run_out, run, tag=name)}", err=True)
+        results.append((name, run))
+    return results
