@@ -19,13 +19,12 @@ maintained library offers them over an arbitrary candidate set (ranx's fusion wo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from gcl_search.errors import ConfigError
 
-FUSIONS = ("minmax", "zscore", "rrf")
 DEFAULT_RANK_CONSTANT = 60.0
 
 
@@ -38,13 +37,7 @@ def normalise_min_max(scores: np.ndarray) -> np.ndarray:
     Returns:
         float64 (n,).
     """
-    s = np.asarray(scores, dtype=np.float64)
-    if s.size == 0:
-        return s
-    lo, hi = float(s.min()), float(s.max())
-    if hi - lo <= 0:
-        return np.ones_like(s)
-    return (s - lo) / (hi - lo)
+    return _normalise(scores, np.min, np.ptp, constant=1.0)
 
 
 def normalise_z_score(scores: np.ndarray) -> np.ndarray:
@@ -56,13 +49,27 @@ def normalise_z_score(scores: np.ndarray) -> np.ndarray:
     Returns:
         float64 (n,).
     """
+    return _normalise(scores, np.mean, np.std, constant=0.0)
+
+
+def _normalise(scores: np.ndarray, centre: Callable[[np.ndarray], float],
+               spread: Callable[[np.ndarray], float], constant: float) -> np.ndarray:
+    """`(s - centre(s)) / spread(s)`, or `constant` everywhere when the spread is 0."""
     s = np.asarray(scores, dtype=np.float64)
     if s.size == 0:
         return s
-    std = float(s.std())
-    if std <= 0:
-        return np.zeros_like(s)
-    return (s - s.mean()) / std
+    width = float(spread(s))
+    if width <= 0:
+        return np.full_like(s, constant)
+    return (s - centre(s)) / width
+
+
+# The score normalisations fuse() combines with a weighted sum; RRF works on ranks instead.
+NORMALISERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "minmax": normalise_min_max,
+    "zscore": normalise_z_score,
+}
+FUSIONS = (*NORMALISERS, "rrf")
 
 
 def ranks(scores: np.ndarray, ids: Sequence[str], valid: np.ndarray | None = None) -> np.ndarray:
@@ -127,7 +134,7 @@ def fuse(ids: Sequence[str], dense: np.ndarray, lexical: np.ndarray, matched: np
     check_fusion(method, lexical_weight, rank_constant)
     if method == "rrf":
         return rrf(ranks(dense, ids), ranks(lexical, ids, matched), lexical_weight, rank_constant)
-    norm = normalise_min_max if method == "minmax" else normalise_z_score
+    norm = NORMALISERS[method]
     return (1.0 - lexical_weight) * norm(dense) + lexical_weight * norm(lexical)
 
 

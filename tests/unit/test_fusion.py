@@ -20,6 +20,8 @@ def test_z_score():
     # mean 3, population std sqrt(8/3) = 1.63299
     assert normalise_z_score(np.array([1.0, 3.0, 5.0])) == pytest.approx([-1.224745, 0.0, 1.224745], abs=1e-6)
     assert normalise_z_score(np.array([4.0, 4.0, 4.0])) == pytest.approx([0.0, 0.0, 0.0])
+    assert normalise_z_score(np.array([7.0])) == pytest.approx([0.0])
+    assert normalise_z_score(np.array([])).size == 0
 
 
 def test_ranks_break_ties_by_id_and_skip_invalid():
