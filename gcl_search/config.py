@@ -17,6 +17,10 @@ A config file looks like (see docs/config.md for every key)::
     name = "query"
     encoder = "minilm"
 
+    [search]                                 # request defaults; `gcl-search tune` writes the lexical keys
+    lexical = true
+    lexical_weight = 0.3
+
 Extending: every table is a frozen dataclass parsed by one generic reader that checks types and rejects
 unknown keys (listing the known ones). A new top-level table `[index]` is one dataclass with defaults plus one
 line in `Config` (`index: IndexSpec = field(default_factory=IndexSpec)`); `load_config` picks it up with no
@@ -50,6 +54,9 @@ BACKEND_MODALITIES: dict[str, frozenset[str]] = {
     "open_clip": frozenset({"text", "image"}),
     "sentence-transformers": frozenset({"text"}),
 }
+# The fusion methods of gcl_search.search.fusion (kept here so a config is checked without importing search).
+FUSIONS = ("minmax", "zscore", "rrf")
+MAX_K = 10_000
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _PATH_PREFIXES = ("./", "../", "/", "~", ".\\", "..\\")
 
@@ -161,6 +168,50 @@ class ImageSpec:
 
 
 @dataclass(frozen=True)
+class SearchSpec:
+    """Request defaults for `gcl-search search`, the live runs of `gcl-search evaluate` and `gcl-search tune`
+    (`[search]`); command-line flags override them. `gcl-search tune` writes the lexical keys.
+
+    Args:
+        k: hits per page of `gcl-search search`.
+        lexical: add a BM25 component fused with the dense score.
+        lexical_fields: text fields BM25 searches (names of text `[[fields]]`); None: all of them.
+        lexical_weight: the BM25 share of the fused score, in [0, 1].
+        fusion: `minmax` or `zscore` (normalise over the candidates, then a weighted sum) or `rrf`.
+        rank_constant: RRF's c (> 0).
+        oversample: candidates per requested hit for the approximate search (>= 1; None: the index's).
+        ef_search: HNSW query beam (None: the index's).
+    """
+
+    k: int = 10
+    lexical: bool = False
+    lexical_fields: tuple[str, ...] | None = None
+    lexical_weight: float = 0.5
+    fusion: str = "minmax"
+    rank_constant: float = 60.0
+    oversample: float | None = None
+    ef_search: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.k <= MAX_K:
+            raise ConfigError(f"k = {self.k} must be in 1..{MAX_K}")
+        if not (math.isfinite(self.lexical_weight) and 0.0 <= self.lexical_weight <= 1.0):
+            raise ConfigError(f"lexical_weight = {self.lexical_weight} must be in [0, 1] (0: dense only, "
+                              "1: BM25 only)")
+        _check_choice("fusion", self.fusion, FUSIONS)
+        if not (math.isfinite(self.rank_constant) and self.rank_constant > 0):
+            raise ConfigError(f"rank_constant = {self.rank_constant} must be a finite number > 0")
+        if self.oversample is not None and not (math.isfinite(self.oversample) and self.oversample >= 1):
+            raise ConfigError(f"oversample = {self.oversample} must be a finite number >= 1 (or left out)")
+        if self.ef_search is not None and self.ef_search < 1:
+            raise ConfigError(f"ef_search = {self.ef_search} must be >= 1 (or left out)")
+        if self.lexical_fields is not None:
+            if not self.lexical_fields or len(set(self.lexical_fields)) != len(self.lexical_fields):
+                raise ConfigError(f"lexical_fields = {list(self.lexical_fields)} must list distinct text "
+                                  "fields (leave it out for all of them)")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole config file. Cross-table checks run here, so a Config built in code is validated too.
 
@@ -169,6 +220,7 @@ class Config:
         fields: document fields, in index order (the concatenated vector follows this order).
         query_fields: query fields.
         images: image reading options.
+        search: request defaults (`[search]`).
         train: the `[train]` table as written; a training recipe is also a valid ingest/search config.
             The trainer validates it (`gcl_search.training.spec.load_train_config`).
         path: the file this config came from (None when built in code).
@@ -178,12 +230,18 @@ class Config:
     fields: tuple[FieldSpec, ...]
     query_fields: tuple[FieldSpec, ...] = ()
     images: ImageSpec = field(default_factory=ImageSpec)
+    search: SearchSpec = field(default_factory=SearchSpec)
     train: Mapping[str, object] = field(default_factory=dict)
     path: Path | None = None
 
     def __post_init__(self) -> None:
         for key in ("fields", "query_fields"):
             _check_fields(key, getattr(self, key), self.encoders)
+        text_fields = [spec.name for spec in self.fields if spec.modality == "text"]
+        unknown = [name for name in self.search.lexical_fields or () if name not in text_fields]
+        if unknown:
+            raise ConfigError(f"[search].lexical_fields: {unknown[0]!r} is not a text field of [[fields]] "
+                              f"(text fields: {', '.join(text_fields) or 'none'})")
 
     def encoder_for(self, spec: FieldSpec) -> EncoderSpec:
         """The EncoderSpec a field uses."""

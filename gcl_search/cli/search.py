@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from gcl_search.config import FUSIONS
 from gcl_search.records import Hit
 from gcl_search.search.options import DEFAULT_STORE_DIR
 
@@ -47,21 +48,24 @@ def store_options(func: F) -> F:
 
 
 def request_options(func: F) -> F:
-    """--weight, --lexical, --lexical-fields, --lexical-weight, --fusion, --rank-constant, --filter."""
+    """--weight, --lexical/--no-lexical, --lexical-fields, --lexical-weight, --fusion, --rank-constant,
+    --filter. Lexical options left out take the config's `[search]` values."""
     options = [
         click.option("--weight", "-w", "weights", multiple=True,
                      help="Document field weights for this request, FIELD=W (comma-separated or repeated); "
                           "fields left out keep the config's weight."),
-        click.option("--lexical", is_flag=True,
-                     help="Add BM25 over the text fields, fused with the dense score."),
+        click.option("--lexical/--no-lexical", default=None,
+                     help="Add BM25 over the text fields, fused with the dense score (or turn it off). "
+                          "Default: [search] lexical of the config."),
         click.option("--lexical-fields", help="Comma-separated text fields for BM25 (implies --lexical; "
-                                              "default: all text fields)."),
+                                              "default: [search] lexical_fields, else all text fields)."),
         click.option("--lexical-weight", type=click.FloatRange(0, 1),
-                     help="BM25 share of the fused score, in [0, 1] (implies --lexical; default 0.5)."),
-        click.option("--fusion", type=click.Choice(["minmax", "zscore", "rrf"]), default="minmax",
-                     show_default=True, help="How dense and BM25 scores are combined."),
-        click.option("--rank-constant", type=click.FloatRange(min=0, min_open=True), default=60.0,
-                     show_default=True, help="RRF rank constant."),
+                     help="BM25 share of the fused score, in [0, 1] (implies --lexical; default: [search] "
+                          "lexical_weight, 0.5)."),
+        click.option("--fusion", type=click.Choice(FUSIONS),
+                     help="How dense and BM25 scores are combined (default: [search] fusion, minmax)."),
+        click.option("--rank-constant", type=click.FloatRange(min=0, min_open=True),
+                     help="RRF rank constant (default: [search] rank_constant, 60)."),
         click.option("--filter", "filters", multiple=True,
                      help="FIELD=VALUE[|VALUE..] or FIELD<=N (also >=, <, >) on declared attributes; "
                           "repeat to AND."),
@@ -73,7 +77,8 @@ def request_options(func: F) -> F:
 
 def build_client(config_path: Path, index: str, store_dir: Path | None, opensearch_url: str | None,
                  ca_certs: str | None, insecure: bool, timeout: float, retries: int) -> Any:
-    """A SearchClient for the store options (encoders loaded from the config)."""
+    """A SearchClient for the store options (encoders loaded from the config; oversample and ef_search from
+    its `[search]` table)."""
     from gcl_search.config import load_config
     from gcl_search.search.client import SearchClient
     from gcl_search.search.options import open_store
@@ -81,20 +86,19 @@ def build_client(config_path: Path, index: str, store_dir: Path | None, opensear
     config = load_config(config_path)
     store = open_store(index, store_dir or DEFAULT_STORE_DIR, opensearch_url, ca_certs=ca_certs,
                        verify_certs=not insecure, timeout=timeout)
-    return SearchClient(store, config, retries=retries)
+    return SearchClient(store, config, retries=retries, oversample=config.search.oversample,
+                        ef_search=config.search.ef_search)
 
 
-def build_request(client: Any, weights: tuple[str, ...], lexical: bool, lexical_fields: str | None,
-                  lexical_weight: float | None, fusion: str, rank_constant: float, filters: tuple[str, ...]
-                  ) -> dict[str, Any]:
-    """The keyword arguments of `SearchClient.search` for the request options."""
-    from gcl_search.search.client import LexicalSpec
-    from gcl_search.search.options import parse_filters, parse_weights
+def build_request(client: Any, weights: tuple[str, ...], lexical: bool | None, lexical_fields: str | None,
+                  lexical_weight: float | None, fusion: str | None, rank_constant: float | None,
+                  filters: tuple[str, ...]) -> dict[str, Any]:
+    """The keyword arguments of `SearchClient.search` for the request options over the config's
+    `[search]` defaults."""
+    from gcl_search.search.options import parse_filters, parse_weights, resolve_lexical
 
-    spec = None
-    if lexical or lexical_fields or lexical_weight is not None:
-        fields = tuple(f.strip() for f in lexical_fields.split(",") if f.strip()) if lexical_fields else None
-        spec = LexicalSpec(fields=fields, weight=0.5 if lexical_weight is None else lexical_weight,
+    fields = [f.strip() for f in lexical_fields.split(",") if f.strip()] if lexical_fields else None
+    spec = resolve_lexical(client.config.search, lexical=lexical, fields=fields, weight=lexical_weight,
                            fusion=fusion, rank_constant=rank_constant)
     return {"weights": parse_weights(weights) or None, "lexical": spec,
             "filters": parse_filters(filters, client.layout)}
@@ -108,16 +112,16 @@ def build_request(client: Any, weights: tuple[str, ...], lexical: bool, lexical_
               help="Query image (for image query fields).")
 @click.option("--query-weight", "query_weights", multiple=True,
               help="Query field weights, NAME=W (a multi-field query, e.g. query=0.3,query_image=0.7).")
-@click.option("--k", "-k", type=click.IntRange(1, 10_000), default=10, show_default=True,
-              help="Hits per page.")
+@click.option("--k", "-k", type=click.IntRange(1, 10_000), help="Hits per page (default: [search] k, 10).")
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Hits to skip.")
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True,
               help="Output: an aligned table, or one JSON object per hit.")
 def search_command(config_path: Path, index: str, store_dir: Path | None, opensearch_url: str | None,
                    ca_certs: str | None, insecure: bool, timeout: float, retries: int,
-                   weights: tuple[str, ...], lexical: bool, lexical_fields: str | None,
-                   lexical_weight: float | None, fusion: str, rank_constant: float, filters: tuple[str, ...],
-                   text: str | None, image: str | None, query_weights: tuple[str, ...], k: int, offset: int,
+                   weights: tuple[str, ...], lexical: bool | None, lexical_fields: str | None,
+                   lexical_weight: float | None, fusion: str | None, rank_constant: float | None,
+                   filters: tuple[str, ...], text: str | None, image: str | None,
+                   query_weights: tuple[str, ...], k: int | None, offset: int,
                    fmt: str) -> None:
     """Search --index with --text and/or --image; every hit shows its combined score, dense score, each
     field's raw similarity and its BM25 score."""
@@ -134,7 +138,7 @@ def search_command(config_path: Path, index: str, store_dir: Path | None, opense
     request = build_request(client, weights, lexical, lexical_fields, lexical_weight, fusion, rank_constant,
                             filters)
     hits = client.search(text, image, query_weights=parse_weights(query_weights, "query weight") or None,
-                         k=k, offset=offset, **request)
+                         k=k or client.config.search.k, offset=offset, **request)
     click.echo(render_hits(hits, client.field_names, fmt, offset), nl=False)
 
 

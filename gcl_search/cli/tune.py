@@ -1,4 +1,4 @@
-"""`gcl-search tune`: search field (and lexical) weights on judged queries; write the best into a config."""
+"""`gcl-search tune`: choose field (and lexical) weights on judged queries; write them into a config."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING
 import click
 
 from gcl_search.cli.search import build_client, build_request, request_options, store_options
+from gcl_search.search.tune import FOLDS, GRID_STEP, LEXICAL_STEP
 
 if TYPE_CHECKING:
+    from gcl_search.search.client import LexicalSpec
     from gcl_search.search.tune import TuneResult
 
 
-@click.command("tune", short_help="Tune field and lexical weights on judged queries (coordinate ascent).")
+@click.command("tune", short_help="Tune field and lexical weights on judged queries (k-fold shrinkage).")
 @store_options
 @request_options
 @click.option("--judgments", "-j", required=True, type=click.Path(dir_okay=False),
@@ -29,23 +31,34 @@ if TYPE_CHECKING:
               help="Hits per query.")
 @click.option("--pool-depth", type=click.IntRange(1, 10_000), default=200, show_default=True,
               help="Candidates per query from each search that builds the tuning pool.")
-@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Maximum coordinate-ascent rounds.")
+@click.option("--grid-step", type=click.FloatRange(0, 1, min_open=True), default=GRID_STEP, show_default=True,
+              help="Field-weight grid spacing on the simplex (1/step a whole number).")
+@click.option("--lexical-step", type=click.FloatRange(0, 1, min_open=True), default=LEXICAL_STEP,
+              show_default=True, help="Lexical-weight grid spacing (with --lexical).")
+@click.option("--folds", type=click.IntRange(min=1), default=FOLDS, show_default=True,
+              help="Cross-validation folds over the tuning queries that choose the shrinkage toward the "
+                   "config's weights (1: no shrinkage).")
 @click.option("--write-config", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write a copy of --config with the best weights here.")
-@click.option("--in-place", is_flag=True, help="Write the best weights into --config itself.")
+              help="Write a copy of --config with the chosen field weights and [search] lexical settings.")
+@click.option("--in-place", is_flag=True, help="Write the chosen weights into --config itself.")
+@click.option("--heldout-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the held-out queries here (JSONL), to evaluate the written config on them with "
+                   "`gcl-search evaluate --queries`.")
 def tune_command(config_path: Path, index: str, store_dir: Path | None, opensearch_url: str | None,
                  ca_certs: str | None, insecure: bool, timeout: float, retries: int, weights: tuple[str, ...],
-                 lexical: bool, lexical_fields: str | None, lexical_weight: float | None, fusion: str,
-                 rank_constant: float, filters: tuple[str, ...], judgments: str, queries: str | None,
-                 metric: str, condensed: bool, heldout: float, seed: int, k: int, pool_depth: int,
-                 rounds: int, write_config: Path | None, in_place: bool) -> None:
-    """Tune the weights of --config's fields (and the BM25 weight with --lexical) to maximise --metric on
-    the train queries, then print the metric of live runs on train and held-out queries, default vs best."""
+                 lexical: bool | None, lexical_fields: str | None, lexical_weight: float | None,
+                 fusion: str | None, rank_constant: float | None, filters: tuple[str, ...], judgments: str,
+                 queries: str | None, metric: str, condensed: bool, heldout: float, seed: int, k: int,
+                 pool_depth: int, grid_step: float, lexical_step: float, folds: int,
+                 write_config: Path | None, in_place: bool, heldout_out: Path | None) -> None:
+    """Tune the weights of --config's fields (and the BM25 weight of a hybrid: --lexical or [search] lexical)
+    for --metric on the tuning queries: a coarse grid, then shrinkage toward the config's weights chosen by
+    k-fold cross-validation. Prints the cross-validated scores and live runs on the tuning and held-out
+    queries, default vs chosen; writes the field weights and the [search] lexical settings on request."""
     from gcl_search.evaluation import read_judgments
     from gcl_search.search.config_io import write_weights
-    from gcl_search.search.live import queries_from_judgments, read_queries
-    from gcl_search.search.tune import tune_weights
+    from gcl_search.search.live import queries_from_judgments, read_queries, write_queries
+    from gcl_search.search.tune import split_queries, tune_weights
 
     if write_config is not None and in_place:
         raise click.UsageError("give --write-config or --in-place, not both")
@@ -58,27 +71,48 @@ def tune_command(config_path: Path, index: str, store_dir: Path | None, opensear
     qrels = read_judgments(judgments)
     query_list = read_queries(queries) if queries else queries_from_judgments(qrels)
     result = tune_weights(client, query_list, qrels, metric, lexical=spec, heldout=heldout, seed=seed, k=k,
-                          pool_depth=pool_depth, rounds=rounds, condensed=condensed)
+                          pool_depth=pool_depth, grid_step=grid_step, lexical_step=lexical_step, folds=folds,
+                          condensed=condensed)
     click.echo(summary(result))
+    if heldout_out is not None:
+        written = write_queries(heldout_out, split_queries(query_list, heldout, seed)[1])
+        click.echo(f"held-out queries written to {written}", err=True)
     target = config_path if in_place else write_config
     if target is not None:
-        held = result.scores.get("heldout/best")
         note = f"{metric}{' (condensed)' if condensed else ''}"
-        note += f" held-out {held:.4f}" if held is not None else ""
-        written = write_weights(config_path, target, result.weights, result.lexical, note=note)
-        click.echo(f"weights written to {written}", err=True)
+        if "heldout/best" in result.scores:
+            note += (f" held-out {result.scores['heldout/best']:.4f} (config's weights "
+                     f"{result.scores['heldout/default']:.4f})")
+        written = write_weights(config_path, target, result.weights, result.lexical, note=note,
+                                search_table=True)
+        click.echo(f"weights and [search] lexical settings written to {written}", err=True)
 
 
 def summary(result: TuneResult) -> str:
-    """Best weights, then one line per split: default vs best."""
-    lines = [f"metric: {result.metric}; trials: {result.trials}; train queries: {len(result.train_queries)}, "
-             f"held-out: {len(result.heldout_queries)}",
-             "best weights: " + ", ".join(f"{n}={w:.4g}" for n, w in result.weights.items())]
-    if result.lexical is not None:
-        lines.append(f"best lexical: weight={result.lexical.weight:.4g} fusion={result.lexical.fusion} "
-                     f"fields={','.join(result.lexical.fields or ()) or 'all'}")
-    for split in ("train", "heldout"):
+    """Chosen weights, the cross-validation that chose the shrinkage, then live runs: default vs chosen."""
+    lines = [f"metric: {result.metric}; candidates: {result.trials}; tuning queries: "
+             f"{len(result.train_queries)}, held-out: {len(result.heldout_queries)}",
+             "default weights: " + _weights(result.default_weights, result.default_lexical),
+             "chosen weights:  " + _weights(result.weights, result.lexical)]
+    if result.folds:
+        cv = ", ".join(f"a={a:g} {v:.4f}" for a, v in result.cv_scores.items())
+        lines.append(f"shrinkage a={result.shrinkage:g} toward the defaults (0: defaults, 1: in-sample "
+                     f"best), chosen by {result.folds}-fold cross-validation: {cv}")
+    else:
+        lines.append("too few tuning queries to cross-validate: no shrinkage")
+    for split, label in (("train", "tuning "), ("heldout", "held-out")):
         if f"{split}/best" in result.scores:
             default, best = result.scores[f"{split}/default"], result.scores[f"{split}/best"]
-            lines.append(f"{split:8s} default {default:.4f}  best {best:.4f}  delta {best - default:+.4f}")
+            lines.append(f"{label} default {default:.4f}  chosen {best:.4f}  delta {best - default:+.4f}")
+    if not result.heldout_queries:
+        lines.append("no held-out queries (--heldout 0): only the cross-validated scores estimate how the "
+                     "chosen weights generalise")
     return "\n".join(lines) + "\n"
+
+
+def _weights(weights: dict[str, float], lexical: LexicalSpec | None) -> str:
+    text = ", ".join(f"{n}={w:.4g}" for n, w in weights.items())
+    if lexical is not None:
+        text += (f"; lexical weight={lexical.weight:.4g} fusion={lexical.fusion} "
+                 f"fields={','.join(lexical.fields or ()) or 'all'}")
+    return text

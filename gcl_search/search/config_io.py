@@ -1,15 +1,16 @@
-"""Write tuned field weights into a config file, keeping its comments, order and every other key.
+"""Write tuned weights into a config file, keeping its comments, order and every other key.
 
-No TOML writer that round-trips comments is a dependency of the project, and the edit is narrow: inside each
-`[[fields]]` table, replace the value of `weight = ...` (keeping a trailing comment) or add the line after
-`name = ...`. The result is re-read with `load_config` and checked before it replaces anything.
-
-The config has no table for the lexical settings yet, so those are written as a comment block at the end of
-the file (and printed by the CLI); pass them to `gcl-search search` as flags.
+No TOML writer that round-trips comments is a dependency of the project, and the edit is narrow:
+- inside each `[[fields]]` table, replace the value of `weight = ...` (keeping a trailing comment) or add the
+  line after `name = ...`;
+- in the `[search]` table (appended when missing), set `lexical`, and for a hybrid `lexical_weight`, `fusion`,
+  `rank_constant` and `lexical_fields` (removed when BM25 searches all text fields); other keys stay.
+The result is re-read with `load_config` and checked before it replaces anything.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -23,19 +24,22 @@ _HEADER = re.compile(r"^\s*\[")
 _FIELDS_HEADER = re.compile(r"^\s*\[\[\s*fields\s*\]\]\s*(#.*)?$")
 _NAME = re.compile(r"""^\s*name\s*=\s*(["'])(?P<name>.*?)\1""")
 _WEIGHT = re.compile(r"^(?P<indent>\s*)weight\s*=\s*[^#\n]*?(?P<comment>\s*#.*)?$")
+_SEARCH_HEADER = re.compile(r"^\s*\[\s*search\s*\]\s*(#.*)?$")
 _TUNED_MARK = "# gcl-search tune:"
 
 
 def write_weights(config_path: str | Path, out_path: str | Path, weights: Mapping[str, float],
-                  lexical: LexicalSpec | None = None, note: str = "") -> Path:
-    """Copy `config_path` to `out_path` (may be the same file) with new `[[fields]]` weights.
+                  lexical: LexicalSpec | None = None, note: str = "", search_table: bool = True) -> Path:
+    """Copy `config_path` to `out_path` (may be the same file) with new `[[fields]]` weights and `[search]`
+    lexical settings.
 
     Args:
         config_path: the source config.
         out_path: where to write; written atomically (a temporary file, then a rename).
         weights: field name -> weight; every name must be a `[[fields]]` table of the config.
-        lexical: tuned lexical settings, recorded as a comment block.
-        note: one line recorded in that comment block (e.g. the metric and held-out score).
+        lexical: the tuned lexical component (None: a dense-only search, `lexical = false`).
+        note: a comment line at the end of the file (e.g. the metric and held-out scores).
+        search_table: write `[search]` (False: only the field weights).
 
     Returns:
         The path written.
@@ -55,11 +59,14 @@ def write_weights(config_path: str | Path, out_path: str | Path, weights: Mappin
     if missing:
         raise ConfigError(f"{config_path}: no [[fields]] table named {missing[0]!r}; the weights must name "
                           "the config's document fields")
-    edited += _comment_block(lexical, note)
+    if search_table:
+        edited = _edit_search(edited, _search_values(lexical))
+    if note:
+        edited.append(f"{_TUNED_MARK} {note}")
     tmp = out_path.with_name(out_path.name + ".tmp")
     tmp.write_text("\n".join(edited) + "\n", encoding="utf-8")
     try:
-        _check_written(tmp, weights)
+        _check_written(tmp, weights, lexical if search_table else ...)
     except ConfigError:
         tmp.unlink(missing_ok=True)
         raise
@@ -107,21 +114,52 @@ def _edit_table(table: list[str], weights: Mapping[str, float], done: set[str]) 
     return [*table[:at + 1], value, *table[at + 1:]]
 
 
-def _comment_block(lexical: LexicalSpec | None, note: str) -> list[str]:
-    block = []
-    if note:
-        block.append(f"{_TUNED_MARK} {note}")
-    if lexical is not None:
-        fields = ",".join(lexical.fields) if lexical.fields else "all text fields"
-        block.append(f"{_TUNED_MARK} lexical fields={fields} weight={lexical.weight:.6g} "
-                     f"fusion={lexical.fusion} rank_constant={lexical.rank_constant:g}")
-    return block
+def _search_values(lexical: LexicalSpec | None) -> dict[str, str | None]:
+    """`[search]` key -> TOML value to set (None: remove the key)."""
+    if lexical is None:
+        return {"lexical": "false"}
+    return {"lexical": "true", "lexical_weight": f"{lexical.weight:.6g}",
+            "fusion": json.dumps(lexical.fusion),
+            "rank_constant": f"{float(lexical.rank_constant)!r}",
+            "lexical_fields": None if lexical.fields is None else json.dumps(list(lexical.fields))}
 
 
-def _check_written(path: Path, weights: Mapping[str, float]) -> None:
+def _edit_search(lines: list[str], values: Mapping[str, str | None]) -> list[str]:
+    start = next((i for i, line in enumerate(lines) if _SEARCH_HEADER.match(line)), None)
+    if start is None:
+        while lines and not lines[-1].strip():
+            lines = lines[:-1]
+        added = [f"{key} = {value}" for key, value in values.items() if value is not None]
+        return [*lines, "", "[search]", *added]
+    end = next((i for i in range(start + 1, len(lines)) if _HEADER.match(lines[i])), len(lines))
+    body = lines[start + 1:end]
+    for key, value in values.items():
+        pattern = re.compile(rf"^(?P<indent>\s*){key}\s*=\s*[^#\n]*?(?P<comment>\s*#.*)?$")
+        at = next((i for i, line in enumerate(body) if pattern.match(line)), None)
+        if at is not None and value is None:
+            del body[at]
+        elif at is not None:
+            match = pattern.match(body[at])
+            body[at] = f"{match.group('indent')}{key} = {value}{match.group('comment') or ''}"
+        elif value is not None:
+            last = max((i for i, line in enumerate(body) if line.strip()), default=-1)
+            body.insert(last + 1, f"{key} = {value}")
+    return [*lines[:start + 1], *body, *lines[end:]]
+
+
+def _check_written(path: Path, weights: Mapping[str, float], lexical: object) -> None:
     config = load_config(path)
     got = {spec.name: spec.weight for spec in config.fields}
     for name, value in weights.items():
         if abs(got[name] - float(value)) > 1e-5 * max(1.0, abs(float(value))):
             raise ConfigError(f"{path}: writing weight {name} = {value} failed (read back {got[name]}); "
                               "edit the config by hand")
+    if lexical is ...:
+        return
+    search = config.search
+    wanted = lexical is not None
+    if search.lexical != wanted or (isinstance(lexical, LexicalSpec) and (
+            abs(search.lexical_weight - lexical.weight) > 1e-5 or search.fusion != lexical.fusion
+            or search.lexical_fields != lexical.fields or search.rank_constant != lexical.rank_constant)):
+        raise ConfigError(f"{path}: writing the [search] lexical settings failed (read back {search}); "
+                          "edit the config by hand")

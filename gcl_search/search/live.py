@@ -81,6 +81,15 @@ def _parse_line(path: Path, line_no: int, line: str) -> SearchQuery:
     return SearchQuery(str(query_id), text if isinstance(text, str) else None, image)
 
 
+def write_queries(path: str | Path, queries: Iterable[SearchQuery]) -> Path:
+    """Write queries as JSONL (`query_id`, `text`, and `image` when set), readable by `read_queries`."""
+    path = Path(path)
+    lines = [json.dumps({k: v for k, v in (("query_id", q.query_id), ("text", q.text), ("image", q.image))
+                         if v is not None}, ensure_ascii=False) for q in queries]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
 def queries_from_judgments(judgments: Mapping[str, object]) -> list[SearchQuery]:
     """One query per judged query id, with the id as its text (judgments keyed by query text)."""
     return [SearchQuery(query_id, query_id) for query_id in judgments]

@@ -1,7 +1,8 @@
-"""Parsing the textual forms of request options (CLI flags, config comments): weights, filters, stores.
+"""Request options from their textual forms (CLI flags) and the config's `[search]` defaults.
 
 - weights: `title=0.7,description=0.3` (repeatable);
 - filters: `brand=HP` / `brand=HP|Dell` (term), `price<=100`, `price>10` (range; `>=`, `>`, `<=`, `<`);
+- the lexical component: `[search]` defaults overridden by explicit values (`resolve_lexical`);
 - stores: a local store directory, or an OpenSearch index (with timeouts and transport retries).
 """
 
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from gcl_search.config import SearchSpec
 from gcl_search.errors import ConfigError
+from gcl_search.search.client import LexicalSpec
 from gcl_search.stores.base import Filter, IndexLayout, Range, Term, VectorStore
 
 DEFAULT_STORE_DIR = Path("gcl-store")  # the same default as `gcl-search ingest`
@@ -42,6 +45,35 @@ def parse_weights(items: Iterable[str], what: str = "weight") -> dict[str, float
                 raise ConfigError(f"{what} for {name.strip()!r} is given twice")
             out[name.strip()] = number
     return out
+
+
+def resolve_lexical(defaults: SearchSpec, *, lexical: bool | None = None,
+                    fields: Sequence[str] | None = None, weight: float | None = None,
+                    fusion: str | None = None, rank_constant: float | None = None) -> LexicalSpec | None:
+    """The request's lexical component: the config's `[search]` values, each overridden when given.
+
+    Args:
+        defaults: the config's `[search]` table.
+        lexical: True / False turns BM25 on / off; None keeps the config's choice, except that naming
+            `fields` or a `weight` turns it on.
+        fields, weight, fusion, rank_constant: overrides of `lexical_fields`, `lexical_weight`, `fusion`,
+            `rank_constant`.
+
+    Returns:
+        A LexicalSpec, or None for a dense-only request.
+
+    Raises:
+        ConfigError: `lexical=False` together with fields or a weight, or an invalid value.
+    """
+    if lexical is False and (fields or weight is not None):
+        raise ConfigError("lexical fields or weight given with lexical search turned off; drop one")
+    enabled = lexical if lexical is not None else (defaults.lexical or bool(fields) or weight is not None)
+    if not enabled:
+        return None
+    return LexicalSpec(fields=tuple(fields) if fields else defaults.lexical_fields,
+                       weight=defaults.lexical_weight if weight is None else weight,
+                       fusion=fusion or defaults.fusion,
+                       rank_constant=defaults.rank_constant if rank_constant is None else rank_constant)
 
 
 def parse_filters(items: Iterable[str], layout: IndexLayout) -> list[Filter]:

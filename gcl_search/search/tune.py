@@ -1,20 +1,31 @@
-"""Weight tuning: search the field weights (any number of fields) and the lexical weight on judged queries.
+"""Weight tuning: choose the field weights (any number of fields) and the lexical weight on judged queries so
+that they hold up on queries the tuning never saw.
 
-Method: coordinate ascent. Starting from the config's weights, each round tries every grid value for one
-weight at a time, keeping a change only when the train metric strictly improves, until a round changes
-nothing (or `rounds` is reached). Each trial re-ranks a fixed per-query candidate pool, so it costs numpy work
-and no store call:
+Last session's coordinate ascent over a fine grid fitted the tuning queries and lost on held-out ones. Now:
 
+1. candidates: a coarse simplex grid of field weights (multiples of `grid_step`, summing to 1) plus the
+   config's own weights, times multiples of `lexical_step` for the lexical weight of a hybrid;
+2. every candidate is scored per query on the tuning queries (a fixed candidate pool per query, see below),
+   and the in-sample best is the candidate with the best mean; ties go to the one closest to the defaults;
+3. shrinkage toward the defaults, chosen by k-fold cross-validation over the tuning queries: for each fold
+   the best candidate of the other folds is blended with the defaults, `w = d + a (best - d)` for a in
+   SHRINKAGE, and scored on the fold's queries; the `a` with the best mean over all folds wins (ties: the
+   smaller `a`, i.e. closer to the defaults; a = 0 keeps the defaults when tuning does not generalise);
+4. the result is `d + a (best - d)` for the in-sample best on all tuning queries.
+
+Each trial re-ranks a fixed per-query candidate pool, so it costs numpy work and no store call:
 - the pool is the union of the concatenated-vector ANN search at the default weights, one single-field ANN
   search per field (the concatenated query with one non-zero block), and the BM25 top list, `pool_depth` each;
 - every pool document is scored exactly per field once (`q_f . d_f`), so any weights give exact dense scores.
 
 The pool only bounds what a trial can see; the reported numbers are LIVE runs through the SearchClient with
-the chosen weights, on held-out queries the search never saw (and on the train queries, for reference).
+the default and the chosen weights, on held-out queries the tuning never saw (and on the tuning queries).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,9 +38,14 @@ from gcl_search.search.client import LexicalSpec, SearchClient, lexical_text
 from gcl_search.search.fusion import fuse
 from gcl_search.search.live import SearchQuery, run_queries
 
-WEIGHT_GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-LEXICAL_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-LEXICAL = "_lexical"
+GRID_STEP = 0.2
+LEXICAL_STEP = 0.1
+FOLDS = 5
+SHRINKAGE = (0.0, 0.25, 0.5, 0.75, 1.0)
+MAX_CANDIDATES = 20_000
+
+# A candidate: field weights in field order, and the lexical weight (None without a lexical component).
+Candidate = tuple[tuple[float, ...], "float | None"]
 
 
 @dataclass(frozen=True)
@@ -38,20 +54,28 @@ class TuneResult:
 
     Attributes:
         metric: the metric maximised.
-        weights: the best field weights, scaled to sum 1.
-        lexical: the best lexical spec (None when no lexical component was tuned).
-        default_weights: the starting (config) weights.
+        weights: the chosen field weights (sum 1): the defaults shrunk toward the in-sample best.
+        lexical: the chosen lexical spec (None when no lexical component was tuned).
+        default_weights: the config's weights, scaled to sum 1.
+        default_lexical: the lexical spec tuning started from.
         train_queries, heldout_queries: the query ids of each split.
+        shrinkage: the chosen `a` (0: defaults kept, 1: the in-sample best).
+        cv_scores: `a` -> cross-validated mean of the metric on the tuning queries (the pool's ranking).
+        folds: folds used for that (0: too few tuning queries to cross-validate; `a` = 1).
         scores: "<split>/<best|default>" -> the metric of a live run (split: train, heldout).
-        trials: number of weight settings evaluated on the pool.
+        trials: candidates scored on the pool.
     """
 
     metric: str
     weights: dict[str, float]
     lexical: LexicalSpec | None
     default_weights: dict[str, float]
+    default_lexical: LexicalSpec | None
     train_queries: tuple[str, ...]
     heldout_queries: tuple[str, ...]
+    shrinkage: float = 1.0
+    cv_scores: dict[float, float] = field(default_factory=dict)
+    folds: int = 0
     scores: dict[str, float] = field(default_factory=dict)
     trials: int = 0
 
@@ -78,84 +102,170 @@ def split_queries(queries: Sequence[SearchQuery], heldout: float, seed: int = 0
     return order[n_held:], order[:n_held]
 
 
+def simplex_grid(n_fields: int, step: float) -> list[tuple[float, ...]]:
+    """Every weight vector of `n_fields` non-negative multiples of `step` that sums to 1 (1/step must be a
+    whole number)."""
+    units = _units(step, "grid_step")
+    return [tuple(c / units for c in combo) for combo in _compositions(units, n_fields)]
+
+
 def tune_weights(client: SearchClient, queries: Sequence[SearchQuery],
                  judgments: Mapping[str, Mapping[str, int]], metric: str = "ndcg@10", *,
-                 lexical: LexicalSpec | None = None, heldout: float = 0.3,
-                 seed: int = 0, k: int = 100, pool_depth: int = 200, rounds: int = 3,
-                 weight_grid: Sequence[float] = WEIGHT_GRID, lexical_grid: Sequence[float] = LEXICAL_GRID,
-                 condensed: bool = False) -> TuneResult:
-    """Maximise `metric` over the field weights (and `lexical.weight` when `lexical` is given).
+                 lexical: LexicalSpec | None = None, heldout: float = 0.3, seed: int = 0, k: int = 100,
+                 pool_depth: int = 200, grid_step: float = GRID_STEP, lexical_step: float = LEXICAL_STEP,
+                 folds: int = FOLDS, condensed: bool = False) -> TuneResult:
+    """Choose the field weights (and `lexical.weight` when `lexical` is given) that maximise `metric` and
+    hold up across folds of the tuning queries (see the module docstring).
 
     Args:
-        client: the search client (its config's weights are the starting point).
+        client: the search client (its config's weights are the defaults shrunk toward).
         queries: judged queries (ids as in `judgments`).
         judgments: query_id -> doc_id -> grade.
         metric: a metric name in the evaluation grammar (`ndcg@10`, `err@10`, ...).
-        lexical: tune a hybrid: its fields, fusion and rank constant are kept, its weight is the start value.
-        heldout: share of the queries kept out of the search and used to report the result.
-        seed: the split's seed.
+        lexical: tune a hybrid: its fields, fusion and rank constant are kept, its weight is the default.
+        heldout: share of the queries kept out of tuning and used to report the result.
+        seed: seed of the held-out split and of the folds.
         k: hits per query in every run.
         pool_depth: candidates per query from each search that builds the pool.
-        rounds: maximum coordinate-ascent rounds.
-        weight_grid, lexical_grid: the values tried for each weight.
+        grid_step: field-weight grid spacing (1/grid_step a whole number; 0.2 gives 56 points for 4 fields).
+        lexical_step: lexical-weight grid spacing.
+        folds: cross-validation folds over the tuning queries (capped at their number; < 2: no shrinkage).
         condensed: judged-only evaluation (drop unjudged documents before scoring).
 
     Returns:
-        TuneResult with the best weights and live train / held-out metrics for the default and best weights.
+        TuneResult with the chosen weights, the cross-validation scores, and live train / held-out metrics
+        for the default and chosen weights.
 
     Raises:
-        ConfigError: no train queries, an unknown metric, or a grid value outside its range.
+        ConfigError: no tuning queries, an unknown metric, a bad grid step, or too many candidates.
     """
-    _check_grids(weight_grid, lexical_grid)
     train, held = split_queries(queries, heldout, seed)
     if not train:
-        raise ConfigError("no train queries; pass more judged queries or a smaller heldout share")
+        raise ConfigError("no tuning queries; pass more judged queries or a smaller heldout share")
     names = client.field_names
-    start = {n: float(client.default_weights.get(n, 0.0)) for n in names}
+    default = _normalised([float(client.default_weights.get(n, 0.0)) for n in names])
+    start_lam = None if lexical is None else lexical.weight
+    candidates = _candidates(len(names), default, start_lam, grid_step, lexical_step)
     pools = {q.query_id: _build_pool(client, q, pool_depth, lexical) for q in train}
     options = {"condensed": condensed, "unknown_queries": "ignore"}
-    train_judgments = {q.query_id: judgments.get(q.query_id, {}) for q in train}
-
-    def objective(w: dict[str, float], lam: float | None) -> float:
-        spec = None if lexical is None else replace(lexical, weight=lam)
-        run = {qid: _rank_pool(pool, [w[n] for n in names], spec, k) for qid, pool in pools.items()}
-        return float(evaluate(train_judgments, run, [metric], **options).means[metric])
-
-    start_lam = None if lexical is None else lexical.weight
-    best_w, best_lam, trials = _coordinate_ascent(objective, start, start_lam, names, weight_grid,
-                                                  lexical_grid, rounds)
-    total = sum(best_w.values())
-    best_w = {n: (v / total if total > 0 else 0.0) for n, v in best_w.items()}
-    best_lexical = None if lexical is None else replace(lexical, weight=best_lam)
-    result = TuneResult(metric, best_w, best_lexical, start, tuple(q.query_id for q in train),
-                        tuple(q.query_id for q in held), trials=trials)
-    _live_scores(client, result, lexical, {"train": train, "heldout": held}, judgments, k, options)
+    scorer = _Scorer(pools, {q.query_id: judgments.get(q.query_id, {}) for q in train}, metric, lexical, k,
+                     options)
+    matrix = np.stack([scorer(c) for c in candidates])  # (candidates, scored queries)
+    shrink, cv_scores, n_folds = _choose_shrinkage(scorer, candidates, matrix, (default, start_lam), folds,
+                                                   seed)
+    weights, lam = _blend((default, start_lam), candidates[_best(candidates, matrix.mean(axis=1))], shrink)
+    result = TuneResult(metric, dict(zip(names, weights)),
+                        None if lexical is None else replace(lexical, weight=lam),
+                        dict(zip(names, default)), lexical, tuple(q.query_id for q in train),
+                        tuple(q.query_id for q in held), shrink, cv_scores, n_folds, trials=len(candidates))
+    _live_scores(client, result, {"train": train, "heldout": held}, judgments, k, options)
     return result
 
 
-def _coordinate_ascent(objective, start: dict[str, float], lam: float | None, names: Sequence[str],
-                       weight_grid: Sequence[float], lexical_grid: Sequence[float], rounds: int
-                       ) -> tuple[dict[str, float], float | None, int]:
-    w, best = dict(start), objective(start, lam)
-    trials = 1
-    coords = [*names, *([LEXICAL] if lam is not None else [])]
-    for _ in range(rounds):
-        changed = False
-        for coord in coords:
-            for value in (lexical_grid if coord == LEXICAL else weight_grid):
-                cand_w = w if coord == LEXICAL else {**w, coord: float(value)}
-                cand_lam = float(value) if coord == LEXICAL else lam
-                if (coord == LEXICAL and value == lam) or (coord != LEXICAL and value == w[coord]):
-                    continue
-                if not any(v > 0 for v in cand_w.values()) and cand_lam is None:
-                    continue
-                score = objective(cand_w, cand_lam)
-                trials += 1
-                if score > best + 1e-12:
-                    w, lam, best, changed = cand_w, cand_lam, score, True
-        if not changed:
-            break
-    return w, lam, trials
+class _Scorer:
+    """Per-query metric of one candidate on the pools (all tuning queries, or a subset by position)."""
+
+    def __init__(self, pools: Mapping[str, _Pool], judgments: Mapping[str, Mapping[str, int]], metric: str,
+                 lexical: LexicalSpec | None, k: int, options: Mapping[str, object]):
+        self.pools, self.judgments, self.metric = pools, judgments, metric
+        self.lexical, self.k, self.options = lexical, k, options
+        self.query_ids = list(evaluate(judgments, {}, [metric], missing_queries="zero", **options).query_ids)
+        if not self.query_ids:
+            raise ConfigError("no tuning query has a judged relevant document (grade >= 1); nothing to "
+                              "tune on")
+
+    def __call__(self, candidate: Candidate, subset: Sequence[int] | None = None) -> np.ndarray:
+        weights, lam = candidate
+        spec = None if self.lexical is None else replace(self.lexical, weight=lam)
+        ids = self.query_ids if subset is None else [self.query_ids[i] for i in subset]
+        run = {qid: _rank_pool(self.pools[qid], weights, spec, self.k) for qid in ids}
+        report = evaluate({qid: self.judgments[qid] for qid in ids}, run, [self.metric],
+                          missing_queries="zero", **self.options)
+        values = dict(zip(report.query_ids, report.column(self.metric)))
+        return np.array([values[qid] for qid in ids], dtype=np.float64)
+
+
+def _choose_shrinkage(scorer: _Scorer, candidates: Sequence[Candidate], matrix: np.ndarray,
+                      default: Candidate, folds: int, seed: int) -> tuple[float, dict[float, float], int]:
+    """(chosen a, a -> cross-validated mean, folds used): k-fold over the scored tuning queries."""
+    n = matrix.shape[1]
+    n_folds = min(folds, n)
+    if n_folds < 2:
+        return 1.0, {}, 0
+    order = list(range(n))
+    random.Random(seed + 1).shuffle(order)
+    held_scores = {a: np.zeros(n) for a in SHRINKAGE}
+    for fold in np.array_split(np.array(order), n_folds):
+        inside = np.setdiff1d(np.arange(n), fold)
+        best = candidates[_best(candidates, matrix[:, inside].mean(axis=1))]
+        for a in SHRINKAGE:
+            held_scores[a][fold] = scorer(_blend(default, best, a), list(fold))
+    cv = {a: float(v.mean()) for a, v in held_scores.items()}
+    chosen = SHRINKAGE[0]
+    for a in SHRINKAGE[1:]:
+        if cv[a] > cv[chosen] + 1e-12:
+            chosen = a
+    return chosen, cv, n_folds
+
+
+def _best(candidates: Sequence[Candidate], means: np.ndarray) -> int:
+    """The candidate with the best mean; ties go to the first listed (the defaults come first)."""
+    top = float(np.max(means))
+    return next(i for i, m in enumerate(means) if m >= top - 1e-12)
+
+
+def _blend(default: Candidate, best: Candidate, a: float) -> Candidate:
+    weights = tuple(d + a * (b - d) for d, b in zip(default[0], best[0]))
+    lam = None if default[1] is None or best[1] is None else default[1] + a * (best[1] - default[1])
+    return weights, lam
+
+
+def _candidates(n_fields: int, default: tuple[float, ...], lam: float | None, grid_step: float,
+                lexical_step: float) -> list[Candidate]:
+    """The defaults first, then the grid sorted by distance to them (so ties favour staying close)."""
+    grid = simplex_grid(n_fields, grid_step)
+    lams: list[float | None] = [None]
+    if lam is not None:
+        units = _units(lexical_step, "lexical_step")
+        lams = sorted({lam, *(i / units for i in range(units + 1))})
+    if (len(grid) + 1) * len(lams) > MAX_CANDIDATES:
+        raise ConfigError(f"{(len(grid) + 1) * len(lams)} weight settings to try (> {MAX_CANDIDATES}); use "
+                          "a coarser grid step")
+    start: Candidate = (default, lam)
+    points = [default, *(w for w in grid if not _same((w, None), (default, None)))]
+    others = [c for c in itertools.product(points, lams) if not _same(c, start)]
+    others.sort(key=lambda c: _distance(c, start))
+    return [start, *others]
+
+
+def _distance(a: Candidate, b: Candidate) -> float:
+    lexical = 0.0 if a[1] is None or b[1] is None else abs(a[1] - b[1])
+    return sum(abs(x - y) for x, y in zip(a[0], b[0])) + lexical
+
+
+def _same(a: Candidate, b: Candidate) -> bool:
+    return _distance(a, b) < 1e-9
+
+
+def _normalised(weights: Sequence[float]) -> tuple[float, ...]:
+    total = sum(weights)
+    return tuple(w / total for w in weights) if total > 0 else tuple(weights)
+
+
+def _units(step: float, what: str) -> int:
+    units = round(1.0 / step) if math.isfinite(step) and step > 0 else 0
+    if units < 1 or abs(units * step - 1.0) > 1e-9:
+        raise ConfigError(f"{what} = {step} must divide 1 into whole steps (e.g. 0.5, 0.25, 0.2, 0.1)")
+    return units
+
+
+def _compositions(total: int, parts: int):
+    if parts == 1:
+        yield (total,)
+        return
+    for first in range(total, -1, -1):
+        for rest in _compositions(total - first, parts - 1):
+            yield (first, *rest)
 
 
 def _build_pool(client: SearchClient, query: SearchQuery, depth: int, lexical: LexicalSpec | None) -> _Pool:
@@ -196,10 +306,10 @@ def _rank_pool(pool: _Pool, weights: Sequence[float], lexical: LexicalSpec | Non
     return {str(pool.ids[i]): float(scores[i]) for i in top}
 
 
-def _live_scores(client: SearchClient, result: TuneResult, lexical: LexicalSpec | None,
-                 splits: Mapping[str, Sequence[SearchQuery]], judgments: Mapping[str, Mapping[str, int]],
-                 k: int, options: Mapping[str, object]) -> None:
-    settings = {"default": (result.default_weights, lexical), "best": (result.weights, result.lexical)}
+def _live_scores(client: SearchClient, result: TuneResult, splits: Mapping[str, Sequence[SearchQuery]],
+                 judgments: Mapping[str, Mapping[str, int]], k: int, options: Mapping[str, object]) -> None:
+    settings = {"default": (result.default_weights, result.default_lexical),
+                "best": (result.weights, result.lexical)}
     for split, queries in splits.items():
         if not queries:
             continue
@@ -208,10 +318,3 @@ def _live_scores(client: SearchClient, result: TuneResult, lexical: LexicalSpec 
             run = run_queries(client, queries, k, weights=weights, lexical=spec)
             report = evaluate(split_judgments, run, [result.metric], **options)
             result.scores[f"{split}/{name}"] = float(report.means[result.metric])
-
-
-def _check_grids(weight_grid: Sequence[float], lexical_grid: Sequence[float]) -> None:
-    if not weight_grid or any(not np.isfinite(v) or v < 0 for v in weight_grid):
-        raise ConfigError(f"weight grid {list(weight_grid)} must be non-empty finite values >= 0")
-    if not lexical_grid or any(not np.isfinite(v) or not 0 <= v <= 1 for v in lexical_grid):
-        raise ConfigError(f"lexical grid {list(lexical_grid)} must be non-empty values in [0, 1]")

@@ -135,8 +135,50 @@ def test_tune_writes_a_config_copy(env):
     result = _run(["tune", *base, "-j", str(qrels), "-m", "ndcg@10", "--heldout", "0.25", "--k", "10",
                    "--write-config", str(out)])
     assert result.exit_code == 0, result.output
-    assert "best weights: title=" in result.output and "heldout  default" in result.output
+    assert "chosen weights:  title=" in result.output and "held-out default" in result.output
+    assert "3-fold cross-validation" in result.output
     tuned = {f.name: f.weight for f in load_config(out).fields}
     assert sum(tuned.values()) == pytest.approx(1.0, abs=1e-4)
     assert "gcl-search tune: ndcg@10 held-out" in out.read_text(encoding="utf-8")
+    assert load_config(out).search.lexical is False  # a dense-only tuning says so in [search]
     assert {f.name: f.weight for f in load_config(base[1]).fields} == {"title": 0.7, "description": 0.3}
+
+
+def test_tune_a_hybrid_writes_the_search_table_and_the_heldout_queries(env):
+    tmp_path, base = env
+    qrels = tmp_path / "j.csv"
+    qrels.write_text(JUDGMENTS + "usb,d6,3\nhdmi,d2,2\n", encoding="utf-8")
+    out, held = tmp_path / "tuned.toml", tmp_path / "held.jsonl"
+    result = _run(["tune", *base, "-j", str(qrels), "--lexical-fields", "title", "--fusion", "rrf",
+                   "--rank-constant", "10", "--heldout", "0.25", "--grid-step", "0.5",
+                   "--lexical-step", "0.5", "--write-config", str(out), "--heldout-out", str(held)])
+    assert result.exit_code == 0, result.output
+    assert "lexical weight=" in result.output
+    search = load_config(out).search
+    assert (search.lexical, search.lexical_fields, search.fusion, search.rank_constant) == \
+        (True, ("title",), "rrf", 10.0)
+    assert search.lexical_weight in (0.0, 0.5, 1.0)
+    held_ids = [json.loads(line)["query_id"] for line in held.read_text(encoding="utf-8").splitlines()]
+    assert len(held_ids) == 1 and held_ids[0] in {"usb cable", "red mouse", "usb", "hdmi"}
+    # the written config is what search and evaluate now use by default: a hybrid run
+    hits = _run(["search", *base[:1], str(out), *base[2:], "-q", "usb cable", "--format", "jsonl"])
+    assert all(json.loads(line)["lexical_score"] is not None for line in hits.output.splitlines()[:1])
+
+
+def test_search_takes_its_defaults_from_the_search_table(env):
+    tmp_path, base = env
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG + '\n[search]\nk = 2\nlexical = true\nlexical_fields = ["title"]\n'
+                      'fusion = "rrf"\n', encoding="utf-8")
+    hits = [json.loads(line) for line in _run(["search", *base, "-q", "usb cable", "--format", "jsonl"])
+            .output.splitlines()]
+    assert len(hits) == 2 and all(h["lexical_score"] is not None for h in hits)
+    dense = [json.loads(line) for line in _run(["search", *base, "-q", "usb cable", "--format", "jsonl",
+                                                "--no-lexical", "-k", "3"]).output.splitlines()]
+    assert [h["doc_id"] for h in dense] == ["d1", "d6", "d2"] and dense[0]["lexical_score"] is None
+    bad = CliRunner().invoke(main, ["search", *base, "-q", "usb", "--no-lexical", "--lexical-weight", "0.3"])
+    assert bad.exit_code == 1 and "turned off" in bad.output
+    config.write_text(CONFIG + '\n[search]\nlexical_fields = ["colour"]\n', encoding="utf-8")
+    bad = CliRunner().invoke(main, ["search", *base, "-q", "usb"])
+    assert bad.exit_code == 1
+    assert "config.toml: [search].lexical_fields: 'colour' is not a text field" in bad.output

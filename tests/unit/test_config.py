@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gcl_search.config import Config, EncoderSpec, FieldSpec, ImageSpec, load_config
+from gcl_search.config import FUSIONS, Config, EncoderSpec, FieldSpec, ImageSpec, SearchSpec, load_config
 from gcl_search.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,12 +91,48 @@ def test_example_icecat_config_loads():
     ('batch_size = 32', 'batch_size = 0', r"\[encoders.minilm\]: batch_size = 0 must be >= 1"),
     ('batch_size = 32', 'device = "gpu"', r"device = 'gpu' is not a device"),
     ('[images]', '[index]', r"top level: unknown key 'index'; known keys: encoders, fields, images, "
-                            "query_fields, train"),
+                            "query_fields, search, train"),
     ('batch_size = 32', 'pretrained = "openai"', "pretrained is an open_clip key"),
 ])
 def test_invalid_configs_name_file_and_key(tmp_path, old, new, message):
     assert old in GOOD
     path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_search_table_is_read_with_defaults(tmp_path):
+    assert load_config(write(tmp_path, GOOD)).search == SearchSpec()
+    table = ('\n[search]\nk = 20\nlexical = true\nlexical_fields = ["title"]\nlexical_weight = 0.3\n'
+             'fusion = "rrf"\nrank_constant = 10\noversample = 4\nef_search = 300\n')
+    search = load_config(write(tmp_path, GOOD + table)).search
+    assert search == SearchSpec(k=20, lexical=True, lexical_fields=("title",), lexical_weight=0.3,
+                                fusion="rrf", rank_constant=10.0, oversample=4.0, ef_search=300)
+
+
+def test_search_fusions_match_the_fusion_module():
+    from gcl_search.search.fusion import FUSIONS as IMPLEMENTED
+
+    assert FUSIONS == IMPLEMENTED
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("k = 0", r"\[search\]: k = 0 must be in 1..10000"),
+    ("k = 2.5", r"\[search\].k = 2.5: expected int, got float"),
+    ("lexical = 1", r"\[search\].lexical = 1: expected bool, got int"),
+    ("lexical_weight = 1.5", r"\[search\]: lexical_weight = 1.5 must be in \[0, 1\]"),
+    ('fusion = "sum"', r"\[search\]: fusion = 'sum' is not known; use one of: minmax, zscore, rrf"),
+    ("rank_constant = 0", r"\[search\]: rank_constant = 0.0 must be a finite number > 0"),
+    ("oversample = 0.5", r"\[search\]: oversample = 0.5 must be a finite number >= 1"),
+    ("ef_search = 0", r"\[search\]: ef_search = 0 must be >= 1"),
+    ('lexical_fields = ["title", "title"]', r"lexical_fields = \['title', 'title'\] must list distinct"),
+    ('lexical_fields = ["image"]',
+     r"\[search\].lexical_fields: 'image' is not a text field of \[\[fields\]\] \(text fields: title\)"),
+    ("weights = 1", r"\[search\]: unknown key 'weights'; known keys: ef_search, fusion, k, lexical, "),
+])
+def test_invalid_search_table_names_file_and_key(tmp_path, line, message):
+    path = write(tmp_path, f"{GOOD}\n[search]\n{line}\n")
     with pytest.raises(ConfigError, match=message) as info:
         load_config(path)
     assert str(info.value).startswith(f"{path}: ")

@@ -17,8 +17,14 @@ from gcl_search.errors import ConfigError, InputFileError
 from gcl_search.evaluation import evaluate
 from gcl_search.search.client import LexicalSpec, SearchClient
 from gcl_search.search.config_io import write_weights
-from gcl_search.search.live import SearchQuery, queries_from_judgments, read_queries, run_queries
-from gcl_search.search.tune import split_queries, tune_weights
+from gcl_search.search.live import (
+    SearchQuery,
+    queries_from_judgments,
+    read_queries,
+    run_queries,
+    write_queries,
+)
+from gcl_search.search.tune import simplex_grid, split_queries, tune_weights
 
 # doc_id -> (title, description, price, brand)
 WORDS = ["usb", "hdmi", "mouse", "red"]
@@ -57,16 +63,55 @@ def test_tuning_moves_weight_to_the_description(client):
     assert result.scores["heldout/default"] == pytest.approx(0.5)
     assert result.scores["heldout/best"] == pytest.approx(1.0)
     assert result.scores["train/best"] == pytest.approx(1.0)
-    assert result.trials > 1
+    # every fold's best moves weight to the description and wins on the fold left out: no shrinkage
+    assert result.folds == 3 and result.shrinkage == 1.0
+    assert result.cv_scores[1.0] == pytest.approx(1.0) and result.cv_scores[0.0] == pytest.approx(0.5)
+    assert result.trials == len(simplex_grid(2, 0.2)) + 1  # the grid plus the config's own weights
+
+
+def test_tuning_keeps_the_defaults_when_a_majority_does_not_hold_up_across_folds(tmp_path):
+    # Three queries want the description, two the title (the defaults' choice). In-sample, description
+    # weights win (mrr 0.8 vs 0.7), but leaving one query out, each title query is lost to a description-heavy
+    # fit and each description query sees a tie that keeps the defaults: cross-validation prefers a = 0.
+    words = ["usb", "hdmi", "mouse", "red", "cable"]
+    catalogue = {f"t{i}": (w, "laptop", 1.0, "x") for i, w in enumerate(words)}
+    catalogue.update({f"d{i}": ("laptop", w, 1.0, "x") for i, w in enumerate(words)})
+    judgments = {f"{w} wireless": ({f"d{i}": 2} if i < 3 else {f"t{i}": 2}) for i, w in enumerate(words)}
+    client = SearchClient(make_store(tmp_path / "s", catalogue=catalogue),
+                          make_config(title_weight=0.9, description_weight=0.1), {"kw": KeywordEncoder()})
+    result = tune_weights(client, queries_from_judgments(judgments), judgments, "mrr@10", heldout=0.0, k=10,
+                          folds=5)
+    assert result.folds == 5 and result.shrinkage == 0.0
+    assert result.cv_scores[0.0] == pytest.approx(0.7) and result.cv_scores[1.0] == pytest.approx(0.5)
+    assert result.weights == pytest.approx({"title": 0.9, "description": 0.1})
+    assert result.scores["train/best"] == pytest.approx(result.scores["train/default"]) == pytest.approx(0.7)
+    # without cross-validation the in-sample best is taken
+    greedy = tune_weights(client, queries_from_judgments(judgments), judgments, "mrr@10", heldout=0.0, k=10,
+                          folds=1)
+    assert greedy.shrinkage == 1.0 and greedy.weights["description"] > greedy.weights["title"]
+    assert greedy.scores["train/best"] == pytest.approx(0.8)
+
+
+def test_simplex_grid_covers_the_simplex_and_checks_the_step():
+    grid = simplex_grid(4, 0.2)
+    assert len(grid) == 56 and len(set(grid)) == 56  # C(5 + 3, 3)
+    assert all(sum(w) == pytest.approx(1.0) and min(w) >= 0 for w in grid)
+    assert (0.2, 0.0, 0.8, 0.0) in [tuple(round(x, 9) for x in w) for w in grid]
+    assert simplex_grid(1, 0.5) == [(1.0,)]
+    with pytest.raises(ConfigError, match="grid_step = 0.3 must divide 1"):
+        simplex_grid(2, 0.3)
 
 
 def test_tuning_a_hybrid_reports_the_lexical_weight(client):
     queries = queries_from_judgments(JUDGMENTS)
     start = LexicalSpec(fields=("description",), weight=0.0, fusion="minmax")
     result = tune_weights(client, queries, JUDGMENTS, "mrr@10", lexical=start, heldout=0.25, k=10,
-                          weight_grid=(0.0, 1.0))
+                          grid_step=0.5)
     assert result.lexical is not None and result.lexical.fields == ("description",)
+    assert result.default_lexical == start
+    assert result.scores["heldout/default"] == pytest.approx(0.5)
     assert result.scores["heldout/best"] == pytest.approx(1.0)
+    assert result.trials == 4 * 11  # field weights (.9, .1) (defaults), (1, 0), (.5, .5), (0, 1) x 11 lams
 
 
 def test_split_is_seeded_and_disjoint():
@@ -121,11 +166,40 @@ def test_write_weights_keeps_comments_and_other_keys(tmp_path):
     write_weights(src, out, {"title": 0.25, "description": 0.75}, LexicalSpec(weight=0.3), note="ndcg@10 0.5")
     text = out.read_text(encoding="utf-8")
     assert "# a comment that must survive" in text and "weight = 0.25   # default title weight" in text
-    assert "lexical fields=all text fields weight=0.3 fusion=minmax" in text
+    assert text.endswith("# gcl-search tune: ndcg@10 0.5\n")
     config = load_config(out)
     assert {f.name: f.weight for f in config.fields} == {"title": 0.25, "description": 0.75}
     assert config.query_fields[0].weight == 1.0
-    write_weights(out, out, {"title": 1.0})  # in place; the old tune comments are replaced, not stacked
+    search = config.search
+    assert (search.lexical, search.lexical_weight, search.fusion) == (True, 0.3, "minmax")
+    assert config.search.lexical_fields is None
+    write_weights(out, out, {"title": 1.0})  # in place, dense only; the tune note is replaced, not stacked
     assert out.read_text(encoding="utf-8").count("gcl-search tune:") == 0
+    assert load_config(out).search.lexical is False
+    assert load_config(out).search.lexical_weight == 0.3  # the hybrid settings stay for a later --lexical
     with pytest.raises(ConfigError, match="no \\[\\[fields\\]\\] table named 'brand'"):
         write_weights(src, out, {"brand": 1.0})
+
+
+def test_write_weights_edits_an_existing_search_table_in_place(tmp_path):
+    src = tmp_path / "c.toml"
+    src.write_text(CONFIG.replace("[[query_fields]]", "[search]\nk = 7  # page size\nlexical = false\n"
+                                  "lexical_fields = [\"title\"]   # only titles\nfusion = \"zscore\"\n\n"
+                                  "[[query_fields]]"), encoding="utf-8")
+    spec = LexicalSpec(fields=("description",), weight=0.4, fusion="rrf", rank_constant=20)
+    write_weights(src, src, {"title": 0.5, "description": 0.5}, spec)
+    text = src.read_text(encoding="utf-8")
+    assert text.count("[search]") == 1 and "k = 7  # page size" in text
+    assert 'lexical_fields = ["description"]   # only titles' in text
+    search = load_config(src).search
+    assert (search.k, search.lexical, search.lexical_fields, search.lexical_weight, search.fusion,
+            search.rank_constant) == (7, True, ("description",), 0.4, "rrf", 20.0)
+    write_weights(src, src, {"title": 0.5}, LexicalSpec(weight=0.6))  # all text fields: the key goes
+    search = load_config(src).search
+    assert search.lexical_fields is None and search.lexical_weight == 0.6 and search.fusion == "minmax"
+    assert load_config(src).query_fields[0].name == "query"  # the table after [search] is intact
+
+
+def test_write_queries_round_trips(tmp_path):
+    queries = [SearchQuery("a", "usb ü"), SearchQuery("b", None, "img.png")]
+    assert read_queries(write_queries(tmp_path / "q.jsonl", queries)) == queries
