@@ -174,6 +174,7 @@ def test_docs_example_config_loads(tmp_path):
     assert config.encoders["clip"].pretrained == str(tmp_path / "checkpoints" /
                                                      "gcl-vitb32-117-gs-full-states.pt")
     assert config.images == ImageSpec(root=str(tmp_path / "images"), allow_remote=False)
+    assert config.search == SearchSpec(lexical=True, lexical_fields=("title",), lexical_weight=0.3)
 
 
 def test_training_recipes_are_valid_configs():
