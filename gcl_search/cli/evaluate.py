@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from gcl_search.cli.search import build_client, build_request, live_options, liv
 from gcl_search.evaluation import DEFAULT_METRICS, compare, evaluate, read_judgments, read_run
 from gcl_search.evaluation.compare import TESTS
 from gcl_search.evaluation.report import FORMATS, render
+
+F = Callable[..., Any]
 
 
 def _columns(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, str] | None:
@@ -84,98 +87,72 @@ def _check_single_run_options_unused() -> None:
         raise click.UsageError(f"{flag} shapes the single live run; with --live put it inside each spec")
 
 
+def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """One decorator for a block of options, which --help lists in the order given."""
+
+    def apply(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
+def _choice(flag: str, choices: Sequence[str], default: str, help: str) -> Callable[[F], F]:
+    return click.option(flag, type=click.Choice(choices), default=default, show_default=True, help=help)
+
+
+_input_options = _options(
+    click.option("--judgments", "-j", required=True, type=click.Path(dir_okay=False),
+                 help="Judgments: TREC qrels (qid 0 docid grade) or CSV/TSV with a header."),
+    click.option("--judgments-format", type=click.Choice(["trec", "csv"]), help="Override format detection."),
+    click.option("--columns", callback=_columns,
+                 help="CSV headers: query=..,doc_id=..,grade=.. "
+                      "(e.g. query=query,doc_id=docid,grade=rating)."),
+    click.option("--run", "-r", "runs", multiple=True, callback=_named_runs,
+                 help="Run file [NAME=]PATH (TREC or JSONL); repeat to compare runs "
+                      "(the first is the baseline)."),
+    click.option("--run-format", type=click.Choice(["trec", "jsonl"]), help="Override run format detection."),
+)
+
+_scoring_options = _options(
+    click.option("--metric", "-m", "metrics", multiple=True, callback=_metrics,
+                 help=f"Metric(s), repeatable or comma-separated. Default: {','.join(DEFAULT_METRICS)}."),
+    click.option("--condensed", is_flag=True, help="Judged-only: drop unjudged documents before scoring."),
+    _choice("--no-relevant", ["skip", "zero", "error"], "skip",
+            "Queries with no document of grade >= 1: leave out, score 0, or fail."),
+    _choice("--missing-queries", ["zero", "skip"], "zero",
+            "Judged queries absent from a run: score 0 (retrieved nothing) or leave out."),
+    _choice("--unknown-queries", ["error", "ignore"], "error", "Run queries absent from the judgments."),
+    click.option("--max-grade", type=int, help="g_max for standard ERR/RBP (default: highest judged grade)."),
+)
+
+_comparison_options = _options(
+    click.option("--baseline", help="Run name the others are tested against (default: the first --run)."),
+    _choice("--test", [*TESTS, "both"], "randomisation", "Paired significance test for comparisons."),
+    click.option("--resamples", type=click.IntRange(100), default=10_000, show_default=True,
+                 help="Randomisation-test resamples."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Randomisation-test seed."),
+    _choice("--correction", ["holm", "none"], "holm",
+            "Multiple-comparison p-value adjustment across runs (per metric)."),
+)
+
+_output_options = _options(
+    click.option("--per-query", is_flag=True, help="Also print per-query values."),
+    click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+                 help="Output format on stdout."),
+    click.option("--plot", type=click.Path(dir_okay=False),
+                 help="Write a plot (.png/.svg/.pdf): metric bars for one run, sorted per-query deltas for a "
+                      "comparison."),
+    click.option("--plot-metric", help="Metric for the per-query delta plot (default: the first metric)."),
+)
+
+
 @click.command("evaluate", short_help="Score runs against graded judgments (nDCG, ERR, RBP, ...).")
-@click.option(
-    "--judgments",
-    "-j",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="Judgments: TREC qrels (qid 0 docid grade) or CSV/TSV with a header.",
-)
-@click.option("--judgments-format", type=click.Choice(["trec", "csv"]), help="Override format detection.")
-@click.option(
-    "--columns",
-    callback=_columns,
-    help="CSV headers: query=..,doc_id=..,grade=.. (e.g. query=query,doc_id=docid,grade=rating).",
-)
-@click.option(
-    "--run",
-    "-r",
-    "runs",
-    multiple=True,
-    callback=_named_runs,
-    help="Run file [NAME=]PATH (TREC or JSONL); repeat to compare runs (the first is the baseline).",
-)
-@click.option("--run-format", type=click.Choice(["trec", "jsonl"]), help="Override run format detection.")
-@click.option(
-    "--metric",
-    "-m",
-    "metrics",
-    multiple=True,
-    callback=_metrics,
-    help=f"Metric(s), repeatable or comma-separated. Default: {','.join(DEFAULT_METRICS)}.",
-)
-@click.option("--condensed", is_flag=True, help="Judged-only: drop unjudged documents before scoring.")
-@click.option(
-    "--no-relevant",
-    type=click.Choice(["skip", "zero", "error"]),
-    default="skip",
-    show_default=True,
-    help="Queries with no document of grade >= 1: leave out, score 0, or fail.",
-)
-@click.option(
-    "--missing-queries",
-    type=click.Choice(["zero", "skip"]),
-    default="zero",
-    show_default=True,
-    help="Judged queries absent from a run: score 0 (retrieved nothing) or leave out.",
-)
-@click.option(
-    "--unknown-queries",
-    type=click.Choice(["error", "ignore"]),
-    default="error",
-    show_default=True,
-    help="Run queries absent from the judgments.",
-)
-@click.option("--max-grade", type=int, help="g_max for standard ERR/RBP (default: highest judged grade).")
-@click.option("--baseline", help="Run name the others are tested against (default: the first --run).")
-@click.option(
-    "--test",
-    type=click.Choice([*TESTS, "both"]),
-    default="randomisation",
-    show_default=True,
-    help="Paired significance test for comparisons.",
-)
-@click.option(
-    "--resamples",
-    type=click.IntRange(100),
-    default=10_000,
-    show_default=True,
-    help="Randomisation-test resamples.",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Randomisation-test seed.")
-@click.option(
-    "--correction",
-    type=click.Choice(["holm", "none"]),
-    default="holm",
-    show_default=True,
-    help="Multiple-comparison p-value adjustment across runs (per metric).",
-)
-@click.option("--per-query", is_flag=True, help="Also print per-query values.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help="Output format on stdout.",
-)
-@click.option(
-    "--plot",
-    type=click.Path(dir_okay=False),
-    help="Write a plot (.png/.svg/.pdf): metric bars for one run, sorted per-query deltas for a comparison.",
-)
-@click.option("--plot-metric", help="Metric for the per-query delta plot (default: the first metric).")
+@_input_options
+@_scoring_options
+@_comparison_options
+@_output_options
 @click.option(
     "--live",
     "live_specs",
