@@ -20,7 +20,7 @@ from gcl_search.encoders.base import Encoder
 from gcl_search.encoders.registry import load_encoders
 from gcl_search.errors import ConfigError
 from gcl_search.ingest.checkpoint import Checkpoint
-from gcl_search.ingest.formats import ICECAT_NAME, detect_format
+from gcl_search.ingest.formats import ICECAT_NAME, count_rows, detect_format
 from gcl_search.ingest.pipeline import DEFAULT_BATCH_SIZE, ingest
 from gcl_search.ingest.read import read_for_config
 from gcl_search.records import CatalogueRecord, FailedDoc, IngestReport
@@ -113,7 +113,7 @@ def run_job(job: IngestJob, encoders: Mapping[str, Encoder] | None = None) -> In
     store = _open_store(job, config, encoders, checkpoint)
     failures = job.failures_file or _state_path(job, "failures.jsonl")
     report = ingest(records, config, encoders, store, batch_size=job.batch_size, failures_file=failures,
-                    checkpoint=checkpoint, progress=job.progress, total=job.limit)
+                    checkpoint=checkpoint, progress=job.progress, total=_total(job) if job.progress else None)
     outcome = IngestOutcome(report, store.name, failures, job.alias)
     if job.alias and (not report.failed or job.swap_with_failures):
         from gcl_search.stores.opensearch import swap_alias
@@ -139,6 +139,14 @@ def _records(job: IngestJob, config: Config) -> Iterator[CatalogueRecord | Faile
     records = read_for_config(job.catalogue, config, id_column=job.id_column, base_dir=job.base_dir,
                               fmt=job.fmt)
     return islice(records, job.limit) if job.limit is not None else records
+
+
+def _total(job: IngestJob) -> int | None:
+    """The progress bar's total: the catalogue's item count where it is cheap to know, capped by --limit."""
+    count = count_rows(Path(job.catalogue), detect_format(Path(job.catalogue), job.fmt))
+    if count is None or job.limit is None:
+        return count if count is not None else job.limit
+    return min(count, job.limit)
 
 
 def _state_path(job: IngestJob, suffix: str) -> Path:

@@ -187,3 +187,15 @@ def test_unreachable_cluster_is_a_clear_error_and_never_shows_credentials(workdi
     assert result.exit_code == 1
     assert "cannot reach OpenSearch at http://***@127.0.0.1:1" in result.stderr
     assert "hunter2secret" not in result.output and "admin" not in result.output
+
+
+def test_progress_bar_has_the_catalogue_total(workdir):
+    tmp_path, _ = workdir
+    write_catalogue(tmp_path / "cat.jsonl", 10)
+    result = CliRunner().invoke(main, ["ingest", "-c", "cfg.toml", "--catalogue", "cat.jsonl", "--id-column",
+                                       "id", "--store", "stores", "--index", "p", "--batch-size", "4"])
+    assert result.exit_code == 0, result.output
+    assert "10/10" in result.stderr
+    limited = CliRunner().invoke(main, ["ingest", "-c", "cfg.toml", "--catalogue", "cat.jsonl", "--id-column",
+                                        "id", "--store", "stores", "--index", "q", "--limit", "3"])
+    assert limited.exit_code == 0 and "3/3" in limited.stderr

@@ -12,6 +12,7 @@ import pytest
 
 from gcl_search.config import parse_config
 from gcl_search.errors import CatalogueError
+from gcl_search.ingest.formats import count_rows
 from gcl_search.ingest.read import read_catalogue, read_for_config
 from gcl_search.records import CatalogueRecord, FailedDoc
 
@@ -239,3 +240,23 @@ def test_bundled_icecat_sample(icecat_dir):
     assert "price" in first[0].attributes or "brand" in first[0].attributes
     same = read_catalogue(icecat_dir, "doc_id", {"title": "title"})
     assert next(same).doc_id == first[0].doc_id
+
+
+def test_count_rows_matches_what_the_reader_yields(tmp_path):
+    # the progress bar's total: one per record or per-record error, blank lines/rows not counted
+    jsonl = tmp_path / "c.jsonl"
+    jsonl.write_bytes(b'{"id": "a", "title": "x"}\n\n{"id": "b", "title": \n  \n{"id": "c", "title": "y"}\n')
+    csv_path = _csv(tmp_path / "c.csv", 'id,title,desc\nx1,"two\nlines",d\n\n,,\nx2,t,d,extra\nx3,t,d\n')
+    tsv = _csv(tmp_path / "c.tsv", "id\ttitle\tdesc\nx1\tmouse\tgrey\n")
+    table = pa.Table.from_pylist([{"id": f"p{i}", "title": "t"} for i in range(2500)])
+    pq.write_table(table, tmp_path / "c.parquet", row_group_size=1000)
+    for path, fmt, expected in [(jsonl, "jsonl", 3), (csv_path, "csv", 3), (tsv, "tsv", 1),
+                                (tmp_path / "c.parquet", "parquet", 2500)]:
+        assert count_rows(path, fmt) == expected
+        assert len(list(read_catalogue(path, "id", {"title": "title"}))) == expected
+    assert count_rows(tmp_path / "absent.jsonl", "jsonl") is None
+    assert count_rows(jsonl, "parquet") is None  # not a parquet file: no total, the reader reports it
+
+
+def test_count_rows_of_the_bundled_icecat_sample(icecat_dir):
+    assert count_rows(Path("icecat"), "icecat") == count_rows(icecat_dir, "icecat") == 19_406
