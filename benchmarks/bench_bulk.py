@@ -1,21 +1,27 @@
 """Bulk write throughput: OpenSearchStore.upsert vs a bare opensearch-py `helpers.bulk` loop, same documents.
 
-Both sides write the same precomputed documents (Icecat texts and attributes, two 384-d unit vectors per
-product: precomputed, so encoding is not measured; the vector values do not affect the write path) into fresh
-indices built from the same body, with the same load settings (refresh_interval -1, 0 replicas), the same
-chunk size, one client thread each. The bare loop builds the same `_source` dicts inline and calls
-`helpers.bulk`; ours goes through `upsert` (validation, action building, per-item accounting, retry
-bookkeeping). Runs alternate (ours-bare, bare-ours, ...) and the ratio of median throughputs is printed.
-Target: >= 0.9. Run:
+Like with like:
+- the same precomputed documents (Icecat texts and attributes, two 384-d unit vectors per product; encoding is
+  not measured) into fresh indices built from the same body; the `_source` JSON of both sides is checked to
+  be byte-identical before timing;
+- the same load settings (refresh_interval -1, 0 replicas, restored and refreshed at the end, inside the
+  timer on both sides), the same chunk size (one bulk request per `--batch` documents), one client thread;
+- an untimed warm-up run of each side first (JIT, caches), then pairs in ABBA order (ours-bare, bare-ours,
+  ...), each run starting only when the node has no merges running from the previous index;
+- besides wall throughput (node-bound: lucene builds the HNSW graph while indexing), the client's own CPU
+  time per document is printed for each side, which is where our path could add overhead.
+The ratio of median throughputs is the number to read. Target: >= 0.9. Run (exact command in the results):
 
     tools/opensearch-node/node.sh start --port 9260
-    python benchmarks/bench_bulk.py --url http://127.0.0.1:9260 | tee benchmarks/results/bulk.txt
+    python benchmarks/bench_bulk.py --url http://127.0.0.1:9260 --docs 2000 --repeats 4 \
+        | tee benchmarks/results/bulk.txt
     tools/opensearch-node/node.sh stop --port 9260
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -65,70 +71,106 @@ def bare_actions(docs: list[Document], index: str):
                            "text": dict(doc.texts), "attr": dict(doc.attributes)}}
 
 
-def run_ours(client, docs, index, batch) -> float:
+def same_json(docs: list[Document]) -> int:
+    """Bytes of the `_source` JSON both sides send for `docs`; exits when they differ."""
+    from gcl_search.stores.opensearch_bodies import to_bulk_action
+
+    ours = b"".join(json.dumps(to_bulk_action(d, "x", LAYOUT)["_source"]).encode() for d in docs)
+    bare = b"".join(json.dumps(a["_source"]).encode() for a in bare_actions(docs, "x"))
+    if ours != bare:
+        raise SystemExit("the two sides would send different documents; fix bare_actions")
+    return len(ours)
+
+
+def wait_for_idle_node(client, timeout: float = 120.0) -> None:
+    """Block until no merge is running (the previous run's index may still be merging its segments)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = client.nodes.stats(metric="indices", index_metric="merge")
+        if all(n["indices"]["merges"]["current"] == 0 for n in stats["nodes"].values()):
+            return
+        time.sleep(0.5)
+
+
+def timed(run, client, docs, index, batch) -> tuple[float, float]:
+    """(docs/s wall, client CPU ms/doc) of one run into a fresh index."""
+    wait_for_idle_node(client)
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    run(client, docs, index, batch)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return len(docs) / seconds, 1000 * cpu / len(docs)
+
+
+def run_ours(client, docs, index, batch) -> None:
     from gcl_search.stores.opensearch import OpenSearchStore
 
     store = OpenSearchStore(client, index, chunk_size=batch)
     store.create(LAYOUT)
-    t0 = time.perf_counter()
     with store.bulk_load():
-        indexed = 0
         for i in range(0, len(docs), batch):
             report = store.upsert(docs[i:i + batch])
-            indexed += report.indexed
             if report.failed:
                 raise SystemExit(f"failures: {report.failed[:3]}")
-    seconds = time.perf_counter() - t0
-    assert indexed == len(docs) and store.count() == len(docs)
-    store.drop()
-    return len(docs) / seconds
+    _check_and_drop(client, index, len(docs))
 
 
-def run_bare(client, docs, index, batch) -> float:
+def run_bare(client, docs, index, batch) -> None:
     from opensearchpy import helpers
 
     from gcl_search.stores.opensearch_bodies import build_index_body
 
     client.indices.create(index=index, body=build_index_body(LAYOUT))
-    t0 = time.perf_counter()
     relaxed = {"index": {"refresh_interval": "-1", "number_of_replicas": 0}}
     client.indices.put_settings(index=index, body=relaxed)
     ok, _ = helpers.bulk(client, bare_actions(docs, index), chunk_size=batch, max_chunk_bytes=20 * 2**20)
     client.indices.put_settings(index=index, body={"index": {"refresh_interval": None}})
     client.indices.refresh(index=index)
-    seconds = time.perf_counter() - t0
-    assert ok == len(docs) and client.count(index=index)["count"] == len(docs)
+    if ok != len(docs):
+        raise SystemExit(f"bare loop indexed {ok} of {len(docs)}")
+    _check_and_drop(client, index, len(docs))
+
+
+def _check_and_drop(client, index: str, n: int) -> None:
+    count = client.count(index=index)["count"]
     client.indices.delete(index=index)
-    return len(docs) / seconds
+    if count != n:
+        raise SystemExit(f"{index}: {count} documents, expected {n}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9260"))
-    parser.add_argument("--docs", type=int, default=5000)
+    parser.add_argument("--docs", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--repeats", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=4, help="timed runs per side (even: ABBA pairs)")
+    parser.add_argument("--warmup-docs", type=int, default=500, help="untimed first run of each side")
     args = parser.parse_args()
     from opensearchpy import OpenSearch
 
     client = OpenSearch(args.url, timeout=600)
     docs = make_docs(args.docs)
-    print(f"{len(docs)} Icecat documents, 2 x 384-d vectors (concat 768-d, lucene HNSW innerproduct), "
-          f"batch {args.batch}, {args.repeats} alternating runs each")
-    ours, bare = [], []
+    size = same_json(docs)
+    print(f"# python benchmarks/bench_bulk.py --url {args.url} --docs {args.docs} --batch {args.batch} "
+          f"--repeats {args.repeats} --warmup-docs {args.warmup_docs}")
+    print(f"# load average at start {os.getloadavg()[0]:.1f}; {len(docs)} Icecat documents, 2 x 384-d "
+          f"vectors (concat 768-d, lucene HNSW innerproduct), batch {args.batch}; _source JSON identical on "
+          f"both sides ({size / 2**20:.1f} MiB)")
+    for name, run in (("ours", run_ours), ("bare", run_bare)):
+        timed(run, client, docs[:args.warmup_docs], f"bench-bulk-warmup-{name}", args.batch)
+    ours, bare, cpu = [], [], {"ours": [], "bare": []}
     for r in range(args.repeats):
-        # Alternate which side goes first: the node is still merging the previous index for a while.
-        if r % 2:
-            bare.append(run_bare(client, docs, f"bench-bulk-bare-{r}", args.batch))
-            ours.append(run_ours(client, docs, f"bench-bulk-ours-{r}", args.batch))
-        else:
-            ours.append(run_ours(client, docs, f"bench-bulk-ours-{r}", args.batch))
-            bare.append(run_bare(client, docs, f"bench-bulk-bare-{r}", args.batch))
-        print(f"run {r} ({'bare' if r % 2 else 'upsert'} first): upsert {ours[-1]:.0f} docs/s, "
-              f"bare helpers.bulk {bare[-1]:.0f} docs/s")
+        order = [("ours", run_ours), ("bare", run_bare)]
+        for name, run in order[::-1] if r % 2 else order:
+            rate, ms = timed(run, client, docs, f"bench-bulk-{name}-{r}", args.batch)
+            (ours if name == "ours" else bare).append(rate)
+            cpu[name].append(ms)
+        print(f"run {r} ({'bare' if r % 2 else 'upsert'} first): upsert {ours[-1]:.0f} docs/s "
+              f"({cpu['ours'][-1]:.2f} ms CPU/doc), bare helpers.bulk {bare[-1]:.0f} docs/s "
+              f"({cpu['bare'][-1]:.2f} ms CPU/doc); load {os.getloadavg()[0]:.1f}", flush=True)
     ratio = statistics.median(ours) / statistics.median(bare)
     print(f"median: upsert {statistics.median(ours):.0f} docs/s, bare {statistics.median(bare):.0f} docs/s, "
-          f"ratio {ratio:.3f} (target >= 0.9)")
+          f"ratio {ratio:.3f} (target >= 0.9); client CPU/doc: upsert "
+          f"{statistics.median(cpu['ours']):.2f} ms, bare {statistics.median(cpu['bare']):.2f} ms")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,11 @@ the model busy while reading and writing happen in background threads.
   over the same batches, pre-read into memory; no reading, no writing.
 - "pipeline": `ingest(read_catalogue(...), ...)` into a fresh store: reading, validation, encoding, writing,
   checkpointing and the failures file, all included.
-Runs alternate (A B A B ...) so machine load hits both alike; the ratio of medians is reported.
+Both sides encode the same records in the same batches with the same encoder after one untimed warm-up
+batch. The order of the measurements rotates every repeat (a Latin square: with encode, local and opensearch
+and 3 repeats each goes first, second and last once), so machine load and node merges hit all alike; the
+ratio of medians is reported. On a 2-core box the OpenSearch node builds its HNSW graph on the same cores the
+encoder uses, which the opensearch ratio includes (that is the cost of writing while encoding there).
 
     python benchmarks/bench_ingest.py --n 2000 --repeats 3 [--opensearch-url http://127.0.0.1:9270]
 """
@@ -76,6 +80,9 @@ def main() -> None:
     config = load_config(args.config)
     encoders = load_encoders(config, {spec.encoder for spec in config.fields})
     encode_batch(list(enumerate(records(config, 64))), config, encoders, [])  # warm-up
+    url = f" --opensearch-url {args.opensearch_url}" if args.opensearch_url else ""
+    print(f"# python benchmarks/bench_ingest.py --config {args.config} --n {args.n} --batch-size "
+          f"{args.batch_size} --repeats {args.repeats}{url}")
     print(f"# bench_ingest: {args.n} Icecat products, fields {[s.name for s in config.fields]}, "
           f"batch {args.batch_size}, torch threads {torch.get_num_threads()}, cpu count {os.cpu_count()}, "
           f"load avg {os.getloadavg()[0]:.1f}")
@@ -83,17 +90,22 @@ def main() -> None:
     times: dict[str, list[float]] = {"encode": [], **{t: [] for t in targets}}
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
-            times["encode"].append(encode_alone(config, encoders, args.n, args.batch_size))
-            for target in targets:
-                work = Path(tmp) / f"{target}-{repeat}"
+            kinds = ["encode", *targets]
+            shift = repeat % len(kinds)
+            for kind in kinds[shift:] + kinds[:shift]:
+                if kind == "encode":
+                    times["encode"].append(encode_alone(config, encoders, args.n, args.batch_size))
+                    continue
+                work = Path(tmp) / f"{kind}-{repeat}"
                 work.mkdir()
-                store = _store(target, work, args.opensearch_url)
+                store = _store(kind, work, args.opensearch_url)
                 try:
-                    times[target].append(pipeline(config, encoders, args.n, args.batch_size, store, work))
+                    times[kind].append(pipeline(config, encoders, args.n, args.batch_size, store, work))
                 finally:
                     store.drop()
             line = ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items())
-            print(f"repeat {repeat}: {line}", flush=True)
+            print(f"repeat {repeat} (first: {kinds[shift]}): {line}; load avg {os.getloadavg()[0]:.1f}",
+                  flush=True)
     base = statistics.median(times["encode"])
     print(f"encode alone:            {args.n / base:8.1f} docs/s (median {base:.1f} s)")
     for target in targets:
