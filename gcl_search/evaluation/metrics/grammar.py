@@ -45,13 +45,14 @@ def _collection(rankings: Rankings, collection_max: int) -> np.ndarray:
     return np.full(rankings.n_queries, collection_max, np.int64)
 
 
+def _cut(metric: Callable[[Rankings, int | None], np.ndarray], legend: str) -> _Family:
+    """A family with an optional cut-off k, computed as `metric(rankings, k)`."""
+    return _Family("k", lambda r, s, g: metric(r, s.k), legend)
+
+
 FAMILIES: dict[str, _Family] = {
-    "ndcg": _Family(
-        "k",
-        lambda r, s, g: standard.ndcg(r, s.k),
-        "nDCG, linear gain g (trec_eval ndcg_cut), "
-        "discount 1/log2(rank+1), ideal = all judgments sorted by grade",
-    ),
+    "ndcg": _cut(standard.ndcg, "nDCG, linear gain g (trec_eval ndcg_cut), "
+                                "discount 1/log2(rank+1), ideal = all judgments sorted by grade"),
     "ndcg_exp": _Family(
         "k",
         lambda r, s, g: standard.ndcg(r, s.k, exponential=True),
@@ -72,35 +73,19 @@ FAMILIES: dict[str, _Family] = {
         lambda r, s, g: standard.rbp_residual(r, s.p),
         "RBP residual: RBP mass at unjudged ranks and beyond the run (upper bound - rbp)",
     ),
-    "map": _Family(
-        "k",
-        lambda r, s, g: standard.average_precision(r, s.k),
-        "average precision, divided by all relevant judged (trec_eval map_cut)",
-    ),
-    "mrr": _Family(
-        "k",
-        lambda r, s, g: standard.reciprocal_rank(r, s.k),
-        "reciprocal rank of the first relevant document",
-    ),
-    "precision": _Family("k", lambda r, s, g: standard.precision(r, s.k), "relevant in top k / k"),
-    "recall": _Family("k", lambda r, s, g: standard.recall(r, s.k), "relevant in top k / relevant judged"),
-    "judged": _Family("k", lambda r, s, g: standard.judged(r, s.k), "judged documents in top k / k"),
+    "map": _cut(standard.average_precision,
+                "average precision, divided by all relevant judged (trec_eval map_cut)"),
+    "mrr": _cut(standard.reciprocal_rank, "reciprocal rank of the first relevant document"),
+    "precision": _cut(standard.precision, "relevant in top k / k"),
+    "recall": _cut(standard.recall, "relevant in top k / relevant judged"),
+    "judged": _cut(standard.judged, "judged documents in top k / k"),
     # The GCL paper's public evaluation (marqo-ai/GCL evals/eval_gs_v1.py), see docs/evaluation.md.
-    "gcl_ndcg": _Family(
-        "k",
-        lambda r, s, g: standard.ndcg(r, s.k),
-        "GCL paper: BEIR/pytrec_eval ndcg_cut, linear gain (same per-query value as ndcg)",
-    ),
-    "gcl_map": _Family(
-        "k",
-        lambda r, s, g: standard.average_precision(r, s.k),
-        "GCL paper: BEIR/pytrec_eval map_cut, grade>=1 relevant (same per-query value as map)",
-    ),
-    "gcl_mrr": _Family(
-        "k",
-        lambda r, s, g: standard.reciprocal_rank(r, s.k),
-        "GCL paper: BEIR mrr, grade>0 relevant (same per-query value as mrr)",
-    ),
+    "gcl_ndcg": _cut(standard.ndcg,
+                     "GCL paper: BEIR/pytrec_eval ndcg_cut, linear gain (same per-query value as ndcg)"),
+    "gcl_map": _cut(standard.average_precision,
+                    "GCL paper: BEIR/pytrec_eval map_cut, grade>=1 relevant (same per-query value as map)"),
+    "gcl_mrr": _cut(standard.reciprocal_rank,
+                    "GCL paper: BEIR mrr, grade>0 relevant (same per-query value as mrr)"),
     "gcl_err": _Family(
         "k",
         lambda r, s, g: standard.err(r, s.k, _query_max(r, g)),
