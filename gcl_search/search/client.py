@@ -1,28 +1,27 @@
 """SearchClient: weighted multi-field dense retrieval, optionally fused with BM25, on any VectorStore.
 
-One request (design.md section 3):
+One request (design.md section 3), ONE store call (`VectorStore.candidates`; on OpenSearch one `_msearch`):
 
 1. the query is embedded once per encoder (`QueryEmbedder`), giving `q_f` for every document field;
 2. ONE approximate inner-product search on the concatenated vector with `Q = [w_1 q_1; ...; w_F q_F]`
-   returns `ceil((offset + k) * oversample)` candidates;
-3. with a lexical component, BM25 over the chosen text fields returns as many candidates again;
-4. every candidate gets its EXACT dense score `sum_f w_f q_f . d_f`: the concatenated search returns the
-   exact inner product `Q . D` of each document it finds (approximation only decides WHICH documents are
-   found, which oversampling covers), and a candidate only the lexical search found is re-scored from its
-   stored vectors. No candidate is ever scored 0 on a field because a per-field search missed it (the
-   bool-of-knn error); the page's hits then get every field's raw similarity `q_f . d_f` from their stored
-   vectors (one fetch of `k` documents, not of every candidate);
+   returns `depth = ceil((offset + k) * oversample)` candidates (OpenSearch searches with a beam of
+   `max(ef_search, depth)`: ef_search is what buys recall there);
+3. with a lexical component, BM25 over the chosen text fields returns its candidates in the same call;
+4. every candidate of either search comes back with each field's exact raw similarity `q_f . d_f`
+   (computed by the store from the stored vectors), so its dense score is exactly `sum_f w_f q_f . d_f`:
+   approximation only decides WHICH documents are found, and no candidate is ever scored 0 on a field
+   because a per-field search missed it (the bool-of-knn error);
 5. without a lexical component the dense score is the score; with one, the two lists are fused over the
    candidate set by the named method (`gcl_search.search.fusion`);
 6. hits are sorted by score descending, ties by doc_id, and `[offset, offset + k)` is returned, each with its
-   combined score, dense score, every field's raw similarity and the raw BM25 score.
+   combined score, dense score, every field's raw similarity, the raw BM25 score and its attributes.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import numpy as np
@@ -34,7 +33,7 @@ from gcl_search.errors import ConfigError, StoreUnavailable
 from gcl_search.records import Hit
 from gcl_search.search.embed import QueryEmbedder, check_field_weights
 from gcl_search.search.fusion import DEFAULT_RANK_CONSTANT, check_fusion, fuse
-from gcl_search.stores.base import Filter, IndexLayout, VectorStore, layout_from_config
+from gcl_search.stores.base import Filter, IndexLayout, LexicalQuery, VectorStore, layout_from_config
 from gcl_search.stores.bm25 import analyze
 
 T = TypeVar("T")
@@ -128,7 +127,7 @@ class SearchClient:
             k: hits to return (1..10000).
             offset: hits to skip (pagination: page p of size k is offset p * k).
             filters: Term/Range filters on stored attributes, applied to both the dense and lexical search.
-            attributes: fetch each hit's stored attributes (one more store call; off for ids and scores only).
+            attributes: return each hit's stored attributes (off for ids and scores only).
 
         Returns:
             Up to k hits, best first, ties by doc_id. A query with no text and no image returns [].
@@ -164,28 +163,16 @@ class SearchClient:
         w = check_field_weights(weights, self.field_names, self.default_weights,
                                 allow_all_zero=lexical is not None)
         depth = min(MAX_K, math.ceil((offset + k) * self.oversample))
-        dense: dict[str, float] = {}
-        if any(v > 0 for v in w.values()):
-            q = self.layout.query_vector(query_vectors, w)
-            dense = dict(self._call(self.store.knn, q, depth, filters, ef_search=self.ef_search))
-        lex: dict[str, float] = {}
+        lex_query = None
         if lexical is not None:
-            lex_depth = lexical.depth or depth
-            fields = None if lexical.fields is None else list(lexical.fields)
-            lex = dict(self._call(self.store.lexical, lexical_text(text or ""), fields, lex_depth, filters))
-        vectors = self._fetch_vectors([doc_id for doc_id in lex if doc_id not in dense], {})
-        for doc_id, score, _ in score_candidates(list(vectors), vectors, query_vectors, w):
-            dense[doc_id] = score
-        page = rank_hits([(d, s, {}) for d, s in dense.items()], lex, lexical)[offset:offset + k]
-        vectors = self._fetch_vectors([h.doc_id for h in page], vectors)
-        attrs = self._call(self.store.attributes, [h.doc_id for h in page]) if page and attributes else {}
-        return [_complete(h, vectors[h.doc_id], query_vectors, attrs.get(h.doc_id, {}))
-                for h in page if h.doc_id in vectors]
-
-    def _fetch_vectors(self, ids: Sequence[str], known: dict[str, dict[str, np.ndarray]]
-                       ) -> dict[str, dict[str, np.ndarray]]:
-        missing = [doc_id for doc_id in ids if doc_id not in known]
-        return {**known, **self._call(self.store.vectors, missing)} if missing else known
+            lex_query = LexicalQuery(lexical_text(text or ""), lexical.fields, lexical.depth or depth)
+        dense, lex = self._call(self.store.candidates, query_vectors, w, depth, filters, self.ef_search,
+                                lex_query, attributes)
+        found = {c.doc_id: c for c in (*lex, *dense)}
+        scored = [(c.doc_id, dense_score(c.field_scores, w), c.field_scores) for c in found.values()]
+        bm25 = {c.doc_id: c.bm25 for c in lex}
+        page = rank_hits(scored, bm25, lexical)[offset:offset + k]
+        return [replace(h, attributes=dict(found[h.doc_id].attributes)) for h in page]
 
     def _call(self, method: Callable[..., T], *args: object, **kwargs: object) -> T:
         wait = wait_exponential_jitter(multiplier=self.backoff, max=5.0, jitter=self.backoff)
@@ -194,24 +181,9 @@ class SearchClient:
         return retrying(method, *args, **kwargs)
 
 
-def score_candidates(ids: Sequence[str], vectors: Mapping[str, Mapping[str, np.ndarray]],
-                     query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float]
-                     ) -> list[tuple[str, float, dict[str, float]]]:
-    """Exact re-scoring: (doc_id, dense, {field: q_f . d_f}) for every candidate the store still has.
-
-    A field the document lacks is left out of its field scores and adds nothing; a field with weight 0 is
-    still reported (users tune weights by looking at it), as long as the query has a vector for it.
-    """
-    out = []
-    for doc_id in ids:
-        doc = vectors.get(doc_id)
-        if doc is None:  # deleted between the search and the fetch
-            continue
-        field_scores = {name: float(np.dot(query_vectors[name], vec)) for name, vec in doc.items()
-                        if name in query_vectors and np.any(query_vectors[name])}
-        dense = float(sum(weights.get(name, 0.0) * s for name, s in field_scores.items()))
-        out.append((doc_id, dense, field_scores))
-    return out
+def dense_score(field_scores: Mapping[str, float], weights: Mapping[str, float]) -> float:
+    """`sum_f w_f * (q_f . d_f)` over the fields the document has (absent fields add nothing)."""
+    return float(sum(weights.get(name, 0.0) * s for name, s in field_scores.items()))
 
 
 def rank_hits(scored: Sequence[tuple[str, float, dict[str, float]]], lexical_scores: Mapping[str, float],
@@ -253,9 +225,3 @@ def _check_layout(layout: IndexLayout, config: Config, encoders: Mapping[str, En
     dims = {name: enc.dim for name, enc in encoders.items()}
     expected = layout_from_config(config, dims, text_fields=layout.text_fields, attributes=layout.attributes)
     layout.check_compatible(expected, where=f"{where} (its _meta)")
-
-
-def _complete(hit: Hit, vectors: Mapping[str, np.ndarray], query_vectors: Mapping[str, np.ndarray],
-              attributes: Mapping[str, object]) -> Hit:
-    field_scores = score_candidates([hit.doc_id], {hit.doc_id: vectors}, query_vectors, {})[0][2]
-    return Hit(hit.doc_id, hit.score, hit.dense_score, field_scores, hit.lexical_score, dict(attributes))

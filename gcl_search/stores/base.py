@@ -12,12 +12,18 @@ Search code talks only to `VectorStore`. The contract, shared by both stores and
 - Filters (`Term`, `Range`; a sequence means AND) apply INSIDE the vector search (OpenSearch `knn.filter`;
   the local store masks before ranking), so a filtered search still returns k hits when k documents match.
 - Rankings are sorted by score descending, ties broken by doc_id ascending.
+- `candidates(...)` is what the search client calls: the dense candidates (one approximate search on the
+  concatenated vector) and optionally the lexical ones, each with every field's exact raw similarity
+  `q_f . d_f` and its attributes, in ONE backend request on OpenSearch (`_msearch` with a painless
+  `script_fields` over the stored vector; see `opensearch_bodies.FIELD_SIMS_SCRIPT`); the local store builds the
+  same answer from `knn`, `vectors`, `lexical` and `attributes` (`candidates_from_parts`).
 
 Typical use by the search client::
 
-    q = layout.query_vector({"title": q_title, "description": q_desc}, {"title": 0.7, "description": 0.3})
-    cands = store.knn(q, k=int(k * layout.options.oversample), filters=[Range("price", lte=100)])
-    vecs = store.vectors([doc_id for doc_id, _ in cands])
+    dense, lexical = store.candidates({"title": q, "description": q}, {"title": 0.7, "description": 0.3},
+                                      depth=30, filters=[Range("price", lte=100)],
+                                      lexical=LexicalQuery("usb cable", None, 30))
+    # each Candidate: doc_id, field_scores {field: q_f . d_f}, attributes, bm25 (lexical list only)
 """
 
 from __future__ import annotations
@@ -43,7 +49,8 @@ from gcl_search.stores.layout import (
 
 __all__ = [
     "CONCAT", "FUSED", "AttributeField", "DenseField", "IndexLayout", "LayoutOptions", "layout_from_config",
-    "Term", "Range", "Filter", "VectorStore", "check_filters",
+    "Term", "Range", "Filter", "VectorStore", "check_filters", "Candidate", "LexicalQuery",
+    "candidates_from_parts", "field_similarities", "scored_fields",
 ]
 
 Scalar = Union[str, int, float, bool]  # noqa: UP007 - a runtime alias, py3.10 safe
@@ -98,6 +105,47 @@ def check_filters(layout: IndexLayout, filters: Sequence[Filter]) -> None:
         if isinstance(flt, Range) and attr.type not in ("float", "integer"):
             raise ConfigError(f"range filter on {flt.field!r}, a {attr.type} attribute; use a Term filter or "
                               "declare it float/integer")
+
+
+@dataclass(frozen=True)
+class LexicalQuery:
+    """The lexical half of `VectorStore.candidates`: BM25 of `text` summed over `fields` (None: all text
+    fields), top `k`."""
+
+    text: str
+    fields: tuple[str, ...] | None
+    k: int
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A document a search found, with what the client needs to score and show it.
+
+    Attributes:
+        doc_id: the document id.
+        field_scores: field -> raw similarity `q_f . d_f` (float64) for every field the document has and the
+            query has a non-zero vector for (weight-0 fields included); absent fields are left out.
+        attributes: stored attributes ({} when not asked for).
+        bm25: the BM25 score (lexical candidates only).
+    """
+
+    doc_id: str
+    field_scores: dict[str, float]
+    attributes: dict[str, object]
+    bm25: float | None = None
+
+
+def scored_fields(query_vectors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The query vectors that get field scores: non-zero ones, as float64 (an all-zero vector means the
+    query had nothing for that field, e.g. no image)."""
+    return {name: np.asarray(q, dtype=np.float64) for name, q in query_vectors.items() if np.any(q)}
+
+
+def field_similarities(doc_vectors: Mapping[str, np.ndarray], query_vectors: Mapping[str, np.ndarray]
+                       ) -> dict[str, float]:
+    """{field: q_f . d_f} in float64 over the fields both sides have (query vectors from `scored_fields`)."""
+    return {name: float(np.dot(query_vectors[name], np.asarray(vec, dtype=np.float64)))
+            for name, vec in doc_vectors.items() if name in query_vectors}
 
 
 @runtime_checkable
@@ -183,6 +231,28 @@ class VectorStore(Protocol):
         """doc_id -> {field: unit float32 vector} for the fields each document has; unknown ids left out."""
         ...
 
+    def candidates(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], depth: int,
+                   filters: Sequence[Filter] = (), ef_search: int | None = None,
+                   lexical: LexicalQuery | None = None, attributes: bool = True
+                   ) -> tuple[list[Candidate], list[Candidate]]:
+        """The search client's one call: dense and lexical candidates with exact field similarities.
+
+        Args:
+            query_vectors: dense field -> UNWEIGHTED query vector `q_f` (dim,).
+            weights: dense field -> weight; the dense search ranks by `sum_f w_f q_f . d_f` (the concatenated
+                vector, `IndexLayout.query_vector`). No weight > 0: no dense search.
+            depth: dense candidates to return (approximate top-`depth` on OpenSearch, exact locally).
+            filters: AND of Term/Range, applied inside both searches.
+            ef_search: HNSW beam override (OpenSearch); the local store is exact.
+            lexical: also return the BM25 top `lexical.k`.
+            attributes: include each candidate's stored attributes.
+
+        Returns:
+            (dense candidates best first, lexical candidates best first), each a `Candidate` whose
+            field_scores hold the exact `q_f . d_f` for every field it has (`field_similarities`).
+        """
+        ...
+
     def lexical(self, text: str, fields: Sequence[str] | None, k: int, filters: Sequence[Filter] = ()
                 ) -> list[tuple[str, float]]:
         """BM25 (Lucene variant, k1=1.2, b=0.75): the sum of the per-field scores over `fields`.
@@ -205,6 +275,30 @@ class VectorStore(Protocol):
     def texts(self, doc_ids: Sequence[str]) -> dict[str, dict[str, str]]:
         """doc_id -> stored text fields; unknown ids are left out."""
         ...
+
+
+def candidates_from_parts(store: VectorStore, query_vectors: Mapping[str, np.ndarray],
+                          weights: Mapping[str, float], depth: int, filters: Sequence[Filter] = (),
+                          ef_search: int | None = None, lexical: LexicalQuery | None = None,
+                          attributes: bool = True) -> tuple[list[Candidate], list[Candidate]]:
+    """`VectorStore.candidates` from a store's `knn`, `vectors`, `lexical` and `attributes` (the local store's
+    implementation; the reference the OpenSearch one-request version is tested against)."""
+    dense_ids: list[str] = []
+    if any(w > 0 for w in weights.values()):
+        q = store.layout().query_vector(query_vectors, weights)
+        dense_ids = [doc_id for doc_id, _ in store.knn(q, depth, filters, ef_search=ef_search)]
+    bm25: dict[str, float] = {}
+    if lexical is not None:
+        fields = None if lexical.fields is None else list(lexical.fields)
+        bm25 = dict(store.lexical(lexical.text, fields, lexical.k, filters))
+    ids = list(dict.fromkeys([*dense_ids, *bm25]))
+    vectors = store.vectors(ids)
+    attrs = store.attributes(ids) if attributes and ids else {}
+    qf = scored_fields(query_vectors)
+    found = {doc_id: Candidate(doc_id, field_similarities(vectors[doc_id], qf), attrs.get(doc_id, {}),
+                               bm25.get(doc_id))
+             for doc_id in ids if doc_id in vectors}
+    return [found[d] for d in dense_ids if d in found], [found[d] for d in bm25 if d in found]
 
 
 def attribute_matches(value: object, flt: Filter) -> bool:

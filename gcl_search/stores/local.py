@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,7 +28,17 @@ import numpy as np
 
 from gcl_search.errors import ConfigError, IndexNotFound, StoreUnavailable
 from gcl_search.records import Document, IngestReport
-from gcl_search.stores.base import CONCAT, Filter, IndexLayout, attribute_matches, check_filters, rank
+from gcl_search.stores.base import (
+    CONCAT,
+    Candidate,
+    Filter,
+    IndexLayout,
+    LexicalQuery,
+    attribute_matches,
+    candidates_from_parts,
+    check_filters,
+    rank,
+)
 from gcl_search.stores.bm25 import MultiFieldBM25
 from gcl_search.stores.local_state import LocalState, prepare_rows
 
@@ -151,6 +161,13 @@ class LocalStore:
             out[doc_id] = {name: state.concat[row, offsets[name]].copy()
                            for j, name in enumerate(layout.field_names) if state.present[row, j]}
         return out
+
+    def candidates(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], depth: int,
+                   filters: Sequence[Filter] = (), ef_search: int | None = None,
+                   lexical: LexicalQuery | None = None, attributes: bool = True
+                   ) -> tuple[list[Candidate], list[Candidate]]:
+        return candidates_from_parts(self, query_vectors, weights, depth, filters, ef_search, lexical,
+                                     attributes)
 
     def lexical(self, text: str, fields: Sequence[str] | None, k: int, filters: Sequence[Filter] = ()
                 ) -> list[tuple[str, float]]:

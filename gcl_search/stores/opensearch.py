@@ -4,15 +4,18 @@ Bodies come from `gcl_search.stores.opensearch_bodies` (pure, tested without a n
 `helpers.streaming_bulk(raise_on_error=False, raise_on_exception=False)`; every item becomes a count or a
 FailedDoc, and only the items that failed with 429 / 5xx / a connection error are re-sent, with tenacity's
 exponential backoff. Scores of the single `knn` clause are inverted to raw inner products with
-`gcl_search.stores.knn.similarity_from_score`. Alias helpers (`create_versioned_index`, `swap_alias`) give
+`gcl_search.stores.knn.similarity_from_score`. `candidates` (what the search client calls) is ONE `_msearch`:
+the knn and the BM25 search, each returning its hits' exact field similarities (a painless `script_fields`
+over the stored vector) and attributes. Alias helpers (`create_versioned_index`, `swap_alias`) give
 zero-downtime re-indexing: build `<alias>-v<n>`, then move the alias in one atomic `_aliases` call.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,10 +23,18 @@ from opensearchpy import exceptions as exc
 from opensearchpy import helpers
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from gcl_search.errors import ConfigError, DimensionMismatch, IndexNotFound, StoreUnavailable
+from gcl_search.errors import ConfigError, DimensionMismatch, GclSearchError, IndexNotFound, StoreUnavailable
 from gcl_search.records import Document, FailedDoc, IngestReport
 from gcl_search.stores import opensearch_bodies as bodies
-from gcl_search.stores.base import CONCAT, Filter, IndexLayout, check_filters, rank
+from gcl_search.stores.base import (
+    CONCAT,
+    Candidate,
+    Filter,
+    IndexLayout,
+    LexicalQuery,
+    check_filters,
+    rank,
+)
 from gcl_search.stores.connection import check_connection, connect, scrub
 from gcl_search.stores.knn import similarity_from_score
 
@@ -204,18 +215,66 @@ class OpenSearchStore:
             out[doc_id] = {name: concat[offsets[name]] for name in source.get(bodies.PRESENT_FIELD, [])}
         return out
 
+    def candidates(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], depth: int,
+                   filters: Sequence[Filter] = (), ef_search: int | None = None,
+                   lexical: LexicalQuery | None = None, attributes: bool = True
+                   ) -> tuple[list[Candidate], list[Candidate]]:
+        layout = self.layout()
+        check_filters(layout, filters)
+        if lexical is not None:
+            self._check_text_fields(layout, lexical.fields)
+        searches = bodies.build_candidate_searches(layout, query_vectors, weights, depth, filters, ef_search,
+                                                   lexical, attributes)
+        if not searches:
+            return [], []
+        if len(searches) == 1:
+            responses = [self._call(self.client.search, index=self.index, body=searches[0])]
+        else:
+            lines: list[dict[str, Any]] = []
+            for body in searches:
+                lines += [{}, body]
+            responses = self._call(self.client.msearch, index=self.index, body=lines)["responses"]
+        lex = self._candidates_of(responses[-1], bm25=True) if lexical is not None else []
+        if not any(w > 0 for w in weights.values()):
+            return [], lex
+        bm25 = {c.doc_id: c.bm25 for c in lex}  # a dense candidate the BM25 search found too
+        return [replace(c, bm25=bm25.get(c.doc_id)) for c in self._candidates_of(responses[0], False)], lex
+
+    def _candidates_of(self, response: dict[str, Any], bm25: bool) -> list[Candidate]:
+        if "error" in response:
+            error, status = response["error"], response.get("status")
+            cause = error.get("root_cause", [error])[0] if isinstance(error, dict) else error
+            reason = scrub(_reason(cause), self._secrets)
+            if status == 404:
+                raise IndexNotFound(f"index {self.index!r} not found at {self.url}; create it with "
+                                    "`gcl-search ingest`")
+            if status in RETRY_STATUSES:
+                raise StoreUnavailable(f"OpenSearch at {self.url} answered {status} ({reason}); retry later")
+            raise GclSearchError(f"OpenSearch refused the search on {self.index!r} (HTTP {status}: {reason})")
+        out = []
+        for hit in response["hits"]["hits"]:
+            sims = hit.get("fields", {}).get(bodies.SIMS, [{}])[0]
+            out.append(Candidate(hit["_id"], {name: float(v) for name, v in sims.items()},
+                                 dict((hit.get("_source") or {}).get("attr", {})),
+                                 float(hit["_score"]) if bm25 else None))
+        return out
+
     def lexical(self, text: str, fields: Sequence[str] | None, k: int, filters: Sequence[Filter] = ()
                 ) -> list[tuple[str, float]]:
         layout = self.layout()
         check_filters(layout, filters)
+        fields = self._check_text_fields(layout, fields)
+        body = bodies.build_lexical_query(text, fields, k, filters)
+        hits = self._call(self.client.search, index=self.index, body=body)["hits"]["hits"]
+        return rank({h["_id"]: float(h["_score"]) for h in hits}, k)
+
+    def _check_text_fields(self, layout: IndexLayout, fields: Sequence[str] | None) -> list[str]:
         fields = list(layout.text_fields if fields is None else fields)
         unknown = sorted(set(fields) - set(layout.text_fields))
         if unknown:
             raise ConfigError(f"{unknown[0]!r} is not a text field of index {self.index!r} (text fields: "
                               f"{', '.join(layout.text_fields) or 'none'})")
-        body = bodies.build_lexical_query(text, fields, k, filters)
-        hits = self._call(self.client.search, index=self.index, body=body)["hits"]["hits"]
-        return rank({h["_id"]: float(h["_score"]) for h in hits}, k)
+        return fields
 
     def attributes(self, doc_ids: Sequence[str]) -> dict[str, dict[str, object]]:
         return {d: dict(s.get("attr", {})) for d, s in self._mget(doc_ids, ["attr"]).items()}

@@ -16,18 +16,37 @@ Top-level `dynamic: strict` turns a stray field into a per-document 400 instead 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from gcl_search.records import Document
-from gcl_search.stores.base import CONCAT, FUSED, Filter, IndexLayout, Term
+from gcl_search.stores.base import CONCAT, FUSED, Filter, IndexLayout, LexicalQuery, Term
 from gcl_search.stores.knn import check_knn_engines, knn_index_settings, knn_vector_mapping
 
 CONCAT_FIELD = "gcl_concat"
 FUSED_FIELD = "gcl_fused"
 PRESENT_FIELD = "gcl_present"
+SIMS = "gcl_sims"
+# Every returned hit's raw per-field similarities q_f . d_f, read from the stored vectors' doc values, so a
+# search needs no second request for them. Fields the document lacks (not in gcl_present) are left out.
+# q_f are float32 values sent as doubles; products and sums in double, like the local store's float64 dot.
+FIELD_SIMS_SCRIPT = """
+Map out = new HashMap();
+def present = doc['gcl_present'];
+for (int j = 0; j < params.names.size(); ++j) {
+  String name = params.names.get(j);
+  if (!present.contains(name)) { continue; }
+  float[] v = doc[params.fields.get(j)].value;
+  List q = params.q.get(params.qi.get(j));
+  int o = params.offsets.get(j);
+  double acc = 0;
+  for (int i = 0; i < q.size(); ++i) { acc += v[o + i] * (double) q.get(i); }
+  out.put(name, acc);
+}
+return out;
+""".strip()
 _ATTR_TYPES = {"keyword": "keyword", "float": "float", "integer": "long", "boolean": "boolean"}
 
 
@@ -152,3 +171,44 @@ def build_lexical_query(text: str, fields: Sequence[str], k: int, filters: Seque
     if filters:
         query["bool"]["filter"] = build_filter(filters)
     return {"size": k, "_source": False, "query": query}
+
+
+def field_sims_script(layout: IndexLayout, query_vectors: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """`script_fields` entry returning {field: q_f . d_f} per hit (FIELD_SIMS_SCRIPT) for the fields whose
+    query vector is non-zero. Identical query vectors (one encoder for several fields) are sent once."""
+    names, fields, offsets, qi, unique = [], [], [], [], []
+    for f, sl in zip(layout.dense_fields, layout.offsets.values()):
+        q = query_vectors.get(f.name)
+        if q is None or not np.any(q):
+            continue
+        q = np.asarray(q, dtype=np.float32)
+        index = next((i for i, u in enumerate(unique) if np.array_equal(u, q)), None)
+        if index is None:
+            index = len(unique)
+            unique.append(q)
+        names.append(f.name)
+        fields.append(CONCAT_FIELD if layout.options.concat else f"vec.{f.name}")
+        offsets.append(sl.start if layout.options.concat else 0)
+        qi.append(index)
+    params = {"names": names, "fields": fields, "offsets": offsets, "qi": qi,
+              "q": [u.tolist() for u in unique]}
+    return {SIMS: {"script": {"lang": "painless", "source": FIELD_SIMS_SCRIPT, "params": params}}}
+
+
+def build_candidate_searches(layout: IndexLayout, query_vectors: Mapping[str, np.ndarray],
+                             weights: Mapping[str, float], depth: int, filters: Sequence[Filter] = (),
+                             ef_search: int | None = None, lexical: LexicalQuery | None = None,
+                             attributes: bool = True) -> list[dict[str, Any]]:
+    """The `_search` bodies of one `VectorStore.candidates` call (sent together as one `_msearch`): the knn
+    on the concatenated vector with `Q = layout.query_vector(q, w)` when a weight is > 0, then the BM25
+    search when asked; each returns its hits' field similarities (`field_sims_script`) and attributes."""
+    extras: dict[str, Any] = {"_source": {"includes": ["attr"]} if attributes else False,
+                              "script_fields": field_sims_script(layout, query_vectors)}
+    bodies = []
+    if any(w > 0 for w in weights.values()):
+        q = layout.query_vector(query_vectors, weights)
+        bodies.append({**build_knn_query(layout, q, depth, filters, ef_search=ef_search), **extras})
+    if lexical is not None:
+        fields = list(layout.text_fields if lexical.fields is None else lexical.fields)
+        bodies.append({**build_lexical_query(lexical.text, fields, lexical.k, filters), **extras})
+    return bodies

@@ -32,6 +32,8 @@ REQUESTS = {
     "title_only": {"weights": {"title": 1.0, "description": 0.0}},
     "description_heavy": {"weights": {"title": 0.1, "description": 0.9}},
     "filtered": {"filters": [Range("price", lte=100.0)]},
+    "second_page": {"k": 5, "offset": 5},
+    "no_attributes": {"attributes": False},
 }
 
 
@@ -85,8 +87,9 @@ def _clients(stores):
 def test_dense_parity(stores, name):
     local, remote = _clients(stores)
     for query in QUERIES:
-        a = local.search(query, k=10, **REQUESTS[name])
-        b = remote.search(query, k=10, **REQUESTS[name])
+        request = {"k": 10, **REQUESTS[name]}
+        a = local.search(query, **request)
+        b = remote.search(query, **request)
         assert [h.doc_id for h in a] == [h.doc_id for h in b], (name, query)
         for x, y in zip(a, b):
             assert x.score == pytest.approx(y.score, abs=1e-5)
@@ -106,6 +109,59 @@ def test_hybrid_parity(stores, fusion):
             assert a[doc_id].dense_score == pytest.approx(b[doc_id].dense_score, abs=1e-5)
             if a[doc_id].lexical_score is not None and b[doc_id].lexical_score is not None:
                 assert a[doc_id].lexical_score == pytest.approx(b[doc_id].lexical_score, rel=0.1)
+
+
+def _count_requests(monkeypatch, store) -> list[str]:
+    calls: list[str] = []
+    transport = store.client.transport
+    perform = transport.perform_request
+
+    def counting(method, url, *args, **kwargs):
+        calls.append(f"{method} {url}")
+        return perform(method, url, *args, **kwargs)
+
+    monkeypatch.setattr(transport, "perform_request", counting)
+    return calls
+
+
+@pytest.mark.parametrize("lexical", [None, LexicalSpec(weight=0.3)])
+def test_one_request_per_search(stores, monkeypatch, lexical):
+    """Dense (and hybrid) search with field similarities and attributes is ONE HTTP request to OpenSearch."""
+    _, remote = _clients(stores)
+    calls = _count_requests(monkeypatch, remote.store)
+    hits = remote.search("usb cable", k=10, lexical=lexical)
+    assert len(hits) == 10 and all(h.field_scores and h.attributes for h in hits)
+    assert len(calls) == 1 and calls[0].endswith("/_search" if lexical is None else "/_msearch"), calls
+
+
+def _ranked(candidates, weights):
+    key = {c.doc_id: -sum(weights[f] * s for f, s in c.field_scores.items()) for c in candidates}
+    return sorted(key, key=lambda d: (key[d], d))
+
+
+def test_candidates_parity_field_scores_attributes_bm25(stores):
+    """`candidates` on OpenSearch (one _msearch, similarities from painless over doc values) equals the local
+    store's (numpy over the stored vectors): same documents, field similarities to float rounding."""
+    from gcl_search.stores.base import LexicalQuery
+
+    config, encoders, local, remote, docs = stores
+    q = SearchClient(local, config, encoders).embedder.embed("wireless mouse")
+    q = {**q, "description": q["description"] * 0.5 + 0.5 * docs[3].vectors["title"]}  # two distinct vectors
+    for weights in ({"title": 0.7, "description": 0.3}, {"title": 0.0, "description": 1.0}):
+        lexical = LexicalQuery("wireless mouse", None, 20)
+        a_dense, a_lex = local.candidates(q, weights, 20, lexical=lexical)
+        b_dense, b_lex = remote.candidates(q, weights, 20, lexical=lexical)
+        assert _ranked(a_dense, weights)[:15] == _ranked(b_dense, weights)[:15]  # the 20th may be a tie
+        both = {c.doc_id for c in a_lex} & {c.doc_id for c in b_lex}
+        assert a_lex and len(both) >= 0.8 * max(len(a_lex), len(b_lex))  # BM25 differs slightly (module doc)
+        mine = {c.doc_id: c for c in (*a_lex, *a_dense)}
+        for c in (*b_dense, *b_lex):
+            if c.doc_id not in mine:
+                continue
+            assert c.field_scores.keys() == mine[c.doc_id].field_scores.keys()  # absent fields left out
+            assert c.field_scores == pytest.approx(mine[c.doc_id].field_scores, abs=1e-6)
+            assert c.attributes == mine[c.doc_id].attributes
+            assert (c.bm25 is None) == (mine[c.doc_id].bm25 is None)
 
 
 def test_raw_similarities_recovered_from_opensearch_scores(stores):

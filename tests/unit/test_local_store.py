@@ -179,3 +179,21 @@ def test_missing_store_and_existing_store(tmp_path):
         s.create(other, exist_ok=True)
     s.drop()
     assert not s.exists()
+
+
+def test_candidates_carry_exact_field_similarities_attributes_and_bm25(store):
+    from gcl_search.stores.base import LexicalQuery
+
+    q = {"title": _v(1, 0), "desc": _v(1, 0)}
+    dense, lex = store.candidates(q, {"title": 0.7, "desc": 0.3}, 2, lexical=LexicalQuery("hat", None, 5))
+    assert [c.doc_id for c in dense] == ["a", "c"] and [c.doc_id for c in lex] == ["c"]
+    a, c = dense
+    assert a.field_scores == pytest.approx({"title": 1.0, "desc": 0.0}) and a.bm25 is None
+    assert c.field_scores == pytest.approx({"title": 1 / np.sqrt(2)})  # no desc: no score, no contribution
+    assert c.bm25 == pytest.approx(lex[0].bm25) and c.bm25 > 0
+    assert a.attributes == {"price": 50.0, "brand": "Acme", "stock": True}
+    # weight 0 everywhere: no dense search; a weight-0 field is still scored; attributes can be skipped
+    dense, lex = store.candidates(q, {"title": 0.0, "desc": 0.0}, 2, attributes=False,
+                                  lexical=LexicalQuery("shoes", ("title",), 5))
+    assert dense == [] and [x.doc_id for x in lex] == ["b", "a"]
+    assert lex[0].field_scores == pytest.approx({"title": 0.0, "desc": 1.0}) and lex[0].attributes == {}

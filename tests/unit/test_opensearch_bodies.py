@@ -137,3 +137,39 @@ def test_unreachable_cluster_error_names_redacted_url_only():
     with pytest.raises(StoreUnavailable) as info:
         OpenSearchStore("http://admin:s3cret-pw@127.0.0.1:9/", "x", timeout=2, max_retries=0)
     assert "s3cret-pw" not in str(info.value) and "***@127.0.0.1:9" in str(info.value)
+
+
+def test_candidate_searches_return_field_similarities_and_attributes_in_one_msearch():
+    from gcl_search.stores.base import LexicalQuery
+
+    q = np.array([1, 0, 0], dtype=np.float32)
+    qv = {"title": q, "desc": q.copy()}
+    searches = bodies.build_candidate_searches(LAYOUT, qv, {"title": 0.7, "desc": 0.3}, 30,
+                                               [Term("brand", "A")], ef_search=400,
+                                               lexical=LexicalQuery("red", ("title",), 40))
+    knn, lex = searches
+    clause = knn["query"]["knn"]["gcl_concat"]
+    assert clause["vector"] == pytest.approx([0.7, 0, 0, 0.3, 0, 0]) and clause["k"] == 30
+    assert clause["method_parameters"] == {"ef_search": 400} and "filter" in clause
+    assert lex["size"] == 40 and lex["query"]["bool"]["filter"] == [{"terms": {"attr.brand": ["A"]}}]
+    for body in searches:
+        assert body["_source"] == {"includes": ["attr"]}
+        params = body["script_fields"][bodies.SIMS]["script"]["params"]
+        # one encoder: the query vector is sent once, each field points at it and at its slice of gcl_concat
+        assert params == {"names": ["title", "desc"], "fields": ["gcl_concat", "gcl_concat"],
+                          "offsets": [0, 3], "qi": [0, 0], "q": [[1.0, 0.0, 0.0]]}
+    # no weight > 0: only the lexical search; a zero query vector (no image, say) gets no field score
+    only_lex = bodies.build_candidate_searches(LAYOUT, {"title": q, "desc": np.zeros(3, np.float32)},
+                                               {"title": 0.0, "desc": 0.0}, 30, attributes=False,
+                                               lexical=LexicalQuery("red", None, 30))
+    assert len(only_lex) == 1 and only_lex[0]["_source"] is False
+    assert "knn" not in json.dumps(only_lex[0]["query"])
+    assert only_lex[0]["script_fields"][bodies.SIMS]["script"]["params"]["names"] == ["title"]
+
+
+def test_field_similarity_script_reads_per_field_vectors_without_concat():
+    layout = IndexLayout(LAYOUT.dense_fields, options=LayoutOptions(concat=False, per_field_vectors=True))
+    params = bodies.field_sims_script(layout, {"title": np.ones(3), "desc": np.arange(3)})[bodies.SIMS][
+        "script"]["params"]
+    assert params["fields"] == ["vec.title", "vec.desc"] and params["offsets"] == [0, 0]
+    assert params["qi"] == [0, 1] and params["q"] == [[1.0, 1.0, 1.0], [0.0, 1.0, 2.0]]

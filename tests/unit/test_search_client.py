@@ -17,7 +17,7 @@ from test_search_fakes import KeywordEncoder, exact_field_score, keyword_vector,
 from gcl_search.errors import ConfigError, DimensionMismatch, IndexNotFound, StoreUnavailable
 from gcl_search.search.client import LexicalSpec, SearchClient
 from gcl_search.search.fusion import normalise_min_max
-from gcl_search.stores.base import Range, Term
+from gcl_search.stores.base import Range, Term, candidates_from_parts
 from gcl_search.stores.local import LocalStore
 
 S2, S6 = math.sqrt(2), math.sqrt(6)
@@ -89,6 +89,9 @@ class _MissingKnn:
 
     def knn(self, *args, **kwargs):
         return [(d, s) for d, s in self._store.knn(*args, **kwargs) if d not in self._missing]
+
+    def candidates(self, *args, **kwargs):
+        return candidates_from_parts(self, *args, **kwargs)
 
 
 def test_lexical_only_candidate_gets_exact_dense_score(store):
@@ -221,11 +224,11 @@ class _Flaky:
     def __getattr__(self, name):
         return getattr(self._store, name)
 
-    def knn(self, *args, **kwargs):
+    def candidates(self, *args, **kwargs):
         self.calls += 1
         if self.calls <= self.failures:
             raise StoreUnavailable("timed out")
-        return self._store.knn(*args, **kwargs)
+        return self._store.candidates(*args, **kwargs)
 
 
 def test_store_errors_are_retried(store):
