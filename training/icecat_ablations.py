@@ -44,6 +44,7 @@ OUT = Path("runs/icecat-ablations")
 # 19,406 titles take ~4 CPU minutes to encode per fold and variant, more than a shared 2-core machine allows
 # for a dozen variants; 5,000 (all judged products plus a sample) take ~1. 0 = the whole catalogue.
 DEFAULT_MAX_DOCS = 5000
+NOTES = "<!-- notes: kept by the report command -->"
 REPORT = Path(__file__).resolve().parent / "results" / "icecat_ablations.md"
 METRICS = ["ndcg@10", "err@10", "judged@10"]
 TITLE_DESC = [{"name": "title", "encoder": "minilm", "weight": 0.7},
@@ -155,7 +156,7 @@ def _p_values(judgments: dict, runs: dict, baseline: str, condensed: bool) -> di
 def _fold_means(judgments: dict, run: dict, folds: list[set[str]]) -> list[float]:
     from gcl_search.evaluation import evaluate
 
-    per_query = evaluate(judgments, run, ["ndcg@10"]).per_query()
+    per_query = evaluate(judgments, run, ["ndcg@10"]).per_query
     means = []
     for fold in folds:
         values = [v["ndcg@10"] for q, v in per_query.items() if q in fold]
@@ -244,7 +245,9 @@ def main(argv: list[str]) -> None:
         target = REPORT if args.max_docs == DEFAULT_MAX_DOCS else REPORT.with_stem(f"{REPORT.stem}_docs"
                                                                                   f"{args.max_docs}")
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text + "\n", encoding="utf-8")
+        old = target.read_text(encoding="utf-8") if target.is_file() else ""
+        notes = old[old.index(NOTES):] if NOTES in old else ""  # hand-written discussion survives a rerun
+        target.write_text(text + "\n" + ("\n" + notes if notes else ""), encoding="utf-8")
         print(text)
 
 
