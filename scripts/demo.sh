@@ -31,6 +31,7 @@ if [[ -n $url ]]; then
     store=(--opensearch-url "$url")
 else
     store=(--store "$out/store")
+    unset OPENSEARCH_URL  # the embedded store, even where a cluster URL is exported
 fi
 config=configs/icecat-demo.toml
 limit=()
