@@ -39,6 +39,7 @@ from gcl_search.stores.connection import check_connection, connect, scrub
 from gcl_search.stores.knn import similarity_from_score
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+VECTORS_BATCH = 1000
 
 
 class _RetryBatch(Exception):
@@ -202,17 +203,12 @@ class OpenSearchStore:
         return rank({h["_id"]: float(s) for h, s in zip(hits, np.atleast_1d(scores))}, k)
 
     def vectors(self, doc_ids: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
-        layout = self.layout()
-        if not layout.options.concat:  # a per-field-only layout keeps the vectors under vec.<field>
-            docs = self._mget(doc_ids, ["vec"])
-            return {d: {f: np.asarray(v, dtype=np.float32) for f, v in s.get("vec", {}).items()}
-                    for d, s in docs.items()}
-        docs = self._mget(doc_ids, [bodies.CONCAT_FIELD, bodies.PRESENT_FIELD])
-        offsets = layout.offsets
-        out = {}
-        for doc_id, source in docs.items():
-            concat = np.asarray(source[bodies.CONCAT_FIELD], dtype=np.float32)
-            out[doc_id] = {name: concat[offsets[name]] for name in source.get(bodies.PRESENT_FIELD, [])}
+        layout, out = self.layout(), {}
+        for lo in range(0, len(doc_ids), VECTORS_BATCH):
+            body = bodies.build_vectors_query(layout, doc_ids[lo:lo + VECTORS_BATCH])
+            for hit in self._call(self.client.search, index=self.index, body=body)["hits"]["hits"]:
+                found = hit.get("fields", {}).get(bodies.VECTORS, [{}])[0]
+                out[hit["_id"]] = {name: np.asarray(v, dtype=np.float32) for name, v in found.items()}
         return out
 
     def candidates(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], depth: int,

@@ -12,6 +12,10 @@ unless the layout opts into a native engine)::
     _meta.gcl_search                                      IndexLayout.to_meta()
 
 Top-level `dynamic: strict` turns a stray field into a per-document 400 instead of a silent mapping change.
+The vectors are left out of the stored `_source` (they live in the HNSW graph and doc values, where the
+painless scripts below read them): with them, every hit's `_source` is ~25 KB of JSON per vector field to
+parse just to return its attributes (measured: +40 ms for 30 hits). The price: OpenSearch's `_reindex` and
+partial updates cannot carry the vectors over; re-index by ingesting again (`gcl-search ingest`).
 """
 
 from __future__ import annotations
@@ -69,7 +73,8 @@ def build_mappings(layout: IndexLayout) -> dict[str, Any]:
     props["text"] = {"dynamic": False, "properties": {name: {"type": "text"} for name in layout.text_fields}}
     props["attr"] = {"dynamic": False,
                      "properties": {a.name: {"type": _ATTR_TYPES[a.type]} for a in layout.attributes}}
-    return {"dynamic": "strict", "_meta": {"gcl_search": layout.to_meta()}, "properties": props}
+    return {"dynamic": "strict", "_meta": {"gcl_search": layout.to_meta()},
+            "_source": {"excludes": [CONCAT_FIELD, FUSED_FIELD, "vec.*"]}, "properties": props}
 
 
 def build_index_body(layout: IndexLayout, shards: int = 1, replicas: int = 0) -> dict[str, Any]:
@@ -171,6 +176,36 @@ def build_lexical_query(text: str, fields: Sequence[str], k: int, filters: Seque
     if filters:
         query["bool"]["filter"] = build_filter(filters)
     return {"size": k, "_source": False, "query": query}
+
+
+# Each hit's field vectors {field: [floats]} for the fields it has, read from doc values.
+VECTORS_SCRIPT = """
+Map out = new HashMap();
+def present = doc['gcl_present'];
+for (int j = 0; j < params.names.size(); ++j) {
+  String name = params.names.get(j);
+  if (!present.contains(name)) { continue; }
+  float[] v = doc[params.fields.get(j)].value;
+  int o = params.offsets.get(j);
+  float[] part = new float[params.dims.get(j)];
+  for (int i = 0; i < part.length; ++i) { part[i] = v[o + i]; }
+  out.put(name, part);
+}
+return out;
+""".strip()
+VECTORS = "gcl_vectors"
+
+
+def build_vectors_query(layout: IndexLayout, doc_ids: Sequence[str]) -> dict[str, Any]:
+    """`_search` body returning the field vectors of `doc_ids` (VECTORS_SCRIPT), for `VectorStore.vectors`."""
+    concat = layout.options.concat
+    params = {"names": list(layout.field_names),
+              "fields": [CONCAT_FIELD if concat else f"vec.{name}" for name in layout.field_names],
+              "offsets": [sl.start if concat else 0 for sl in layout.offsets.values()],
+              "dims": [f.dim for f in layout.dense_fields]}
+    return {"size": len(doc_ids), "_source": False, "query": {"ids": {"values": list(doc_ids)}},
+            "script_fields": {VECTORS: {"script": {"lang": "painless", "source": VECTORS_SCRIPT,
+                                                   "params": params}}}}
 
 
 def field_sims_script(layout: IndexLayout, query_vectors: Mapping[str, np.ndarray]) -> dict[str, Any]:

@@ -173,3 +173,12 @@ def test_field_similarity_script_reads_per_field_vectors_without_concat():
         "script"]["params"]
     assert params["fields"] == ["vec.title", "vec.desc"] and params["offsets"] == [0, 0]
     assert params["qi"] == [0, 1] and params["q"] == [[1.0, 1.0, 1.0], [0.0, 1.0, 2.0]]
+
+
+def test_vectors_stay_out_of_source_and_are_read_from_doc_values():
+    assert bodies.build_mappings(LAYOUT)["_source"] == {"excludes": ["gcl_concat", "gcl_fused", "vec.*"]}
+    body = bodies.build_vectors_query(LAYOUT, ["a", "b"])
+    assert body["query"] == {"ids": {"values": ["a", "b"]}} and body["size"] == 2 and body["_source"] is False
+    params = body["script_fields"][bodies.VECTORS]["script"]["params"]
+    assert params == {"names": ["title", "desc"], "fields": ["gcl_concat", "gcl_concat"], "offsets": [0, 3],
+                      "dims": [3, 3]}
