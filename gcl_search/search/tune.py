@@ -87,6 +87,11 @@ class _Pool:
     lexical: np.ndarray    # (n,) raw BM25, 0 where not returned
     matched: np.ndarray    # (n,) bool, returned by BM25
 
+    def __post_init__(self) -> None:
+        # Ranked thousands of times: tie-break on integers, not strings, and hand fuse() a ready list.
+        self.tie = np.argsort(np.argsort(self.ids, kind="stable"), kind="stable")
+        self.id_list = [str(d) for d in self.ids]
+
 
 def split_queries(queries: Sequence[SearchQuery], heldout: float, seed: int = 0
                   ) -> tuple[list[SearchQuery], list[SearchQuery]]:
@@ -300,10 +305,10 @@ def _rank_pool(pool: _Pool, weights: Sequence[float], lexical: LexicalSpec | Non
         return {}
     scores = pool.fields @ np.asarray(weights, dtype=np.float64)
     if lexical is not None:
-        scores = fuse(list(pool.ids), scores, pool.lexical, pool.matched, lexical.fusion, lexical.weight,
+        scores = fuse(pool.id_list, scores, pool.lexical, pool.matched, lexical.fusion, lexical.weight,
                       lexical.rank_constant)
-    top = np.lexsort((pool.ids, -scores))[:k]
-    return {str(pool.ids[i]): float(scores[i]) for i in top}
+    top = np.lexsort((pool.tie, -scores))[:k]
+    return {pool.id_list[i]: float(scores[i]) for i in top}
 
 
 def _live_scores(client: SearchClient, result: TuneResult, splits: Mapping[str, Sequence[SearchQuery]],
