@@ -4,6 +4,7 @@ refused."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -158,3 +159,18 @@ def test_open_clip_trains_and_loads_with_create_model(tmp_path):
     for (name, a), b in zip(model.state_dict().items(), trained.state_dict().values()):
         assert torch.equal(a, b), name
     assert "create_model" in (final / "README.md").read_text()
+
+
+def test_prepare_mines_unjudged_negatives_for_training_queries_of_one_fold(tmp_path):
+    tc = st_recipe(tmp_path)
+    data = dataclasses.replace(tc.train.data, folds=3, fold=1, mine_negatives=2, mine_skip=1)
+    setup = prepare(dataclasses.replace(tc, train=dataclasses.replace(tc.train, data=data)))
+    plain = prepare(dataclasses.replace(tc, train=dataclasses.replace(tc.train, data=dataclasses.replace(
+        data, mine_negatives=0))))
+    mined = [t for t in setup.train if t.location.startswith("mined:")]
+    train_queries = {t.query for t in plain.train}
+    assert setup.dev_judgments.keys() == plain.dev_judgments.keys()
+    assert {t.query for t in mined} == train_queries and len(mined) == 2 * len(train_queries)
+    judged = {(t.query, t.doc_id) for t in plain.train}
+    assert all(t.score == 0 and (t.query, t.doc_id) not in judged for t in mined)
+    assert all(t.location in ("mined:2", "mined:3") for t in mined)
