@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import shlex
 import shutil
@@ -66,7 +67,7 @@ def benchmark_summary(name: str, text: str) -> dict[str, list[str]]:
         line = raw.rstrip()
         match = _COMMAND.match(line)
         if match and "bench_" in match.group(1):
-            command = match.group(1).split("   ")[0].strip()
+            command = match.group(1).split("   ")[0].split(" | tee ")[0].strip()
             if command not in commands:
                 commands.append(command)
             continue
@@ -134,8 +135,7 @@ def _store_runs(args: argparse.Namespace, train_qrels, dev_qrels, log) -> tuple[
     for name, request in requests.items():
         log(f"dev queries through the store: {name} {request}")
         runs[name] = run_queries(client, dev, 100, **request)
-    settings = {"tuned weights": tuned.weights, "tuned hybrid": (tuned_hybrid.weights, tuned_hybrid.lexical)}
-    return runs, settings
+    return runs, {"tuned weights": tuned, "tuned hybrid": tuned_hybrid}
 
 
 def _model_key(model_dir: Path) -> str:
@@ -189,7 +189,10 @@ def _model_dir(given: Path | None, kind: str, train: bool, log) -> Path:
         sys.exit(f"make_results: no {kind} fine-tune at {model}; run `{command}` (about 15-25 min on 2 CPU "
                  f"cores), pass --{kind} MODEL_DIR, or add --train")
     log(f"training the {kind} model: {command}")
-    subprocess.run(shlex.split(command), check=True, cwd=ROOT)
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
+    subprocess.run([sys.executable, "-m", "gcl_search", *shlex.split(command)[1:]], check=True, cwd=ROOT,
+                   env=env)
     return out / "best"
 
 
@@ -264,7 +267,7 @@ def _document(args, argv, tc, train_qrels, dev_qrels, scored, rows, means, signi
     command = '"$(scripts/venv.sh)/bin/python" scripts/make_results.py' + "".join(
         f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
     weights = lambda w: ", ".join(f"{k} {v:.2f}" for k, v in w.items())  # noqa: E731
-    hybrid_weights, hybrid_lexical = tuned["tuned hybrid"]
+    dense, hybrid = tuned["tuned weights"], tuned["tuned hybrid"]
     data = tc.train.data
     split = (f"fold {data.fold} of {data.folds}" if getattr(data, "folds", 0) else
              f"dev_fraction {data.dev_fraction}")
@@ -281,9 +284,11 @@ def _document(args, argv, tc, train_qrels, dev_qrels, scored, rows, means, signi
         "- BM25, base and tuned rows: all-MiniLM-L6-v2, live runs through the SearchClient over the index "
         f"`{args.index}` built with `{args.config}` (exact search in the local store). Title only = weight 1 "
         "on title, 0 elsewhere; multi-field = the config's weights.",
-        f"- Tuned weights ({weights(tuned['tuned weights'])}) and tuned hybrid ({weights(hybrid_weights)}; "
-        f"{hybrid_lexical.fusion}, lexical weight {hybrid_lexical.weight:.2f}): `gcl_search.search.tune."
-        "tune_weights` maximising nDCG@10 on the TRAIN queries only, then applied to the dev queries.",
+        f"- Tuned weights ({weights(dense.weights)}) and tuned hybrid ({weights(hybrid.weights)}; "
+        f"{hybrid.lexical.fusion}, lexical weight {hybrid.lexical.weight:.2f}): `gcl_search.search.tune."
+        "tune_weights` maximising nDCG@10 on the TRAIN queries only, then applied to the dev queries. Its "
+        "cross-validated shrinkage toward the config's weights chose a = "
+        f"{dense.shrinkage:g} (dense) and {hybrid.shrinkage:g} (hybrid); a = 0 keeps the defaults.",
         f"- Fine-tunes: titles encoded with `{models['binary']}` (binary) and `{models['gcl']}` (GCL), exact "
         "inner-product search over the catalogue.",
         f"- `*`: paired randomisation test against `{BASELINE}` ({args.resamples} resamples, seed 0), "
