@@ -222,7 +222,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"[make_results] {message}", file=sys.stderr, flush=True)
 
     from gcl_search.evaluation import compare
-    from gcl_search.evaluation.plot import plot_means
 
     tc, train_qrels, dev_qrels = _dev_split(args.recipe)
     for kind, recipe in RECIPES.items():  # fine-tunes must share the dev split
@@ -243,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             significant[(metric, condensed)] = {t.run: t.significant for t in comparison.tests
                                                 if t.metric == metric}
     args.assets.mkdir(parents=True, exist_ok=True)
-    bars = plot_means(comparisons[False].reports, args.assets / "metrics.png")
+    bars = _metric_bars(rows=list(runs), means=means, path=args.assets / "metrics.png")
     curves = []
     for kind, model in models.items():
         source = model.parent / "curves.png"
@@ -256,6 +255,29 @@ def main(argv: Sequence[str] | None = None) -> None:
                          models, tuned, bars, curves, summaries)
     args.out.write_text(document, encoding="utf-8")
     log(f"wrote {args.out}")
+
+
+def _metric_bars(rows: Sequence[str], means, path: Path) -> Path:
+    """One panel per table column, one bar per run (the table's numbers, drawn)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(COLUMNS), figsize=(2.2 * len(COLUMNS), 3.6), sharey=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (metric, condensed, label) in zip(axes, COLUMNS):
+        values = [means[(metric, condensed)][run] for run in rows]
+        ax.bar(range(len(rows)), values, color=[colours[i % len(colours)] for i in range(len(rows))])
+        ax.set_title(label, fontsize=9)
+        ax.set_xticks([])
+        ax.set_ylim(0, 1)
+    fig.legend([plt.Rectangle((0, 0), 1, 1, color=colours[i % len(colours)]) for i in range(len(rows))], rows,
+               loc="lower center", ncol=len(rows), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _rel(path: Path, start: Path) -> str:
@@ -295,7 +317,7 @@ def _document(args, argv, tc, train_qrels, dev_qrels, scored, rows, means, signi
         "Holm-adjusted per metric over the other runs, adjusted p < 0.05 (condensed column: the same test "
         "on condensed scores).\n",
         quality_table(rows, means, significant),
-        f"![metric means with 95% CIs]({_rel(bars, args.out.parent)})\n",
+        f"![metric means per run (dev queries)]({_rel(bars, args.out.parent)})\n",
     ]
     if curves:
         parts.append("Training curves (loss and dev metrics per epoch, written by the trainer):\n")
