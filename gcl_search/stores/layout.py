@@ -90,9 +90,11 @@ class LayoutOptions:
             nmslib need the plugin's native libraries).
         m: HNSW graph degree.
         ef_construction: HNSW build-time candidate list size.
-        ef_search: HNSW query-time candidate list size (OpenSearch uses max(ef_search, k)).
-        oversample: the search client asks the store for `ceil(k * oversample)` candidates and re-scores them
-            exactly before cutting to k.
+        ef_search: HNSW query-time beam (OpenSearch uses max(ef_search, candidates)); on OpenSearch this, not
+            oversample, decides recall (benchmarks/results/layout.txt).
+        oversample: the search client asks the store for `ceil((offset + k) * oversample)` candidates, each
+            with its exact field similarities, ranks them exactly and cuts to the page; with a lexical part
+            they are the candidate set the fusion normalises over.
     """
 
     concat: bool = True
@@ -101,7 +103,7 @@ class LayoutOptions:
     engine: str = "lucene"
     m: int = 16
     ef_construction: int = 200
-    ef_search: int = 200
+    ef_search: int = 1200
     oversample: float = 3.0
 
     def __post_init__(self) -> None:

@@ -83,7 +83,7 @@ def test_knn_query_single_clause_with_filters_inside():
     body = bodies.build_knn_query(LAYOUT, q, 30, [Term("brand", ("A", "B")), Range("price", gte=1, lt=5)])
     clause = body["query"]["knn"]["gcl_concat"]
     assert body["size"] == 30 and clause["k"] == 30 and clause["vector"] == list(range(6))
-    assert clause["method_parameters"] == {"ef_search": 200}
+    assert clause["method_parameters"] == {"ef_search": LayoutOptions().ef_search}
     assert clause["filter"] == {"bool": {"filter": [{"terms": {"attr.brand": ["A", "B"]}},
                                                     {"range": {"attr.price": {"gte": 1, "lt": 5}}}]}}
     assert bodies.build_knn_query(LAYOUT, q, 500, ef_search=50)["query"]["knn"]["gcl_concat"][
