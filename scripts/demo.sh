@@ -25,7 +25,13 @@ export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"  # this clone's code, whate
 out=${GCL_SEARCH_DEMO_DIR:-runs/demo}
 mkdir -p "$out"
 t0=$(date +%s)
-step() { printf '\n+ %s\n' "$*" >&2; "$@"; printf '  (%s s since start)\n' $(( $(date +%s) - t0 )) >&2; }
+step() {  # print the command (copy-pastable: arguments with spaces quoted), run it, say how long it has been
+    local arg line="+"
+    for arg in "$@"; do [[ $arg == *[[:space:]]* ]] && line+=" '$arg'" || line+=" $arg"; done
+    printf '\n%s\n' "$line" >&2
+    "$@"
+    printf '  (%s s since start)\n' $(( $(date +%s) - t0 )) >&2
+}
 
 if [[ -n $url ]]; then
     store=(--opensearch-url "$url")

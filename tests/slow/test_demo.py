@@ -31,7 +31,7 @@ def test_demo_on_a_slice(tmp_path):
     assert len([t for t in ndcg.split() if t.replace(".", "", 1).isdigit()]) == 4
     assert "full report:" in proc.stdout
     # every step was printed as the gcl-search command it ran
-    assert proc.stderr.count("+ gcl-search ingest") == 1 and "--live bm25=" in proc.stderr
+    assert proc.stderr.count("+ gcl-search ingest") == 1 and "--live 'bm25=--lexical-weight 1" in proc.stderr
     for name in RUNS:
         lines = (out / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
         assert len(lines) == 105  # every judged query, one line each
