@@ -182,3 +182,36 @@ def test_vectors_stay_out_of_source_and_are_read_from_doc_values():
     params = body["script_fields"][bodies.VECTORS]["script"]["params"]
     assert params == {"names": ["title", "desc"], "fields": ["gcl_concat", "gcl_concat"], "offsets": [0, 3],
                       "dims": [3, 3]}
+
+
+class _MsearchClient:
+    """Answers every `_msearch` with the given per-search responses (what a cluster does inside HTTP 200)."""
+
+    def __init__(self, responses):
+        self.responses, self.calls = responses, 0
+
+    def msearch(self, index, body):
+        self.calls += 1
+        return {"responses": self.responses}
+
+
+@pytest.mark.parametrize("status, error, message", [
+    (404, "IndexNotFound", "not found.*gcl-search ingest"), (429, "StoreUnavailable", "429 .*broken"),
+    (503, "StoreUnavailable", "503 .*broken"), (400, "GclSearchError", "HTTP 400: x_exception: broken")])
+def test_candidates_turn_per_search_errors_into_clear_errors(status, error, message):
+    from gcl_search import errors
+    from gcl_search.stores.base import LexicalQuery
+    from gcl_search.stores.opensearch import OpenSearchStore
+
+    failed = {"status": status, "error": {"root_cause": [{"type": "x_exception", "reason": "broken"}]}}
+    ok = {"hits": {"hits": [{"_id": "a", "_score": 3.5, "_source": {"attr": {"p": 1}},
+                             "fields": {bodies.SIMS: [{"title": 0.25}]}}]}}
+    store = OpenSearchStore(_MsearchClient([ok, failed]), "idx")
+    store._layout = LAYOUT
+    q = {"title": np.ones(3, np.float32), "desc": np.ones(3, np.float32)}
+    with pytest.raises(getattr(errors, error), match=message):
+        store.candidates(q, {"title": 1.0}, 5, lexical=LexicalQuery("red", None, 5))
+    store.client.responses = [ok, ok]
+    dense, lex = store.candidates(q, {"title": 1.0}, 5, lexical=LexicalQuery("red", None, 5))
+    assert dense[0].field_scores == {"title": 0.25} and dense[0].attributes == {"p": 1}
+    assert lex[0].bm25 == 3.5 and dense[0].bm25 == 3.5  # the dense candidate BM25 also found
