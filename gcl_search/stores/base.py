@@ -15,8 +15,8 @@ Search code talks only to `VectorStore`. The contract, shared by both stores and
 - `candidates(...)` is what the search client calls: the dense candidates (one approximate search on the
   concatenated vector) and optionally the lexical ones, each with every field's exact raw similarity
   `q_f . d_f` and its attributes, in ONE backend request on OpenSearch (`_msearch` with a painless
-  `script_fields` over the stored vector; see `opensearch_bodies.FIELD_SIMS_SCRIPT`); the local store builds the
-  same answer from `knn`, `vectors`, `lexical` and `attributes` (`candidates_from_parts`).
+  `script_fields` over the stored vector; see `opensearch_bodies.FIELD_SIMS_SCRIPT`); the local store builds
+  the same answer from `knn`, `vectors`, `lexical` and `attributes` (`candidates_from_parts`).
 
 Typical use by the search client::
 
