@@ -90,6 +90,23 @@ def benchmarks_markdown(summaries: Sequence[Mapping[str, list[str]]]) -> str:
     return "\n".join(out)
 
 
+def ablation_section(text: str, source: str) -> str:
+    """The cross-validated fine-tune table of training/results/icecat_ablations.md (written by
+    `training/icecat_ablations.py report`): its protocol paragraph and table, with a pointer to the file."""
+    lines = text.splitlines()
+    table = [i for i, line in enumerate(lines) if line.startswith("|")]
+    if not table:
+        return ""
+    start = table[0]
+    end = start
+    while end + 1 < len(lines) and lines[end + 1].startswith("|"):
+        end += 1
+    protocol = next((line for line in lines[:start] if line.startswith("Protocol")), "")
+    return "\n".join(["## Fine-tunes under query-level cross-validation\n",
+                      f"Copied from `{source}` (written by `training/icecat_ablations.py report`; its "
+                      "notes explain the numbers). " + protocol + "\n", *lines[start:end + 1], ""])
+
+
 # ---- the runs ----
 
 def _dev_split(recipe: Path):
@@ -319,6 +336,9 @@ def _document(args, argv, tc, train_qrels, dev_qrels, scored, rows, means, signi
         quality_table(rows, means, significant),
         f"![metric means per run (dev queries)]({_rel(bars, args.out.parent)})\n",
     ]
+    ablations = ROOT / "training/results/icecat_ablations.md"
+    if ablations.exists():
+        parts.append(ablation_section(ablations.read_text(encoding="utf-8"), _rel(ablations, ROOT)))
     if curves:
         parts.append("Training curves (loss and dev metrics per epoch, written by the trainer):\n")
         parts += [f"![{Path(c).stem}]({_rel(Path(c), args.out.parent)})\n" for c in curves]

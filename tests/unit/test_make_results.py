@@ -72,3 +72,12 @@ def test_benchmarks_markdown_says_when_a_file_has_no_command(mr):
     text = mr.benchmarks_markdown([mr.benchmark_summary("encode.txt", "encoder ratio vs direct 1.089\n")])
     assert "### encode.txt" in text and "does not record its command" in text
     assert "```\nencoder ratio vs direct 1.089\n```" in text
+
+
+def test_ablation_section_copies_protocol_and_only_the_table(mr):
+    text = ("# Icecat\n\nProtocol: 4 folds by query.\n\n| variant | nDCG@10 |\n|---|---|\n| base | 0.55 |\n"
+            "| gcl | 0.63 |\n\n## Notes\n\n| not | this |\n")
+    out = mr.ablation_section(text, "training/results/x.md")
+    assert "Protocol: 4 folds by query." in out and "`training/results/x.md`" in out
+    assert "| gcl | 0.63 |" in out and "| not | this |" not in out and "## Notes" not in out
+    assert mr.ablation_section("no table here", "x.md") == ""
