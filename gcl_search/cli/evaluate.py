@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from gcl_search.cli.search import build_client, build_request, live_options, live_run, request_options
+from gcl_search.cli.search import REQUEST_OPTIONS, live_options, live_runs, request_options
 from gcl_search.evaluation import DEFAULT_METRICS, compare, evaluate, read_judgments, read_run
 from gcl_search.evaluation.compare import TESTS
 from gcl_search.evaluation.report import FORMATS, render
@@ -47,8 +47,7 @@ def _metrics(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 
 
 # The top-level options that shape the single live run; with --live each spec carries its own.
-_SINGLE_RUN_OPTIONS = ("weights", "lexical", "lexical_fields", "lexical_weight", "fusion", "rank_constant",
-                       "filters", "run_out", "run_name")
+_SINGLE_RUN_OPTIONS = (*REQUEST_OPTIONS, "run_out", "run_name")
 
 
 @click.command("--live", add_help_option=False)
@@ -202,8 +201,7 @@ def evaluate_command(
         raise click.UsageError("--baseline needs at least two --run options")
     qrels = read_judgments(judgments, fmt=judgments_format, columns=columns)
     loaded = {name: read_run(path, fmt=run_format) for name, path in runs.items()}
-    live_results = _live_runs(qrels, live, live_specs) if live_specs else [live_run(qrels, live)]
-    for live_result in filter(None, live_results):
+    for live_result in live_runs(qrels, live, live_specs):
         if live_result[0] in loaded:
             raise click.UsageError(f"live run name {live_result[0]!r} is also a --run name; choose another")
         loaded[live_result[0]] = live_result[1]
@@ -247,26 +245,3 @@ def _plot(reports: dict, comparison: object, path: str, metric: str | None) -> N
             )
         written = plot_deltas(comparison, path, metric)
     click.echo(f"plot written to {written}", err=True)
-
-
-def _live_runs(qrels: Any, live: dict[str, Any],
-               specs: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, Any]]:
-    """One client (model and store loaded once) for every --live run."""
-    from gcl_search.evaluation import write_run
-    from gcl_search.search.live import queries_from_judgments, read_queries, run_queries
-
-    if live["config_path"] is None or live["index"] is None:
-        raise click.UsageError("--live needs both --config and --index")
-    client = build_client(live["config_path"], live["index"], live["store_dir"], live["opensearch_url"],
-                          live["ca_certs"], live["insecure"], live["timeout"], live["retries"])
-    queries = read_queries(live["queries"]) if live["queries"] else queries_from_judgments(qrels)
-    results = []
-    for name, options in specs:
-        options = dict(options)
-        run_out = options.pop("run_out")
-        click.echo(f"live run {name}", err=True)
-        run = run_queries(client, queries, live["live_k"], progress=True, **build_request(client, **options))
-        if run_out is not None:
-            click.echo(f"run written to {write_run(run_out, run, tag=name)}", err=True)
-        results.append((name, run))
-    return results

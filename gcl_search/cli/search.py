@@ -47,6 +47,11 @@ def store_options(func: F) -> F:
     return func
 
 
+# The parameter names `request_options` adds (the keyword arguments of `build_request` after the client).
+REQUEST_OPTIONS = ("weights", "lexical", "lexical_fields", "lexical_weight", "fusion", "rank_constant",
+                   "filters")
+
+
 def request_options(func: F) -> F:
     """--weight, --lexical/--no-lexical, --lexical-fields, --lexical-weight, --fusion, --rank-constant,
     --filter. Lexical options left out take the config's `[search]` values."""
@@ -194,26 +199,36 @@ def live_options(func: F) -> F:
     return request_options(func)
 
 
-def live_run(judgments: Any, live: dict[str, Any]) -> tuple[str, Any] | None:
-    """The live run asked for by `live_options` values (None when --config/--index were not given).
+def live_runs(judgments: Any, live: dict[str, Any],
+              specs: list[tuple[str, dict[str, Any]]] | None = None) -> list[tuple[str, Any]]:
+    """The live runs asked for by `live_options` values: one per `specs` entry (name, request options with
+    `run_out`; `evaluate --live`), else the single run of the top-level options; [] when neither --config nor
+    --index was given. One client (model and store loaded once) serves every run.
 
     Raises:
-        click.UsageError: only one of --config and --index.
+        click.UsageError: --live without both --config and --index, or only one of them.
     """
     from gcl_search.evaluation import write_run
     from gcl_search.search.live import queries_from_judgments, read_queries, run_queries
 
-    if live["config_path"] is None and live["index"] is None:
-        return None
+    if live["config_path"] is None and live["index"] is None and not specs:
+        return []
     if live["config_path"] is None or live["index"] is None:
         raise click.UsageError("a live run needs both --config and --index")
+    named = bool(specs)  # evaluate --live: say which run is running
+    if not specs:
+        specs = [(live["run_name"], {name: live[name] for name in (*REQUEST_OPTIONS, "run_out")})]
     client = build_client(live["config_path"], live["index"], live["store_dir"], live["opensearch_url"],
                           live["ca_certs"], live["insecure"], live["timeout"], live["retries"])
-    request = build_request(client, live["weights"], live["lexical"], live["lexical_fields"],
-                            live["lexical_weight"], live["fusion"], live["rank_constant"], live["filters"])
     queries = read_queries(live["queries"]) if live["queries"] else queries_from_judgments(judgments)
-    run = run_queries(client, queries, live["live_k"], progress=True, **request)
-    if live["run_out"] is not None:
-        written = write_run(live["run_out"], run, tag=live["run_name"])
-        click.echo(f"run written to {written}", err=True)
-    return live["run_name"], run
+    results = []
+    for name, options in specs:
+        options = dict(options)
+        run_out = options.pop("run_out")
+        if named:
+            click.echo(f"live run {name}", err=True)
+        run = run_queries(client, queries, live["live_k"], progress=True, **build_request(client, **options))
+        if run_out is not None:
+            click.echo(f"run written to {write_run(run_out, run, tag=name)}", err=True)
+        results.append((name, run))
+    return results
