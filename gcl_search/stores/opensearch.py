@@ -242,8 +242,7 @@ class OpenSearchStore:
             cause = error.get("root_cause", [error])[0] if isinstance(error, dict) else error
             reason = scrub(_reason(cause), self._secrets)
             if status == 404:
-                raise IndexNotFound(f"index {self.index!r} not found at {self.url}; create it with "
-                                    "`gcl-search ingest`")
+                raise self._not_found()
             if status in RETRY_STATUSES:
                 raise StoreUnavailable(f"OpenSearch at {self.url} answered {status} ({reason}); retry later")
             raise GclSearchError(f"OpenSearch refused the search on {self.index!r} (HTTP {status}: {reason})")
@@ -285,12 +284,15 @@ class OpenSearchStore:
                               _source_includes=includes)
         return {d["_id"]: d.get("_source", {}) for d in response["docs"] if d.get("found")}
 
+    def _not_found(self) -> IndexNotFound:
+        return IndexNotFound(f"index {self.index!r} not found at {self.url}; create it with "
+                             "`gcl-search ingest`")
+
     def _call(self, method: Any, **kwargs: Any) -> Any:
         try:
             return method(**kwargs)
         except exc.NotFoundError as err:
-            raise IndexNotFound(f"index {self.index!r} not found at {self.url}; create it with "
-                                "`gcl-search ingest`") from err
+            raise self._not_found() from err
         except exc.ConnectionError as err:
             reason = scrub(str(err)[:200], self._secrets)
             raise StoreUnavailable(f"cannot reach OpenSearch at {self.url} ({reason}); "

@@ -33,24 +33,32 @@ CONCAT_FIELD = "gcl_concat"
 FUSED_FIELD = "gcl_fused"
 PRESENT_FIELD = "gcl_present"
 SIMS = "gcl_sims"
-# Every returned hit's raw per-field similarities q_f . d_f, read from the stored vectors' doc values, so a
-# search needs no second request for them. Fields the document lacks (not in gcl_present) are left out.
-# q_f are float32 values sent as doubles; products and sums in double, like the local store's float64 dot.
-FIELD_SIMS_SCRIPT = """
+VECTORS = "gcl_vectors"
+# Per hit, one value per field the document has (in gcl_present), read from the stored vectors' doc values, so
+# no second request is needed. `%s` is the per-field body: it reads `v` (the stored float[]), `o` (the
+# field's offset in it) and `j` (its position in params) and puts the field's value into `out`.
+_FIELD_LOOP = """
 Map out = new HashMap();
 def present = doc['gcl_present'];
 for (int j = 0; j < params.names.size(); ++j) {
   String name = params.names.get(j);
   if (!present.contains(name)) { continue; }
   float[] v = doc[params.fields.get(j)].value;
-  List q = params.q.get(params.qi.get(j));
   int o = params.offsets.get(j);
-  double acc = 0;
-  for (int i = 0; i < q.size(); ++i) { acc += v[o + i] * (double) q.get(i); }
-  out.put(name, acc);
+  %s
 }
 return out;
 """.strip()
+# {field: q_f . d_f}: q_f are float32 values sent as doubles; products and sums in double, like the local
+# store's float64 dot.
+FIELD_SIMS_SCRIPT = _FIELD_LOOP % """List q = params.q.get(params.qi.get(j));
+  double acc = 0;
+  for (int i = 0; i < q.size(); ++i) { acc += v[o + i] * (double) q.get(i); }
+  out.put(name, acc);"""
+# {field: [floats]}: each field's vector.
+VECTORS_SCRIPT = _FIELD_LOOP % """float[] part = new float[params.dims.get(j)];
+  for (int i = 0; i < part.length; ++i) { part[i] = v[o + i]; }
+  out.put(name, part);"""
 _ATTR_TYPES = {"keyword": "keyword", "float": "float", "integer": "long", "boolean": "boolean"}
 
 
@@ -178,31 +186,19 @@ def build_lexical_query(text: str, fields: Sequence[str], k: int, filters: Seque
     return {"size": k, "_source": False, "query": query}
 
 
-# Each hit's field vectors {field: [floats]} for the fields it has, read from doc values.
-VECTORS_SCRIPT = """
-Map out = new HashMap();
-def present = doc['gcl_present'];
-for (int j = 0; j < params.names.size(); ++j) {
-  String name = params.names.get(j);
-  if (!present.contains(name)) { continue; }
-  float[] v = doc[params.fields.get(j)].value;
-  int o = params.offsets.get(j);
-  float[] part = new float[params.dims.get(j)];
-  for (int i = 0; i < part.length; ++i) { part[i] = v[o + i]; }
-  out.put(name, part);
-}
-return out;
-""".strip()
-VECTORS = "gcl_vectors"
+def _vector_source(layout: IndexLayout, name: str) -> tuple[str, int]:
+    """(index field, offset) holding field `name`'s vector: its slice of the concatenated vector, or its own
+    `vec.<name>` field in a per-field-only layout."""
+    if layout.options.concat:
+        return CONCAT_FIELD, layout.offsets[name].start
+    return f"vec.{name}", 0
 
 
 def build_vectors_query(layout: IndexLayout, doc_ids: Sequence[str]) -> dict[str, Any]:
     """`_search` body returning the field vectors of `doc_ids` (VECTORS_SCRIPT), for `VectorStore.vectors`."""
-    concat = layout.options.concat
-    params = {"names": list(layout.field_names),
-              "fields": [CONCAT_FIELD if concat else f"vec.{name}" for name in layout.field_names],
-              "offsets": [sl.start if concat else 0 for sl in layout.offsets.values()],
-              "dims": [f.dim for f in layout.dense_fields]}
+    sources = [_vector_source(layout, f.name) for f in layout.dense_fields]
+    params = {"names": list(layout.field_names), "fields": [field for field, _ in sources],
+              "offsets": [offset for _, offset in sources], "dims": [f.dim for f in layout.dense_fields]}
     return {"size": len(doc_ids), "_source": False, "query": {"ids": {"values": list(doc_ids)}},
             "script_fields": {VECTORS: {"script": {"lang": "painless", "source": VECTORS_SCRIPT,
                                                    "params": params}}}}
@@ -212,7 +208,7 @@ def field_sims_script(layout: IndexLayout, query_vectors: Mapping[str, np.ndarra
     """`script_fields` entry returning {field: q_f . d_f} per hit (FIELD_SIMS_SCRIPT) for the fields whose
     query vector is non-zero. Identical query vectors (one encoder for several fields) are sent once."""
     names, fields, offsets, qi, unique = [], [], [], [], []
-    for f, sl in zip(layout.dense_fields, layout.offsets.values()):
+    for f in layout.dense_fields:
         q = query_vectors.get(f.name)
         if q is None or not np.any(q):
             continue
@@ -221,9 +217,10 @@ def field_sims_script(layout: IndexLayout, query_vectors: Mapping[str, np.ndarra
         if index is None:
             index = len(unique)
             unique.append(q)
+        field, offset = _vector_source(layout, f.name)
         names.append(f.name)
-        fields.append(CONCAT_FIELD if layout.options.concat else f"vec.{f.name}")
-        offsets.append(sl.start if layout.options.concat else 0)
+        fields.append(field)
+        offsets.append(offset)
         qi.append(index)
     params = {"names": names, "fields": fields, "offsets": offsets, "qi": qi,
               "q": [u.tolist() for u in unique]}
