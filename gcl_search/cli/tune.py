@@ -83,8 +83,7 @@ def tune_command(config_path: Path, index: str, store_dir: Path | None, opensear
         if "heldout/best" in result.scores:
             note += (f" held-out {result.scores['heldout/best']:.4f} (config's weights "
                      f"{result.scores['heldout/default']:.4f})")
-        written = write_weights(config_path, target, result.weights, result.lexical, note=note,
-                                search_table=True)
+        written = write_weights(config_path, target, result.weights, result.lexical, note=note)
         click.echo(f"weights and [search] lexical settings written to {written}", err=True)
 
 

@@ -27,7 +27,7 @@ from typing import TypeVar
 import numpy as np
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from gcl_search.config import Config
+from gcl_search.config import MAX_K, Config
 from gcl_search.encoders.base import Encoder, ImageInput
 from gcl_search.errors import ConfigError, StoreUnavailable
 from gcl_search.records import Hit
@@ -40,7 +40,6 @@ T = TypeVar("T")
 # OpenSearch turns every query term into a clause and refuses more than indices.query.bool.max_clause_count
 # (1024 by default); a pasted paragraph must not turn into an error.
 MAX_LEXICAL_TERMS = 256
-MAX_K = 10_000
 
 
 @dataclass(frozen=True)

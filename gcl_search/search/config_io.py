@@ -29,7 +29,7 @@ _TUNED_MARK = "# gcl-search tune:"
 
 
 def write_weights(config_path: str | Path, out_path: str | Path, weights: Mapping[str, float],
-                  lexical: LexicalSpec | None = None, note: str = "", search_table: bool = True) -> Path:
+                  lexical: LexicalSpec | None = None, note: str = "") -> Path:
     """Copy `config_path` to `out_path` (may be the same file) with new `[[fields]]` weights and `[search]`
     lexical settings.
 
@@ -39,7 +39,6 @@ def write_weights(config_path: str | Path, out_path: str | Path, weights: Mappin
         weights: field name -> weight; every name must be a `[[fields]]` table of the config.
         lexical: the tuned lexical component (None: a dense-only search, `lexical = false`).
         note: a comment line at the end of the file (e.g. the metric and held-out scores).
-        search_table: write `[search]` (False: only the field weights).
 
     Returns:
         The path written.
@@ -59,14 +58,13 @@ def write_weights(config_path: str | Path, out_path: str | Path, weights: Mappin
     if missing:
         raise ConfigError(f"{config_path}: no [[fields]] table named {missing[0]!r}; the weights must name "
                           "the config's document fields")
-    if search_table:
-        edited = _edit_search(edited, _search_values(lexical))
+    edited = _edit_search(edited, _search_values(lexical))
     if note:
         edited.append(f"{_TUNED_MARK} {note}")
     tmp = out_path.with_name(out_path.name + ".tmp")
     tmp.write_text("\n".join(edited) + "\n", encoding="utf-8")
     try:
-        _check_written(tmp, weights, lexical if search_table else ...)
+        _check_written(tmp, weights, lexical)
     except ConfigError:
         tmp.unlink(missing_ok=True)
         raise
@@ -147,18 +145,15 @@ def _edit_search(lines: list[str], values: Mapping[str, str | None]) -> list[str
     return [*lines[:start + 1], *body, *lines[end:]]
 
 
-def _check_written(path: Path, weights: Mapping[str, float], lexical: object) -> None:
+def _check_written(path: Path, weights: Mapping[str, float], lexical: LexicalSpec | None) -> None:
     config = load_config(path)
     got = {spec.name: spec.weight for spec in config.fields}
     for name, value in weights.items():
         if abs(got[name] - float(value)) > 1e-5 * max(1.0, abs(float(value))):
             raise ConfigError(f"{path}: writing weight {name} = {value} failed (read back {got[name]}); "
                               "edit the config by hand")
-    if lexical is ...:
-        return
     search = config.search
-    wanted = lexical is not None
-    if search.lexical != wanted or (isinstance(lexical, LexicalSpec) and (
+    if search.lexical != (lexical is not None) or (lexical is not None and (
             abs(search.lexical_weight - lexical.weight) > 1e-5 or search.fusion != lexical.fusion
             or search.lexical_fields != lexical.fields or search.rank_constant != lexical.rank_constant)):
         raise ConfigError(f"{path}: writing the [search] lexical settings failed (read back {search}); "

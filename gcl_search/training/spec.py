@@ -20,7 +20,6 @@ Every key and default is below; docs/training.md explains the choices.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +28,6 @@ from gcl_search.config import PRECISIONS, Config, from_table, parse_config, read
 from gcl_search.errors import ConfigError
 from gcl_search.losses.gcl import NEGATIVE_SCOPES, NORMALISERS
 from gcl_search.losses.weights import WEIGHTINGS
-
-if sys.version_info >= (3, 11):
-    pass
-else:  # pragma: no cover - python 3.10
-    pass
 
 DATA_SOURCES = ("icecat", "pairs", "marqo-gs")
 
