@@ -3,9 +3,11 @@
 One request (design.md section 3), ONE store call (`VectorStore.candidates`; on OpenSearch one HTTP request):
 
 1. the query is embedded once per encoder (`QueryEmbedder`), giving `q_f` for every document field;
-2. ONE approximate inner-product search on the concatenated vector with `Q = [w_1 q_1; ...; w_F q_F]`
-   returns `depth = ceil((offset + k) * oversample)` candidates (OpenSearch searches with a beam of
-   `max(ef_search, depth)`: ef_search is what buys recall there);
+2. ONE approximate inner-product search on the concatenated vector with `Q = [w_1 q_1; ...; w_F q_F]` (or on
+   the preset vector, when the index has one for these weights: `IndexLayout.knn_plan`) returns `offset + k`
+   candidates, `ceil((offset + k) * oversample)` with a lexical component (OpenSearch searches with a beam
+   of `max(ef_search, depth)`: ef_search is what buys recall there; the knn score already is the exact dense
+   score, so more dense-only candidates could not change the page);
 3. with a lexical component, BM25 over the chosen text fields returns its candidates in the same call;
 4. every candidate of either search comes back with each field's exact raw similarity `q_f . d_f`
    (computed by the store from the stored vectors), so its dense score is exactly `sum_f w_f q_f . d_f`:
@@ -75,8 +77,8 @@ class SearchClient:
         store: the index to search (`LocalStore`, `OpenSearchStore`, or any `VectorStore`).
         config: the config the index was built with (fields, encoders, default weights, query fields).
         encoders: encoder name -> loaded Encoder (default: loaded from the config).
-        oversample: candidates per requested hit for the approximate search (default: the index's
-            `LayoutOptions.oversample`).
+        oversample: candidates per requested hit of each search when a lexical component is fused (default:
+            the index's `LayoutOptions.oversample`).
         ef_search: HNSW query beam (default: the index's).
         retries: attempts per store call on `StoreUnavailable` (timeouts, connection errors), with exponential
             backoff; 1 disables retrying.
@@ -161,9 +163,10 @@ class SearchClient:
         _check_page(k, offset)
         w = check_field_weights(weights, self.field_names, self.default_weights,
                                 allow_all_zero=lexical is not None)
-        depth = min(MAX_K, math.ceil((offset + k) * self.oversample))
+        depth = offset + k
         lex_query = None
         if lexical is not None:
+            depth = min(MAX_K, math.ceil((offset + k) * self.oversample))
             lex_query = LexicalQuery(lexical_text(text or ""), lexical.fields, lexical.depth or depth)
         dense, lex = self._call(self.store.candidates, query_vectors, w, depth, filters, self.ef_search,
                                 lex_query, attributes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from gcl_search.stores.base import (
     CONCAT,
     FUSED,
+    PRESET,
     AttributeField,
     DenseField,
     Filter,
@@ -21,5 +22,5 @@ from gcl_search.stores.base import (
     layout_from_config,
 )
 
-__all__ = ["CONCAT", "FUSED", "AttributeField", "DenseField", "Filter", "IndexLayout", "LayoutOptions",
-           "Range", "Term", "VectorStore", "layout_from_config"]
+__all__ = ["CONCAT", "FUSED", "PRESET", "AttributeField", "DenseField", "Filter", "IndexLayout",
+           "LayoutOptions", "Range", "Term", "VectorStore", "layout_from_config"]

@@ -40,6 +40,7 @@ from gcl_search.records import Document, IngestReport
 from gcl_search.stores.layout import (
     CONCAT,
     FUSED,
+    PRESET,
     AttributeField,
     DenseField,
     IndexLayout,
@@ -48,7 +49,8 @@ from gcl_search.stores.layout import (
 )
 
 __all__ = [
-    "CONCAT", "FUSED", "AttributeField", "DenseField", "IndexLayout", "LayoutOptions", "layout_from_config",
+    "CONCAT", "FUSED", "PRESET", "AttributeField", "DenseField", "IndexLayout", "LayoutOptions",
+    "layout_from_config",
     "Term", "Range", "Filter", "VectorStore", "check_filters", "Candidate", "LexicalQuery",
     "candidates_from_parts", "field_similarities", "scored_fields",
 ]
@@ -216,10 +218,11 @@ class VectorStore(Protocol):
 
         Args:
             vector: float32 query for `target`: (concat_dim,) for CONCAT (see `IndexLayout.query_vector`),
-                (dim,) for a dense field name (needs `per_field_vectors`) or FUSED (needs `fused_weights`).
+                (dim,) for a dense field name (needs `per_field_vectors`), FUSED (needs `fused_weights`)
+                or PRESET (needs `preset_weights`; see `IndexLayout.knn_plan`).
             k: number of hits (the local store is exact; OpenSearch is HNSW with `max(ef_search, k)`).
             filters: AND of Term/Range on declared attributes, applied inside the search.
-            target: CONCAT, FUSED or a dense field name.
+            target: CONCAT, FUSED, PRESET or a dense field name.
             ef_search: override `layout.options.ef_search` for this query.
 
         Returns:
@@ -285,8 +288,8 @@ def candidates_from_parts(store: VectorStore, query_vectors: Mapping[str, np.nda
     implementation; the reference the OpenSearch one-request version is tested against)."""
     dense_ids: list[str] = []
     if any(w > 0 for w in weights.values()):
-        q = store.layout().query_vector(query_vectors, weights)
-        dense_ids = [doc_id for doc_id, _ in store.knn(q, depth, filters, ef_search=ef_search)]
+        target, q = store.layout().knn_plan(query_vectors, weights)
+        dense_ids = [doc_id for doc_id, _ in store.knn(q, depth, filters, target, ef_search)]
     bm25: dict[str, float] = {}
     if lexical is not None:
         fields = None if lexical.fields is None else list(lexical.fields)

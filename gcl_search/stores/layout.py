@@ -3,8 +3,13 @@
 The settled layout (design.md section 3): every document carries ONE concatenated vector
 `D = [d_1; ...; d_F]` (field vectors in layout order, zeros for an absent field) in inner-product space.
 A query `Q = [w_1 q_1; ...; w_F q_F]` then scores `Q . D = sum_f w_f q_f . d_f` exactly, for any weights
-chosen per request, with one approximate search. Per-field vectors and a fused (training-weights) vector are
-optional extras (`LayoutOptions.per_field_vectors`, `LayoutOptions.fused_weights`).
+chosen per request, with one approximate search. Per-field vectors, a fused (training-weights) vector and a
+preset vector are optional extras (`LayoutOptions.per_field_vectors`, `fused_weights`, `preset_weights`).
+
+The preset vector `P = sum_f a_f d_f` (no normalisation) serves the requests whose weights are the preset's
+(up to a factor) and whose weighted fields share one query vector `q`: then `q . P = sum_f a_f q . d_f`, the
+same exact dense score, found by an HNSW over `dim` instead of `concat_dim` dimensions whose graph is built
+for exactly those weights (`knn_plan` picks it; bench_search measures it).
 
 The layout is recorded in the index (`_meta.gcl_search` in OpenSearch, `meta.json` in the local store) so that
 ingest and search can refuse a config that does not match what was indexed (`check_compatible`).
@@ -31,6 +36,7 @@ ENGINES = ("lucene", "faiss", "nmslib")
 # Names of the vector targets a `knn` call can search, besides a dense field's own name.
 CONCAT = "_concat"
 FUSED = "_fused"
+PRESET = "_preset"
 
 
 @dataclass(frozen=True)
@@ -86,20 +92,27 @@ class LayoutOptions:
             only worth it if something searches a single field (measured in benchmarks/bench_layout.py).
         fused_weights: when set, also store `normalize(sum_f a_f d_f)` with these training-time weights `a_f`
             (renormalised over the fields a document has). All dense fields must then share one dimension.
+        preset_weights: when set, also store `sum_f a_f d_f` (zeros when the document has none of these
+            fields) with these weights `a_f >= 0`; the fields with `a_f > 0` must share one encoder. Requests
+            whose weights are `c * a_f` search it instead of the concatenated vector (`IndexLayout.knn_plan`).
+        preset_ef_search: HNSW beam of a search on the preset vector (a dim-d graph built for one weighting
+            needs far less than the concatenated vector's ef_search for the same recall: bench_search).
         engine: k-NN engine for OpenSearch. "lucene" unless the user explicitly chooses otherwise (faiss and
             nmslib need the plugin's native libraries).
         m: HNSW graph degree.
         ef_construction: HNSW build-time candidate list size.
         ef_search: HNSW query-time beam (OpenSearch uses max(ef_search, candidates)); on OpenSearch this, not
             oversample, decides recall (benchmarks/results/layout.txt).
-        oversample: the search client asks the store for `ceil((offset + k) * oversample)` candidates, each
-            with its exact field similarities, ranks them exactly and cuts to the page; with a lexical part
-            they are the candidate set the fusion normalises over.
+        oversample: with a lexical component, the search client asks each search for
+            `ceil((offset + k) * oversample)` candidates, the set the fusion normalises over (a dense-only
+            request asks for `offset + k`: the knn score is already the exact dense score).
     """
 
     concat: bool = True
     per_field_vectors: bool = False
     fused_weights: Mapping[str, float] | None = None
+    preset_weights: Mapping[str, float] | None = None
+    preset_ef_search: int = 200
     engine: str = "lucene"
     m: int = 16
     ef_construction: int = 200
@@ -114,6 +127,14 @@ class LayoutOptions:
                               f"ef_search={self.ef_search} must be m >= 2 and ef_* >= 1")
         if not (math.isfinite(self.oversample) and self.oversample >= 1):
             raise ConfigError(f"oversample = {self.oversample} must be a finite number >= 1")
+        if self.preset_ef_search < 1:
+            raise ConfigError(f"preset_ef_search = {self.preset_ef_search} must be >= 1")
+        preset = self.preset_weights
+        if preset is not None:
+            bad = [f"{name}={a}" for name, a in preset.items() if not (math.isfinite(a) and a >= 0)]
+            if bad or not any(a > 0 for a in preset.values()):
+                raise ConfigError(f"preset_weights {dict(preset)} must be finite, >= 0 and not all 0"
+                                  + (f" (bad: {', '.join(bad)})" if bad else ""))
 
 
 @dataclass(frozen=True)
@@ -149,6 +170,24 @@ class IndexLayout:
             if len({f.dim for f in self.dense_fields}) > 1:
                 raise ConfigError("fused_weights needs every dense field to have the same dimension; "
                                   "drop the fused vector or use one encoder")
+        preset = self.options.preset_weights
+        if preset is not None:
+            unknown = sorted(set(preset) - set(names))
+            if unknown:
+                raise ConfigError(f"preset_weights names {unknown[0]!r}, which is not a dense field "
+                                  f"({names})")
+            weighted = [f for f in self.dense_fields if preset.get(f.name, 0) > 0]
+            if len({(f.encoder, f.dim) for f in weighted}) > 1:
+                raise ConfigError(f"preset_weights weights fields of several encoders or dimensions "
+                                  f"({sorted({(f.encoder, f.dim) for f in weighted})}); "
+                                  "a preset vector needs one query vector for all its fields: weight only "
+                                  "fields of one encoder")
+
+    @property
+    def preset_dim(self) -> int:
+        """Dimension of the preset vector (the shared dimension of its weighted fields)."""
+        preset = self.options.preset_weights or {}
+        return next(f.dim for f in self.dense_fields if preset.get(f.name, 0) > 0)
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -242,11 +281,54 @@ class IndexLayout:
         norm = float(np.linalg.norm(total))
         return total / norm if norm > 0 else None
 
+    def preset_vector(self, doc_vectors: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """`sum_f a_f d_f` over the fields present (zeros when none is; None: the layout has no preset)."""
+        weights = self.options.preset_weights
+        if weights is None:
+            return None
+        total = np.zeros(self.preset_dim, dtype=np.float32)
+        for name, a in weights.items():
+            if name in doc_vectors and a > 0:
+                total += np.float32(a) * np.asarray(doc_vectors[name], dtype=np.float32)
+        return total
+
+    def knn_plan(self, query_vectors: Mapping[str, np.ndarray],
+                 weights: Mapping[str, float]) -> tuple[str, np.ndarray]:
+        """The knn target and query vector for a request: (PRESET, c * q) when the preset vector gives the
+        same scores (weights == c * preset_weights with c > 0, and every preset field's query vector is one
+        and the same q), else (CONCAT, `query_vector(query_vectors, weights)`). Either way the knn score is
+        `sum_f w_f q_f . d_f`.
+        """
+        preset = self.options.preset_weights
+        if preset is not None:
+            q = self._preset_query(preset, query_vectors, weights)
+            if q is not None:
+                return PRESET, q
+        return CONCAT, self.query_vector(query_vectors, weights)
+
+    def _preset_query(self, preset: Mapping[str, float], query_vectors: Mapping[str, np.ndarray],
+                      weights: Mapping[str, float]) -> np.ndarray | None:
+        a = np.array([preset.get(name, 0.0) for name in self.field_names], dtype=np.float64)
+        w = np.array([weights.get(name, 0.0) for name in self.field_names], dtype=np.float64)
+        c = float(w.sum() / a.sum())
+        if not c > 0 or not np.allclose(w, c * a, rtol=1e-9, atol=1e-12):
+            return None
+        vectors = [query_vectors.get(name) for name, a_f in zip(self.field_names, a) if a_f > 0]
+        first = vectors[0]
+        if first is None or any(v is None or not np.array_equal(v, first) for v in vectors[1:]):
+            return None
+        q = np.asarray(first, dtype=np.float32)
+        if q.shape != (self.preset_dim,):
+            raise DimensionMismatch(f"query vector has shape {q.shape}, the preset vector expects "
+                                    f"({self.preset_dim},)")
+        return (np.float32(c) * q).astype(np.float32)
+
     def to_meta(self) -> dict:
         """A JSON-able dict for `_meta.gcl_search` / meta.json (inverse: `from_meta`)."""
         options = asdict(self.options)
-        if options["fused_weights"] is not None:
-            options["fused_weights"] = dict(options["fused_weights"])
+        for key in ("fused_weights", "preset_weights"):
+            if options[key] is not None:
+                options[key] = dict(options[key])
         return {"layout_version": LAYOUT_VERSION,
                 "dense_fields": [asdict(f) for f in self.dense_fields],
                 "text_fields": list(self.text_fields),
@@ -315,7 +397,8 @@ def layout_from_config(config: Config, dims: Mapping[str, int], text_fields: Seq
         dims: encoder name -> output dimension (from the loaded encoders, `Encoder.dim`).
         text_fields: BM25 fields; default: every text-modality field of the config.
         attributes: filterable attributes.
-        options: layout options (default LayoutOptions()).
+        options: layout options (default: LayoutOptions(), with `preset_weights` = the fields' weights when
+            the config's `[index] preset_vector` is set).
 
     Raises:
         ConfigError: an encoder's dimension is not given.
@@ -328,4 +411,7 @@ def layout_from_config(config: Config, dims: Mapping[str, int], text_fields: Seq
         dense.append(DenseField(spec.name, int(dims[spec.encoder]), spec.encoder, spec.modality))
     if text_fields is None:
         text_fields = [spec.name for spec in config.fields if spec.modality == "text"]
-    return IndexLayout(tuple(dense), tuple(text_fields), tuple(attributes), options or LayoutOptions())
+    if options is None:
+        preset = {spec.name: spec.weight for spec in config.fields if spec.weight > 0}
+        options = LayoutOptions(preset_weights=preset if config.index.preset_vector else None)
+    return IndexLayout(tuple(dense), tuple(text_fields), tuple(attributes), options)

@@ -12,7 +12,7 @@ import numpy as np
 
 from gcl_search.errors import ConfigError, DimensionMismatch, StoreUnavailable
 from gcl_search.records import Document, FailedDoc
-from gcl_search.stores.layout import CONCAT, FUSED, IndexLayout
+from gcl_search.stores.layout import CONCAT, FUSED, PRESET, IndexLayout
 
 _TYPE_CHECKS = {
     "keyword": lambda v: isinstance(v, str),
@@ -135,30 +135,36 @@ class LocalState:
             if target == FUSED:
                 if layout.options.fused_weights is None:
                     raise ConfigError("this store has no fused vector (layout fused_weights is not set)")
-                self._matrices[target] = self._fused(layout)
+                dim = layout.dense_fields[0].dim
+                self._matrices[target] = self._derived(layout, layout.fused_vector, dim)
+            elif target == PRESET:
+                if layout.options.preset_weights is None:
+                    raise ConfigError("this store has no preset vector (layout preset_weights is not set)")
+                self._matrices[target] = self._derived(layout, layout.preset_vector, layout.preset_dim)
             elif target in layout.field_names:
                 self._matrices[target] = np.ascontiguousarray(self.concat[:, layout.offsets[target]])
             else:
-                raise ConfigError(f"unknown knn target {target!r}; use {CONCAT!r}, {FUSED!r} or a dense "
-                                  f"field ({', '.join(layout.field_names)})")
+                raise ConfigError(f"unknown knn target {target!r}; use {CONCAT!r}, {FUSED!r}, {PRESET!r} or "
+                                  f"a dense field ({', '.join(layout.field_names)})")
         return self._matrices[target]
 
     def has_target(self, layout: IndexLayout, target: str) -> np.ndarray:
         """bool (n,): which rows have a vector for `target` (a field search skips documents without it)."""
-        if target == CONCAT:
+        if target in (CONCAT, PRESET):  # like the concatenated vector, every document has a preset vector
             return np.ones(len(self.ids), dtype=bool)
         if target == FUSED:
             return np.linalg.norm(self.matrix(layout, FUSED), axis=1) > 0
         return self.present[:, layout.field_names.index(target)]
 
-    def _fused(self, layout: IndexLayout) -> np.ndarray:
-        out = np.zeros((len(self.ids), layout.dense_fields[0].dim), dtype=np.float32)
+    def _derived(self, layout: IndexLayout, per_document, dim: int) -> np.ndarray:
+        """(n, dim) matrix of `per_document(field vectors)` (a zero row where it gives None)."""
+        out = np.zeros((len(self.ids), dim), dtype=np.float32)
         for i in range(len(self.ids)):
             vecs = {name: self.concat[i, layout.offsets[name]]
                     for j, name in enumerate(layout.field_names) if self.present[i, j]}
-            fused = layout.fused_vector(vecs)
-            if fused is not None:
-                out[i] = fused
+            vec = per_document(vecs)
+            if vec is not None:
+                out[i] = vec
         return out
 
 

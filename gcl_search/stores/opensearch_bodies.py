@@ -6,6 +6,7 @@ unless the layout opts into a native engine)::
     gcl_concat    knn_vector (concat_dim, innerproduct)  the concatenated field vectors, zeros where absent
     gcl_present   keyword                                 names of the fields the document has
     gcl_fused     knn_vector (dim, innerproduct)          only with LayoutOptions.fused_weights
+    gcl_preset    knn_vector (dim, innerproduct)          only with LayoutOptions.preset_weights
     vec.<field>   knn_vector (dim, innerproduct)          only with LayoutOptions.per_field_vectors
     text.<field>  text (standard analyzer, BM25)          the layout's text fields; other texts stored only
     attr.<name>   keyword | float | long | boolean        declared attributes; others stored only
@@ -26,11 +27,12 @@ from typing import Any
 import numpy as np
 
 from gcl_search.records import Document
-from gcl_search.stores.base import CONCAT, FUSED, Filter, IndexLayout, LexicalQuery, Term
+from gcl_search.stores.base import CONCAT, FUSED, PRESET, Filter, IndexLayout, LexicalQuery, Term
 from gcl_search.stores.knn import check_knn_engines, knn_index_settings, knn_vector_mapping
 
 CONCAT_FIELD = "gcl_concat"
 FUSED_FIELD = "gcl_fused"
+PRESET_FIELD = "gcl_preset"
 PRESENT_FIELD = "gcl_present"
 SIMS = "gcl_sims"
 VECTORS = "gcl_vectors"
@@ -76,13 +78,15 @@ def build_mappings(layout: IndexLayout) -> dict[str, Any]:
         props[CONCAT_FIELD] = _vector_mapping(layout, layout.concat_dim)
     if layout.options.fused_weights is not None:
         props[FUSED_FIELD] = _vector_mapping(layout, layout.dense_fields[0].dim)
+    if layout.options.preset_weights is not None:
+        props[PRESET_FIELD] = _vector_mapping(layout, layout.preset_dim)
     if layout.options.per_field_vectors:
         props["vec"] = {"properties": {f.name: _vector_mapping(layout, f.dim) for f in layout.dense_fields}}
     props["text"] = {"dynamic": False, "properties": {name: {"type": "text"} for name in layout.text_fields}}
     props["attr"] = {"dynamic": False,
                      "properties": {a.name: {"type": _ATTR_TYPES[a.type]} for a in layout.attributes}}
     return {"dynamic": "strict", "_meta": {"gcl_search": layout.to_meta()},
-            "_source": {"excludes": [CONCAT_FIELD, FUSED_FIELD, "vec.*"]}, "properties": props}
+            "_source": {"excludes": [CONCAT_FIELD, FUSED_FIELD, PRESET_FIELD, "vec.*"]}, "properties": props}
 
 
 def build_index_body(layout: IndexLayout, shards: int = 1, replicas: int = 0) -> dict[str, Any]:
@@ -126,6 +130,9 @@ def to_bulk_action(doc: Document, index: str, layout: IndexLayout) -> dict[str, 
     fused = layout.fused_vector(vectors)
     if fused is not None:
         source[FUSED_FIELD] = fused.tolist()
+    preset = layout.preset_vector(vectors)
+    if preset is not None:
+        source[PRESET_FIELD] = preset.tolist()
     if layout.options.per_field_vectors and vectors:
         source["vec"] = {name: vec.tolist() for name, vec in vectors.items()}
     texts = {name: text for name, text in doc.texts.items() if isinstance(text, str) and text}
@@ -142,11 +149,14 @@ def vector_field(layout: IndexLayout, target: str) -> str:
         return CONCAT_FIELD
     if target == FUSED and layout.options.fused_weights is not None:
         return FUSED_FIELD
+    if target == PRESET and layout.options.preset_weights is not None:
+        return PRESET_FIELD
     if target in layout.field_names and layout.options.per_field_vectors:
         return f"vec.{target}"
     raise ConfigError(f"knn target {target!r} is not stored in this index (concat={layout.options.concat}, "
                       f"per_field_vectors={layout.options.per_field_vectors}, fused="
-                      f"{layout.options.fused_weights is not None}); re-create the index with that option")
+                      f"{layout.options.fused_weights is not None}, preset="
+                      f"{layout.options.preset_weights is not None}); re-create the index with that option")
 
 
 def build_filter(filters: Sequence[Filter]) -> list[dict[str, Any]]:
@@ -167,8 +177,10 @@ def build_knn_query(layout: IndexLayout, vector: np.ndarray, k: int, filters: Se
     """`_search` body: ONE approximate `knn` clause, filters inside it (efficient filtering, k hits kept).
 
     The `_score` is `knn.similarity_from_score`-invertible to the raw inner product (single clause, boost 1).
+    The beam is `ef_search`, by default the layout's (`preset_ef_search` for the preset vector), at least k.
     """
-    ef = max(ef_search or layout.options.ef_search, k)
+    default_ef = layout.options.preset_ef_search if target == PRESET else layout.options.ef_search
+    ef = max(ef_search or default_ef, k)
     clause: dict[str, Any] = {"vector": np.asarray(vector, dtype=np.float32).tolist(), "k": k,
                               "method_parameters": {"ef_search": ef}}
     if filters:
@@ -232,14 +244,15 @@ def build_candidate_searches(layout: IndexLayout, query_vectors: Mapping[str, np
                              ef_search: int | None = None, lexical: LexicalQuery | None = None,
                              attributes: bool = True) -> list[dict[str, Any]]:
     """The `_search` bodies of one `VectorStore.candidates` call (sent together as one `_msearch`): the knn
-    on the concatenated vector with `Q = layout.query_vector(q, w)` when a weight is > 0, then the BM25
-    search when asked; each returns its hits' field similarities (`field_sims_script`) and attributes."""
+    that `layout.knn_plan(q, w)` picks (the concatenated vector, or the preset vector when it scores the same)
+    when a weight is > 0, then the BM25 search when asked; each returns its hits' field similarities
+    (`field_sims_script`) and attributes."""
     extras: dict[str, Any] = {"_source": {"includes": ["attr"]} if attributes else False,
                               "script_fields": field_sims_script(layout, query_vectors)}
     bodies = []
     if any(w > 0 for w in weights.values()):
-        q = layout.query_vector(query_vectors, weights)
-        bodies.append({**build_knn_query(layout, q, depth, filters, ef_search=ef_search), **extras})
+        target, q = layout.knn_plan(query_vectors, weights)
+        bodies.append({**build_knn_query(layout, q, depth, filters, target, ef_search), **extras})
     if lexical is not None:
         fields = list(layout.text_fields if lexical.fields is None else lexical.fields)
         bodies.append({**build_lexical_query(lexical.text, fields, lexical.k, filters), **extras})

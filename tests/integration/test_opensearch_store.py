@@ -225,3 +225,42 @@ def test_per_field_only_layout_returns_field_vectors(client):
         assert hits[0][0] == "d001" and hits[0][1] == pytest.approx(1.0, abs=1e-5)
     finally:
         s.drop()
+
+
+def test_preset_vector_search_matches_the_local_store_and_the_concatenated_vector(client, tmp_path):
+    fields = tuple(DenseField(f, 8, "m") for f in ("title", "desc", "brand"))
+    rng = np.random.default_rng(5)
+    docs = []
+    for i in range(60):
+        # every fifth document has only a brand: its preset vector is all zeros (score 0 on the preset)
+        names = ("brand",) if i % 5 == 0 else ("title", "desc", "brand") if i % 2 else ("title", "brand")
+        vecs = {f: rng.normal(size=8).astype(np.float32) for f in names}
+        docs.append(Document(f"p{i:02d}", {f: v / np.linalg.norm(v) for f, v in vecs.items()}))
+    stores = {}
+    for name, preset in (("plain", None), ("preset", {"title": 0.6, "desc": 0.4})):
+        layout = IndexLayout(fields, options=LayoutOptions(preset_weights=preset))
+        stores[name] = OpenSearchStore(client, f"gcl-test-{name}-{uuid.uuid4().hex[:8]}")
+        stores[name].create(layout)
+        assert not stores[name].upsert(docs).failed
+        stores[name].refresh()
+        stores["local-" + name] = LocalStore(tmp_path / name)
+        stores["local-" + name].create(layout)
+        stores["local-" + name].upsert(docs)
+    try:
+        q = rng.normal(size=8).astype(np.float32)
+        q /= np.linalg.norm(q)
+        qv = {"title": q, "desc": q, "brand": q}
+        for weights in ({"title": 0.6, "desc": 0.4}, {"title": 0.3, "desc": 0.2, "brand": 0.0},
+                        {"title": 0.6, "desc": 0.4, "brand": 0.2}):
+            got = {name: s.candidates(qv, weights, 60, ef_search=100)[0] for name, s in stores.items()}
+            want = {c.doc_id: c.field_scores for c in got["local-plain"]}
+            for name, found in got.items():
+                assert sorted(c.doc_id for c in found) == sorted(want), (name, weights)
+                for c in found:
+                    assert c.field_scores == pytest.approx(want[c.doc_id], abs=1e-5)
+                # same order, except among the brand-only documents (dense score exactly 0, tied)
+                order = [c.doc_id for c in found if set(c.field_scores) != {"brand"}]
+                assert order == [d for d, scores in want.items() if set(scores) != {"brand"}], name
+    finally:
+        for name in ("plain", "preset"):
+            stores[name].drop()

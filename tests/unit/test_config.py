@@ -90,8 +90,9 @@ def test_example_icecat_config_loads():
     ('modality = "image"', 'modality = "video"', r"fields\[1\]: modality = 'video' is not known"),
     ('batch_size = 32', 'batch_size = 0', r"\[encoders.minilm\]: batch_size = 0 must be >= 1"),
     ('batch_size = 32', 'device = "gpu"', r"device = 'gpu' is not a device"),
-    ('[images]', '[index]', r"top level: unknown key 'index'; known keys: encoders, fields, images, "
-                            "query_fields, search, train"),
+    ('[images]', '[indexes]', r"top level: unknown key 'indexes'; known keys: encoders, fields, images, "
+                              "index, query_fields, search, train"),
+    ('[images]', '[index]', r"\[index\]: unknown key 'root'; known keys: preset_vector"),
     ('batch_size = 32', 'pretrained = "openai"', "pretrained is an open_clip key"),
 ])
 def test_invalid_configs_name_file_and_key(tmp_path, old, new, message):

@@ -120,3 +120,67 @@ def test_layout_from_config():
     assert layout.text_fields == ("title", "description")
     with pytest.raises(ConfigError, match="no dimension known for encoder 'minilm'"):
         layout_from_config(config, {})
+
+
+def _preset_layout(**options) -> IndexLayout:
+    return IndexLayout((DenseField("title", 3, "minilm"), DenseField("desc", 3, "minilm"),
+                        DenseField("image", 2, "clip", "image")),
+                       options=LayoutOptions(preset_weights={"title": 0.7, "desc": 0.3}, **options))
+
+
+def test_preset_plan_gives_the_same_scores_as_the_concatenated_vector():
+    rng = np.random.default_rng(1)
+    layout = _preset_layout()
+    q = _unit(*rng.normal(size=3))
+    qv = {"title": q, "desc": q.copy(), "image": _unit(1, 1)}
+    docs = [{"title": _unit(*rng.normal(size=3)), "desc": _unit(*rng.normal(size=3)), "image": _unit(1, 0)},
+            {"desc": _unit(*rng.normal(size=3))}, {"image": _unit(0, 1)}]
+    for weights in ({"title": 0.7, "desc": 0.3}, {"title": 1.4, "desc": 0.6, "image": 0.0}):
+        target, vec = layout.knn_plan(qv, weights)
+        assert target == "_preset" and vec.shape == (3,)
+        for d in docs:
+            concat, _ = layout.concat_document(Document("x", d))
+            want = layout.query_vector(qv, weights) @ concat
+            assert float(vec @ layout.preset_vector(d)) == pytest.approx(float(want), abs=1e-6)
+    # a document with none of the preset's fields gets a zero vector (score 0, as on the concatenated one)
+    assert not layout.preset_vector({"image": _unit(0, 1)}).any()
+
+
+@pytest.mark.parametrize("weights, vectors", [
+    ({"title": 0.5, "desc": 0.5}, "same"),                 # other proportions
+    ({"title": 0.7, "desc": 0.3, "image": 0.1}, "same"),   # a field outside the preset
+    ({"title": 0.7, "desc": 0.3}, "different"),            # per-field query vectors differ
+])
+def test_preset_plan_falls_back_to_the_concatenated_vector(weights, vectors):
+    layout = _preset_layout()
+    q = _unit(1, 2, 3)
+    qv = {"title": q, "desc": q if vectors == "same" else _unit(3, 2, 1), "image": _unit(1, 1)}
+    target, vec = layout.knn_plan(qv, weights)
+    assert target == "_concat"
+    np.testing.assert_array_equal(vec, layout.query_vector(qv, weights))
+
+
+def test_preset_weights_are_validated_and_round_trip():
+    layout = _preset_layout(preset_ef_search=64)
+    assert IndexLayout.from_meta(layout.to_meta()) == layout and layout.preset_dim == 3
+    with pytest.raises(ConfigError, match="not a dense field"):
+        IndexLayout((DenseField("title", 3, "m"),), options=LayoutOptions(preset_weights={"nope": 1.0}))
+    with pytest.raises(ConfigError, match="several encoders"):
+        IndexLayout((DenseField("title", 3, "m"), DenseField("image", 3, "clip", "image")),
+                    options=LayoutOptions(preset_weights={"title": 0.5, "image": 0.5}))
+    with pytest.raises(ConfigError, match="not all 0"):
+        LayoutOptions(preset_weights={"title": 0.0})
+    with pytest.raises(ConfigError, match="bad: title=-1"):
+        LayoutOptions(preset_weights={"title": -1.0, "desc": 1.0})
+
+
+def test_index_preset_vector_in_the_config_sets_the_field_weights_as_preset():
+    from gcl_search.config import parse_config
+
+    table = {"encoders": {"m": {"backend": "sentence-transformers", "model": "x"}},
+             "fields": [{"name": "title", "encoder": "m", "weight": 0.7},
+                        {"name": "desc", "encoder": "m", "weight": 0.3},
+                        {"name": "brand", "encoder": "m", "weight": 0.0}]}
+    assert layout_from_config(parse_config(table), {"m": 3}).options.preset_weights is None
+    config = parse_config({**table, "index": {"preset_vector": True}})
+    assert layout_from_config(config, {"m": 3}).options.preset_weights == {"title": 0.7, "desc": 0.3}

@@ -197,3 +197,28 @@ def test_candidates_carry_exact_field_similarities_attributes_and_bm25(store):
                                   lexical=LexicalQuery("shoes", ("title",), 5))
     assert dense == [] and [x.doc_id for x in lex] == ["b", "a"]
     assert lex[0].field_scores == pytest.approx({"title": 0.0, "desc": 1.0}) and lex[0].attributes == {}
+
+
+def test_preset_vector_finds_what_the_concatenated_vector_finds(tmp_path):
+    from dataclasses import replace
+
+    rng = np.random.default_rng(3)
+    docs = [Document(f"d{i:02d}", {f: _v(*rng.normal(size=2))
+                                   for f in ("title", "desc") if rng.random() < 0.8}) for i in range(40)]
+    stores = {}
+    for name, preset in (("plain", None), ("preset", {"title": 0.8, "desc": 0.2})):
+        stores[name] = LocalStore(tmp_path / name)
+        stores[name].create(replace(LAYOUT, options=LayoutOptions(preset_weights=preset)))
+        stores[name].upsert(docs)
+    q = _v(0.3, -1)
+    for weights in ({"title": 0.8, "desc": 0.2}, {"title": 0.4, "desc": 0.1}, {"title": 0.5, "desc": 0.5}):
+        got = {name: s.candidates({"title": q, "desc": q}, weights, 10) for name, s in stores.items()}
+        assert [c.doc_id for c in got["preset"][0]] == [c.doc_id for c in got["plain"][0]]
+        assert [c.field_scores for c in got["preset"][0]] == [c.field_scores for c in got["plain"][0]]
+    # the preset target scores sum_f a_f q . d_f; every document has one (zeros without the fields)
+    hits = dict(stores["preset"].knn(q, 40, target="_preset"))
+    assert len(hits) == 40
+    for doc in docs:
+        want = sum(a * float(q @ doc.vectors[f])
+                   for f, a in (("title", 0.8), ("desc", 0.2)) if f in doc.vectors)
+        assert hits[doc.doc_id] == pytest.approx(want, abs=1e-6)

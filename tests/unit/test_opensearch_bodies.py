@@ -167,6 +167,23 @@ def test_candidate_searches_return_field_similarities_and_attributes_in_one_msea
     assert only_lex[0]["script_fields"][bodies.SIMS]["script"]["params"]["names"] == ["title"]
 
 
+def test_candidate_search_uses_the_preset_vector_for_its_weights_with_its_own_beam():
+    layout = IndexLayout(LAYOUT.dense_fields, ("title",), options=LayoutOptions(preset_weights={"title": 0.7,
+                                                                                               "desc": 0.3}))
+    assert bodies.build_mappings(layout)["properties"]["gcl_preset"]["dimension"] == 3
+    doc = Document("d", {"title": np.array([1, 0, 0], np.float32), "desc": np.array([0, 1, 0], np.float32)})
+    assert bodies.to_bulk_action(doc, "i", layout)["_source"]["gcl_preset"] == pytest.approx([0.7, 0.3, 0])
+    q = np.array([0, 1, 0], dtype=np.float32)
+    qv = {"title": q, "desc": q}
+    (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 1.4, "desc": 0.6}, 10)
+    clause = knn["query"]["knn"]["gcl_preset"]
+    assert clause["vector"] == pytest.approx([0, 2, 0]) and clause["method_parameters"] == {"ef_search": 200}
+    (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 1.4, "desc": 0.6}, 10, ef_search=50)
+    assert knn["query"]["knn"]["gcl_preset"]["method_parameters"] == {"ef_search": 50}
+    (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 0.5, "desc": 0.5}, 10)
+    assert knn["query"]["knn"]["gcl_concat"]["method_parameters"] == {"ef_search": 1200}
+
+
 def test_field_similarity_script_reads_per_field_vectors_without_concat():
     layout = IndexLayout(LAYOUT.dense_fields, options=LayoutOptions(concat=False, per_field_vectors=True))
     params = bodies.field_sims_script(layout, {"title": np.ones(3), "desc": np.arange(3)})[bodies.SIMS][
@@ -176,7 +193,8 @@ def test_field_similarity_script_reads_per_field_vectors_without_concat():
 
 
 def test_vectors_stay_out_of_source_and_are_read_from_doc_values():
-    assert bodies.build_mappings(LAYOUT)["_source"] == {"excludes": ["gcl_concat", "gcl_fused", "vec.*"]}
+    assert bodies.build_mappings(LAYOUT)["_source"] == {"excludes": ["gcl_concat", "gcl_fused", "gcl_preset",
+                                                                  "vec.*"]}
     body = bodies.build_vectors_query(LAYOUT, ["a", "b"])
     assert body["query"] == {"ids": {"values": ["a", "b"]}} and body["size"] == 2 and body["_source"] is False
     params = body["script_fields"][bodies.VECTORS]["script"]["params"]

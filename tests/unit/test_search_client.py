@@ -240,3 +240,22 @@ def test_store_errors_are_retried(store):
                         backoff=0)
     with pytest.raises(StoreUnavailable, match="timed out"):
         dead.search("usb cable")
+
+
+def test_candidate_depth_is_the_page_dense_only_and_oversampled_with_bm25(store):
+    depths = []
+
+    class Recording:
+        def __getattr__(self, name):
+            return getattr(store, name)
+
+        def candidates(self, q, w, depth, *args):
+            depths.append(depth)
+            return store.candidates(q, w, depth, *args)
+
+    client = SearchClient(Recording(), make_config(), {"kw": KeywordEncoder()}, oversample=3.0)
+    paged = client.search("usb cable", k=2, offset=2)
+    # the knn score is the exact dense score: offset + k candidates give the same page as more would
+    assert depths == [4] and _ids(paged) == _ids(client.search("usb cable", k=6))[2:4]
+    client.search("usb cable", k=2, offset=2, lexical=LexicalSpec())
+    assert depths[-1] == 12
