@@ -1,18 +1,22 @@
 """Weighted multi-field search on a real OpenSearch node: latency and recall, side by side in one run.
 
 For each weight setting (k = 10, 105 Icecat queries, all-MiniLM-L6-v2 vectors of title, description, brand):
-- ours: `SearchClient.search_vectors` (attributes included): ONE request, the knn on the concatenated vector
-  returning every candidate's exact field similarities (painless script_fields) and attributes;
-- single: one plain `knn` clause on the title vector, k = 10, same ef_search (the floor; target ours <= 1.3x);
+- ours: `SearchClient.search_vectors` (attributes included): ONE request, the knn that `IndexLayout.knn_plan`
+  picks (the concatenated vector at ef_search; for weights proportional to the index's preset weights, the
+  preset vector `sum_f a_f d_f` at preset_ef_search) returning every hit's exact field similarities (painless
+  script_fields) and attributes; the "path" column says which;
+- single: one plain `knn` clause on the title vector, k = 10, ef --single-ef, ids and scores only (the floor;
+  target ours <= 1.3x);
 - perfield: a bool of per-field `knn` clauses (k = K each) whose union is re-scored exactly, also in ONE
   request (the same script_fields), with the smallest K in KS whose recall@10 reaches ours (equal recall;
   target ours >= 2x faster);
 and tie-aware recall@10 of ours and of the single-field query against exact brute force (numpy, float64).
 The three requests of one query run back to back (in rotating order), so load spikes hit all of them alike.
 
-The index (concatenated vector + per-field vectors, force-merged) is built once (~5-10 min on 2 cores) and
-reused by later runs with the same HNSW parameters; --rebuild forces a new one. Vectors come from
-~/.cache/gcl-search/bench/icecat_minilm_fields.npz (encoded on first use, ~1 h on 2 cores).
+The index (concatenated vector + per-field vectors + the preset vector at --preset weights, force-merged) is
+built once (~5-10 min on 2 cores) and reused by later runs with the same parameters; --rebuild forces a new
+one. Vectors come from ~/.cache/gcl-search/bench/icecat_minilm_fields.npz (encoded on first use, ~1 h on 2
+cores).
 
     tools/opensearch-node/node.sh start --port 9260
     python benchmarks/bench_search.py --opensearch-url http://127.0.0.1:9260 \
@@ -103,8 +107,8 @@ def build_index(url: str, name: str, options: LayoutOptions, ids, vecs, present,
     store = OpenSearchStore(url, name)
     if not rebuild and store.exists() and store.count() == len(ids):
         built = store.layout().options
-        if (built.m, built.ef_construction, built.per_field_vectors) == (options.m, options.ef_construction,
-                                                                          options.per_field_vectors):
+        keys = ("m", "ef_construction", "per_field_vectors", "preset_weights")
+        if all(getattr(built, key) == getattr(options, key) for key in keys):
             return store, "reused"
     store.drop()
     store.create(layout)
@@ -159,40 +163,44 @@ def main() -> None:
     defaults = LayoutOptions()
     parser.add_argument("--ef-search", type=int, default=defaults.ef_search, help="our HNSW beam")
     parser.add_argument("--single-ef", type=int, default=200, help="the single-field query's HNSW beam")
-    parser.add_argument("--oversample", type=float, default=defaults.oversample, help="candidates per hit")
     parser.add_argument("--m", type=int, default=defaults.m, help="HNSW m (index time)")
     parser.add_argument("--ef-construction", type=int, default=defaults.ef_construction, help="index time")
+    parser.add_argument("--preset", default="0.7,0.3,0",
+                        help="preset weights of title,description,brand (default: configs/icecat.toml's)")
     parser.add_argument("--rebuild", action="store_true", help="re-create the index even if it is reusable")
     args = parser.parse_args()
     load_start = os.getloadavg()
     ids, vecs, present = load_fields(args.n_docs)
     texts, qmatrix = load_queries()
     qmatrix = qmatrix[:args.queries]
+    preset = {f: float(a) for f, a in zip(FIELDS, args.preset.split(",")) if float(a) > 0}
     options = LayoutOptions(per_field_vectors=True, m=args.m, ef_construction=args.ef_construction,
-                            ef_search=args.ef_search, oversample=args.oversample)
+                            ef_search=args.ef_search, preset_weights=preset)
     args.index = args.index or f"bench-search-minilm-{len(ids)}"
     store, how = build_index(args.opensearch_url, args.index, options, ids, vecs, present, args.rebuild)
     layout = store.layout()
     config = parse_config({"encoders": {"minilm": {"backend": "sentence-transformers", "model": "x"}},
                            "fields": [{"name": f, "encoder": "minilm", "weight": 1.0} for f in FIELDS]})
-    client = SearchClient(store, config, {"minilm": SimpleNamespace(dim=384)}, oversample=args.oversample,
-                          ef_search=args.ef_search)
+    # no ef_search override: the index's own beams apply (ef_search on the concatenated vector,
+    # preset_ef_search on the preset one)
+    client = SearchClient(store, config, {"minilm": SimpleNamespace(dim=384)})
     concat = np.concatenate([vecs[f] * present[f][:, None] for f in FIELDS], axis=1).astype(np.float64)
     row = {d: i for i, d in enumerate(ids)}
     print(f"# bench_search: {len(ids)} docs (all-MiniLM-L6-v2, 3 x 384-d fields), {len(qmatrix)} queries x "
-          f"{args.repeats} repeats, k=10, oversample {args.oversample}, ef_search {args.ef_search} "
-          f"(single-field {args.single_ef}), HNSW m={args.m} ef_construction={args.ef_construction}, "
-          f"index {args.index} ({how}), node {args.opensearch_url}")
+          f"{args.repeats} repeats, k=10, ef_search {args.ef_search} (preset {options.preset_ef_search}, "
+          f"single-field {args.single_ef}), preset weights {preset}, HNSW m={args.m} "
+          f"ef_construction={args.ef_construction}, index {args.index} ({how}), node {args.opensearch_url}")
     print(f"# load average before: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}")
     for q in qmatrix[:args.warmup]:
         qv = {f: q for f in FIELDS}
         client.search_vectors(qv, dict(zip(FIELDS, (0.5, 0.3, 0.2))), k=10)
         single_field(store, q, args.single_ef)
-    print(f"{'weights':13s} {'recall@10':>9s} {'p50 ms':>7s} {'p95 ms':>7s} | {'single':>6s} {'s.rec':>5s} "
-          f"{'x single':>8s} | {'pf K':>4s} {'pf rec':>6s} {'pf p50':>6s} {'pf/ours':>7s}")
-    ratios, speedups = [], []
+    print(f"{'weights':13s} {'path':6s} {'recall@10':>9s} {'p50 ms':>7s} {'p95 ms':>7s} | {'single':>6s} "
+          f"{'s.rec':>5s} {'x single':>8s} | {'pf K':>4s} {'pf rec':>6s} {'pf p50':>6s} {'pf/ours':>7s}")
+    ratios, speedups = {}, []
     for name, wt in WEIGHTS.items():
         w = dict(zip(FIELDS, wt))
+        path = layout.knn_plan({f: qmatrix[0] for f in FIELDS}, w)[0].strip("_")
         ours_t, single_t, rec, srec = [], [], [], []
         exacts = []
         for qi, q in enumerate(qmatrix):
@@ -223,13 +231,14 @@ def main() -> None:
             if pf[1] >= recall - 1e-9:
                 break
         ratio, speedup = ms(ours_t, 50) / ms(single_t, 50), pf[2] / ms(ours_t, 50)
-        ratios.append(ratio)
+        ratios.setdefault(path, []).append(ratio)
         speedups.append(speedup)
-        print(f"{name:13s} {recall:9.4f} {ms(ours_t, 50):7.2f} {ms(ours_t, 95):7.2f} | "
+        print(f"{name:13s} {path:6s} {recall:9.4f} {ms(ours_t, 50):7.2f} {ms(ours_t, 95):7.2f} | "
               f"{ms(single_t, 50):6.2f} {np.mean(srec):5.3f} {ratio:8.2f} | "
               f"{pf[0]:4d} {pf[1]:6.4f} {pf[2]:6.2f} {speedup:7.2f}", flush=True)
     load_end = os.getloadavg()
-    print(f"p50 ours / single: {min(ratios):.2f}-{max(ratios):.2f} (target <= 1.3); per-field+rescore / ours "
+    spans = "; ".join(f"{path} {min(r):.2f}-{max(r):.2f}" for path, r in ratios.items())
+    print(f"p50 ours / single: {spans} (target <= 1.3); per-field+rescore / ours "
           f"at equal recall: {min(speedups):.2f}-{max(speedups):.2f} (target >= 2; pf K = the smallest in "
           f"{', '.join(map(str, KS))} reaching our recall, else the last)")
     print(f"# load average after: {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
