@@ -107,7 +107,8 @@ def build_index(url: str, name: str, options: LayoutOptions, ids, vecs, present,
     store = OpenSearchStore(url, name)
     if not rebuild and store.exists() and store.count() == len(ids):
         built = store.layout().options
-        keys = ("m", "ef_construction", "per_field_vectors", "preset_weights")
+        keys = ("m", "ef_construction", "ef_search", "per_field_vectors", "preset_weights",
+                "preset_ef_search")
         if all(getattr(built, key) == getattr(options, key) for key in keys):
             return store, "reused"
     store.drop()

@@ -116,7 +116,7 @@ class LayoutOptions:
     engine: str = "lucene"
     m: int = 16
     ef_construction: int = 200
-    ef_search: int = 1200
+    ef_search: int = 1600
     oversample: float = 3.0
 
     def __post_init__(self) -> None:

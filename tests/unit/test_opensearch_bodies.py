@@ -181,7 +181,7 @@ def test_candidate_search_uses_the_preset_vector_for_its_weights_with_its_own_be
     (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 1.4, "desc": 0.6}, 10, ef_search=50)
     assert knn["query"]["knn"]["gcl_preset"]["method_parameters"] == {"ef_search": 50}
     (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 0.5, "desc": 0.5}, 10)
-    assert knn["query"]["knn"]["gcl_concat"]["method_parameters"] == {"ef_search": 1200}
+    assert knn["query"]["knn"]["gcl_concat"]["method_parameters"] == {"ef_search": 1600}
 
 
 def test_field_similarity_script_reads_per_field_vectors_without_concat():
