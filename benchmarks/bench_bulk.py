@@ -16,12 +16,17 @@ The ratio of median throughputs is the number to read. Target: >= 0.9. Run (exac
     python benchmarks/bench_bulk.py --url http://127.0.0.1:9260 --docs 2000 --repeats 4 \
         | tee benchmarks/results/bulk.txt
     tools/opensearch-node/node.sh stop --port 9260
+
+Both sides use a plain `OpenSearch(url)` client (opensearch-py's JSONSerializer), so they send the same bytes.
+`--serialization` (no node needed) measures instead what `connect`'s VectorJSONSerializer saves on the client:
+bytes and CPU per document of building the bulk lines (`to_bulk_action`, then the action and source lines
+serialised and UTF-8 encoded as `helpers.streaming_bulk` does), the .tolist() + JSONSerializer path of before
+vs float32 arrays + VectorJSONSerializer; the median of `--repeats` passes over the documents.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -73,10 +78,13 @@ def bare_actions(docs: list[Document], index: str):
 
 def same_json(docs: list[Document]) -> int:
     """Bytes of the `_source` JSON both sides send for `docs`; exits when they differ."""
+    from opensearchpy.serializer import JSONSerializer
+
     from gcl_search.stores.opensearch_bodies import to_bulk_action
 
-    ours = b"".join(json.dumps(to_bulk_action(d, "x", LAYOUT)["_source"]).encode() for d in docs)
-    bare = b"".join(json.dumps(a["_source"]).encode() for a in bare_actions(docs, "x"))
+    dumps = JSONSerializer().dumps  # what run_ours' plain client writes (float32 arrays through .tolist())
+    ours = b"".join(dumps(to_bulk_action(d, "x", LAYOUT)["_source"]).encode() for d in docs)
+    bare = b"".join(dumps(a["_source"]).encode() for a in bare_actions(docs, "x"))
     if ours != bare:
         raise SystemExit("the two sides would send different documents; fix bare_actions")
     return len(ours)
@@ -137,6 +145,44 @@ def _check_and_drop(client, index: str, n: int) -> None:
         raise SystemExit(f"{index}: {count} documents, expected {n}")
 
 
+def serialization(docs: list[Document], repeats: int) -> None:
+    """Print bytes/doc and client CPU ms/doc of building the bulk lines, before vs now (see the docstring)."""
+    from opensearchpy.helpers.actions import expand_action
+    from opensearchpy.serializer import JSONSerializer
+
+    from gcl_search.stores.opensearch_bodies import to_bulk_action
+    from gcl_search.stores.serializer import VectorJSONSerializer
+
+    def before(doc: Document) -> dict:
+        action = to_bulk_action(doc, "x", LAYOUT)
+        source = action["_source"]
+        for key in ("gcl_concat", "gcl_fused"):
+            if key in source:
+                source[key] = source[key].tolist()
+        return action
+
+    def lines(build, serializer) -> int:
+        size = 0
+        for doc in docs:
+            meta, source = expand_action(build(doc))
+            size += len(serializer.dumps(meta).encode()) + len(serializer.dumps(source).encode()) + 2
+        return size
+
+    sides = {"before (.tolist + JSONSerializer)": (before, JSONSerializer()),
+             "now (float32 + VectorJSONSerializer)": (lambda d: to_bulk_action(d, "x", LAYOUT),
+                                                     VectorJSONSerializer())}
+    for name, (build, serializer) in sides.items():
+        lines(build, serializer)  # warm-up
+        cpu, size = [], 0
+        for _ in range(repeats):
+            start = time.process_time()
+            size = lines(build, serializer)
+            cpu.append(time.process_time() - start)
+        ms = [1000 * c / len(docs) for c in cpu]
+        print(f"{name:38s} {size / len(docs):8.0f} bytes/doc  {statistics.median(ms):.3f} ms CPU/doc "
+              f"(median of {repeats}; min {min(ms):.3f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9260"))
@@ -144,7 +190,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=4, help="timed runs per side (even: ABBA pairs)")
     parser.add_argument("--warmup-docs", type=int, default=500, help="untimed first run of each side")
+    parser.add_argument("--serialization", action="store_true",
+                        help="only measure the client's bulk-line building, before vs now (no node)")
     args = parser.parse_args()
+    if args.serialization:
+        docs = make_docs(args.docs)
+        print(f"# python benchmarks/bench_bulk.py --serialization --docs {args.docs} "
+              f"--repeats {args.repeats}")
+        print(f"# load average {os.getloadavg()[0]:.1f}; {len(docs)} Icecat documents, 2 x 384-d vectors "
+              f"(concat 768-d), bulk action + source line per document")
+        serialization(docs, args.repeats)
+        return
     from opensearchpy import OpenSearch
 
     client = OpenSearch(args.url, timeout=600)
