@@ -159,9 +159,10 @@ def serialization(docs: list[Document], repeats: int) -> None:
     def before(doc: Document) -> dict:
         action = to_bulk_action(doc, "x", LAYOUT)
         source = action["_source"]
-        for key in ("gcl_concat", "gcl_fused"):
-            if key in source:
-                source[key] = source[key].tolist()
+        for part in (source, source.get("vec", {})):
+            for key, value in part.items():
+                if isinstance(value, np.ndarray):
+                    part[key] = value.tolist()
         return action
 
     def lines(build, serializer) -> int:
