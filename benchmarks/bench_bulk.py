@@ -16,12 +16,20 @@ The ratio of median throughputs is the number to read. Target: >= 0.9. Run (exac
     python benchmarks/bench_bulk.py --url http://127.0.0.1:9260 --docs 2000 --repeats 4 \
         | tee benchmarks/results/bulk.txt
     tools/opensearch-node/node.sh stop --port 9260
+
+Both sides use a plain `OpenSearch(url)` client (opensearch-py's JSONSerializer), so they send the same bytes.
+`--serialization` (no node needed) measures instead what `connect`'s VectorJSONSerializer saves on the client:
+bytes and CPU per document of building the bulk lines (`to_bulk_action`, then the action and source lines
+serialised and UTF-8 encoded as `helpers.streaming_bulk` does), the .tolist() + JSONSerializer path of before
+vs float32 arrays + VectorJSONSerializer; the median of `--repeats` passes over the documents. With
+`--node-pid` (the node's JVM on this machine: tools/opensearch-node/run/<port>/node.pid) it also loads the
+documents through `upsert` with each serializer, alternating, and prints the node's CPU per document (utime +
+stime from /proc, until its merges are done) and the wall time.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -73,10 +81,13 @@ def bare_actions(docs: list[Document], index: str):
 
 def same_json(docs: list[Document]) -> int:
     """Bytes of the `_source` JSON both sides send for `docs`; exits when they differ."""
+    from opensearchpy.serializer import JSONSerializer
+
     from gcl_search.stores.opensearch_bodies import to_bulk_action
 
-    ours = b"".join(json.dumps(to_bulk_action(d, "x", LAYOUT)["_source"]).encode() for d in docs)
-    bare = b"".join(json.dumps(a["_source"]).encode() for a in bare_actions(docs, "x"))
+    dumps = JSONSerializer().dumps  # what run_ours' plain client writes (float32 arrays through .tolist())
+    ours = b"".join(dumps(to_bulk_action(d, "x", LAYOUT)["_source"]).encode() for d in docs)
+    bare = b"".join(dumps(a["_source"]).encode() for a in bare_actions(docs, "x"))
     if ours != bare:
         raise SystemExit("the two sides would send different documents; fix bare_actions")
     return len(ours)
@@ -137,6 +148,78 @@ def _check_and_drop(client, index: str, n: int) -> None:
         raise SystemExit(f"{index}: {count} documents, expected {n}")
 
 
+def serialization(docs: list[Document], repeats: int) -> None:
+    """Print bytes/doc and client CPU ms/doc of building the bulk lines, before vs now (see the docstring)."""
+    from opensearchpy.helpers.actions import expand_action
+    from opensearchpy.serializer import JSONSerializer
+
+    from gcl_search.stores.opensearch_bodies import to_bulk_action
+    from gcl_search.stores.serializer import VectorJSONSerializer
+
+    def before(doc: Document) -> dict:
+        action = to_bulk_action(doc, "x", LAYOUT)
+        source = action["_source"]
+        for part in (source, source.get("vec", {})):
+            for key, value in part.items():
+                if isinstance(value, np.ndarray):
+                    part[key] = value.tolist()
+        return action
+
+    def lines(build, serializer) -> int:
+        size = 0
+        for doc in docs:
+            meta, source = expand_action(build(doc))
+            size += len(serializer.dumps(meta).encode()) + len(serializer.dumps(source).encode()) + 2
+        return size
+
+    sides = {"before (.tolist + JSONSerializer)": (before, JSONSerializer()),
+             "now (float32 + VectorJSONSerializer)": (lambda d: to_bulk_action(d, "x", LAYOUT),
+                                                     VectorJSONSerializer())}
+    for name, (build, serializer) in sides.items():
+        lines(build, serializer)  # warm-up
+        cpu, size = [], 0
+        for _ in range(repeats):
+            start = time.process_time()
+            size = lines(build, serializer)
+            cpu.append(time.process_time() - start)
+        ms = [1000 * c / len(docs) for c in cpu]
+        print(f"{name:38s} {size / len(docs):8.0f} bytes/doc  {statistics.median(ms):.3f} ms CPU/doc "
+              f"(median of {repeats}; min {min(ms):.3f})")
+
+
+def node_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def node_cost(url: str, pid: int, docs: list[Document], batch: int, repeats: int) -> None:
+    """Print the node's CPU ms/doc and the wall ms/doc of `upsert` with the old and the new serializer."""
+    from opensearchpy.serializer import JSONSerializer
+
+    from gcl_search.stores.connection import connect
+    from gcl_search.stores.serializer import VectorJSONSerializer
+
+    clients = {"JSONSerializer": connect(url, timeout=600, serializer=JSONSerializer())[0],
+               "VectorJSONSerializer": connect(url, timeout=600, serializer=VectorJSONSerializer())[0]}
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in clients}
+    for r in range(repeats):
+        for name in list(clients)[::-1] if r % 2 else list(clients):
+            client = clients[name]
+            wait_for_idle_node(client)
+            cpu0, t0 = node_cpu(pid), time.perf_counter()
+            run_ours(client, docs, f"bench-bulk-ser-{r}", batch)
+            wall = time.perf_counter() - t0
+            wait_for_idle_node(client)
+            results[name].append((1000 * (node_cpu(pid) - cpu0) / len(docs), 1000 * wall / len(docs)))
+        print(f"run {r}: " + ", ".join(f"{name} node {v[-1][0]:.2f} ms CPU/doc, wall {v[-1][1]:.2f} ms/doc"
+                                       for name, v in results.items()) + f"; load {os.getloadavg()[0]:.1f}",
+              flush=True)
+    for name, values in results.items():
+        print(f"median {name:22s} node {statistics.median(c for c, _ in values):.2f} ms CPU/doc, "
+              f"wall {statistics.median(w for _, w in values):.2f} ms/doc")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9260"))
@@ -144,7 +227,23 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=4, help="timed runs per side (even: ABBA pairs)")
     parser.add_argument("--warmup-docs", type=int, default=500, help="untimed first run of each side")
+    parser.add_argument("--serialization", action="store_true",
+                        help="only measure the client's bulk-line building, before vs now (no node)")
+    parser.add_argument("--node-pid", type=int, default=None,
+                        help="with --serialization: also the node's CPU per document, before vs now")
     args = parser.parse_args()
+    if args.serialization:
+        docs = make_docs(args.docs)
+        node = f" --url {args.url} --node-pid {args.node_pid}" if args.node_pid is not None else ""
+        print(f"# python benchmarks/bench_bulk.py --serialization --docs {args.docs} --batch {args.batch} "
+              f"--repeats {args.repeats}{node}")
+        print(f"# load average {os.getloadavg()[0]:.1f}; {len(docs)} Icecat documents, 2 x 384-d vectors "
+              f"(concat 768-d), bulk action + source line per document")
+        serialization(docs, args.repeats)
+        if args.node_pid is not None:
+            print(f"# node CPU: --url {args.url} --node-pid {args.node_pid} --batch {args.batch}")
+            node_cost(args.url, args.node_pid, docs, args.batch, args.repeats)
+        return
     from opensearchpy import OpenSearch
 
     client = OpenSearch(args.url, timeout=600)

@@ -10,10 +10,20 @@ the model busy while reading and writing happen in background threads.
 Both sides encode the same records in the same batches with the same encoder after one untimed warm-up
 batch. The order of the measurements rotates every repeat (a Latin square: with encode, local and opensearch
 and 3 repeats each goes first, second and last once), so machine load and node merges hit all alike; the
-ratio of medians is reported. On a 2-core box the OpenSearch node builds its HNSW graph on the same cores the
-encoder uses, which the opensearch ratio includes (that is the cost of writing while encoding there).
+ratio of medians is reported.
 
-    python benchmarks/bench_ingest.py --n 2000 --repeats 3 [--opensearch-url http://127.0.0.1:9270]
+Two modes, printed in the header:
+- co-located (default): torch uses its default threads and the OpenSearch node runs on the same cores. On a
+  2-core box the node's indexing (HNSW insertion, JSON parsing) takes CPU from the encoder, so the opensearch
+  ratio measures CPU sharing between the encoder and the node, not the pipeline.
+- `--pin`: for all three measurements alike, this process (encoder, reader and writer threads) runs on CPU 0
+  with torch at 1 thread, and the node's JVM (every thread; pid from tools/opensearch-node/run/<port>/node.pid
+  or --node-pid) on CPU 1, its affinity restored at the end. That is the node on its own CPU, as in any
+  real deployment where the cluster is another machine, so the pinned ratio is the honest "the pipeline keeps
+  the model busy" number of the target. Report the co-located ratio beside it. Other processes on the
+  machine can still run on either CPU: measure on a quiet machine.
+
+    python benchmarks/bench_ingest.py --n 2000 --repeats 3 [--opensearch-url http://127.0.0.1:9270] [--pin]
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import time
 import uuid
 from itertools import islice
 from pathlib import Path
+from urllib.parse import urlsplit
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -38,6 +49,7 @@ from gcl_search.ingest.read import read_for_config  # noqa: E402
 from gcl_search.stores.local import LocalStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCH_CPU, NODE_CPU = 0, 1
 
 
 def records(config, n: int):
@@ -73,16 +85,39 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--opensearch-url", default=None, help="also measure the pipeline into OpenSearch")
+    parser.add_argument("--pin", action="store_true",
+                        help="this process on CPU 0 with torch at 1 thread, the node's JVM on CPU 1")
+    parser.add_argument("--node-pid", type=int, default=None,
+                        help="with --pin: the node's JVM pid (default: from the pid file node.sh writes)")
     args = parser.parse_args()
+    node = _node_pid(args) if args.pin and args.opensearch_url else None
+    if args.pin:
+        if not {BENCH_CPU, NODE_CPU} <= os.sched_getaffinity(0):
+            raise SystemExit(f"--pin needs CPUs {BENCH_CPU} and {NODE_CPU}; this process may use "
+                             f"{sorted(os.sched_getaffinity(0))}")
+        _pin(os.getpid(), {BENCH_CPU})  # numpy's threads exist already; torch's pools will inherit CPU 0
+        import torch
 
+        torch.set_num_threads(1)
+    restore = _pin(node, {NODE_CPU}) if node is not None else None
+    try:
+        run(args, _mode(args, node))
+    finally:
+        if restore is not None:
+            _pin(node, restore)
+
+
+def run(args, mode: str) -> None:
     import torch
 
     config = load_config(args.config)
     encoders = load_encoders(config, {spec.encoder for spec in config.fields})
     encode_batch(list(enumerate(records(config, 64))), config, encoders, [])  # warm-up
     url = f" --opensearch-url {args.opensearch_url}" if args.opensearch_url else ""
+    pin = " --pin" + (f" --node-pid {args.node_pid}" if args.node_pid else "") if args.pin else ""
     print(f"# python benchmarks/bench_ingest.py --config {args.config} --n {args.n} --batch-size "
-          f"{args.batch_size} --repeats {args.repeats}{url}")
+          f"{args.batch_size} --repeats {args.repeats}{url}{pin}")
+    print(f"# mode: {mode}")
     print(f"# bench_ingest: {args.n} Icecat products, fields {[s.name for s in config.fields]}, "
           f"batch {args.batch_size}, torch threads {torch.get_num_threads()}, cpu count {os.cpu_count()}, "
           f"load avg {os.getloadavg()[0]:.1f}")
@@ -112,6 +147,36 @@ def main() -> None:
         t = statistics.median(times[target])
         print(f"encode+write ({target:10s}): {args.n / t:8.1f} docs/s (median {t:.1f} s)  "
               f"ratio {base / t:.3f}  (target >= 0.9)")
+
+
+def _mode(args, node: int | None) -> str:
+    if not args.pin:
+        return "co-located (no pinning; the node, if any, shares every core with the encoder)"
+    where = f"the node's JVM (pid {node}) on CPU {NODE_CPU}" if node is not None else "no node"
+    return f"pinned (this process on CPU {BENCH_CPU}, torch 1 thread; {where})"
+
+
+def _node_pid(args) -> int:
+    """The node's JVM pid: --node-pid, else the pid file tools/opensearch-node/node.sh writes for the port."""
+    if args.node_pid is not None:
+        return args.node_pid
+    port = urlsplit(args.opensearch_url).port
+    pid_file = ROOT / "tools" / "opensearch-node" / "run" / str(port) / "node.pid"
+    if not pid_file.is_file():
+        raise SystemExit(f"--pin: no {pid_file} (node not started by tools/opensearch-node/node.sh from this "
+                         "checkout?); pass --node-pid with the JVM's pid")
+    return int(pid_file.read_text().strip())
+
+
+def _pin(pid: int, cpus: set[int]) -> set[int]:
+    """Set the CPU affinity of every thread of `pid` (like `taskset -a -p`); returns the previous one."""
+    previous = os.sched_getaffinity(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), cpus)
+        except ProcessLookupError:  # the thread ended meanwhile
+            continue
+    return previous
 
 
 def _store(target: str, work: Path, url: str | None):

@@ -48,7 +48,7 @@ def connect(url: str | None = None, *, username: str | None = None, password: st
         ca_certs: CA bundle for https (default $OPENSEARCH_CA_CERTS; else the system store).
         verify_certs: verify TLS certificates (on by default; turn off only for a throwaway cluster).
         timeout: request timeout in seconds (vector bulks are large).
-        client_kwargs: passed to `OpenSearch(...)`.
+        client_kwargs: passed to `OpenSearch(...)` (a `serializer` replaces `VectorJSONSerializer`).
 
     Returns:
         (client, redacted URL, secrets to scrub from messages).
@@ -58,8 +58,10 @@ def connect(url: str | None = None, *, username: str | None = None, password: st
     """
     try:
         from opensearchpy import OpenSearch
+
+        from gcl_search.stores.serializer import VectorJSONSerializer
     except ImportError as err:
-        raise ConfigError("OpenSearch support needs opensearch-py: "
+        raise ConfigError(f"OpenSearch support needs opensearch-py and orjson ({err}): "
                           "pip install 'gcl-search[opensearch]'") from err
     url = url or os.environ.get("OPENSEARCH_URL") or "http://127.0.0.1:9200"
     parts = urlsplit(url)
@@ -74,7 +76,7 @@ def connect(url: str | None = None, *, username: str | None = None, password: st
         "hosts": [{"host": parts.hostname or "127.0.0.1", "port": port,
                    "url_prefix": parts.path.rstrip("/")}],
         "use_ssl": parts.scheme == "https", "verify_certs": verify_certs, "timeout": timeout,
-        "http_compress": False, **client_kwargs}
+        "http_compress": False, "serializer": VectorJSONSerializer(), **client_kwargs}
     if parts.scheme == "https" and verify_certs and ca_certs:
         kwargs["ca_certs"] = ca_certs
     if parts.scheme == "https" and not verify_certs:

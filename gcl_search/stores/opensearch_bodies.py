@@ -115,6 +115,9 @@ def build_index_template(layout: IndexLayout, index_patterns: Sequence[str], sha
 def to_bulk_action(doc: Document, index: str, layout: IndexLayout) -> dict[str, Any]:
     """The `helpers.streaming_bulk` action for one document: `index` op with `_id = doc_id` (idempotent).
 
+    Vectors stay float32 ndarrays: `connect`'s serializer writes them in their shortest float32 form (any
+    other opensearch-py serializer writes them through `.tolist()`, as before).
+
     Raises:
         DimensionMismatch: a vector has the wrong shape. ConfigError: an unknown vector field or empty id.
     """
@@ -125,16 +128,16 @@ def to_bulk_action(doc: Document, index: str, layout: IndexLayout) -> dict[str, 
     concat, present = layout.concat_document(doc)
     source: dict[str, Any] = {PRESENT_FIELD: list(present)}
     if layout.options.concat:
-        source[CONCAT_FIELD] = concat.tolist()
+        source[CONCAT_FIELD] = concat
     vectors = {name: concat[sl] for name, sl in layout.offsets.items() if name in present}
     fused = layout.fused_vector(vectors)
     if fused is not None:
-        source[FUSED_FIELD] = fused.tolist()
+        source[FUSED_FIELD] = fused
     preset = layout.preset_vector(vectors)
     if preset is not None:
-        source[PRESET_FIELD] = preset.tolist()
+        source[PRESET_FIELD] = preset
     if layout.options.per_field_vectors and vectors:
-        source["vec"] = {name: vec.tolist() for name, vec in vectors.items()}
+        source["vec"] = dict(vectors)
     texts = {name: text for name, text in doc.texts.items() if isinstance(text, str) and text}
     source["text"] = texts
     source["attr"] = dict(doc.attributes)
