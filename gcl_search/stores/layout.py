@@ -308,10 +308,10 @@ class IndexLayout:
 
     def _preset_query(self, preset: Mapping[str, float], query_vectors: Mapping[str, np.ndarray],
                       weights: Mapping[str, float]) -> np.ndarray | None:
-        a = np.array([preset.get(name, 0.0) for name in self.field_names], dtype=np.float64)
-        w = np.array([weights.get(name, 0.0) for name in self.field_names], dtype=np.float64)
-        c = float(w.sum() / a.sum())
-        if not c > 0 or not np.allclose(w, c * a, rtol=1e-9, atol=1e-12):
+        a = [float(preset.get(name, 0.0)) for name in self.field_names]
+        w = [float(weights.get(name, 0.0)) for name in self.field_names]
+        c = sum(w) / sum(a)
+        if not c > 0 or any(abs(w_f - c * a_f) > 1e-9 * max(w_f, c * a_f) for w_f, a_f in zip(w, a)):
             return None
         vectors = [query_vectors.get(name) for name, a_f in zip(self.field_names, a) if a_f > 0]
         first = vectors[0]

@@ -233,8 +233,11 @@ class OpenSearchStore:
         lex = self._candidates_of(responses[-1], bm25=True) if lexical is not None else []
         if not any(w > 0 for w in weights.values()):
             return [], lex
+        dense = self._candidates_of(responses[0], False)
+        if not lex:
+            return dense, lex
         bm25 = {c.doc_id: c.bm25 for c in lex}  # a dense candidate the BM25 search found too
-        return [replace(c, bm25=bm25.get(c.doc_id)) for c in self._candidates_of(responses[0], False)], lex
+        return [replace(c, bm25=bm25.get(c.doc_id)) for c in dense], lex
 
     def _candidates_of(self, response: dict[str, Any], bm25: bool) -> list[Candidate]:
         if "error" in response:
