@@ -274,10 +274,7 @@ class IndexLayout:
         weights = self.options.fused_weights
         if weights is None:
             return None
-        total = np.zeros(self.dense_fields[0].dim, dtype=np.float32)
-        for name, a in weights.items():
-            if name in doc_vectors and a > 0:
-                total += float(a) * np.asarray(doc_vectors[name], dtype=np.float32)
+        total = _weighted_sum(weights, doc_vectors, self.dense_fields[0].dim)
         norm = float(np.linalg.norm(total))
         return total / norm if norm > 0 else None
 
@@ -286,11 +283,7 @@ class IndexLayout:
         weights = self.options.preset_weights
         if weights is None:
             return None
-        total = np.zeros(self.preset_dim, dtype=np.float32)
-        for name, a in weights.items():
-            if name in doc_vectors and a > 0:
-                total += np.float32(a) * np.asarray(doc_vectors[name], dtype=np.float32)
-        return total
+        return _weighted_sum(weights, doc_vectors, self.preset_dim)
 
     def knn_plan(self, query_vectors: Mapping[str, np.ndarray],
                  weights: Mapping[str, float]) -> tuple[str, np.ndarray]:
@@ -385,6 +378,16 @@ class IndexLayout:
                               f"{[a.name for a in self.attributes]} differ from the config's "
                               f"{list(other.text_fields)} / {[a.name for a in other.attributes]}; re-index "
                               "into a new index or fix the config")
+
+
+def _weighted_sum(weights: Mapping[str, float], doc_vectors: Mapping[str, np.ndarray],
+                  dim: int) -> np.ndarray:
+    """float32 `sum_f a_f d_f` over the fields present with `a_f > 0` (zeros when there is none)."""
+    total = np.zeros(dim, dtype=np.float32)
+    for name, a in weights.items():
+        if name in doc_vectors and a > 0:
+            total += float(a) * np.asarray(doc_vectors[name], dtype=np.float32)
+    return total
 
 
 def layout_from_config(config: Config, dims: Mapping[str, int], text_fields: Sequence[str] | None = None,
