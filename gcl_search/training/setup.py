@@ -19,8 +19,10 @@ from gcl_search.training.data import (
     Triple,
     judgments_from,
     load_pairs,
+    read_triples,
     split_by_fold,
     split_by_query,
+    validate,
 )
 from gcl_search.training.mining import mine_negatives
 from gcl_search.training.sources import icecat_judgments, load_icecat, load_marqo_gs
@@ -44,20 +46,35 @@ class RunSetup:
 
 
 def load_training_data(tc: TrainConfig) -> TrainingData:
-    """The pairs and catalogue the recipe's `[train.data]` names, validated against the training fields."""
+    """The pairs and catalogue the recipe's `[train.data]` names, validated against the training fields
+    (plus `extra_triples`, validated against the same catalogue)."""
     doc_fields, _ = training_fields(tc.config)
     columns = [f.source for f in doc_fields]
     spec = tc.train.data
     if spec.source == "icecat":
-        return load_icecat(columns, spec.path)
-    if spec.source == "marqo-gs":
+        data = load_icecat(columns, spec.path)
+    elif spec.source == "marqo-gs":
         data = load_marqo_gs(spec.path or ".", spec.split, spec.score_column, limit=spec.limit or None)
         unknown = sorted(set(columns) - {"title", "image"})
         if unknown:
             raise ConfigError(f"Marqo-GS-10M has the columns title and image; field source {unknown[0]!r} is "
                               "not one of them")
-        return data
-    return load_pairs(spec.triples or "", spec.catalogue or "", columns)
+    else:
+        data = load_pairs(spec.triples or "", spec.catalogue or "", columns)
+    if spec.extra_triples:
+        data.extra = _extra_triples(data, spec.extra_triples, columns)
+    return data
+
+
+def _extra_triples(data: TrainingData, path: str, columns: list[str]) -> list[Triple]:
+    """`extra_triples` rows, validated against the catalogue; pairs the main source holds are dropped (its
+    score wins)."""
+    extra = read_triples(path)
+    validate(TrainingData(extra, data.catalogue, source=data.source,
+                          catalogue_locations=data.catalogue_locations), columns)
+    main = {(t.query, t.doc_id) for t in data.triples}
+    data.source = f"{data.source} + {path}"
+    return [t for t in extra if (t.query, t.doc_id) not in main]
 
 
 def split_data(triples: list[Triple], spec: DataSpec) -> tuple[list[Triple], list[Triple]]:
@@ -97,6 +114,8 @@ def prepare(tc: TrainConfig, data: TrainingData | None = None) -> RunSetup:
     torch.manual_seed(spec.seed)
     data = data or load_training_data(tc)
     train, dev = split_data(data.triples, spec.data)
+    dev_queries = {t.query for t in dev}
+    train = train + [t for t in data.extra if t.query not in dev_queries]  # never a dev query's rows
     encoder = load_trainable(_encoder_spec(tc))
     if spec.max_length is not None and hasattr(encoder.model, "max_seq_length"):
         encoder.model.max_seq_length = spec.max_length
