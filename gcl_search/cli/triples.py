@@ -17,7 +17,7 @@ from gcl_search.training.teacher import RANK_FORMULAS
 @click.option("--queries", "queries_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Queries file (JSONL or TSV, as `gcl-search evaluate` reads; the text is used).")
 @click.option("--generate", is_flag=True, help="Generate queries from the catalogue's fields instead.")
-@click.option("--catalogue", help="Catalogue for --generate: JSONL/CSV/Parquet, or 'icecat' (bundled sample).")
+@click.option("--catalogue", help="Catalogue for --generate: JSONL/CSV/Parquet, or 'icecat' (bundled).")
 @click.option("--title-field", default="title", show_default=True, help="Column with the product title.")
 @click.option("--brand-field", default="brand", show_default=True, help="Column with the brand.")
 @click.option("--type-field", "type_fields", multiple=True, help="Category-like column (repeatable).")
@@ -82,7 +82,8 @@ def triples_command(queries_path, generate, catalogue, title_field, brand_field,
     else:
         queries = _read_query_texts(queries_path)
     if write_queries:
-        from gcl_search.search.live import SearchQuery, write_queries as write
+        from gcl_search.search.live import SearchQuery
+        from gcl_search.search.live import write_queries as write
 
         write(write_queries, [SearchQuery(q, q) for q in queries])
     if run_path:

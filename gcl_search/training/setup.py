@@ -84,6 +84,14 @@ def split_data(triples: list[Triple], spec: DataSpec) -> tuple[list[Triple], lis
     return split_by_query(triples, spec.dev_fraction, spec.split_seed)
 
 
+def train_dev(data: TrainingData, spec: DataSpec) -> tuple[list[Triple], list[Triple]]:
+    """`split_data` of the main triples, plus the extra triples on the train side, minus any row of a dev
+    query (so teacher rows never leak a held-out query)."""
+    train, dev = split_data(data.triples, spec)
+    dev_queries = {t.query for t in dev}
+    return train + [t for t in data.extra if t.query not in dev_queries], dev
+
+
 def dev_judgments(tc: TrainConfig, dev: list[Triple]) -> dict[str, dict[str, int]]:
     """Integer judgments of the dev queries (Icecat: the official grades; otherwise rounded scores)."""
     queries = {t.query for t in dev}
@@ -113,9 +121,7 @@ def prepare(tc: TrainConfig, data: TrainingData | None = None) -> RunSetup:
     spec = tc.train
     torch.manual_seed(spec.seed)
     data = data or load_training_data(tc)
-    train, dev = split_data(data.triples, spec.data)
-    dev_queries = {t.query for t in dev}
-    train = train + [t for t in data.extra if t.query not in dev_queries]  # never a dev query's rows
+    train, dev = train_dev(data, spec.data)
     encoder = load_trainable(_encoder_spec(tc))
     if spec.max_length is not None and hasattr(encoder.model, "max_seq_length"):
         encoder.model.max_seq_length = spec.max_length
