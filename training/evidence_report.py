@@ -24,7 +24,8 @@ MODES = ("dense", "hybrid")
 
 
 def complete_runs() -> dict[tuple[str, str, int], dict]:
-    """(setting, variant, seed) -> {"dense": run, "hybrid": run, "meta": [fold metadata]}, complete runs."""
+    """(setting, variant, seed) -> {"dense": run, "hybrid": run, "meta": [fold metadata], "folds": [done],
+    "needed": n}; runs missing folds are kept with their finished folds (reported as partial)."""
     folds: dict[str, list[int]] = defaultdict(list)
     for path in (ev.OUT / "folds").glob("*.json"):
         name, _, fold = path.stem.rpartition("-f")
@@ -36,15 +37,17 @@ def complete_runs() -> dict[tuple[str, str, int], dict]:
         else:
             setting, variant, seed = name.split("-")
             key, needed = (setting, variant, int(seed[1:])), 1 if setting == "teacher" else ev.FOLDS
-        if sorted(got) != list(range(needed)):
-            continue
-        merged = {"dense": {}, "hybrid": {}, "meta": []}
-        for fold in range(needed):
+        merged = {"dense": {}, "hybrid": {}, "meta": [], "folds": sorted(got), "needed": needed}
+        for fold in sorted(got):
             dense, hybrid, meta = ev.fold_runs(name, fold)
             merged["dense"].update(dense)
             merged["hybrid"].update(hybrid)
             merged["meta"].append(meta)
         out[key] = merged
+    bm25 = json.loads((ev.OUT / "bm25.json").read_text()) if (ev.OUT / "bm25.json").is_file() else {}
+    if bm25:  # the teacher itself, as a reference row
+        out["bm25", "bm25", 0] = {"dense": bm25, "hybrid": bm25, "meta": [{"seconds": 0}], "folds": [0],
+                                  "needed": 1}
     return out
 
 
@@ -63,7 +66,7 @@ def cmd_report(args) -> None:
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for setting, variant, seed in runs:
         groups[setting, variant].append(seed)
-    order = [("base", "base")] + [(s, v) for s in ev.SETTINGS for v in ev.VARIANTS]
+    order = [("bm25", "bm25"), ("base", "base")] + [(s, v) for s in ev.SETTINGS for v in ev.VARIANTS]
     # values[(setting, variant)][(mode, metric, condensed)] = {seed: {query: value}}
     values: dict = {}
     for key in order:
@@ -73,7 +76,8 @@ def cmd_report(args) -> None:
                     scores = per_query(judgments, runs[(*key, seed)][mode], metric, condensed)
                     values.setdefault(key, {}).setdefault((mode, metric, condensed), {})[seed] = scores
     heads = " | ".join(f"{m} {label}" for m in MODES for *_, label in COLUMNS)
-    lines = [f"| data | variant | seeds | {heads} | min/model |", "|---" * (4 + 2 * len(COLUMNS)) + "|"]
+    lines = [f"| data | variant | seeds | queries | {heads} | min/model |",
+             "|---" * (5 + 2 * len(COLUMNS)) + "|"]
     for key in order:
         if key not in values:
             continue
@@ -86,7 +90,11 @@ def cmd_report(args) -> None:
                 cells.append(f"{np.mean(seed_means):.4f}{sd}")
         seeds = sorted(groups[key])
         minutes = [m["seconds"] / 60 for s in seeds for m in runs[(*key, s)]["meta"]]
-        lines.append(f"| {key[0]} | {key[1]} | {','.join(map(str, seeds))} | " + " | ".join(cells)
+        partial = [f"s{s}: folds {runs[(*key, s)]['folds']} of {runs[(*key, s)]['needed']}" for s in seeds
+                   if len(runs[(*key, s)]["folds"]) < runs[(*key, s)]["needed"]]
+        name = key[1] + (f" (PARTIAL, {'; '.join(partial)})" if partial else "")
+        n = len(pooled(values[key][("dense", "ndcg@10", False)]))
+        lines.append(f"| {key[0]} | {name} | {','.join(map(str, seeds))} | {n} | " + " | ".join(cells)
                      + f" | {np.mean(minutes):.0f} |")
     tests = ["| data | comparison | mode | metric | mean difference | pooled p | queries |", "|---" * 7 + "|"]
     for setting in ev.SETTINGS:
@@ -112,7 +120,9 @@ def cmd_report(args) -> None:
         "fold_seed 0); teacher: one model per seed ranks every visible query (none trained on). All runs "
         "over all 19,406 products; dense = the seed's fused score (title 0.7 / description 0.3, "
         "renormalised over present fields), hybrid = dense + store BM25, min-max, lexical weight 0.5. "
-        "Mean +- sd over seeds (sd only with >= 2 seeds). Only complete runs (every fold) are listed.",
+        "Mean +- sd over seeds (sd only with >= 2 seeds). A PARTIAL run lacks folds: its means are over its "
+        "finished folds' queries only (compare it through the paired tests, which use the shared queries). "
+        "bm25 = the teacher (store BM25) alone; base = the as-served base model (store vectors).",
         "",
         *lines,
         "",
