@@ -163,10 +163,10 @@ def _dev_split(recipe: Path):
     from gcl_search.training.spec import load_train_config
 
     tc = load_train_config(recipe)
-    data = tc.train.data
+    data = dataclasses.replace(tc.train.data, extra_triples=None)  # the judged split is all that matters here
     if not data.folds and data.dev_fraction == 0:
         data = dataclasses.replace(data, dev_fraction=0.25, split_seed=0)
-        tc = dataclasses.replace(tc, train=dataclasses.replace(tc.train, data=data))
+    tc = dataclasses.replace(tc, train=dataclasses.replace(tc.train, data=data))
     train, dev = split_data(load_training_data(tc).triples, data)
     return tc, dev_judgments(tc, train), dev_judgments(tc, dev)
 

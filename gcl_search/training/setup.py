@@ -69,6 +69,9 @@ def load_training_data(tc: TrainConfig) -> TrainingData:
 def _extra_triples(data: TrainingData, path: str, columns: list[str]) -> list[Triple]:
     """`extra_triples` rows, validated against the catalogue; pairs the main source holds are dropped (its
     score wins)."""
+    if not Path(path).is_file():
+        raise ConfigError(f"[train.data] extra_triples = {path!r} does not exist; build it with `gcl-search "
+                          "triples` (docs/training.md) or drop the key")
     extra = read_triples(path)
     validate(TrainingData(extra, data.catalogue, source=data.source,
                           catalogue_locations=data.catalogue_locations), columns)

@@ -59,3 +59,20 @@ def test_query_side_is_single_field_and_the_loss_takes_field_dicts(tmp_path):
     loss.backward()
     grads = [p.grad for p in towers.encoder.model.parameters() if p.grad is not None]
     assert torch.isfinite(loss) and grads
+
+
+def test_the_recommended_recipes_are_twins_that_differ_only_in_weighting():
+    from pathlib import Path
+
+    from gcl_search.training.spec import load_train_config
+
+    recipes = Path(__file__).resolve().parents[2] / "training"
+    gcl = load_train_config(recipes / "icecat-minilm-gcl.toml")
+    binary = load_train_config(recipes / "icecat-minilm-binary.toml")
+    a, b = gcl.train.to_dict(), binary.train.to_dict()
+    loss_a, loss_b = a.pop("loss"), b.pop("loss")
+    assert (loss_a.pop("weighting"), loss_b.pop("weighting")) == ("linear", "binary") and loss_a == loss_b
+    assert a.pop("output_dir") != b.pop("output_dir")
+    assert a == b and gcl.config.fields == binary.config.fields
+    assert [f.name for f in gcl.config.fields] == ["title", "description", "brand"]
+    assert gcl.train.data.dev_fraction == 0 and not gcl.train.data.folds  # every visible query is trained on
