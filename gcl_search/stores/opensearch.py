@@ -35,6 +35,7 @@ from gcl_search.stores.base import (
     check_filters,
     rank,
 )
+from gcl_search.stores.catalog import IndexSummary
 from gcl_search.stores.connection import check_connection, connect, scrub
 from gcl_search.stores.knn import similarity_from_score
 
@@ -286,6 +287,27 @@ class OpenSearchStore:
         response = self._call(self.client.mget, index=self.index, body={"ids": list(doc_ids)},
                               _source_includes=includes)
         return {d["_id"]: d.get("_source", {}) for d in response["docs"] if d.get("found")}
+
+    # -- catalogue (gcl-search index list / info) --------------------------------------------------------
+
+    def summaries(self) -> list[IndexSummary]:
+        """The gcl-search indices this store's name matches (an index, an alias, or a pattern such as `*`):
+        layout metadata as stored, document count, size (primaries and replicas), aliases, server version."""
+        metas = self._call(self.client.indices.get_mapping, index=self.index,
+                           filter_path="*.mappings._meta.gcl_search")
+        names = sorted(metas)
+        if not names:
+            return []
+        joined = ",".join(names)
+        stats = self._call(self.client.indices.stats, index=joined, metric="store")["indices"]
+        aliases = self._call(self.client.indices.get_alias, index=joined)
+        version = self._call(self.client.info)["version"]["number"]
+        return [IndexSummary(name, "opensearch", int(self._call(self.client.count, index=name)["count"]),
+                             int(stats[name]["total"]["store"]["size_in_bytes"]),
+                             metas[name]["mappings"]["_meta"]["gcl_search"],
+                             aliases=sorted(aliases.get(name, {}).get("aliases", {})), location=self.url,
+                             engine_version=version)
+                for name in names]
 
     def _not_found(self) -> IndexNotFound:
         return IndexNotFound(f"index {self.index!r} not found at {self.url}; create it with "
