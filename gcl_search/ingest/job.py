@@ -182,7 +182,7 @@ def _open_store(job: IngestJob, config: Config, encoders: Mapping[str, Encoder],
     base = OpenSearchStore(job.opensearch_url, job.alias, **connection)
     building = checkpoint.extra.get("index")  # set only by a checkpoint loaded for resuming
     if isinstance(building, str):
-        return OpenSearchStore(base.client, building)
+        return base.with_index(building)
     dims = {name: encoder.dim for name, encoder in encoders.items()}
     store = create_versioned_index(base, job.alias, layout_from_config(config, dims))
     # Remember the version now, so a crash before the first batch still resumes into it.
