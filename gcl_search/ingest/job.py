@@ -24,11 +24,11 @@ from gcl_search.ingest.formats import ICECAT_NAME, count_rows, detect_format
 from gcl_search.ingest.pipeline import DEFAULT_BATCH_SIZE, ingest
 from gcl_search.ingest.read import read_for_config
 from gcl_search.records import CatalogueRecord, FailedDoc, IngestReport
+from gcl_search.stores import DEFAULT_STORE_DIR
 from gcl_search.stores.base import VectorStore, layout_from_config
 from gcl_search.stores.local import LocalStore
 
 STATE_DIR = Path(".gcl-search")
-DEFAULT_STORE_DIR = Path("gcl-store")
 
 
 @dataclass(frozen=True)
