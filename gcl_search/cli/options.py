@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-DEFAULT_STORE_DIR = Path("gcl-store")  # the local store's parent directory when none is given
+from gcl_search.stores import DEFAULT_STORE_DIR
 
 F = Callable[..., Any]
 
