@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
+from gcl_search.cli.options import connection_options
 from gcl_search.cli.search import request_options
-from gcl_search.search.options import DEFAULT_STORE_DIR
 from gcl_search.training.teacher import RANK_FORMULAS
 
 
@@ -36,9 +36,7 @@ from gcl_search.training.teacher import RANK_FORMULAS
 @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Live teacher: the config the index was built with.")
 @click.option("--index", help="Live teacher: the index name.")
-@click.option("--store", "store_dir", type=click.Path(file_okay=False, path_type=Path),
-              help=f"Live teacher: local store parent (default {DEFAULT_STORE_DIR}).")
-@click.option("--opensearch-url", envvar="OPENSEARCH_URL", help="Live teacher: an OpenSearch node instead.")
+@connection_options
 @request_options
 @click.option("--depth", "-k", type=click.IntRange(min=1), default=10, show_default=True,
               help="Teacher hits per query kept as rows.")
@@ -53,13 +51,13 @@ from gcl_search.training.teacher import RANK_FORMULAS
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def triples_command(queries_path, generate, catalogue, title_field, brand_field, type_fields, per_product,
                     max_queries, min_products, exclude_path, write_queries, run_path, config_path, index,
-                    store_dir, opensearch_url, weights, lexical, lexical_fields, lexical_weight, fusion,
-                    rank_constant, filters, depth, formula, score_scale, judgments_path, output, quiet):
+                    store_dir, opensearch_url, ca_certs, insecure, timeout, weights, lexical, lexical_fields,
+                    lexical_weight, fusion, rank_constant, filters, depth, formula, score_scale, judgments_path, output, quiet):
     """Build (query, doc_id, score) training rows from a teacher's ranking.
 
     Queries: --queries FILE, or --generate from --catalogue. Teacher: --run FILE, or a live search
-    (--config/--index [--store | --opensearch-url]) with any request options, e.g. `--lexical-weight 1
-    -w title=0` for pure BM25. Scores come from rank position (--score, --score-scale). Prints a JSON
+    (--config/--index [--store | --opensearch-url]) with any request options, e.g. `--lexical-weight 1`
+    for pure BM25. Scores come from rank position (--score, --score-scale). Prints a JSON
     summary; the output feeds `gcl-search train` ([train.data] triples = ... or extra_triples = ...).
     """
     from gcl_search.errors import ConfigError
@@ -96,8 +94,7 @@ def triples_command(queries_path, generate, catalogue, title_field, brand_field,
             raise ConfigError("a live teacher needs both --config and --index")
         from gcl_search.cli.search import build_client, build_request
 
-        client = build_client(config_path, index, None if opensearch_url else store_dir, opensearch_url,
-                              None, False, 60.0, 3)
+        client = build_client(config_path, index, store_dir, opensearch_url, ca_certs, insecure, timeout, 3)
         request = build_request(client, weights, lexical, lexical_fields, lexical_weight, fusion,
                                 rank_constant, filters)
         rankings = teacher.ranking_from_client(client, queries, depth, progress=not quiet, **request)
