@@ -52,7 +52,8 @@ from gcl_search.training.teacher import RANK_FORMULAS
 def triples_command(queries_path, generate, catalogue, title_field, brand_field, type_fields, per_product,
                     max_queries, min_products, exclude_path, write_queries, run_path, config_path, index,
                     store_dir, opensearch_url, ca_certs, insecure, timeout, weights, lexical, lexical_fields,
-                    lexical_weight, fusion, rank_constant, filters, depth, formula, score_scale, judgments_path, output, quiet):
+                    lexical_weight, fusion, rank_constant, filters, depth, formula, score_scale,
+                    judgments_path, output, quiet):
     """Build (query, doc_id, score) training rows from a teacher's ranking.
 
     Queries: --queries FILE, or --generate from --catalogue. Teacher: --run FILE, or a live search
