@@ -52,7 +52,8 @@ def complete_runs() -> dict[tuple[str, str, int], dict]:
 
 
 def per_query(judgments, run, metric: str, condensed: bool) -> dict[str, float]:
-    report = evaluate(judgments, run, [metric], condensed=condensed)
+    """query -> metric over the queries the run holds (a partial run's missing folds are not scored as 0)."""
+    report = evaluate({q: j for q, j in judgments.items() if q in run}, run, [metric], condensed=condensed)
     return {q: float(v) for q, v in zip(report.query_ids, report.scores[:, 0])}
 
 
