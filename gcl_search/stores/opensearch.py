@@ -57,11 +57,15 @@ class OpenSearchStore:
         max_attempts: bulk attempts per document for retryable failures (429, 5xx, connection errors).
         initial_backoff, max_backoff: seconds, for tenacity's exponential backoff with jitter.
         chunk_size, max_chunk_bytes: bulk request size (docs / bytes).
+        shards, replicas: of an index this store creates (the config's `[index]` table).
+        drop_replicas_during_load: `bulk_load` sets 0 replicas until it ends (faster: one HNSW build per
+            document instead of 1 + replicas) at the price of a load that stalls while a node is lost.
         connect_kwargs: passed to `connect` when a URL is given (username, password, api_key, ca_certs, ...).
     """
 
     def __init__(self, client_or_url: Any, index: str, *, max_attempts: int = 5, initial_backoff: float = 0.5,
                  max_backoff: float = 30.0, chunk_size: int = 500, max_chunk_bytes: int = 20 * 1024 * 1024,
+                 shards: int = 1, replicas: int = 0, drop_replicas_during_load: bool = False,
                  **connect_kwargs: Any):
         if client_or_url is None or isinstance(client_or_url, str):
             self.client, self.url, self._secrets = connect(client_or_url, **connect_kwargs)
@@ -71,6 +75,7 @@ class OpenSearchStore:
         self.index = index
         self.max_attempts, self.initial_backoff, self.max_backoff = max_attempts, initial_backoff, max_backoff
         self.chunk_size, self.max_chunk_bytes = chunk_size, max_chunk_bytes
+        self.shards, self.replicas, self.drop_replicas_during_load = shards, replicas, drop_replicas_during_load
         self._layout: IndexLayout | None = None
 
     @property
@@ -89,7 +94,12 @@ class OpenSearchStore:
                                   "drop it, or build a new version behind an alias")
             self.layout().check_compatible(layout, where=f"index {self.index!r}")
             return
-        self._call(self.client.indices.create, index=self.index, body=bodies.build_index_body(layout))
+        body = bodies.build_index_body(layout, self.shards, self.replicas)
+        if int(self._call(self.client.info)["version"]["number"].split(".")[0]) >= 3:
+            # OpenSearch 3 scores BM25 without Lucene's old (k1 + 1) factor; keep the 2.x (and local store)
+            # scale so BM25 scores and tuned constants mean the same on every version.
+            body["settings"]["index"]["similarity"] = {"default": {"type": "LegacyBM25"}}
+        self._call(self.client.indices.create, index=self.index, body=body)
         self._layout = layout
 
     def drop(self) -> None:
@@ -115,15 +125,21 @@ class OpenSearchStore:
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
-        """refresh_interval -1 and 0 replicas during the load; the previous values come back on exit,
-        also when the block raises, followed by a refresh."""
+        """refresh_interval -1 during the load (and 0 replicas with `drop_replicas_during_load`); the previous
+        values come back on exit, also when the block raises, followed by a refresh. Replicas are kept by
+        default so that losing a node mid-load neither stalls the load nor loses acknowledged writes."""
         current = self._call(self.client.indices.get_settings, index=self.index, include_defaults=False)
         saved = {}
         for settings in current.values():
             index_settings = settings["settings"]["index"]
             saved = {"refresh_interval": index_settings.get("refresh_interval"),
                      "number_of_replicas": index_settings.get("number_of_replicas")}
-        self._put_settings({"refresh_interval": "-1", "number_of_replicas": 0})
+        relaxed: dict[str, Any] = {"refresh_interval": "-1"}
+        if self.drop_replicas_during_load:
+            relaxed["number_of_replicas"] = 0
+        else:
+            saved.pop("number_of_replicas", None)
+        self._put_settings(relaxed)
         try:
             yield
         finally:
@@ -319,7 +335,7 @@ def create_versioned_index(client_or_store: Any, alias: str, layout: IndexLayout
     store = OpenSearchStore(client, f"{alias}-v{max(versions, default=0) + 1}")
     if isinstance(client_or_store, OpenSearchStore):  # keep its retry/chunk settings and redacted URL
         for attr in ("url", "_secrets", "max_attempts", "initial_backoff", "max_backoff", "chunk_size",
-                     "max_chunk_bytes"):
+                     "max_chunk_bytes", "shards", "replicas", "drop_replicas_during_load"):
             setattr(store, attr, getattr(client_or_store, attr))
     store.create(layout)
     return store
