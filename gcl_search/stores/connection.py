@@ -3,9 +3,9 @@
 Credentials are never printed: every message names the URL through `redact_url`, and `scrub` removes any
 secret from text that came from the client library. Environment variables (used when the argument is None):
 
-    OPENSEARCH_URL          e.g. https://search.example.com:9200 (user:password@ in the URL also works); several
-                            comma-separated URLs of one cluster's nodes spread requests over them and fail
-                            over from a node that stops answering
+    OPENSEARCH_URL          e.g. https://search.example.com:9200 (user:password@ in the URL also works);
+                            several comma-separated URLs of one cluster's nodes spread requests over them
+                            and fail over from a node that stops answering
     OPENSEARCH_USERNAME     basic auth user       OPENSEARCH_PASSWORD   basic auth password
     OPENSEARCH_API_KEY      API key (sent as `Authorization: ApiKey <key>`), instead of basic auth
     OPENSEARCH_CA_CERTS     CA bundle file for TLS verification

@@ -75,7 +75,9 @@ class OpenSearchStore:
         self.index = index
         self.max_attempts, self.initial_backoff, self.max_backoff = max_attempts, initial_backoff, max_backoff
         self.chunk_size, self.max_chunk_bytes = chunk_size, max_chunk_bytes
-        self.shards, self.replicas, self.drop_replicas_during_load = shards, replicas, drop_replicas_during_load
+        self.shards, self.replicas = shards, replicas
+        self.drop_replicas_during_load = drop_replicas_during_load
+        self.read_attempts = 3
         self._layout: IndexLayout | None = None
 
     @property
@@ -213,7 +215,7 @@ class OpenSearchStore:
         layout = self.layout()
         check_filters(layout, filters)
         body = bodies.build_knn_query(layout, vector, k, filters, target, ef_search)
-        hits = self._call(self.client.search, index=self.index, body=body)["hits"]["hits"]
+        hits = self._read(self.client.search, index=self.index, body=body)["hits"]["hits"]
         raw = np.array([h["_score"] for h in hits], dtype=np.float64)
         scores = similarity_from_score(raw, "innerproduct") if len(raw) else raw
         return rank({h["_id"]: float(s) for h, s in zip(hits, np.atleast_1d(scores))}, k)
@@ -222,7 +224,7 @@ class OpenSearchStore:
         layout, out = self.layout(), {}
         for lo in range(0, len(doc_ids), VECTORS_BATCH):
             body = bodies.build_vectors_query(layout, doc_ids[lo:lo + VECTORS_BATCH])
-            for hit in self._call(self.client.search, index=self.index, body=body)["hits"]["hits"]:
+            for hit in self._read(self.client.search, index=self.index, body=body)["hits"]["hits"]:
                 found = hit.get("fields", {}).get(bodies.VECTORS, [{}])[0]
                 out[hit["_id"]] = {name: np.asarray(v, dtype=np.float32) for name, v in found.items()}
         return out
@@ -240,12 +242,12 @@ class OpenSearchStore:
         if not searches:
             return [], []
         if len(searches) == 1:
-            responses = [self._call(self.client.search, index=self.index, body=searches[0])]
+            responses = [self._read(self.client.search, index=self.index, body=searches[0])]
         else:
             lines: list[dict[str, Any]] = []
             for body in searches:
                 lines += [{}, body]
-            responses = self._call(self.client.msearch, index=self.index, body=lines)["responses"]
+            responses = self._read(self.client.msearch, index=self.index, body=lines)["responses"]
         lex = self._candidates_of(responses[-1], bm25=True) if lexical is not None else []
         if not any(w > 0 for w in weights.values()):
             return [], lex
@@ -279,7 +281,7 @@ class OpenSearchStore:
         check_filters(layout, filters)
         fields = self._check_text_fields(layout, fields)
         body = bodies.build_lexical_query(text, fields, k, filters)
-        hits = self._call(self.client.search, index=self.index, body=body)["hits"]["hits"]
+        hits = self._read(self.client.search, index=self.index, body=body)["hits"]["hits"]
         return rank({h["_id"]: float(h["_score"]) for h in hits}, k)
 
     def _check_text_fields(self, layout: IndexLayout, fields: Sequence[str] | None) -> list[str]:
@@ -306,6 +308,25 @@ class OpenSearchStore:
     def _not_found(self) -> IndexNotFound:
         return IndexNotFound(f"index {self.index!r} not found at {self.url}; create it with "
                              "`gcl-search ingest`")
+
+    def _read(self, method: Any, **kwargs: Any) -> Any:
+        """A search or _msearch, retried (bounded: `read_attempts`, short backoff) when the cluster cannot
+        answer it completely: no node reachable, a 429/5xx item, or failed shards (a node lost mid-request
+        answers HTTP 200 with fewer hits; that is retried, never returned as a complete result)."""
+        retrying = Retrying(stop=stop_after_attempt(self.read_attempts), reraise=True,
+                            wait=wait_exponential_jitter(initial=0.2, max=2.0, jitter=0.2),
+                            retry=retry_if_exception_type(StoreUnavailable))
+        for attempt in retrying:
+            with attempt:
+                response = self._call(method, **kwargs)
+                for item in response.get("responses", [response]):
+                    if "error" in item and item.get("status") in RETRY_STATUSES:
+                        self._candidates_of(item, bm25=False)  # raises StoreUnavailable, naming the cause
+                    if item.get("_shards", {}).get("failed", 0):
+                        raise StoreUnavailable(f"OpenSearch at {self.url} answered from fewer than all "
+                                               f"shards of {self.index!r} ({item['_shards']['failed']} "
+                                               "failed); retry later")
+        return response
 
     def _call(self, method: Any, **kwargs: Any) -> Any:
         try:

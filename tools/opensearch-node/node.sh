@@ -299,8 +299,14 @@ launch() {
         -Dgcl.search.node.port="$port" -cp "$cp:$classes" Launcher \
         --config "$here/config" --home "$(run_dir)/home" --port "$port" "${settings[@]}" "${plugins[@]}" \
         > "$(log_file)" 2>&1 < /dev/null &
-    echo $! > "$(pid_file)"
+    local pid=$! i
+    echo "$pid" > "$(pid_file)"
     cd - >/dev/null
+    # Until the forked shell has exec'd java, its command line is not yet the JVM's: wait for that (<= 5 s).
+    for ((i = 0; i < 50; i++)); do
+        is_our_node "$pid" || ! kill -0 "$pid" 2>/dev/null && break
+        sleep 0.1
+    done
 }
 
 # The version the node at $(url) reports, or nothing.
