@@ -258,7 +258,8 @@ def plot(rows: list[dict], path: Path) -> None:
         for kind, style in (("configured", "o-"), ("adhoc", "s--")):
             if all(kind in r for r in rs):
                 axes[2].plot(n, [r[kind]["p50_ms"] for r in rs], style, label=f"{name} {kind} p50")
-    for ax, title in zip(axes, ("primary store (MiB)", "ingest (minutes, 1 client)", "hybrid latency (ms)")):
+    for ax, title in zip(axes, ("primary store (MiB)", "ingest (minutes, 1 client)",
+                                      "hybrid p50 (ms; load 13-25 on 2 shared cores)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("products")
