@@ -344,7 +344,7 @@ class OpenSearchStore:
         answer it completely: no node reachable, a 429/5xx item, or failed shards (a node lost mid-request
         answers HTTP 200 with fewer hits; that is retried, never returned as a complete result)."""
         retrying = Retrying(stop=stop_after_attempt(self.read_attempts), reraise=True,
-                            wait=wait_exponential_jitter(initial=0.2, max=2.0, jitter=0.2),
+                            wait=wait_exponential_jitter(multiplier=0.2, max=2.0, jitter=0.2),
                             retry=retry_if_exception_type(StoreUnavailable))
         for attempt in retrying:
             with attempt:
