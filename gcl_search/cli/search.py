@@ -12,9 +12,10 @@ from typing import Any
 
 import click
 
+from gcl_search.cli.options import store_target
 from gcl_search.config import FUSIONS
 from gcl_search.records import Hit
-from gcl_search.search.options import DEFAULT_STORE_DIR
+from gcl_search.stores import DEFAULT_STORE_DIR
 
 F = Callable[..., Any]
 
@@ -83,14 +84,15 @@ def request_options(func: F) -> F:
 def build_client(config_path: Path, index: str, store_dir: Path | None, opensearch_url: str | None,
                  ca_certs: str | None, insecure: bool, timeout: float, retries: int) -> Any:
     """A SearchClient for the store options (encoders loaded from the config; oversample and ef_search from
-    its `[search]` table)."""
+    its `[search]` table). Call it inside a command: the --store / $OPENSEARCH_URL rule needs the context."""
     from gcl_search.config import load_config
     from gcl_search.search.client import SearchClient
     from gcl_search.search.options import open_store
 
+    store_dir, opensearch_url = store_target(store_dir, opensearch_url)
     config = load_config(config_path)
-    store = open_store(index, store_dir or DEFAULT_STORE_DIR, opensearch_url, ca_certs=ca_certs,
-                       verify_certs=not insecure, timeout=timeout)
+    store = open_store(index, store_dir, opensearch_url, ca_certs=ca_certs, verify_certs=not insecure,
+                       timeout=timeout)
     return SearchClient(store, config, retries=retries, oversample=config.search.oversample,
                         ef_search=config.search.ef_search)
 
@@ -134,11 +136,6 @@ def search_command(config_path: Path, index: str, store_dir: Path | None, opense
 
     if not (text and text.strip()) and image is None:
         raise click.UsageError("give --text and/or --image")
-    if store_dir is not None and opensearch_url is not None:
-        opensearch_url = None if click.get_current_context().get_parameter_source("opensearch_url") is \
-            click.core.ParameterSource.ENVIRONMENT else opensearch_url
-        if opensearch_url is not None:
-            raise click.UsageError("give --store or --opensearch-url, not both")
     client = build_client(config_path, index, store_dir, opensearch_url, ca_certs, insecure, timeout, retries)
     request = build_request(client, weights, lexical, lexical_fields, lexical_weight, fusion, rank_constant,
                             filters)
