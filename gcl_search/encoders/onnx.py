@@ -106,8 +106,8 @@ def default_prompt(model: SentenceTransformer) -> str | None:
 def make_session(path: Path, threads: int | None = None):
     """An onnxruntime CPU session with `threads` intra-op threads (default: torch's thread count).
 
-    Worker threads do not spin-wait between runs: on a shared or busy CPU, spinning takes cores from the
-    ingest reader/writer threads and other processes for little gain (benchmarks/results/encode.txt).
+    Worker threads do not spin-wait between runs: spinning would take cores from the ingest pipeline's reader
+    and writer threads (and from other processes on a shared box) between batches.
     """
     ort = import_onnxruntime()
     if threads is None:
