@@ -9,6 +9,7 @@ appears whole (written under a temporary name, then renamed) or not at all.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -145,17 +146,20 @@ def _export(model: SentenceTransformer, name: str, out_dir: Path, verify: Callab
     print(f"exporting encoder {name!r} to ONNX (first use of this model; cached in {out_dir.parent})",
           file=sys.stderr)
     prepare = getattr(model, "preprocess", None) or model.tokenize
+    # A padded batch: transformers drops an all-ones attention mask, so tracing one would lose the mask.
     features = prepare(list(PROBES[:4]))
     names = [k for k, v in features.items() if isinstance(v, torch.Tensor)]
     wrapper = _chain(model, names)
     axes = {n: {0: "batch", 1: "tokens"} for n in names}
+    # torch >= 2.5 defaults to the dynamo exporter (needs onnxscript); ask for the TorchScript one.
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer and deprecation chatter; the verification below decides
             torch.onnx.export(wrapper, tuple(features[n] for n in names), str(out_dir / MODEL_FILE),
                               input_names=names, output_names=["sentence_embedding"],
                               dynamic_axes={**axes, "sentence_embedding": {0: "batch"}}, opset_version=OPSET,
-                              do_constant_folding=True, dynamo=False)
+                              do_constant_folding=True, **legacy)
     except Exception as err:  # the exporter raises many types; each means "this model does not export"
         raise ConfigError(f"encoder {name!r}: torch.onnx.export failed ({type(err).__name__}: {err}); use "
                           "runtime = 'torch' for this model") from err
