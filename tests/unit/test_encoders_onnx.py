@@ -138,7 +138,12 @@ def test_cache_is_reused_and_a_changed_model_is_exported_again(tmp_path, st_dir,
     first = entries(cache)
     calls = []
     real_export = torch.onnx.export
-    monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: calls.append(1) or real_export(*a, **k))
+
+    def counting_export(*args, dynamo=False, **kwargs):
+        calls.append(1)
+        return real_export(*args, dynamo=dynamo, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", counting_export)
     load_encoder(spec(model_dir))
     assert calls == [] and entries(cache) == first                    # same files: no export
     model = SentenceTransformer(str(model_dir), device="cpu")
