@@ -147,7 +147,8 @@ def rankings(args: argparse.Namespace) -> None:
 
     stores, work = Path(args.rankings), Path(args.rankings) / "bench-encode"
     work.mkdir(parents=True, exist_ok=True)
-    for runtime in RUNTIMES:
+    runtimes = ["torch", *(rt for rt in args.runtimes.split(",") if rt != "torch")]
+    for runtime in runtimes:
         config = work / f"icecat-demo-{runtime}.toml"
         config.write_text(DEMO_CONFIG.read_text().replace("batch_size = 64\n", f"batch_size = 64\nruntime = "
                                                           f'"{runtime}"\n', 1))
@@ -163,30 +164,40 @@ def rankings(args: argparse.Namespace) -> None:
             print(f"ingest {runtime}: {time.perf_counter() - start:.0f} s  load {before:.1f}-{load():.1f}")
         live = [x for name, opts in LIVE.items() for x in
                 ("--live", f"{name}={opts} --run-out {work / f'{runtime}-{name}.jsonl'}".replace("= ", "="))]
-        run(["gcl-search", "evaluate", "-j", str(JUDGMENTS), *base, "-k", "100", "-m", "ndcg@10", *live],
-            env={"OMP_NUM_THREADS": "1"}, quiet=True)
+        if not all((work / f"{runtime}-{name}.jsonl").is_file() for name in LIVE):   # runs are kept
+            run(["gcl-search", "evaluate", "-j", str(JUDGMENTS), *base, "-k", "100", "-m", "ndcg@10", *live],
+                env={"OMP_NUM_THREADS": "1"}, quiet=True)
+    if args.runs_only:
+        return
     print("rankings vs torch's, 105 judged Icecat queries, full catalogue (top-10 overlap = |A∩B|/10, mean; "
-          "identical = same 10 ids in the same order)")
+          "identical = same 10 ids in the same order)", flush=True)
     for name in LIVE:
         ref = read_run(work / f"torch-{name}.jsonl")
-        for runtime in RUNTIMES[1:]:
+        for runtime in runtimes[1:]:
             other = read_run(work / f"{runtime}-{name}.jsonl")
-            overlap, same = [], []
-            for query, hits in _top10(ref).items():
-                theirs = _top10(other).get(query, [])
+            overlap, same, same_ties = [], [], []
+            ours, ours6, theirs_all, theirs6 = _top10(ref), _top10(ref, 6), _top10(other), _top10(other, 6)
+            for query, hits in ours.items():
+                theirs = theirs_all.get(query, [])
                 overlap.append(len(set(hits) & set(theirs)) / 10)
                 same.append(hits == theirs)
+                same_ties.append(ours6[query] == theirs6.get(query))
             print(f"  {name:12s} {runtime:9s} top-10 overlap {np.mean(overlap):.4f}  identical top 10 "
-                  f"{np.mean(same):.3f} of {len(same)} queries")
+                  f"{np.mean(same):.3f}, with scores rounded to 1e-6 (float ties) {np.mean(same_ties):.3f} "
+                  f"of {len(same)} queries")
     for name in LIVE:                                   # torch's run first: the baseline of the deltas
-        runs = [x for rt in RUNTIMES for x in ("--run", f"{name}-{rt}={work / f'{rt}-{name}.jsonl'}")]
+        runs = [x for rt in runtimes for x in ("--run", f"{name}-{rt}={work / f'{rt}-{name}.jsonl'}")]
         for extra in ([], ["--condensed"]):
             run(["gcl-search", "evaluate", "-j", str(JUDGMENTS), *runs, "-m", "ndcg@10,judged@10", *extra])
 
 
-def _top10(run_obj) -> dict[str, list[str]]:
-    return {q: [d for d, _ in sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:10]]
-            for q, hits in run_obj.items()}
+def _top10(run_obj, digits: int | None = None) -> dict[str, list[str]]:
+    """Each query's top 10 ids, by score then id; with `digits`, scores rounded first, so that documents whose
+    scores differ by float noise (the same title encoded in two batches) count as tied, as they are."""
+    def key(kv: tuple[str, float]) -> tuple[float, str]:
+        return (-(round(kv[1], digits) if digits is not None else kv[1]), kv[0])
+
+    return {q: [d for d, _ in sorted(hits.items(), key=key)[:10]] for q, hits in run_obj.items()}
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None, quiet: bool = False) -> None:
@@ -203,6 +214,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="texts per forward pass, all variants")
     parser.add_argument("--rankings", metavar="STORES", help="compare rankings on indexes under STORES")
     parser.add_argument("--ingest", action="store_true", help="with --rankings: ingest missing indexes")
+    parser.add_argument("--runtimes", default=",".join(RUNTIMES), help="with --rankings: indexes to run")
+    parser.add_argument("--runs-only", action="store_true", help="with --rankings: stop after the runs")
     parser.add_argument("--int8-variants", action="store_true", help="compare int8 quantisation options")
     args = parser.parse_args()
     if args.int8_variants:
