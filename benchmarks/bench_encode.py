@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -150,8 +151,8 @@ def rankings(args: argparse.Namespace) -> None:
     runtimes = ["torch", *(rt for rt in args.runtimes.split(",") if rt != "torch")]
     for runtime in runtimes:
         config = work / f"icecat-demo-{runtime}.toml"
-        config.write_text(DEMO_CONFIG.read_text().replace("batch_size = 64\n", f"batch_size = 64\nruntime = "
-                                                          f'"{runtime}"\n', 1))
+        text = re.sub(r"(?m)^runtime = .*\n", "", DEMO_CONFIG.read_text())       # the demo's own runtime
+        config.write_text(text.replace("batch_size = 64\n", f'batch_size = 64\nruntime = "{runtime}"\n', 1))
         index = f"icecat-{runtime}"
         base = ["--config", str(config), "--store", str(stores), "--index", index]
         if not (stores / index).exists():
