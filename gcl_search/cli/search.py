@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from gcl_search.cli.options import store_target
+from gcl_search.cli.options import connection_options, store_target
 from gcl_search.config import FUSIONS
 from gcl_search.records import Hit
 from gcl_search.stores import DEFAULT_STORE_DIR
@@ -21,31 +21,15 @@ F = Callable[..., Any]
 
 
 def store_options(func: F) -> F:
-    """--config, --index, --store, --opensearch-url, --ca-certs, --insecure, --timeout, --retries."""
-    options = [
-        click.option("--config", "-c", "config_path", required=True,
-                     type=click.Path(dir_okay=False, path_type=Path),
-                     help="The TOML config the index was built with."),
-        click.option("--index", required=True,
-                     help="Index name (a directory under --store for the local store)."),
-        click.option("--store", "store_dir", type=click.Path(file_okay=False, path_type=Path),
-                     help=f"Local store parent directory (default: {DEFAULT_STORE_DIR}, when no OpenSearch "
-                          "URL)."),
-        click.option("--opensearch-url", envvar="OPENSEARCH_URL", show_envvar=True,
-                     help="OpenSearch URL (credentials from OPENSEARCH_USERNAME/PASSWORD or "
-                          "OPENSEARCH_API_KEY)."),
-        click.option("--ca-certs", envvar="OPENSEARCH_CA_CERTS", type=click.Path(dir_okay=False),
-                     help="CA bundle for TLS verification."),
-        click.option("--insecure", is_flag=True,
-                     help="Do not verify TLS certificates (throwaway clusters only)."),
-        click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
-                     help="Seconds per OpenSearch request."),
-        click.option("--retries", type=click.IntRange(min=1), default=3, show_default=True,
-                     help="Attempts per store call on timeouts and connection errors (with backoff)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    """--config, --index, the connection options (cli/options.py) and --retries."""
+    func = click.option("--retries", type=click.IntRange(min=1), default=3, show_default=True,
+                        help="Attempts per store call on timeouts and connection errors (backoff).")(func)
+    func = connection_options(func)
+    func = click.option("--index", required=True,
+                        help="Index name (a directory under --store for the local store).")(func)
+    return click.option("--config", "-c", "config_path", required=True,
+                        type=click.Path(dir_okay=False, path_type=Path),
+                        help="The TOML config the index was built with.")(func)
 
 
 # The parameter names `request_options` adds (the keyword arguments of `build_request` after the client).
