@@ -59,7 +59,7 @@ BACKEND_MODALITIES: dict[str, frozenset[str]] = {
 }
 # The fusion methods of gcl_search.search.fusion (kept here so a config is checked without importing search).
 FUSIONS = ("minmax", "zscore", "rrf")
-# The dense scores of gcl_search.fields.vectors.multi_field_scores ("fused": the seed's multi-field embedding).
+# The dense scores of gcl_search.fields.vectors.multi_field_scores ("fused": the seed's fused embedding).
 DENSE_SCORES = ("fused", "sum")
 MAX_K = 10_000
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")

@@ -106,10 +106,10 @@ def multi_field_scores(sims: np.ndarray, dots: np.ndarray | None, present: np.nd
     """Dense scores of n documents from their per-field similarities: THE formula (design.md section 3),
     used by both stores' search, by `gcl-search tune` and by the recall benchmarks.
 
-    - "fused": `sum_f a_f s_f / ||sum_f a_f d_f||` with `a_f = w_f [f present] / sum_g w_g [g present]`, which is
-      `q . normalize(sum_f a_f d_f)` when every field shares one query vector: the seed's fused embedding at
-      the request's weights. The renormalisation cancels, so the score does not change when all weights are
-      scaled by the same factor. 0 where no present field has a positive weight.
+    - "fused": `sum_f a_f s_f / ||sum_f a_f d_f||` with `a_f = w_f [f present] / sum_g w_g [g present]`,
+      which is `q . normalize(sum_f a_f d_f)` when every field shares one query vector: the seed's fused
+      embedding at the request's weights. The renormalisation cancels, so the score does not change when all
+      weights are scaled by the same factor. 0 where no present field has a positive weight.
     - "sum": `sum_f w_f s_f` over the present fields (absent fields add nothing).
 
     Args:

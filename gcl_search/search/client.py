@@ -39,7 +39,14 @@ from gcl_search.fields.vectors import multi_field_scores
 from gcl_search.records import Hit
 from gcl_search.search.embed import QueryEmbedder, check_field_weights
 from gcl_search.search.fusion import DEFAULT_RANK_CONSTANT, check_fusion, fuse
-from gcl_search.stores.base import Candidate, Filter, IndexLayout, LexicalQuery, VectorStore, layout_from_config
+from gcl_search.stores.base import (
+    Candidate,
+    Filter,
+    IndexLayout,
+    LexicalQuery,
+    VectorStore,
+    layout_from_config,
+)
 from gcl_search.stores.bm25 import analyze
 
 T = TypeVar("T")

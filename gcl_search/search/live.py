@@ -97,7 +97,8 @@ def queries_from_judgments(judgments: Mapping[str, object]) -> list[SearchQuery]
 
 def run_queries(client: SearchClient, queries: Iterable[SearchQuery], k: int = 100, *,
                 weights: Mapping[str, float] | None = None, lexical: LexicalSpec | None = None,
-                filters: Sequence[Filter] = (), progress: bool = False, dense_score: str | None = None) -> Run:
+                filters: Sequence[Filter] = (), progress: bool = False,
+                dense_score: str | None = None) -> Run:
     """Search every query and collect the top k as a run (`query_id -> {doc_id: score}`).
 
     Args:

@@ -17,8 +17,8 @@ Icecat), so:
 Each trial re-ranks a fixed per-query candidate pool, so it costs numpy work and no store call:
 - the pool is the union of the concatenated-vector ANN search at the default weights, one single-field ANN
   search per field (the concatenated query with one non-zero block), and the BM25 top list, `pool_depth` each;
-- every pool document is scored exactly per field once (`q_f . d_f`, and its field Gram matrix `d_f . d_g`), so
-  any weights give exact dense scores of the client's kind (`multi_field_scores`, the function search uses).
+- every pool document is scored exactly per field once (`q_f . d_f`, and its field Gram matrix `d_f . d_g`),
+  so any weights give exact dense scores of the client's kind (`multi_field_scores`, as search computes them).
 
 The pool only bounds what a trial can see; the reported numbers are LIVE runs through the SearchClient with
 the default and the chosen weights, on held-out queries the tuning never saw (and on the tuning queries).

@@ -319,7 +319,8 @@ def candidates_from_parts(store: VectorStore, query_vectors: Mapping[str, np.nda
         dense_ids = list(dense_ids)
     elif any(w > 0 for w in weights.values()):
         target, q = layout.knn_plan(query_vectors, weights, dense_score)
-        k = depth if layout.knn_exact(target, dense_score) else max(depth, pool or layout.options.rescore_depth)
+        k = depth if layout.knn_exact(target, dense_score) else max(depth,
+                                                                     pool or layout.options.rescore_depth)
         dense_ids = [doc_id for doc_id, _ in store.knn(q, k, filters, target, ef_search)]
     else:
         dense_ids = []

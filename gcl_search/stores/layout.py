@@ -11,8 +11,8 @@ dense score, and the pool can be just the page).
 `impute_missing` (new layouts): the block of a field a document LACKS holds the unit mean of the document's
 present fields of the same dimension instead of zeros. `Q . D` then approximates the fused score's
 renormalisation over present fields (recall of the fused top 10 from a 200-candidate pool: 0.988 worst of 7
-weightings vs 0.969 with zero blocks, design.md section 3). The stored per-field vectors, the presence list and
-every similarity a hit reports stay exact: an imputed block is never read as a field vector.
+weightings vs 0.969 with zero blocks, design.md section 3). The stored per-field vectors, the presence list
+and every similarity a hit reports stay exact: an imputed block is never read as a field vector.
 
 Per-field vectors, a fused (training-weights) vector and a preset vector are optional extras
 (`LayoutOptions.per_field_vectors`, `fused_weights`, `preset_weights`). The preset vector (new layouts,

@@ -11,7 +11,8 @@ Each `upsert` call writes one new segment (files first, then the manifest via `o
 never leaves a half-written state and everything acknowledged is on disk. A later segment wins for an id,
 which makes re-running an ingest idempotent. Segments are merged into one at the end of `bulk_load()` and
 when there are more than `MAX_SEGMENTS`. Vector search is exact (numpy brute force: `knn` on the
-concatenated vectors, which is what the HNSW search approximates; `candidates` by the dense score itself); BM25 is bm25s (see `gcl_search.stores.bm25`).
+concatenated vectors, which is what the HNSW search approximates; `candidates` by the dense score itself);
+BM25 is bm25s (see `gcl_search.stores.bm25`).
 One writer at a time.
 """
 

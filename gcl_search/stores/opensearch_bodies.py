@@ -3,8 +3,8 @@
 Index mapping (every knn_vector goes through `gcl_search.stores.knn.knn_vector_mapping`, so `engine: lucene`
 unless the layout opts into a native engine)::
 
-    gcl_concat    knn_vector (concat_dim, innerproduct)  the concatenated field vectors; an absent field's block
-                                                          is the unit mean of the present ones (impute_missing)
+    gcl_concat    knn_vector (concat_dim, innerproduct)  the concatenated field vectors; an absent field's
+                                                         block: the present ones' unit mean (impute_missing)
     gcl_present   keyword                                 names of the fields the document has
     gcl_fused     knn_vector (dim, innerproduct)          only with LayoutOptions.fused_weights
     gcl_preset    knn_vector (dim, innerproduct)          only with LayoutOptions.preset_weights
@@ -52,15 +52,16 @@ for (int j = 0; j < params.names.size(); ++j) {
 }
 return out;
 """.strip()
-# {"s": {field: q_f . d_f}, "d": {f: {g: d_f . d_g}}} per hit: q_f are float32 values sent as doubles; products
-# and sums in double, like the local store's float64 dot. "s" for the fields with a query vector (qi >= 0),
-# "d" (the fused score's norm) for the pairs of fields flagged in params.dot, f before g in layout order; each
-# stored vector is read once per hit. Computing the dot products here costs less than storing them: measured in
-# benchmarks/results/search.txt (the "sum" column reads the same vectors without them).
+# {"s": {field: q_f . d_f}, "d": {f: {g: d_f . d_g}}} per hit: q_f are float32 values sent as doubles;
+# products and sums in double, like the local store's float64 dot. "s" for the fields with a query vector
+# (qi >= 0), "d" (the fused score's norm) for the pairs of fields flagged in params.dot, f before g in layout
+# order; each stored vector is read once per hit. The dot products are computed here rather than stored at ingest: no
+# mapping change, and benchmarks/results/search.txt measures their cost (fused vs sum at the same pool).
 FIELD_SIMS_SCRIPT = """
 Map sims = new HashMap();
 Map cache = new HashMap();
-List dv = new ArrayList(); List doff = new ArrayList(); List dname = new ArrayList(); List ddim = new ArrayList();
+List dv = new ArrayList(); List doff = new ArrayList();
+List dname = new ArrayList(); List ddim = new ArrayList();
 def present = doc['gcl_present'];
 for (int j = 0; j < params.names.size(); ++j) {
   String name = params.names.get(j);

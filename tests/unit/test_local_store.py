@@ -23,7 +23,7 @@ from gcl_search.stores.local import LocalStore
 LAYOUT = IndexLayout((DenseField("title", 2, "m"), DenseField("desc", 2, "m")), ("title", "desc"),
                      (AttributeField("price", "float"), AttributeField("brand"),
                       AttributeField("stock", "boolean")),
-                     # zero blocks for absent fields: the knn tests below check the plain concatenated contract
+                     # zero blocks for absent fields: the knn tests below check the plain concat contract
                      LayoutOptions(fused_weights={"title": 0.8, "desc": 0.2}, impute_missing=False))
 
 

@@ -66,7 +66,7 @@ def test_bulk_action_has_explicit_id_concat_and_present_fields():
     assert action["_id"] == "p-1" and action["_index"] == "idx" and action["_op_type"] == "index"
     src = action["_source"]
     assert src["gcl_concat"].dtype == np.float32  # left to the serializer (see test_serializer.py)
-    # the absent title's block is the unit mean of the present fields (here: desc itself), for candidate recall
+    # the absent title's block is the unit mean of the present fields (here: desc itself): candidate recall
     np.testing.assert_array_equal(src["gcl_concat"], np.array([0.6, 0.8, 0, 0.6, 0.8, 0], dtype=np.float32))
     assert src["gcl_present"] == ["desc"]
     legacy = IndexLayout(LAYOUT.dense_fields, options=LayoutOptions(impute_missing=False))
@@ -221,7 +221,8 @@ def test_parse_field_sims_reads_similarities_and_dot_products():
                                                                "desc": {"desc": 1.0}}}]}}
     assert bodies.parse_field_sims(hit) == ({"title": 0.5}, {("title", "title"): 1.0, ("title", "desc"): 0.25,
                                                              ("desc", "desc"): 1.0})
-    assert bodies.parse_field_sims({"fields": {bodies.SIMS: [{"s": {"title": 0.5}}]}}) == ({"title": 0.5}, None)
+    only_sims = {"fields": {bodies.SIMS: [{"s": {"title": 0.5}}]}}
+    assert bodies.parse_field_sims(only_sims) == ({"title": 0.5}, None)
 
 
 def test_vectors_stay_out_of_source_and_are_read_from_doc_values():
