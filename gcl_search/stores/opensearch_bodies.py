@@ -55,8 +55,8 @@ return out;
 # {"s": {field: q_f . d_f}, "d": {f: {g: d_f . d_g}}} per hit: q_f are float32 values sent as doubles;
 # products and sums in double, like the local store's float64 dot. "s" for the fields with a query vector
 # (qi >= 0), "d" (the fused score's norm) for the pairs of fields flagged in params.dot, f before g in layout
-# order; each stored vector is read once per hit. The dot products are computed here rather than stored at ingest: no
-# mapping change, and benchmarks/results/search.txt measures their cost (fused vs sum at the same pool).
+# order; each stored vector is read once per hit. The dot products are computed here rather than stored at
+# ingest: no mapping change, and benchmarks/results/search.txt measures their cost (fused vs sum, same pool).
 FIELD_SIMS_SCRIPT = """
 Map sims = new HashMap();
 Map cache = new HashMap();
