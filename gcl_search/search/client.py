@@ -53,6 +53,7 @@ T = TypeVar("T")
 # OpenSearch turns every query term into a clause and refuses more than indices.query.bool.max_clause_count
 # (1024 by default); a pasted paragraph must not turn into an error.
 MAX_LEXICAL_TERMS = 256
+SCORE_DECIMALS = 10
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,10 @@ def candidate_scores(candidates: Sequence[Candidate], weights: Mapping[str, floa
             dots[i, index[a], index[b]] = dots[i, index[b], index[a]] = value
             present[i, index[a]] |= a == b
     w = np.array([float(weights.get(name, 0.0)) for name in field_names])
-    return multi_field_scores(sims, dots, present, w, method)
+    # The stores reach the same value through different summation orders (numpy vs painless), and the same
+    # product can be stored twice with its title repeated as description: the last bits of float64 must not
+    # break such ties. Vectors are float32 (~7 digits), so 10 decimals lose nothing.
+    return np.round(multi_field_scores(sims, dots, present, w, method), SCORE_DECIMALS)
 
 
 def _check_dense_score(method: str) -> str:

@@ -274,7 +274,9 @@ def test_preset_vector_search_matches_the_local_store_and_the_concatenated_vecto
             if weights == {"title": 0.6, "desc": 0.4}:
                 top = stores["preset"].candidates(qv, weights, 10, ef_search=100, dense_score="fused")[0]
                 assert len(top) == 10
-                ranked = sorted(exact, key=lambda d: (-round(exact[d], 5), d))[:10]
+                plain = stores["local-plain"].candidates(qv, weights, 60, dense_score="fused")[0]
+                fused = dict(zip((c.doc_id for c in plain), candidate_scores(plain, weights, names)))
+                ranked = sorted(fused, key=lambda d: (-round(fused[d], 5), d))[:10]
                 assert [c.doc_id for c in top] == ranked
     finally:
         for name in ("plain", "preset"):
