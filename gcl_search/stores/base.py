@@ -264,10 +264,10 @@ class VectorStore(Protocol):
             query_vectors: dense field -> UNWEIGHTED query vector `q_f` (dim,).
             weights: dense field -> weight; the dense candidates come from ONE knn (`IndexLayout.knn_plan`).
                 No weight > 0: no dense search.
-            depth: dense candidates wanted: OpenSearch returns the knn's top `depth`, or its top
-                `max(depth, pool)` when the knn score is not `dense_score` (`IndexLayout.knn_exact`; pool
-                None: the layout's `rescore_depth`), for the caller to rescore; the local store returns the
-                exact top `depth` by `dense_score`.
+            depth: dense candidates wanted: the top `depth` by `dense_score`; exact in the local store; on
+                OpenSearch the knn's top `depth`, or, when the knn score is not `dense_score`
+                (`IndexLayout.knn_exact`), the best `depth` of its top `max(depth, pool)` (pool None: the
+                layout's `rescore_depth`) by `dense_score`.
             dense_score: "fused" or "sum" (`gcl_search.fields.vectors.multi_field_scores`); "fused" also
                 returns each candidate's `dots`.
             pool: rescoring pool override.

@@ -30,6 +30,7 @@ import numpy as np
 from gcl_search.records import Document
 from gcl_search.stores.base import CONCAT, FUSED, PRESET, Filter, IndexLayout, LexicalQuery, Term, dot_fields
 from gcl_search.stores.knn import check_knn_engines, knn_index_settings, knn_vector_mapping
+from gcl_search.stores.opensearch_rescore import dense_rescore
 
 CONCAT_FIELD = "gcl_concat"
 FUSED_FIELD = "gcl_fused"
@@ -308,8 +309,9 @@ def build_candidate_searches(layout: IndexLayout, query_vectors: Mapping[str, np
                              ) -> list[dict[str, Any]]:
     """The `_search` bodies of one `VectorStore.candidates` call (sent together as one `_msearch`): the knn
     that `layout.knn_plan(q, w, dense_score)` picks (the concatenated vector, or the preset vector) when a
-    weight is > 0, for `depth` hits, or `max(depth, pool)` (pool None: `rescore_depth`) when its score is not
-    the dense score (`layout.knn_exact`); then the BM25 search when asked; each returns its hits' field
+    weight is > 0, for `depth` hits; when its score is not the dense score (`layout.knn_exact`), for a pool of
+    `max(depth, pool)` (pool None: `rescore_depth`) of which a rescore window returns the `depth` best by the
+    dense score (`opensearch_rescore`); then the BM25 search when asked; each returns its hits' field
     similarities and, for the fused score, the weighted fields' dot products (`field_sims_script`), and
     attributes."""
     dots = dot_fields(layout, weights, dense_score)
@@ -318,9 +320,15 @@ def build_candidate_searches(layout: IndexLayout, query_vectors: Mapping[str, np
     bodies = []
     if any(w > 0 for w in weights.values()):
         target, q = layout.knn_plan(query_vectors, weights, dense_score)
-        if not layout.knn_exact(target, dense_score):
-            depth = max(depth, pool or layout.options.rescore_depth)
-        bodies.append({**build_knn_query(layout, q, depth, filters, target, ef_search), **extras})
+        if layout.knn_exact(target, dense_score):
+            bodies.append({**build_knn_query(layout, q, depth, filters, target, ef_search), **extras})
+        else:  # a pool, ranked by the dense score on the node; only the best `depth` are fetched
+            window = max(depth, pool or layout.options.rescore_depth)
+            sources = {f.name: _vector_source(layout, f.name) for f in layout.dense_fields}
+            knn = build_knn_query(layout, q, window, filters, target, ef_search)
+            bodies.append({**knn, "size": depth, **extras,
+                           "rescore": dense_rescore(layout, query_vectors, weights, dense_score, window,
+                                                    sources)})
     if lexical is not None:
         fields = list(layout.text_fields if lexical.fields is None else lexical.fields)
         bodies.append({**build_lexical_query(lexical.text, fields, lexical.k, filters), **extras})

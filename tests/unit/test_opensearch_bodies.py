@@ -190,7 +190,12 @@ def test_candidate_search_uses_the_preset_vector_for_its_weights_with_its_own_be
     assert clause["k"] == 10 and knn["script_fields"][bodies.SIMS]["script"]["params"]["dot"] == [True, True]
     # other weights: the concatenated vector, a pool of rescore_depth (or the request's own pool)
     (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 0.5, "desc": 0.5}, 10, dense_score="fused")
-    assert knn["query"]["knn"]["gcl_concat"]["k"] == 200
+    assert knn["query"]["knn"]["gcl_concat"]["k"] == 200 and knn["size"] == 10
+    # the node ranks the pool by the fused score (a rescore window) and fetches only the page
+    rescore = knn["rescore"]
+    assert rescore["window_size"] == 200 and rescore["query"]["query_weight"] == 0.0
+    params = rescore["query"]["rescore_query"]["script_score"]["script"]["params"]
+    assert params["w"] == [0.5, 0.5] and params["fused"] is True and params["qi"] == [0, 0]
     (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 0.5, "desc": 0.5}, 10, dense_score="fused",
                                              pool=50)
     assert knn["query"]["knn"]["gcl_concat"]["k"] == 50
