@@ -8,19 +8,19 @@ description, brand read from a local store, e.g. the `make demo` one):
   vector with imputed absent blocks, a pool of rescore_depth candidates rescored exactly from their field
   similarities and pairwise dot products, computed by the painless script); "path" says which;
 - sum: the same with dense_score "sum" (same pool, no dot products: the difference is what they cost);
-- today: the request main sent before the fused score: the same knn for offset + k = 10 hits, field similarities
-  and attributes, no pool (the floor the fused request is held to: target fused/today <= 1.2);
+- today: the request main sent before the fused score: the same knn for offset + k = 10 hits, field
+  similarities and attributes, no pool (the floor the fused request is held to: target fused/today <= 1.2);
 - recall@10 (tie-aware) of fused and sum against exact brute force (numpy, float64) of the same score, on the
   node and on the local store (exact by construction; measured anyway);
 then a pool sweep: fused recall@10 at rescore_depth in POOLS (one untimed request per query).
 The requests of one query run back to back in rotating order, so load spikes hit all of them alike.
 
-The index (concatenated vector with imputed blocks + the fused preset vector at --preset weights, force-merged)
-is built once (~5-10 min on 2 cores) and reused by later runs with the same parameters; --rebuild forces it.
+The index (concatenated vector with imputed blocks + the fused preset vector at --preset weights,
+force-merged) is built once (~5-10 min on 2 cores) and reused by later runs with the same parameters; --rebuild forces it.
 
     tools/opensearch-node/node.sh start --port 9201
-    python benchmarks/bench_search.py --opensearch-url http://127.0.0.1:9201 --store /work/stores/icecat-demo \
-        | tee benchmarks/results/search.txt
+    python benchmarks/bench_search.py --opensearch-url http://127.0.0.1:9201 \
+        --store /work/stores/icecat-demo | tee benchmarks/results/search.txt
 """
 
 from __future__ import annotations
@@ -199,7 +199,8 @@ def main() -> None:
         ratios.append(ratio)
         print(f"{name:13s} {path:6s} | {np.mean(recall['fused']):9.4f} {np.mean(recall['local fused']):6.4f} "
               f"{np.mean(recall['sum']):7.4f} {np.mean(recall['local sum']):6.4f} | {p50['today']:6.2f} "
-              f"{p50['fused']:6.2f} {p50['sum']:6.2f}        | {ratio:11.2f} {p50['sum'] / p50['today']:9.2f} "
+              f"{p50['fused']:6.2f} {p50['sum']:6.2f}        | {ratio:11.2f} "
+              f"{p50['sum'] / p50['today']:9.2f} "
               f"{ms(times['fused'], 95) / ms(times['today'], 95):7.2f}", flush=True)
     print(f"p50 fused / today: {min(ratios):.2f}-{max(ratios):.2f} (target <= 1.2)")
     if not args.no_sweep:
