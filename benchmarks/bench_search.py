@@ -16,7 +16,8 @@ then a pool sweep: fused recall@10 at rescore_depth in POOLS (one untimed reques
 The requests of one query run back to back in rotating order, so load spikes hit all of them alike.
 
 The index (concatenated vector with imputed blocks + the fused preset vector at --preset weights,
-force-merged) is built once (~5-10 min on 2 cores) and reused by later runs with the same parameters; --rebuild forces it.
+force-merged) is built once (~5-10 min on 2 cores) and reused by later runs with the same parameters;
+--rebuild forces it.
 
     tools/opensearch-node/node.sh start --port 9201
     python benchmarks/bench_search.py --opensearch-url http://127.0.0.1:9201 \
