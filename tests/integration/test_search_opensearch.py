@@ -104,8 +104,8 @@ def test_dense_parity(stores, name):
 def test_dense_score_parity_at_any_weights(stores, weights, dense_score):
     """The node (knn on the imputed concatenated vector, the pool ranked by the node's rescore script, the
     page rescored by the client) and the local store (exact brute force of the same score) give the same
-    pages. The pool is the whole slice: the tiny test model's similarities are squeezed into 0.8-1, where the fused
-    score's norm decides more than in MiniLM, so candidate recall is measured on real vectors instead
+    pages. The pool is the whole slice: the tiny test model's similarities are squeezed into 0.8-1, where the
+    fused score's norm decides more than in MiniLM, so candidate recall is measured on real vectors instead
     (benchmarks/bench_search.py); here the node's script must rank exactly as the local store does."""
     config, encoders, local, remote, _ = stores
     clients = [SearchClient(local, config, encoders),
