@@ -332,11 +332,11 @@ class IndexLayout:
         """The knn target and query vector for a request: (PRESET, q, or c * q for a legacy preset) when the
         weights are the preset's
         (weights == c * preset_weights with c > 0) and every preset field's query vector is one and the same
-        q, unless the preset is fused and the score a "sum"; else (CONCAT, `query_vector(query_vectors,
-        weights)`). `knn_exact` says whether the knn score is then the dense score itself.
+        q; else (CONCAT, `query_vector(query_vectors, weights)`). `knn_exact` says whether the knn score is then
+        the dense score itself (`dense_score` only matters there).
         """
         preset = self.options.preset_weights
-        if preset is not None and not (self.options.preset_fused and dense_score == "sum"):
+        if preset is not None:  # a third of the dimensions; a pool when it is not the score (knn_exact)
             q = self._preset_query(preset, query_vectors, weights)
             if q is not None:
                 return PRESET, q

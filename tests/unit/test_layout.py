@@ -166,8 +166,8 @@ def test_fused_preset_plan_gives_the_fused_score_exactly():
             want = multi_field_scores(sims, field_gram(d, names)[None], np.array([[n in d for n in names]]),
                                       np.array([weights.get(n, 0.0) for n in names]))[0]
             assert float(vec @ layout.preset_vector(d)) == pytest.approx(want, abs=1e-6)
-    # a "sum" request does not use the fused preset; the imputed concatenated vector is exact for nothing
-    assert layout.knn_plan(qv, {"title": 0.7, "desc": 0.3}, "sum")[0] == "_concat"
+    # a "sum" request takes the fused preset too, for candidates only (a pool); so does the imputed concat
+    assert layout.knn_plan(qv, {"title": 0.7, "desc": 0.3}, "sum")[0] == "_preset"
     assert not layout.knn_exact("_concat", "sum") and not layout.knn_exact("_preset", "sum")
 
 

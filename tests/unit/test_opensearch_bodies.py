@@ -199,9 +199,9 @@ def test_candidate_search_uses_the_preset_vector_for_its_weights_with_its_own_be
     (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 0.5, "desc": 0.5}, 10, dense_score="fused",
                                              pool=50)
     assert knn["query"]["knn"]["gcl_concat"]["k"] == 50
-    # a "sum" request on the fused preset's weights: the (imputed) concatenated vector, a pool too
+    # a "sum" request on the fused preset's weights: the preset's candidates, a pool rescored by the sum
     (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 1.4, "desc": 0.6}, 10)
-    assert knn["query"]["knn"]["gcl_concat"]["k"] == 200
+    assert knn["query"]["knn"]["gcl_preset"]["k"] == 200 and knn["size"] == 10
     (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 1.4, "desc": 0.6}, 10, ef_search=50,
                                              dense_score="fused")
     assert knn["query"]["knn"]["gcl_preset"]["method_parameters"] == {"ef_search": 50}
