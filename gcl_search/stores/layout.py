@@ -336,7 +336,7 @@ class IndexLayout:
         the dense score itself (`dense_score` only matters there).
         """
         preset = self.options.preset_weights
-        if preset is not None:  # a third of the dimensions; a pool when it is not the score (knn_exact)
+        if preset is not None:  # a third of the dimensions; a pool when not the score (knn_exact)
             q = self._preset_query(preset, query_vectors, weights)
             if q is not None:
                 return PRESET, q
