@@ -332,8 +332,8 @@ class IndexLayout:
         """The knn target and query vector for a request: (PRESET, q, or c * q for a legacy preset) when the
         weights are the preset's
         (weights == c * preset_weights with c > 0) and every preset field's query vector is one and the same
-        q; else (CONCAT, `query_vector(query_vectors, weights)`). `knn_exact` says whether the knn score is then
-        the dense score itself (`dense_score` only matters there).
+        q; else (CONCAT, `query_vector(query_vectors, weights)`). `knn_exact` says whether the knn score is
+        then the dense score itself (`dense_score` only matters there).
         """
         preset = self.options.preset_weights
         if preset is not None:  # a third of the dimensions; a pool when not the score (knn_exact)
