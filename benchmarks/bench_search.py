@@ -7,9 +7,10 @@ description, brand read from a local store, e.g. the `make demo` one):
   `IndexLayout.knn_plan` picks (the preset vector, exact, at the preset's weights; else the concatenated
   vector with imputed absent blocks, a pool of rescore_depth candidates rescored exactly from their field
   similarities and pairwise dot products, computed by the painless script); "path" says which;
-- sum: the same with dense_score "sum" (same pool, no dot products: the difference is what they cost);
-- today: the request main sent before the fused score: the same knn for offset + k = 10 hits, field
-  similarities and attributes, no pool (the floor the fused request is held to: target fused/today <= 1.2);
+- sum: the same with dense_score "sum" (a pool too, no dot products: the difference is what they cost);
+- today: the request main sent before the fused score, through the same SearchClient: the same knn for
+  offset + k = 10 hits, field similarities and attributes, no pool, no dot products (the floor the fused
+  request is held to: target fused/today <= 1.2);
 - recall@10 (tie-aware) of fused and sum against exact brute force (numpy, float64) of the same score, on the
   node and on the local store (exact by construction; measured anyway);
 then a pool sweep: fused recall@10 at rescore_depth in POOLS (one untimed request per query).
@@ -43,7 +44,6 @@ from gcl_search.config import parse_config  # noqa: E402
 from gcl_search.fields.vectors import multi_field_scores  # noqa: E402
 from gcl_search.records import Document  # noqa: E402
 from gcl_search.search.client import SearchClient  # noqa: E402
-from gcl_search.stores import opensearch_bodies as bodies  # noqa: E402
 from gcl_search.stores.base import DenseField, IndexLayout, LayoutOptions  # noqa: E402
 from gcl_search.stores.local import LocalStore  # noqa: E402
 from gcl_search.stores.opensearch import OpenSearchStore  # noqa: E402
@@ -109,11 +109,14 @@ def tie_recall(found: list[str], exact: np.ndarray, row: dict[str, int], k: int 
     return sum(exact[row[d]] >= bar - 1e-6 for d in found[:k]) / k
 
 
-def today(store: OpenSearchStore, layout: IndexLayout, qv: dict, w: dict) -> list[str]:
-    """main's request before the fused score: the knn for the page only, similarities and attributes."""
-    legacy = replace(layout, options=replace(layout.options, impute_missing=False, preset_fused=False))
-    body = bodies.build_candidate_searches(legacy, qv, w, 10, dense_score="sum")[0]
-    return [h["_id"] for h in store.client.search(index=store.index, body=body)["hits"]["hits"]]
+def today_client(url: str, index: str, config, encoders) -> SearchClient:
+    """main's request before the fused score, through the same client: the store sees the index as a layout
+    written before (no imputation, a weighted-sum preset), so the knn is "exact" for the sum and fetches the
+    page only, with field similarities and attributes, no pool and no dot products."""
+    store = OpenSearchStore(url, index, timeout=120)
+    layout = store.layout()
+    store._layout = replace(layout, options=replace(layout.options, impute_missing=False, preset_fused=False))
+    return SearchClient(store, config, encoders, dense_score="sum")
 
 
 def timed(fn) -> tuple[object, float]:
@@ -154,6 +157,7 @@ def main() -> None:
                            "fields": [{"name": f, "encoder": "minilm", "weight": 1.0} for f in FIELDS]})
     encoders = {"minilm": SimpleNamespace(dim=384)}
     client = SearchClient(store, config, encoders)
+    today = today_client(args.opensearch_url, args.index, config, encoders)
     local = SearchClient(LocalStore(args.store), config, encoders)
     v64 = vecs.astype(np.float64)
     gram = np.einsum("nfd,ngd->nfg", v64, v64)
@@ -168,7 +172,7 @@ def main() -> None:
         qv = {f: q for f in FIELDS}
         w = dict(zip(FIELDS, (0.5, 0.3, 0.2)))
         client.search_vectors(qv, w, k=10)
-        today(store, layout, qv, w)
+        today.search_vectors(qv, w, k=10)
     print(f"{'weights':13s} {'path':6s} | {'fused rec':>9s} {'local':>6s} {'sum rec':>7s} {'local':>6s} | "
           f"{'today':>6s} {'fused':>6s} {'sum':>6s} p50 ms | {'fused/today':>11s} {'sum/today':>9s} "
           f"{'p95 f/t':>7s}")
@@ -180,7 +184,7 @@ def main() -> None:
         recall: dict[str, list[float]] = {"fused": [], "sum": [], "local fused": [], "local sum": []}
         for qi, q in enumerate(qmatrix):
             qv = {f: q for f in FIELDS}
-            runs = {"today": lambda: today(store, layout, qv, w),
+            runs = {"today": lambda: today.search_vectors(qv, w, k=10),
                     "fused": lambda: client.search_vectors(qv, w, k=10, dense_score="fused"),
                     "sum": lambda: client.search_vectors(qv, w, k=10, dense_score="sum")}
             order = list(runs)
