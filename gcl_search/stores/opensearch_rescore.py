@@ -23,7 +23,8 @@ import numpy as np
 from gcl_search.stores.layout import IndexLayout
 
 # `_score` must be >= 0: the dense score x maps to 1 + x (x >= 0) or 1 / (1 - x), increasing in x, as the
-# k-NN plugin maps inner products.
+# k-NN plugin maps inner products. Field vectors are unit (the store contract), so `d_f . d_f` is taken as 1
+# here (it only chooses the page; the client's scores use the dot products the hits report).
 DENSE_RESCORE_SCRIPT = """
 def present = doc['gcl_present'];
 Map cache = new HashMap();
@@ -50,13 +51,14 @@ if (params.fused) {
   double norm2 = 0;
   for (int a = 0; a < vs.size(); ++a) {
     float[] va = vs.get(a); int oa = os.get(a); int n = ds.get(a); double wa = ws.get(a);
-    for (int b = a; b < vs.size(); ++b) {
+    norm2 += wa * wa;
+    for (int b = a + 1; b < vs.size(); ++b) {
       int nb = ds.get(b);
       if (nb != n) { continue; }
       float[] vb = vs.get(b); int ob = os.get(b); double wb = ws.get(b);
       double acc = 0;
       for (int i = 0; i < n; ++i) { acc += (double) va[oa + i] * vb[ob + i]; }
-      norm2 += (a == b ? 1.0 : 2.0) * wa * wb * acc;
+      norm2 += 2.0 * wa * wb * acc;
     }
   }
   x = norm2 > 0 ? num / Math.sqrt(norm2) : 0.0;
