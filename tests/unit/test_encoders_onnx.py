@@ -17,6 +17,7 @@ from gcl_search.encoders import onnx_export
 from gcl_search.encoders.onnx import OnnxSentenceEncoder
 from gcl_search.encoders.registry import load_encoder, save_encoder
 from gcl_search.errors import ConfigError
+from tests.helpers_models import tiny_st_model_dir
 
 pytest.importorskip("onnxruntime")
 
@@ -33,34 +34,7 @@ def cache(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="module")
 def st_dir(tmp_path_factory) -> Path:
-    return tiny_model_with_vocabulary(tmp_path_factory.mktemp("st"))
-
-
-def tiny_model_with_vocabulary(tmp: Path) -> Path:
-    """helpers_models' tiny model, but with a tokenizer that knows its vocabulary: under transformers 5,
-    `BertTokenizerFast(vocab_file=...)` yields a 5-token tokenizer that maps every word to [UNK], so the
-    vectors would depend on text length only. Here words, positions and padding all reach the graph."""
-    import torch
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.base.modules import Transformer
-    from sentence_transformers.sentence_transformer.modules import Pooling
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    from tests.helpers_models import _write_vocab
-
-    hf_dir = tmp / "tiny-bert"
-    hf_dir.mkdir(parents=True, exist_ok=True)
-    _write_vocab(hf_dir / "vocab.txt")
-    tokenizer = BertTokenizerFast(vocab=str(hf_dir / "vocab.txt"), do_lower_case=True)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(hf_dir)
-    tokenizer.save_pretrained(hf_dir)
-    transformer = Transformer(str(hf_dir), max_seq_length=32)
-    out = tmp / "tiny-st"
-    SentenceTransformer(modules=[transformer, Pooling(32, pooling_mode="mean")], device="cpu").save(str(out))
-    return out
+    return tiny_st_model_dir(tmp_path_factory.mktemp("st"))
 
 
 def spec(model: Path | str, runtime: str = "onnx", **kw: object) -> EncoderSpec:
