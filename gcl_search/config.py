@@ -61,6 +61,8 @@ BACKEND_MODALITIES: dict[str, frozenset[str]] = {
 }
 # The fusion methods of gcl_search.search.fusion (kept here so a config is checked without importing search).
 FUSIONS = ("minmax", "zscore", "rrf")
+# The dense scores of gcl_search.fields.vectors.multi_field_scores ("fused": the seed's fused embedding).
+DENSE_SCORES = ("fused", "sum")
 MAX_K = 10_000
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _PATH_PREFIXES = ("./", "../", "/", "~", ".\\", "..\\")
@@ -197,6 +199,10 @@ class SearchSpec:
         rank_constant: RRF's c (> 0).
         oversample: candidates per requested hit of each search when BM25 is fused (>= 1; None: the index's).
         ef_search: HNSW query beam (None: the index's).
+        dense_score: "fused" (the seed's multi-field embedding at the request's weights) or "sum"
+            (`sum_f w_f q_f . d_f`); docs/search.md gives both formulas.
+        rescore_depth: ANN candidates rescored exactly when the ANN score is not the dense score (None: the
+            index's `rescore_depth`, 200).
     """
 
     k: int = 10
@@ -207,8 +213,13 @@ class SearchSpec:
     rank_constant: float = 60.0
     oversample: float | None = None
     ef_search: int | None = None
+    dense_score: str = "fused"
+    rescore_depth: int | None = None
 
     def __post_init__(self) -> None:
+        _check_choice("dense_score", self.dense_score, DENSE_SCORES)
+        if self.rescore_depth is not None and not 1 <= self.rescore_depth <= MAX_K:
+            raise ConfigError(f"rescore_depth = {self.rescore_depth} must be in 1..{MAX_K} (or left out)")
         if not 1 <= self.k <= MAX_K:
             raise ConfigError(f"k = {self.k} must be in 1..{MAX_K}")
         if not (math.isfinite(self.lexical_weight) and 0.0 <= self.lexical_weight <= 1.0):
