@@ -248,9 +248,21 @@ class IndexSpec:
             with the same exact scores (`gcl_search.stores.layout`; on OpenSearch, p50 7.7 ms vs 19-23 ms for
             the concatenated vector at other weights: benchmarks/results/search.txt). The weighted fields must
             share one encoder.
+        shards: primary shards of a new OpenSearch index (docs/scaling.md: about one per data node, each
+            under ~50 GB / a few million vectors).
+        replicas: replica copies of each shard (0 on one node; >= 1 on a cluster, so a lost node loses no
+            data and searches fail over). The local store ignores both.
     """
 
     preset_vector: bool = False
+    shards: int = 1
+    replicas: int = 0
+
+    def __post_init__(self) -> None:
+        if self.shards < 1:
+            raise ConfigError(f"shards = {self.shards} must be >= 1")
+        if self.replicas < 0:
+            raise ConfigError(f"replicas = {self.replicas} must be >= 0")
 
 
 @dataclass(frozen=True)
