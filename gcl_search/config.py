@@ -52,6 +52,8 @@ else:  # pragma: no cover - python 3.10
 BACKENDS = ("open_clip", "sentence-transformers")
 MODALITIES = ("image", "text")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+# How a sentence-transformers encoder runs: torch, or an ONNX export run by onnxruntime (docs/encoders.md).
+RUNTIMES = ("auto", "onnx", "onnx-int8", "torch")
 # What each backend can embed; an image field on a text-only encoder is a config error.
 BACKEND_MODALITIES: dict[str, frozenset[str]] = {
     "open_clip": frozenset({"text", "image"}),
@@ -59,6 +61,8 @@ BACKEND_MODALITIES: dict[str, frozenset[str]] = {
 }
 # The fusion methods of gcl_search.search.fusion (kept here so a config is checked without importing search).
 FUSIONS = ("minmax", "zscore", "rrf")
+# The dense scores of gcl_search.fields.vectors.multi_field_scores ("fused": the seed's fused embedding).
+DENSE_SCORES = ("fused", "sum")
 MAX_K = 10_000
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _PATH_PREFIXES = ("./", "../", "/", "~", ".\\", "..\\")
@@ -83,6 +87,9 @@ class EncoderSpec:
         batch_size: inputs per forward pass.
         max_length: truncate texts to this many tokens (sentence-transformers only; None keeps the model's
             own).
+        runtime: sentence-transformers only: `torch`, `onnx` (the model exported once to ONNX and run by
+            onnxruntime on CPU, same vectors), `onnx-int8` (dynamically quantised: faster, moves rankings) or
+            `auto` (onnx on CPU when onnxruntime is installed, torch otherwise). See docs/encoders.md.
         name: the table key; filled in by `load_config`.
     """
 
@@ -93,6 +100,7 @@ class EncoderSpec:
     precision: str = "auto"
     batch_size: int = 64
     max_length: int | None = None
+    runtime: str = "torch"
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -107,6 +115,13 @@ class EncoderSpec:
             raise ConfigError(f"batch_size = {self.batch_size} must be >= 1")
         if self.max_length is not None and self.max_length < 1:
             raise ConfigError(f"max_length = {self.max_length} must be >= 1 (or left out)")
+        _check_choice("runtime", self.runtime, RUNTIMES)
+        if self.runtime.startswith("onnx") and self.backend != "sentence-transformers":
+            raise ConfigError(f"runtime = {self.runtime!r} exports sentence-transformers models only; use "
+                              "runtime = 'torch' (or 'auto') for open_clip")
+        if self.runtime.startswith("onnx") and self.device not in ("auto", "cpu"):
+            raise ConfigError(f"runtime = {self.runtime!r} runs on the CPU (onnxruntime); use device = 'cpu' "
+                              f"or 'auto', or runtime = 'auto' / 'torch' for device = {self.device!r}")
         if self.pretrained is not None and self.backend != "open_clip":
             raise ConfigError("pretrained is an open_clip key; for sentence-transformers put the model "
                               "name or directory in model")
@@ -184,6 +199,10 @@ class SearchSpec:
         rank_constant: RRF's c (> 0).
         oversample: candidates per requested hit of each search when BM25 is fused (>= 1; None: the index's).
         ef_search: HNSW query beam (None: the index's).
+        dense_score: "fused" (the seed's multi-field embedding at the request's weights) or "sum"
+            (`sum_f w_f q_f . d_f`); docs/search.md gives both formulas.
+        rescore_depth: ANN candidates rescored exactly when the ANN score is not the dense score (None: the
+            index's `rescore_depth`, 200).
     """
 
     k: int = 10
@@ -194,8 +213,13 @@ class SearchSpec:
     rank_constant: float = 60.0
     oversample: float | None = None
     ef_search: int | None = None
+    dense_score: str = "fused"
+    rescore_depth: int | None = None
 
     def __post_init__(self) -> None:
+        _check_choice("dense_score", self.dense_score, DENSE_SCORES)
+        if self.rescore_depth is not None and not 1 <= self.rescore_depth <= MAX_K:
+            raise ConfigError(f"rescore_depth = {self.rescore_depth} must be in 1..{MAX_K} (or left out)")
         if not 1 <= self.k <= MAX_K:
             raise ConfigError(f"k = {self.k} must be in 1..{MAX_K}")
         if not (math.isfinite(self.lexical_weight) and 0.0 <= self.lexical_weight <= 1.0):
@@ -224,9 +248,21 @@ class IndexSpec:
             with the same exact scores (`gcl_search.stores.layout`; on OpenSearch, p50 7.7 ms vs 19-23 ms for
             the concatenated vector at other weights: benchmarks/results/search.txt). The weighted fields must
             share one encoder.
+        shards: primary shards of a new OpenSearch index (docs/scaling.md: about one per data node, each
+            under ~50 GB / a few million vectors).
+        replicas: replica copies of each shard (0 on one node; >= 1 on a cluster, so a lost node loses no
+            data and searches fail over). The local store ignores both.
     """
 
     preset_vector: bool = False
+    shards: int = 1
+    replicas: int = 0
+
+    def __post_init__(self) -> None:
+        if self.shards < 1:
+            raise ConfigError(f"shards = {self.shards} must be >= 1")
+        if self.replicas < 0:
+            raise ConfigError(f"replicas = {self.replicas} must be >= 0")
 
 
 @dataclass(frozen=True)

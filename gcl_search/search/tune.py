@@ -17,7 +17,8 @@ Icecat), so:
 Each trial re-ranks a fixed per-query candidate pool, so it costs numpy work and no store call:
 - the pool is the union of the concatenated-vector ANN search at the default weights, one single-field ANN
   search per field (the concatenated query with one non-zero block), and the BM25 top list, `pool_depth` each;
-- every pool document is scored exactly per field once (`q_f . d_f`), so any weights give exact dense scores.
+- every pool document is scored exactly per field once (`q_f . d_f`, and its field Gram matrix `d_f . d_g`),
+  so any weights give exact dense scores of the client's kind (`multi_field_scores`, as search computes them).
 
 The pool only bounds what a trial can see; the reported numbers are LIVE runs through the SearchClient with
 the default and the chosen weights, on held-out queries the tuning never saw (and on the tuning queries).
@@ -35,6 +36,7 @@ import numpy as np
 
 from gcl_search.errors import ConfigError
 from gcl_search.evaluation import evaluate
+from gcl_search.fields.vectors import field_gram, multi_field_scores
 from gcl_search.search.client import LexicalSpec, SearchClient, lexical_text
 from gcl_search.search.fusion import fuse
 from gcl_search.search.live import SearchQuery, run_queries
@@ -87,6 +89,9 @@ class _Pool:
     fields: np.ndarray     # (n, F) q_f . d_f, 0 where the document lacks the field
     lexical: np.ndarray    # (n,) raw BM25, 0 where not returned
     matched: np.ndarray    # (n,) bool, returned by BM25
+    present: np.ndarray    # (n, F) bool, the fields each document has
+    gram: np.ndarray       # (n, F, F) d_f . d_g
+    dense_score: str = "fused"
 
     def __post_init__(self) -> None:
         # Ranked thousands of times: tie-break on integers, not strings, and hand fuse() a ready list.
@@ -296,15 +301,20 @@ def _build_pool(client: SearchClient, query: SearchQuery, depth: int, lexical: L
         for j, name in enumerate(client.field_names):
             if name in found[doc_id]:
                 matrix[i, j] = float(np.dot(vectors[name], found[doc_id][name]))
+    present = np.array([[n in found[d] for n in client.field_names] for d in order], dtype=bool)
+    gram = np.array([field_gram(found[d], client.field_names) for d in order]).reshape(
+        len(order), len(client.field_names), len(client.field_names))
     return _Pool(np.array(order, dtype=str), matrix, np.array([lex.get(d, 0.0) for d in order]),
-                 np.array([d in lex for d in order], dtype=bool))
+                 np.array([d in lex for d in order], dtype=bool), present.reshape(matrix.shape), gram,
+                 client.dense_score)
 
 
 def _rank_pool(pool: _Pool, weights: Sequence[float], lexical: LexicalSpec | None, k: int
                ) -> dict[str, float]:
     if not len(pool.ids):
         return {}
-    scores = pool.fields @ np.asarray(weights, dtype=np.float64)
+    scores = multi_field_scores(pool.fields, pool.gram, pool.present, np.asarray(weights, dtype=np.float64),
+                                pool.dense_score)
     if lexical is not None:
         scores = fuse(pool.id_list, scores, pool.lexical, pool.matched, lexical.fusion, lexical.weight,
                       lexical.rank_constant)

@@ -130,7 +130,8 @@ def test_search_fusions_match_the_fusion_module():
     ('lexical_fields = ["title", "title"]', r"lexical_fields = \['title', 'title'\] must list distinct"),
     ('lexical_fields = ["image"]',
      r"\[search\].lexical_fields: 'image' is not a text field of \[\[fields\]\] \(text fields: title\)"),
-    ("weights = 1", r"\[search\]: unknown key 'weights'; known keys: ef_search, fusion, k, lexical, "),
+    ("weights = 1", r"\[search\]: unknown key 'weights'; known keys: dense_score, ef_search, fusion, k, "
+                    "lexical, "),
 ])
 def test_invalid_search_table_names_file_and_key(tmp_path, line, message):
     path = write(tmp_path, f"{GOOD}\n[search]\n{line}\n")
