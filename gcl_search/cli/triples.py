@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from gcl_search.cli.options import connection_options
-from gcl_search.cli.search import request_options
+from gcl_search.cli.search import REQUEST_OPTIONS, request_options
 from gcl_search.training.teacher import RANK_FORMULAS
 
 
@@ -51,9 +51,8 @@ from gcl_search.training.teacher import RANK_FORMULAS
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def triples_command(queries_path, generate, catalogue, title_field, brand_field, type_fields, per_product,
                     max_queries, min_products, exclude_path, write_queries, run_path, config_path, index,
-                    store_dir, opensearch_url, ca_certs, insecure, timeout, weights, lexical, lexical_fields,
-                    lexical_weight, fusion, rank_constant, filters, depth, formula, score_scale,
-                    judgments_path, output, quiet):
+                    store_dir, opensearch_url, ca_certs, insecure, timeout, depth, formula, score_scale,
+                    judgments_path, output, quiet, **request_options_given):
     """Build (query, doc_id, score) training rows from a teacher's ranking.
 
     Queries: --queries FILE, or --generate from --catalogue. Teacher: --run FILE, or a live search
@@ -96,8 +95,7 @@ def triples_command(queries_path, generate, catalogue, title_field, brand_field,
         from gcl_search.cli.search import build_client, build_request
 
         client = build_client(config_path, index, store_dir, opensearch_url, ca_certs, insecure, timeout, 3)
-        request = build_request(client, weights, lexical, lexical_fields, lexical_weight, fusion,
-                                rank_constant, filters)
+        request = build_request(client, **{k: request_options_given[k] for k in REQUEST_OPTIONS})
         rankings = teacher.ranking_from_client(client, queries, depth, progress=not quiet, **request)
     rows = teacher.teacher_triples(rankings, depth, teacher.RankScore(formula, score_scale), judgments)
     written = teacher.write_triples(output, rows)
