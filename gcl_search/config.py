@@ -184,6 +184,11 @@ class SearchSpec:
         rank_constant: RRF's c (> 0).
         oversample: candidates per requested hit of each search when BM25 is fused (>= 1; None: the index's).
         ef_search: HNSW query beam (None: the index's).
+        lexical_mode: "combined" (BM25 of the index's catch-all field, plus `lexical_boosts`) or "most_fields"
+            (the boosted sum of per-field BM25 over `lexical_fields`); None: combined when the index has a
+            catch-all field and no `lexical_fields` are named, else most_fields.
+        lexical_boosts: text field -> boost (> 0): most_fields multiplies that field's BM25 (1 for the others);
+            combined adds `boost * BM25_field` to the catch-all's score.
     """
 
     k: int = 10
@@ -194,8 +199,13 @@ class SearchSpec:
     rank_constant: float = 60.0
     oversample: float | None = None
     ef_search: int | None = None
+    lexical_mode: str | None = None
+    lexical_boosts: Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
+        from gcl_search.stores.bm25 import check_lexical
+
+        check_lexical(self.lexical_mode, self.lexical_fields, self.lexical_boosts)
         if not 1 <= self.k <= MAX_K:
             raise ConfigError(f"k = {self.k} must be in 1..{MAX_K}")
         if not (math.isfinite(self.lexical_weight) and 0.0 <= self.lexical_weight <= 1.0):
@@ -224,9 +234,20 @@ class IndexSpec:
             with the same exact scores (`gcl_search.stores.layout`; on OpenSearch, p50 7.7 ms vs 19-23 ms for
             the concatenated vector at other weights: benchmarks/results/search.txt). The weighted fields must
             share one encoder.
+        analyzer: the BM25 analyzer of the text fields, "english" (standard tokenizer, possessive, lowercase,
+            English stop words, minimal_english plural stemming) or "standard" (tokenizer and lowercase);
+            recorded in the index, so queries use the same one (docs/search.md, "Lexical scoring").
+        catch_all: also index all text fields together as one field, for the "combined" lexical mode.
     """
 
     preset_vector: bool = False
+    analyzer: str = "english"
+    catch_all: bool = True
+
+    def __post_init__(self) -> None:
+        from gcl_search.stores.bm25 import check_analyzer
+
+        check_analyzer(self.analyzer)
 
 
 @dataclass(frozen=True)
@@ -258,10 +279,11 @@ class Config:
         for key in ("fields", "query_fields"):
             _check_fields(key, getattr(self, key), self.encoders)
         text_fields = [spec.name for spec in self.fields if spec.modality == "text"]
-        unknown = [name for name in self.search.lexical_fields or () if name not in text_fields]
-        if unknown:
-            raise ConfigError(f"[search].lexical_fields: {unknown[0]!r} is not a text field of [[fields]] "
-                              f"(text fields: {', '.join(text_fields) or 'none'})")
+        for key in ("lexical_fields", "lexical_boosts"):
+            unknown = [name for name in getattr(self.search, key) or () if name not in text_fields]
+            if unknown:
+                raise ConfigError(f"[search].{key}: {unknown[0]!r} is not a text field of [[fields]] "
+                                  f"(text fields: {', '.join(text_fields) or 'none'})")
 
     def encoder_for(self, spec: FieldSpec) -> EncoderSpec:
         """The EncoderSpec a field uses."""

@@ -106,6 +106,10 @@ class LayoutOptions:
         oversample: with a lexical component, the search client asks each search for
             `ceil((offset + k) * oversample)` candidates, the set the fusion normalises over (a dense-only
             request asks for `offset + k`: the knn score is already the exact dense score).
+        analyzer: the text fields' analyzer ("standard" or "english", `gcl_search.stores.bm25`); an index-time
+            choice, so queries are analysed the same way. Indexes from before it was recorded: "standard".
+        catch_all: also index the concatenation of the text fields as one field (the "combined" lexical
+            mode). Indexes from before it was recorded: False.
     """
 
     concat: bool = True
@@ -118,8 +122,13 @@ class LayoutOptions:
     ef_construction: int = 200
     ef_search: int = 1600
     oversample: float = 3.0
+    analyzer: str = "standard"
+    catch_all: bool = False
 
     def __post_init__(self) -> None:
+        from gcl_search.stores.bm25 import check_analyzer
+
+        check_analyzer(self.analyzer)
         if self.engine not in ENGINES:
             raise ConfigError(f"engine {self.engine!r} is not known; use lucene (default), faiss or nmslib")
         if self.m < 2 or self.ef_construction < 1 or self.ef_search < 1:
@@ -416,5 +425,6 @@ def layout_from_config(config: Config, dims: Mapping[str, int], text_fields: Seq
         text_fields = [spec.name for spec in config.fields if spec.modality == "text"]
     if options is None:
         preset = {spec.name: spec.weight for spec in config.fields if spec.weight > 0}
-        options = LayoutOptions(preset_weights=preset if config.index.preset_vector else None)
+        options = LayoutOptions(preset_weights=preset if config.index.preset_vector else None,
+                                analyzer=config.index.analyzer, catch_all=config.index.catch_all)
     return IndexLayout(tuple(dense), tuple(text_fields), tuple(attributes), options)

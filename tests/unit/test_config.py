@@ -92,7 +92,7 @@ def test_example_icecat_config_loads():
     ('batch_size = 32', 'device = "gpu"', r"device = 'gpu' is not a device"),
     ('[images]', '[indexes]', r"top level: unknown key 'indexes'; known keys: encoders, fields, images, "
                               "index, query_fields, search, train"),
-    ('[images]', '[index]', r"\[index\]: unknown key 'root'; known keys: preset_vector"),
+    ('[images]', '[index]', r"\[index\]: unknown key 'root'; known keys: analyzer, catch_all, preset_vector"),
     ('batch_size = 32', 'pretrained = "openai"', "pretrained is an open_clip key"),
 ])
 def test_invalid_configs_name_file_and_key(tmp_path, old, new, message):
