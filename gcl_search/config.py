@@ -59,6 +59,8 @@ BACKEND_MODALITIES: dict[str, frozenset[str]] = {
 }
 # The fusion methods of gcl_search.search.fusion (kept here so a config is checked without importing search).
 FUSIONS = ("minmax", "zscore", "rrf")
+ANALYZERS = ("standard", "english")  # BM25 analyzers (gcl_search.stores.bm25)
+LEXICAL_MODES = ("combined", "most_fields")
 MAX_K = 10_000
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _PATH_PREFIXES = ("./", "../", "/", "~", ".\\", "..\\")

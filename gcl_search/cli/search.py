@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from gcl_search.config import FUSIONS
+from gcl_search.config import FUSIONS, LEXICAL_MODES
 from gcl_search.records import Hit
 from gcl_search.search.options import DEFAULT_STORE_DIR
 
@@ -49,7 +49,7 @@ def store_options(func: F) -> F:
 
 # The parameter names `request_options` adds (the keyword arguments of `build_request` after the client).
 REQUEST_OPTIONS = ("weights", "lexical", "lexical_fields", "lexical_weight", "fusion", "rank_constant",
-                   "filters")
+                   "filters", "lexical_mode", "lexical_boosts", "oversample")
 
 
 def request_options(func: F) -> F:
@@ -71,6 +71,17 @@ def request_options(func: F) -> F:
                      help="How dense and BM25 scores are combined (default: [search] fusion, minmax)."),
         click.option("--rank-constant", type=click.FloatRange(min=0, min_open=True),
                      help="RRF rank constant (default: [search] rank_constant, 60)."),
+        click.option("--lexical-mode", type=click.Choice(LEXICAL_MODES),
+                     help="combined: BM25 of the catch-all field of all text fields (plus --lexical-boost "
+                          "terms); most_fields: the sum of per-field BM25 (implies --lexical; default: "
+                          "[search] lexical_mode, else combined when the index has a catch-all field)."),
+        click.option("--lexical-boost", "lexical_boosts", multiple=True,
+                     help="Per-field BM25 boosts FIELD=B (> 0; comma-separated or repeated; implies "
+                          "--lexical). most_fields: multiplies that field's BM25; combined: adds B x its "
+                          "BM25."),
+        click.option("--oversample", type=click.FloatRange(min=1),
+                     help="With BM25: candidates per requested hit of each search, the set the fusion "
+                          "normalises over (default: [search] oversample, else the index's, 3)."),
         click.option("--filter", "filters", multiple=True,
                      help="FIELD=VALUE[|VALUE..] or FIELD<=N (also >=, <, >) on declared attributes; "
                           "repeat to AND."),
@@ -97,14 +108,16 @@ def build_client(config_path: Path, index: str, store_dir: Path | None, opensear
 
 def build_request(client: Any, weights: tuple[str, ...], lexical: bool | None, lexical_fields: str | None,
                   lexical_weight: float | None, fusion: str | None, rank_constant: float | None,
-                  filters: tuple[str, ...]) -> dict[str, Any]:
+                  filters: tuple[str, ...], lexical_mode: str | None = None,
+                  lexical_boosts: tuple[str, ...] = (), oversample: float | None = None) -> dict[str, Any]:
     """The keyword arguments of `SearchClient.search` for the request options over the config's
     `[search]` defaults."""
     from gcl_search.search.options import parse_filters, parse_weights, resolve_lexical
 
     fields = [f.strip() for f in lexical_fields.split(",") if f.strip()] if lexical_fields else None
     spec = resolve_lexical(client.config.search, lexical=lexical, fields=fields, weight=lexical_weight,
-                           fusion=fusion, rank_constant=rank_constant)
+                           fusion=fusion, rank_constant=rank_constant, mode=lexical_mode,
+                           boosts=parse_weights(lexical_boosts, "lexical boost") or None, oversample=oversample)
     return {"weights": parse_weights(weights) or None, "lexical": spec,
             "filters": parse_filters(filters, client.layout)}
 
@@ -125,7 +138,8 @@ def search_command(config_path: Path, index: str, store_dir: Path | None, opense
                    ca_certs: str | None, insecure: bool, timeout: float, retries: int,
                    weights: tuple[str, ...], lexical: bool | None, lexical_fields: str | None,
                    lexical_weight: float | None, fusion: str | None, rank_constant: float | None,
-                   filters: tuple[str, ...], text: str | None, image: str | None,
+                   filters: tuple[str, ...], lexical_mode: str | None, lexical_boosts: tuple[str, ...],
+                   oversample: float | None, text: str | None, image: str | None,
                    query_weights: tuple[str, ...], k: int | None, offset: int,
                    fmt: str) -> None:
     """Search --index with --text and/or --image; every hit shows its combined score, dense score, each
@@ -141,7 +155,7 @@ def search_command(config_path: Path, index: str, store_dir: Path | None, opense
             raise click.UsageError("give --store or --opensearch-url, not both")
     client = build_client(config_path, index, store_dir, opensearch_url, ca_certs, insecure, timeout, retries)
     request = build_request(client, weights, lexical, lexical_fields, lexical_weight, fusion, rank_constant,
-                            filters)
+                            filters, lexical_mode, lexical_boosts, oversample)
     hits = client.search(text, image, query_weights=parse_weights(query_weights, "query weight") or None,
                          k=k or client.config.search.k, offset=offset, **request)
     click.echo(render_hits(hits, client.field_names, fmt, offset), nl=False)

@@ -39,10 +39,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from gcl_search.config import ANALYZERS, LEXICAL_MODES
+
 K1 = 1.2
 B = 0.75
-ANALYZERS = ("standard", "english")
-LEXICAL_MODES = ("combined", "most_fields")
 CATCH_ALL = "_all"  # the catch-all field's name in LexicalIndex (never a text field: names starting "_" are not)
 MAX_TOKEN_LENGTH = 255
 # Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET (OpenSearch `_english_`).
