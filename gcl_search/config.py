@@ -189,8 +189,8 @@ class SearchSpec:
         lexical_mode: "combined" (BM25 of the index's catch-all field, plus `lexical_boosts`) or "most_fields"
             (the boosted sum of per-field BM25 over `lexical_fields`); None: combined when the index has a
             catch-all field and no `lexical_fields` are named, else most_fields.
-        lexical_boosts: text field -> boost (> 0): most_fields multiplies that field's BM25 (1 for the others);
-            combined adds `boost * BM25_field` to the catch-all's score.
+        lexical_boosts: text field -> boost (> 0): most_fields multiplies that field's BM25 (1 for the
+            others); combined adds `boost * BM25_field` to the catch-all's score.
     """
 
     k: int = 10

@@ -117,7 +117,8 @@ def build_request(client: Any, weights: tuple[str, ...], lexical: bool | None, l
     fields = [f.strip() for f in lexical_fields.split(",") if f.strip()] if lexical_fields else None
     spec = resolve_lexical(client.config.search, lexical=lexical, fields=fields, weight=lexical_weight,
                            fusion=fusion, rank_constant=rank_constant, mode=lexical_mode,
-                           boosts=parse_weights(lexical_boosts, "lexical boost") or None, oversample=oversample)
+                           boosts=parse_weights(lexical_boosts, "lexical boost") or None,
+                           oversample=oversample)
     return {"weights": parse_weights(weights) or None, "lexical": spec,
             "filters": parse_filters(filters, client.layout)}
 

@@ -54,8 +54,8 @@ class LexicalSpec:
         fusion: "minmax" or "zscore" (normalise both lists over the candidates, then a weighted sum) or "rrf".
         rank_constant: RRF's c (ignored by the other methods).
         depth: lexical candidates to fetch (None: as many as the dense search, `ceil((offset+k)*oversample)`).
-        mode: "combined" (BM25 of the index's catch-all field plus `boosts`) or "most_fields" (boosted sum over
-            `fields`); None: combined when the index has a catch-all field and `fields` is None.
+        mode: "combined" (BM25 of the index's catch-all field plus `boosts`) or "most_fields" (boosted sum
+            over `fields`); None: combined when the index has a catch-all field and `fields` is None.
         boosts: text field -> boost > 0 (`gcl_search.stores.bm25`).
         oversample: candidates per requested hit of each search (None: the client's).
     """

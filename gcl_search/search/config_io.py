@@ -161,7 +161,8 @@ def _check_written(path: Path, weights: Mapping[str, float], lexical: LexicalSpe
     if search.lexical != (lexical is not None) or (lexical is not None and (
             abs(search.lexical_weight - lexical.weight) > 1e-5 or search.fusion != lexical.fusion
             or search.lexical_fields != lexical.fields or search.rank_constant != lexical.rank_constant
-            or search.lexical_mode != lexical.mode or dict(search.lexical_boosts or {}) != (lexical.boosts or {})
+            or search.lexical_mode != lexical.mode
+            or dict(search.lexical_boosts or {}) != (lexical.boosts or {})
             or search.oversample != lexical.oversample)):
         raise ConfigError(f"{path}: writing the [search] lexical settings failed (read back {search}); "
                           "edit the config by hand")

@@ -186,8 +186,8 @@ class LocalStore:
                               "[index] catch_all = false); use the most_fields lexical mode, or "
                               "`LocalStore.set_text_analysis`")
         if self._bm25 is None:
-            self._bm25 = LexicalIndex({name: [t.get(name) for t in state.texts] for name in layout.text_fields},
-                                      layout.options.analyzer, layout.options.catch_all)
+            texts = {name: [t.get(name) for t in state.texts] for name in layout.text_fields}
+            self._bm25 = LexicalIndex(texts, layout.options.analyzer, layout.options.catch_all)
         scores, matched = self._bm25.scores(text, mode, fields, boosts or {})
         return _top_k(state.ids, scores, matched & self._filter_mask(state, filters), k)
 
