@@ -116,5 +116,6 @@ def _weights(weights: dict[str, float], lexical: LexicalSpec | None) -> str:
     text = ", ".join(f"{n}={w:.4g}" for n, w in weights.items())
     if lexical is not None:
         text += (f"; lexical weight={lexical.weight:.4g} fusion={lexical.fusion} "
+                 f"mode={lexical.mode or 'auto'} oversample={lexical.oversample or 'index'} "
                  f"fields={','.join(lexical.fields or ()) or 'all'}")
     return text

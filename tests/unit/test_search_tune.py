@@ -111,7 +111,8 @@ def test_tuning_a_hybrid_reports_the_lexical_weight(client):
     assert result.default_lexical == start
     assert result.scores["heldout/default"] == pytest.approx(0.5)
     assert result.scores["heldout/best"] == pytest.approx(1.0)
-    assert result.trials == 4 * 11  # field weights (.9, .1) (defaults), (1, 0), (.5, .5), (0, 1) x 11 lams
+    # field weights (.9, .1) (defaults), (1, 0), (.5, .5), (0, 1) x 11 lams x 3 fusions
+    assert result.trials == 4 * 11 * 3
 
 
 def test_split_is_seeded_and_disjoint():
