@@ -240,16 +240,22 @@ class IndexSpec:
             English stop words, minimal_english plural stemming) or "standard" (tokenizer and lowercase);
             recorded in the index, so queries use the same one (docs/search.md, "Lexical scoring").
         catch_all: also index all text fields together as one field, for the "combined" lexical mode.
+        text_fields: the BM25 text fields (default: the text `[[fields]]`); a name that is not a `[[fields]]`
+            name is read from the catalogue column of that name and only indexed for BM25 (not embedded).
     """
 
     preset_vector: bool = False
     analyzer: str = "english"
     catch_all: bool = True
+    text_fields: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         from gcl_search.stores.bm25 import check_analyzer
 
         check_analyzer(self.analyzer)
+        if self.text_fields is not None and (not self.text_fields or not all(self.text_fields)
+                                             or len(set(self.text_fields)) != len(self.text_fields)):
+            raise ConfigError(f"text_fields = {list(self.text_fields)} must list distinct, non-empty names")
 
 
 @dataclass(frozen=True)
@@ -280,12 +286,19 @@ class Config:
     def __post_init__(self) -> None:
         for key in ("fields", "query_fields"):
             _check_fields(key, getattr(self, key), self.encoders)
-        text_fields = [spec.name for spec in self.fields if spec.modality == "text"]
+        text_fields = self.text_field_names()
         for key in ("lexical_fields", "lexical_boosts"):
             unknown = [name for name in getattr(self.search, key) or () if name not in text_fields]
             if unknown:
-                raise ConfigError(f"[search].{key}: {unknown[0]!r} is not a text field of [[fields]] "
-                                  f"(text fields: {', '.join(text_fields) or 'none'})")
+                known = ", ".join(text_fields) or "none"
+                raise ConfigError(f"[search].{key}: {unknown[0]!r} is not a BM25 text field ([index] "
+                                  f"text_fields, else the text [[fields]]: {known})")
+
+    def text_field_names(self) -> list[str]:
+        """The BM25 text fields of a new index: `[index] text_fields`, else the text `[[fields]]`."""
+        if self.index.text_fields is not None:
+            return list(self.index.text_fields)
+        return [spec.name for spec in self.fields if spec.modality == "text"]
 
     def encoder_for(self, spec: FieldSpec) -> EncoderSpec:
         """The EncoderSpec a field uses."""

@@ -407,7 +407,7 @@ def layout_from_config(config: Config, dims: Mapping[str, int], text_fields: Seq
     Args:
         config: the loaded config; its `fields` give the dense fields in order.
         dims: encoder name -> output dimension (from the loaded encoders, `Encoder.dim`).
-        text_fields: BM25 fields; default: every text-modality field of the config.
+        text_fields: BM25 fields; default: `[index] text_fields`, else every text-modality field.
         attributes: filterable attributes.
         options: layout options (default: LayoutOptions(), with `preset_weights` = the fields' weights when
             the config's `[index] preset_vector` is set).
@@ -422,7 +422,7 @@ def layout_from_config(config: Config, dims: Mapping[str, int], text_fields: Seq
                               "load the encoder first")
         dense.append(DenseField(spec.name, int(dims[spec.encoder]), spec.encoder, spec.modality))
     if text_fields is None:
-        text_fields = [spec.name for spec in config.fields if spec.modality == "text"]
+        text_fields = config.text_field_names()
     if options is None:
         preset = {spec.name: spec.weight for spec in config.fields if spec.weight > 0}
         options = LayoutOptions(preset_weights=preset if config.index.preset_vector else None,
