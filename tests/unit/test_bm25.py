@@ -83,6 +83,7 @@ def test_combined_and_most_fields_match_a_hand_computation():
     avg = 7 / 3
     assert combined == pytest.approx([_bm25(1, 2, 3, 3, avg) * 2, _bm25(1, 2, 3, 2, avg),
                                       _bm25(1, 2, 3, 2, avg)])
+    assert combined == pytest.approx([0.8416, 0.4992, 0.4992], abs=1e-4)  # docs/search.md's worked example
     boosted, _ = index.scores("red cable", "combined", [], {"brand": 0.5})
     assert boosted == pytest.approx(combined + 0.5 * np.array([0, 0, want2]))
 
