@@ -196,7 +196,7 @@ class SearchSpec:
     k: int = 10
     lexical: bool = False
     lexical_fields: tuple[str, ...] | None = None
-    lexical_weight: float = 0.5
+    lexical_weight: float = 0.7  # chosen by query-level CV (docs/search.md, "Lexical scoring")
     fusion: str = "minmax"
     rank_constant: float = 60.0
     oversample: float | None = None

@@ -61,7 +61,7 @@ class LexicalSpec:
     """
 
     fields: tuple[str, ...] | None = None
-    weight: float = 0.5
+    weight: float = 0.7  # = [search] lexical_weight's default
     fusion: str = "minmax"
     rank_constant: float = DEFAULT_RANK_CONSTANT
     depth: int | None = None
