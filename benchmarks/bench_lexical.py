@@ -78,11 +78,13 @@ def lexical_scores(state, layout, queries, analyzer: str, fields: tuple[str, ...
     return out
 
 
-def top(scores: np.ndarray, n: int, mask: np.ndarray | None = None) -> np.ndarray:
+def top(scores: np.ndarray, n: int, ids: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """The n best rows by score, ties by doc_id (the local store's `_top_k`, tie-exact at the cut-off)."""
     idx = np.flatnonzero(mask) if mask is not None else np.arange(len(scores))
     if len(idx) > n:
-        idx = idx[np.argpartition(-scores[idx], n)[:n]]
-    return idx
+        kth = np.partition(scores[idx], len(idx) - n)[len(idx) - n]
+        idx = idx[scores[idx] >= kth]
+    return np.array(sorted(idx, key=lambda i: (-scores[i], ids[i]))[:n], dtype=np.int64)
 
 
 class Ranker:
@@ -99,7 +101,7 @@ class Ranker:
     def bm25_run(self, lex: np.ndarray) -> dict:
         run = {}
         for i, q in enumerate(self.queries):
-            idx = top(lex[i], 100, lex[i] > 0)
+            idx = top(lex[i], 100, self.ids, lex[i] > 0)
             run[q] = {str(self.ids[j]): float(lex[i, j]) for j in idx}
         return run
 
@@ -108,7 +110,7 @@ class Ranker:
         depth = math.ceil(K * oversample)
         run = {}
         for i, q in enumerate(self.queries):
-            cand = np.union1d(top(dense[i], depth), top(lex[i], depth, lex[i] > 0))
+            cand = np.union1d(top(dense[i], depth, self.ids), top(lex[i], depth, self.ids, lex[i] > 0))
             ids = [str(self.ids[j]) for j in cand]
             matched = lex[i, cand] > 0
             scores = fuse(ids, dense[i, cand].astype(np.float64), lex[i, cand], matched, fusion, lam)
