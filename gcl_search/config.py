@@ -52,6 +52,8 @@ else:  # pragma: no cover - python 3.10
 BACKENDS = ("open_clip", "sentence-transformers")
 MODALITIES = ("image", "text")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+# How a sentence-transformers encoder runs: torch, or an ONNX export run by onnxruntime (docs/encoders.md).
+RUNTIMES = ("auto", "onnx", "onnx-int8", "torch")
 # What each backend can embed; an image field on a text-only encoder is a config error.
 BACKEND_MODALITIES: dict[str, frozenset[str]] = {
     "open_clip": frozenset({"text", "image"}),
@@ -85,6 +87,9 @@ class EncoderSpec:
         batch_size: inputs per forward pass.
         max_length: truncate texts to this many tokens (sentence-transformers only; None keeps the model's
             own).
+        runtime: sentence-transformers only: `torch`, `onnx` (the model exported once to ONNX and run by
+            onnxruntime on CPU, same vectors), `onnx-int8` (dynamically quantised: faster, moves rankings) or
+            `auto` (onnx on CPU when onnxruntime is installed, torch otherwise). See docs/encoders.md.
         name: the table key; filled in by `load_config`.
     """
 
@@ -95,6 +100,7 @@ class EncoderSpec:
     precision: str = "auto"
     batch_size: int = 64
     max_length: int | None = None
+    runtime: str = "torch"
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -109,6 +115,13 @@ class EncoderSpec:
             raise ConfigError(f"batch_size = {self.batch_size} must be >= 1")
         if self.max_length is not None and self.max_length < 1:
             raise ConfigError(f"max_length = {self.max_length} must be >= 1 (or left out)")
+        _check_choice("runtime", self.runtime, RUNTIMES)
+        if self.runtime.startswith("onnx") and self.backend != "sentence-transformers":
+            raise ConfigError(f"runtime = {self.runtime!r} exports sentence-transformers models only; use "
+                              "runtime = 'torch' (or 'auto') for open_clip")
+        if self.runtime.startswith("onnx") and self.device not in ("auto", "cpu"):
+            raise ConfigError(f"runtime = {self.runtime!r} runs on the CPU (onnxruntime); use device = 'cpu' "
+                              f"or 'auto', or runtime = 'auto' / 'torch' for device = {self.device!r}")
         if self.pretrained is not None and self.backend != "open_clip":
             raise ConfigError("pretrained is an open_clip key; for sentence-transformers put the model "
                               "name or directory in model")

@@ -74,12 +74,6 @@ class IngestReport:
     failed: list[FailedDoc] = field(default_factory=list)
     seconds: float = 0.0
 
-    def merge(self, other: IngestReport) -> None:
-        self.indexed += other.indexed
-        self.skipped += other.skipped
-        self.failed.extend(other.failed)
-        self.seconds += other.seconds
-
     @property
     def docs_per_second(self) -> float:
         return self.indexed / self.seconds if self.seconds > 0 else 0.0

@@ -8,6 +8,10 @@ lock="$root/requirements.lock"
 key=$(sha256sum "$lock" | cut -c1-12)
 venv="${GCL_SEARCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/gcl-search/venv-$key}"
 py="${PYTHON:-python3}"
+# One builder at a time: a second caller waits for the first instead of deleting its half-built venv.
+mkdir -p "$(dirname "$venv")"
+exec 9>"$venv.lock"
+flock 9
 if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
   echo "creating $venv (first run downloads torch and friends, a few GB)" >&2
   rm -rf "$venv"

@@ -52,8 +52,10 @@ def tiny_st_model_dir(tmp_path: Path, seed: int = 0) -> Path:
     hf_dir = Path(tmp_path) / "tiny-bert"
     hf_dir.mkdir(parents=True, exist_ok=True)
     _write_vocab(hf_dir / "vocab.txt")
-    tokenizer = BertTokenizerFast(vocab_file=str(hf_dir / "vocab.txt"), do_lower_case=True)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+    # `vocab=`, not `vocab_file=`: under transformers 5 the latter builds a 5-token tokenizer that maps every
+    # word to [UNK], and the vectors would depend on text length only.
+    tokenizer = BertTokenizerFast(vocab=str(hf_dir / "vocab.txt"), do_lower_case=True)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(hf_dir)

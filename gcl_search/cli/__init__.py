@@ -15,6 +15,7 @@ from gcl_search.errors import GclSearchError
 # command name -> "module:attribute"; one line per command.
 COMMANDS: dict[str, str] = {
     "evaluate": "gcl_search.cli.evaluate:evaluate_command",
+    "index": "gcl_search.cli.index:index_group",
     "ingest": "gcl_search.cli.ingest:ingest_command",
     "search": "gcl_search.cli.search:search_command",
     "train": "gcl_search.cli.train:train_command",

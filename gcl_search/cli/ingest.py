@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
+from gcl_search.cli.options import store_target
 from gcl_search.ingest.formats import FORMATS
-from gcl_search.ingest.job import DEFAULT_STORE_DIR, IngestJob, IngestOutcome, run_job
+from gcl_search.ingest.job import IngestJob, IngestOutcome, run_job
 from gcl_search.ingest.pipeline import DEFAULT_BATCH_SIZE
+from gcl_search.stores import DEFAULT_STORE_DIR
 
 
 @click.command("ingest", short_help="Encode a catalogue into the local store or an OpenSearch k-NN index.")
@@ -54,11 +56,8 @@ def ingest_command(ctx: click.Context, config_path: Path, catalogue: str, fmt: s
     Re-running is safe: ids make writes idempotent, and an interrupted run resumes from its checkpoint
     without re-encoding what was written. Exits 1 when any record failed (all listed in --failures-file).
     """
-    if store_dir is not None and opensearch_url is not None:
-        if ctx.get_parameter_source("opensearch_url") is not click.core.ParameterSource.ENVIRONMENT:
-            raise click.UsageError("give --store or --opensearch-url, not both")
-        opensearch_url = None  # an explicit --store wins over $OPENSEARCH_URL
-    job = IngestJob(config_path, catalogue, index, store_dir or DEFAULT_STORE_DIR, opensearch_url, alias,
+    store_dir, opensearch_url = store_target(store_dir, opensearch_url)
+    job = IngestJob(config_path, catalogue, index, store_dir, opensearch_url, alias,
                     id_column, fmt, base_dir, failures_file, checkpoint_file, resume, batch_size, limit,
                     swap_with_failures, ca_certs, not insecure, progress)
     outcome = run_job(job)

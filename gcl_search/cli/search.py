@@ -12,39 +12,24 @@ from typing import Any
 
 import click
 
+from gcl_search.cli.options import connection_options, store_target
 from gcl_search.config import FUSIONS, LEXICAL_MODES
 from gcl_search.records import Hit
-from gcl_search.search.options import DEFAULT_STORE_DIR
+from gcl_search.stores import DEFAULT_STORE_DIR
 
 F = Callable[..., Any]
 
 
 def store_options(func: F) -> F:
-    """--config, --index, --store, --opensearch-url, --ca-certs, --insecure, --timeout, --retries."""
-    options = [
-        click.option("--config", "-c", "config_path", required=True,
-                     type=click.Path(dir_okay=False, path_type=Path),
-                     help="The TOML config the index was built with."),
-        click.option("--index", required=True,
-                     help="Index name (a directory under --store for the local store)."),
-        click.option("--store", "store_dir", type=click.Path(file_okay=False, path_type=Path),
-                     help=f"Local store parent directory (default: {DEFAULT_STORE_DIR}, when no OpenSearch "
-                          "URL)."),
-        click.option("--opensearch-url", envvar="OPENSEARCH_URL", show_envvar=True,
-                     help="OpenSearch URL (credentials from OPENSEARCH_USERNAME/PASSWORD or "
-                          "OPENSEARCH_API_KEY)."),
-        click.option("--ca-certs", envvar="OPENSEARCH_CA_CERTS", type=click.Path(dir_okay=False),
-                     help="CA bundle for TLS verification."),
-        click.option("--insecure", is_flag=True,
-                     help="Do not verify TLS certificates (throwaway clusters only)."),
-        click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
-                     help="Seconds per OpenSearch request."),
-        click.option("--retries", type=click.IntRange(min=1), default=3, show_default=True,
-                     help="Attempts per store call on timeouts and connection errors (with backoff)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    """--config, --index, the connection options (cli/options.py) and --retries."""
+    func = click.option("--retries", type=click.IntRange(min=1), default=3, show_default=True,
+                        help="Attempts per store call on timeouts and connection errors (backoff).")(func)
+    func = connection_options(func)
+    func = click.option("--index", required=True,
+                        help="Index name (a directory under --store for the local store).")(func)
+    return click.option("--config", "-c", "config_path", required=True,
+                        type=click.Path(dir_okay=False, path_type=Path),
+                        help="The TOML config the index was built with.")(func)
 
 
 # The parameter names `request_options` adds (the keyword arguments of `build_request` after the client).
@@ -94,14 +79,15 @@ def request_options(func: F) -> F:
 def build_client(config_path: Path, index: str, store_dir: Path | None, opensearch_url: str | None,
                  ca_certs: str | None, insecure: bool, timeout: float, retries: int) -> Any:
     """A SearchClient for the store options (encoders loaded from the config; oversample and ef_search from
-    its `[search]` table)."""
+    its `[search]` table). Call it inside a command: the --store / $OPENSEARCH_URL rule needs the context."""
     from gcl_search.config import load_config
     from gcl_search.search.client import SearchClient
     from gcl_search.search.options import open_store
 
+    store_dir, opensearch_url = store_target(store_dir, opensearch_url)
     config = load_config(config_path)
-    store = open_store(index, store_dir or DEFAULT_STORE_DIR, opensearch_url, ca_certs=ca_certs,
-                       verify_certs=not insecure, timeout=timeout)
+    store = open_store(index, store_dir, opensearch_url, ca_certs=ca_certs, verify_certs=not insecure,
+                       timeout=timeout)
     return SearchClient(store, config, retries=retries, oversample=config.search.oversample,
                         ef_search=config.search.ef_search)
 
@@ -149,11 +135,6 @@ def search_command(config_path: Path, index: str, store_dir: Path | None, opense
 
     if not (text and text.strip()) and image is None:
         raise click.UsageError("give --text and/or --image")
-    if store_dir is not None and opensearch_url is not None:
-        opensearch_url = None if click.get_current_context().get_parameter_source("opensearch_url") is \
-            click.core.ParameterSource.ENVIRONMENT else opensearch_url
-        if opensearch_url is not None:
-            raise click.UsageError("give --store or --opensearch-url, not both")
     client = build_client(config_path, index, store_dir, opensearch_url, ca_certs, insecure, timeout, retries)
     request = build_request(client, weights, lexical, lexical_fields, lexical_weight, fusion, rank_constant,
                             filters, lexical_mode, lexical_boosts, oversample)

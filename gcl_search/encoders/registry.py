@@ -16,6 +16,11 @@ LOADERS: dict[str, str] = {
     "sentence-transformers": "gcl_search.encoders.sentence:load_sentence_transformer",
     "open_clip": "gcl_search.encoders.clip:load_open_clip",
 }
+# (backend, runtime) pairs that another module runs (the `[encoders.X] runtime` key); the default is torch.
+RUNTIME_LOADERS: dict[tuple[str, str], str] = {
+    ("sentence-transformers", runtime): "gcl_search.encoders.onnx:load_onnx_sentence_transformer"
+    for runtime in ("auto", "onnx", "onnx-int8")
+}
 _SHORT = {"st": "sentence-transformers", "clip": "open_clip"}
 
 
@@ -54,7 +59,7 @@ def load_encoder(spec: EncoderSpec | str) -> Encoder:
     """
     if isinstance(spec, str):
         spec = parse_encoder_ref(spec)
-    target = LOADERS.get(spec.backend)
+    target = RUNTIME_LOADERS.get((spec.backend, spec.runtime)) or LOADERS.get(spec.backend)
     if target is None:
         raise EncoderNotFound(f"unknown encoder backend {spec.backend!r}; use one of: {', '.join(BACKENDS)}")
     module, attr = target.split(":")
@@ -75,17 +80,20 @@ def load_encoders(config: Config, names: Iterable[str] | None = None) -> dict[st
 def save_encoder(encoder: Encoder, out_dir: str | Path) -> EncoderSpec:
     """Save a (fine-tuned) encoder so `load_encoder` can read it back; returns the spec that does.
 
-    sentence-transformers models are saved with their own `save` (a model directory); open_clip models in
-    open_clip's folder layout (`local-dir:`), weights as safetensors.
+    sentence-transformers models are saved with their own `save` (a model directory; an ONNX-run encoder saves
+    its torch model and keeps its runtime); open_clip models in open_clip's folder layout (`local-dir:`),
+    weights as safetensors.
     """
     from gcl_search.encoders.clip import OpenClipEncoder, save_open_clip
+    from gcl_search.encoders.onnx import OnnxSentenceEncoder
     from gcl_search.encoders.sentence import SentenceTransformerEncoder
 
     if isinstance(encoder, OpenClipEncoder):
         return save_open_clip(encoder, out_dir)
-    if isinstance(encoder, SentenceTransformerEncoder):
+    if isinstance(encoder, (SentenceTransformerEncoder, OnnxSentenceEncoder)):
         out = Path(out_dir).resolve()
         encoder.model.save(str(out))
-        return EncoderSpec(backend="sentence-transformers", model=str(out), name=encoder.name)
+        return EncoderSpec(backend="sentence-transformers", model=str(out), name=encoder.name,
+                           runtime=getattr(encoder, "runtime", "torch"))
     raise EncoderNotFound(f"cannot save encoder {encoder.name!r} of type {type(encoder).__name__}; "
                           "supported: SentenceTransformerEncoder, OpenClipEncoder")

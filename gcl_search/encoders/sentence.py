@@ -116,7 +116,20 @@ def resolve_model_path(model: str) -> str:
 
 
 def load_sentence_transformer(spec: EncoderSpec) -> SentenceTransformerEncoder:
-    """Load the model a `sentence-transformers` EncoderSpec names.
+    """Load the model a `sentence-transformers` EncoderSpec names, run by torch (whatever `spec.runtime` says:
+    the trainer needs the torch module; `registry.load_encoder` sends other runtimes to `encoders.onnx`).
+
+    Raises:
+        EncoderNotFound: the directory, package or hub model cannot be loaded (offline hub names included).
+    """
+    device = resolve_device(spec.device)
+    model = load_st_model(spec, device)
+    return SentenceTransformerEncoder(model, name=spec.name or spec.model, device=device,
+                                      precision=spec.precision, batch_size=spec.batch_size)
+
+
+def load_st_model(spec: EncoderSpec, device: str) -> SentenceTransformer:
+    """The SentenceTransformer a spec names, on `device`, with `spec.max_length` applied.
 
     Raises:
         EncoderNotFound: the directory, package or hub model cannot be loaded (offline hub names included).
@@ -124,7 +137,6 @@ def load_sentence_transformer(spec: EncoderSpec) -> SentenceTransformerEncoder:
     from sentence_transformers import SentenceTransformer
 
     path = resolve_model_path(spec.model)
-    device = resolve_device(spec.device)
     looks_local = spec.model.startswith(PACKAGE_PREFIX) or Path(path).expanduser().exists() or \
         path.startswith(("/", "./", "../", "~"))
     if looks_local and not (Path(path).expanduser() / "modules.json").is_file() and \
@@ -140,5 +152,4 @@ def load_sentence_transformer(spec: EncoderSpec) -> SentenceTransformerEncoder:
                               "unset") from err
     if spec.max_length is not None:
         model.max_seq_length = spec.max_length
-    return SentenceTransformerEncoder(model, name=spec.name or spec.model, device=device,
-                                      precision=spec.precision, batch_size=spec.batch_size)
+    return model

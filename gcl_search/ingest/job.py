@@ -24,11 +24,11 @@ from gcl_search.ingest.formats import ICECAT_NAME, count_rows, detect_format
 from gcl_search.ingest.pipeline import DEFAULT_BATCH_SIZE, ingest
 from gcl_search.ingest.read import read_for_config
 from gcl_search.records import CatalogueRecord, FailedDoc, IngestReport
+from gcl_search.stores import DEFAULT_STORE_DIR
 from gcl_search.stores.base import VectorStore, layout_from_config
 from gcl_search.stores.local import LocalStore
 
 STATE_DIR = Path(".gcl-search")
-DEFAULT_STORE_DIR = Path("gcl-store")
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,7 @@ def _open_store(job: IngestJob, config: Config, encoders: Mapping[str, Encoder],
     base = OpenSearchStore(job.opensearch_url, job.alias, **connection)
     building = checkpoint.extra.get("index")  # set only by a checkpoint loaded for resuming
     if isinstance(building, str):
-        return OpenSearchStore(base.client, building)
+        return base.with_index(building)
     dims = {name: encoder.dim for name, encoder in encoders.items()}
     store = create_versioned_index(base, job.alias, layout_from_config(config, dims))
     # Remember the version now, so a crash before the first batch still resumes into it.

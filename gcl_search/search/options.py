@@ -16,9 +16,9 @@ from pathlib import Path
 from gcl_search.config import SearchSpec
 from gcl_search.errors import ConfigError
 from gcl_search.search.client import LexicalSpec
+from gcl_search.stores import DEFAULT_STORE_DIR
 from gcl_search.stores.base import Filter, IndexLayout, Range, Term, VectorStore
 
-DEFAULT_STORE_DIR = Path("gcl-store")  # the same default as `gcl-search ingest`
 _FILTER = re.compile(r"^\s*(?P<field>[^<>=!\s]+)\s*(?P<op><=|>=|<|>|=)\s*(?P<value>.+?)\s*$")
 _RANGE_OPS = {"<=": "lte", ">=": "gte", "<": "lt", ">": "gt"}
 

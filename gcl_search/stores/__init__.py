@@ -7,6 +7,8 @@ needs opensearch-py).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from gcl_search.stores.base import (
     CONCAT,
     FUSED,
@@ -22,5 +24,8 @@ from gcl_search.stores.base import (
     layout_from_config,
 )
 
-__all__ = ["CONCAT", "FUSED", "PRESET", "AttributeField", "DenseField", "Filter", "IndexLayout",
-           "LayoutOptions", "Range", "Term", "VectorStore", "layout_from_config"]
+# Where the local store's indices live when no directory is given (every command and the Python API).
+DEFAULT_STORE_DIR = Path("gcl-store")
+
+__all__ = ["DEFAULT_STORE_DIR", "CONCAT", "FUSED", "PRESET", "AttributeField", "DenseField", "Filter",
+           "IndexLayout", "LayoutOptions", "Range", "Term", "VectorStore", "layout_from_config"]

@@ -12,6 +12,7 @@ zero-downtime re-indexing: build `<alias>-v<n>`, then move the alias in one atom
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from gcl_search.stores.base import (
     rank,
 )
 from gcl_search.stores.bm25 import check_lexical
+from gcl_search.stores.catalog import IndexSummary
 from gcl_search.stores.connection import check_connection, connect, scrub
 from gcl_search.stores.knn import similarity_from_score
 
@@ -295,6 +297,34 @@ class OpenSearchStore:
                               _source_includes=includes)
         return {d["_id"]: d.get("_source", {}) for d in response["docs"] if d.get("found")}
 
+    def with_index(self, index: str) -> OpenSearchStore:
+        """A store for another index on this store's connection: the same client, redacted URL, secrets to
+        scrub from messages, and retry and bulk settings."""
+        other = copy.copy(self)
+        other.index, other._layout = index, None
+        return other
+
+    # -- catalogue (gcl-search index list / info) --------------------------------------------------------
+
+    def summaries(self) -> list[IndexSummary]:
+        """The gcl-search indices this store's name matches (an index, an alias, or a pattern such as `*`):
+        layout metadata as stored, document count, size (primaries and replicas), aliases, server version."""
+        metas = self._call(self.client.indices.get_mapping, index=self.index,
+                           filter_path="*.mappings._meta.gcl_search")
+        names = sorted(metas)
+        if not names:
+            return []
+        joined = ",".join(names)
+        stats = self._call(self.client.indices.stats, index=joined, metric="store")["indices"]
+        aliases = self._call(self.client.indices.get_alias, index=joined)
+        version = self._call(self.client.info)["version"]["number"]
+        return [IndexSummary(name, "opensearch", int(self._call(self.client.count, index=name)["count"]),
+                             int(stats[name]["total"]["store"]["size_in_bytes"]),
+                             metas[name]["mappings"]["_meta"]["gcl_search"],
+                             aliases=sorted(aliases.get(name, {}).get("aliases", {})), location=self.url,
+                             engine_version=version)
+                for name in names]
+
     def _not_found(self) -> IndexNotFound:
         return IndexNotFound(f"index {self.index!r} not found at {self.url}; create it with "
                              "`gcl-search ingest`")
@@ -320,15 +350,13 @@ def _reason(error: object) -> str:
 
 
 def create_versioned_index(client_or_store: Any, alias: str, layout: IndexLayout) -> OpenSearchStore:
-    """Create `<alias>-v<n+1>` (n = the highest existing version) for `layout` and return its store."""
-    client = getattr(client_or_store, "client", client_or_store)
-    existing = client.indices.get(index=f"{alias}-v*", ignore_unavailable=True, allow_no_indices=True)
+    """Create `<alias>-v<n+1>` (n = the highest existing version) for `layout` and return its store, on the
+    given store's connection (its retry settings, redacted URL and secrets)."""
+    base = _as_store(client_or_store, alias)
+    existing = base._call(base.client.indices.get, index=f"{alias}-v*", ignore_unavailable=True,
+                          allow_no_indices=True)
     versions = [int(name.rsplit("-v", 1)[1]) for name in existing if name.rsplit("-v", 1)[1].isdigit()]
-    store = OpenSearchStore(client, f"{alias}-v{max(versions, default=0) + 1}")
-    if isinstance(client_or_store, OpenSearchStore):  # keep its retry/chunk settings and redacted URL
-        for attr in ("url", "_secrets", "max_attempts", "initial_backoff", "max_backoff", "chunk_size",
-                     "max_chunk_bytes"):
-            setattr(store, attr, getattr(client_or_store, attr))
+    store = base.with_index(f"{alias}-v{max(versions, default=0) + 1}")
     store.create(layout)
     return store
 
@@ -338,17 +366,23 @@ def swap_alias(client_or_store: Any, alias: str, new_index: str, delete_old: boo
 
     Searches through the alias see either the old or the new index, never neither.
     """
-    client = getattr(client_or_store, "client", client_or_store)
+    store = _as_store(client_or_store, alias)
     try:
-        old = list(client.indices.get_alias(name=alias))
-    except exc.NotFoundError:
+        old = list(store._call(store.client.indices.get_alias, name=alias))
+    except IndexNotFound:
         old = []
     if alias in old:
         raise ConfigError(f"{alias!r} is a concrete index, not an alias; re-index into a new name first")
     actions = [{"remove": {"index": name, "alias": alias}} for name in old if name != new_index]
     actions.append({"add": {"index": new_index, "alias": alias}})
-    client.indices.update_aliases(body={"actions": actions})
+    store._call(store.client.indices.update_aliases, body={"actions": actions})
     left = [name for name in old if name != new_index]
     if delete_old and left:
-        client.indices.delete(index=",".join(left))
+        store._call(store.client.indices.delete, index=",".join(left))
     return left
+
+
+def _as_store(client_or_store: Any, index: str) -> OpenSearchStore:
+    if isinstance(client_or_store, OpenSearchStore):
+        return client_or_store
+    return OpenSearchStore(client_or_store, index)
