@@ -354,7 +354,8 @@ def _rank_pool(pool: _Pool, weights: Sequence[float], lexical: LexicalSpec | Non
     lex_top = lex_rows[np.lexsort((pool.tie[lex_rows], -lex[lex_rows]))[:depth]]
     rows = np.union1d(dense_top, lex_top)
     ids = [pool.id_list[i] for i in rows]
-    fused = fuse(ids, scores[rows], lex[rows], matched[rows], lexical.fusion, lexical.weight,
+    found = np.isin(rows, lex_top)  # as the client: no BM25 score for what its BM25 search did not return
+    fused = fuse(ids, scores[rows], np.where(found, lex[rows], 0.0), found, lexical.fusion, lexical.weight,
                  lexical.rank_constant)
     order = np.lexsort((pool.tie[rows], -fused))[:k]
     return {ids[i]: float(fused[i]) for i in order}
