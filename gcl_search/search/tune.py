@@ -22,8 +22,8 @@ Each trial re-ranks a fixed per-query candidate pool, so it costs numpy work and
   search per field (the concatenated query with one non-zero block), and the BM25 top list of each lexical
   mode, `pool_depth` each;
 - every pool document is scored exactly per field once (`q_f . d_f`), so any weights give exact dense scores;
-- a hybrid trial fuses over what the client would: the top `ceil(k_live * oversample)` of the pool by its
-  dense score and of each BM25 list (k_live = 10, a result page).
+- a hybrid trial fuses over what the client would for a run of k hits: the top `ceil(k * oversample)` of the
+  pool by its dense score and of the BM25 list (bounded by the pool).
 
 The pool only bounds what a trial can see; the reported numbers are LIVE runs through the SearchClient with
 the default and the chosen weights, on held-out queries the tuning never saw (and on the tuning queries).
@@ -51,7 +51,6 @@ FOLDS = 5
 SHRINKAGE = (0.0, 0.25, 0.5, 0.75, 1.0)
 MAX_CANDIDATES = 20_000
 
-PAGE = 10  # the page size whose candidate depth a hybrid trial simulates
 # A candidate: field weights in field order, the lexical weight (None without a lexical component), then the
 # fusion, lexical mode and oversample of a hybrid (None without one).
 Candidate = tuple[tuple[float, ...], "float | None", "str | None", "str | None", "float | None"]
@@ -347,7 +346,7 @@ def _rank_pool(pool: _Pool, weights: Sequence[float], lexical: LexicalSpec | Non
         top = np.lexsort((pool.tie, -scores))[:k]
         return {pool.id_list[i]: float(scores[i]) for i in top}
     # the client's candidate set: the dense top and the BM25 top, ceil(page * oversample) each
-    depth = math.ceil(PAGE * (lexical.oversample or 1.0))
+    depth = math.ceil(k * (lexical.oversample or 1.0))
     lex, matched = pool.lexical[mode], pool.matched[mode]
     dense_top = np.lexsort((pool.tie, -scores))[:depth]
     lex_rows = np.flatnonzero(matched)
