@@ -185,6 +185,8 @@ class LocalStore:
             raise ConfigError(f"{self.path} has no catch-all text field (laid out before it existed, or with "
                               "[index] catch_all = false); use the most_fields lexical mode, or "
                               "`LocalStore.set_text_analysis`")
+        if not layout.text_fields:
+            return []
         if self._bm25 is None:
             texts = {name: [t.get(name) for t in state.texts] for name in layout.text_fields}
             self._bm25 = LexicalIndex(texts, layout.options.analyzer, layout.options.catch_all)
