@@ -63,6 +63,8 @@ BACKEND_MODALITIES: dict[str, frozenset[str]] = {
 FUSIONS = ("minmax", "zscore", "rrf")
 ANALYZERS = ("standard", "english")  # BM25 analyzers (gcl_search.stores.bm25)
 LEXICAL_MODES = ("combined", "most_fields")
+# The dense scores of gcl_search.fields.vectors.multi_field_scores ("fused": the seed's fused embedding).
+DENSE_SCORES = ("fused", "sum")
 MAX_K = 10_000
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _PATH_PREFIXES = ("./", "../", "/", "~", ".\\", "..\\")
@@ -204,6 +206,10 @@ class SearchSpec:
             catch-all field and no `lexical_fields` are named, else most_fields.
         lexical_boosts: text field -> boost (> 0): most_fields multiplies that field's BM25 (1 for the
             others); combined adds `boost * BM25_field` to the catch-all's score.
+        dense_score: "fused" (the seed's multi-field embedding at the request's weights) or "sum"
+            (`sum_f w_f q_f . d_f`); docs/search.md gives both formulas.
+        rescore_depth: ANN candidates rescored exactly when the ANN score is not the dense score (None: the
+            index's `rescore_depth`, 200).
     """
 
     k: int = 10
@@ -214,6 +220,8 @@ class SearchSpec:
     rank_constant: float = 60.0
     oversample: float | None = None
     ef_search: int | None = None
+    dense_score: str = "fused"
+    rescore_depth: int | None = None
     lexical_mode: str | None = None
     lexical_boosts: Mapping[str, float] | None = None
 
@@ -221,6 +229,9 @@ class SearchSpec:
         from gcl_search.stores.bm25 import check_lexical
 
         check_lexical(self.lexical_mode, self.lexical_fields, self.lexical_boosts)
+        _check_choice("dense_score", self.dense_score, DENSE_SCORES)
+        if self.rescore_depth is not None and not 1 <= self.rescore_depth <= MAX_K:
+            raise ConfigError(f"rescore_depth = {self.rescore_depth} must be in 1..{MAX_K} (or left out)")
         if not 1 <= self.k <= MAX_K:
             raise ConfigError(f"k = {self.k} must be in 1..{MAX_K}")
         if not (math.isfinite(self.lexical_weight) and 0.0 <= self.lexical_weight <= 1.0):

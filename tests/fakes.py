@@ -70,9 +70,10 @@ class KeywordEncoder:
 
 def make_config(title_weight: float = 0.7, description_weight: float = 0.3, *, required_title: bool = False,
                 description_source: str | None = None, query_fields: bool = True,
-                image_query: bool = False) -> Config:
+                image_query: bool = False, dense_score: str | None = None) -> Config:
     """Fields `title` and `description` on the keyword encoder `kw`, and a `query` field (plus a
-    `query_image` field with `image_query`, which makes `kw` an open_clip encoder)."""
+    `query_image` field with `image_query`, which makes `kw` an open_clip encoder); `dense_score` sets
+    `[search] dense_score`."""
     description = {"name": "description", "encoder": "kw", "weight": description_weight}
     if description_source:
         description["source"] = description_source
@@ -87,4 +88,6 @@ def make_config(title_weight: float = 0.7, description_weight: float = 0.3, *, r
         if image_query:
             tables["query_fields"].append({"name": "query_image", "source": "image", "modality": "image",
                                            "encoder": "kw", "weight": 1.0})
+    if dense_score is not None:
+        tables["search"] = {"dense_score": dense_score}
     return parse_config(tables)

@@ -55,8 +55,10 @@ def tiny_st_model_dir(tmp_path: Path, seed: int = 0) -> Path:
     # `vocab=`, not `vocab_file=`: under transformers 5 the latter builds a 5-token tokenizer that maps every
     # word to [UNK], and the vectors would depend on text length only.
     tokenizer = BertTokenizerFast(vocab=str(hf_dir / "vocab.txt"), do_lower_case=True)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    # Ids follow vocab.txt's lines, and a piece listed twice keeps its last line: size by the largest id.
+    vocab_size = max(tokenizer.get_vocab().values()) + 1
+    config = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(hf_dir)
     tokenizer.save_pretrained(hf_dir)

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from gcl_search.cli.options import connection_options, store_target
-from gcl_search.config import FUSIONS, LEXICAL_MODES
+from gcl_search.config import DENSE_SCORES, FUSIONS, LEXICAL_MODES
 from gcl_search.records import Hit
 from gcl_search.stores import DEFAULT_STORE_DIR
 
@@ -34,12 +34,12 @@ def store_options(func: F) -> F:
 
 # The parameter names `request_options` adds (the keyword arguments of `build_request` after the client).
 REQUEST_OPTIONS = ("weights", "lexical", "lexical_fields", "lexical_weight", "fusion", "rank_constant",
-                   "filters", "lexical_mode", "lexical_boosts", "oversample")
+                   "filters", "dense_score", "lexical_mode", "lexical_boosts", "oversample")
 
 
 def request_options(func: F) -> F:
     """--weight, --lexical/--no-lexical, --lexical-fields, --lexical-weight, --fusion, --rank-constant,
-    --filter. Lexical options left out take the config's `[search]` values."""
+    --filter, --dense-score. Options left out take the config's `[search]` values."""
     options = [
         click.option("--weight", "-w", "weights", multiple=True,
                      help="Document field weights for this request, FIELD=W (comma-separated or repeated); "
@@ -70,6 +70,9 @@ def request_options(func: F) -> F:
         click.option("--filter", "filters", multiple=True,
                      help="FIELD=VALUE[|VALUE..] or FIELD<=N (also >=, <, >) on declared attributes; "
                           "repeat to AND."),
+        click.option("--dense-score", type=click.Choice(DENSE_SCORES),
+                     help="Dense score: fused (the seed's multi-field embedding at the request's weights) or "
+                          "sum (sum_f w_f q.d_f); default: [search] dense_score, fused."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -94,7 +97,7 @@ def build_client(config_path: Path, index: str, store_dir: Path | None, opensear
 
 def build_request(client: Any, weights: tuple[str, ...], lexical: bool | None, lexical_fields: str | None,
                   lexical_weight: float | None, fusion: str | None, rank_constant: float | None,
-                  filters: tuple[str, ...], lexical_mode: str | None = None,
+                  filters: tuple[str, ...], dense_score: str | None = None, lexical_mode: str | None = None,
                   lexical_boosts: tuple[str, ...] = (), oversample: float | None = None) -> dict[str, Any]:
     """The keyword arguments of `SearchClient.search` for the request options over the config's
     `[search]` defaults."""
@@ -106,7 +109,7 @@ def build_request(client: Any, weights: tuple[str, ...], lexical: bool | None, l
                            boosts=parse_weights(lexical_boosts, "lexical boost") or None,
                            oversample=oversample)
     return {"weights": parse_weights(weights) or None, "lexical": spec,
-            "filters": parse_filters(filters, client.layout)}
+            "filters": parse_filters(filters, client.layout), "dense_score": dense_score}
 
 
 @click.command("search", short_help="Weighted multi-field (hybrid) search of an index.")
@@ -125,8 +128,9 @@ def search_command(config_path: Path, index: str, store_dir: Path | None, opense
                    ca_certs: str | None, insecure: bool, timeout: float, retries: int,
                    weights: tuple[str, ...], lexical: bool | None, lexical_fields: str | None,
                    lexical_weight: float | None, fusion: str | None, rank_constant: float | None,
-                   filters: tuple[str, ...], lexical_mode: str | None, lexical_boosts: tuple[str, ...],
-                   oversample: float | None, text: str | None, image: str | None,
+                   filters: tuple[str, ...], dense_score: str | None, lexical_mode: str | None,
+                   lexical_boosts: tuple[str, ...], oversample: float | None, text: str | None,
+                   image: str | None,
                    query_weights: tuple[str, ...], k: int | None, offset: int,
                    fmt: str) -> None:
     """Search --index with --text and/or --image; every hit shows its combined score, dense score, each
@@ -137,7 +141,7 @@ def search_command(config_path: Path, index: str, store_dir: Path | None, opense
         raise click.UsageError("give --text and/or --image")
     client = build_client(config_path, index, store_dir, opensearch_url, ca_certs, insecure, timeout, retries)
     request = build_request(client, weights, lexical, lexical_fields, lexical_weight, fusion, rank_constant,
-                            filters, lexical_mode, lexical_boosts, oversample)
+                            filters, dense_score, lexical_mode, lexical_boosts, oversample)
     hits = client.search(text, image, query_weights=parse_weights(query_weights, "query weight") or None,
                          k=k or client.config.search.k, offset=offset, **request)
     click.echo(render_hits(hits, client.field_names, fmt, offset), nl=False)

@@ -51,8 +51,8 @@ def tune_command(config_path: Path, index: str, store_dir: Path | None, opensear
                  ca_certs: str | None, insecure: bool, timeout: float, retries: int, weights: tuple[str, ...],
                  lexical: bool | None, lexical_fields: str | None, lexical_weight: float | None,
                  fusion: str | None, rank_constant: float | None, filters: tuple[str, ...],
-                 lexical_mode: str | None, lexical_boosts: tuple[str, ...], oversample: float | None,
-                 judgments: str,
+                 dense_score: str | None, lexical_mode: str | None, lexical_boosts: tuple[str, ...],
+                 oversample: float | None, judgments: str,
                  queries: str | None, metric: str, condensed: bool, heldout: float, seed: int, k: int,
                  pool_depth: int, grid_step: float, lexical_step: float, folds: int,
                  try_oversample: str | None, write_config: Path | None, in_place: bool,
@@ -72,8 +72,9 @@ def tune_command(config_path: Path, index: str, store_dir: Path | None, opensear
         raise click.UsageError("tune starts from the config's weights and uses no filters; drop "
                                "--weight/--filter")
     client = build_client(config_path, index, store_dir, opensearch_url, ca_certs, insecure, timeout, retries)
+    client.dense_score = dense_score or client.dense_score  # tuning ranks by the score the runs use
     request = build_request(client, (), lexical, lexical_fields, lexical_weight, fusion, rank_constant, (),
-                            lexical_mode, lexical_boosts, oversample)
+                            None, lexical_mode, lexical_boosts, oversample)
     spec = request["lexical"]
     qrels = read_judgments(judgments)
     query_list = read_queries(queries) if queries else queries_from_judgments(qrels)

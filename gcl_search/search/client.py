@@ -5,14 +5,17 @@ One request (design.md section 3), ONE store call (`VectorStore.candidates`; on 
 1. the query is embedded once per encoder (`QueryEmbedder`), giving `q_f` for every document field;
 2. ONE approximate inner-product search on the concatenated vector with `Q = [w_1 q_1; ...; w_F q_F]` (or on
    the preset vector, when the index has one for these weights: `IndexLayout.knn_plan`) returns `offset + k`
-   candidates, `ceil((offset + k) * oversample)` with a lexical component (OpenSearch searches with a beam
-   of `max(ef_search, depth)`: ef_search is what buys recall there; the knn score already is the exact dense
-   score, so more dense-only candidates could not change the page);
+   candidates, `ceil((offset + k) * oversample)` with a lexical component; when that search's score is not
+   the requested dense score (`IndexLayout.knn_exact`), it returns a pool of `rescore_depth` (200) instead,
+   and the best of the pool by the exact dense score are kept (OpenSearch searches with a beam of
+   `max(ef_search, k)`; the local store ranks exactly);
 3. with a lexical component, BM25 over the chosen text fields returns its candidates in the same call;
-4. every candidate of either search comes back with each field's exact raw similarity `q_f . d_f`
-   (computed by the store from the stored vectors), so its dense score is exactly `sum_f w_f q_f . d_f`:
-   approximation only decides WHICH documents are found, and no candidate is ever scored 0 on a field
-   because a per-field search missed it (the bool-of-knn error);
+4. every candidate of either search comes back with each field's exact raw similarity `q_f . d_f` (and, for
+   the fused score, the pairwise dot products `d_f . d_g` of its weighted fields), computed by the store from
+   the stored vectors, so its dense score is exact (`gcl_search.fields.vectors.multi_field_scores`):
+   "fused" (default) `sum_f a_f q_f . d_f / ||sum_f a_f d_f||` with the weights renormalised over the fields
+   the document has, or "sum" `sum_f w_f q_f . d_f`. Approximation only decides WHICH documents are found,
+   and no candidate is ever scored 0 on a field because a per-field search missed it (the bool-of-knn error);
 5. without a lexical component the dense score is the score; with one, the two lists are fused over the
    candidate set by the named method (`gcl_search.search.fusion`);
 6. hits are sorted by score descending, ties by doc_id, and `[offset, offset + k)` is returned, each with its
@@ -29,19 +32,28 @@ from typing import TypeVar
 import numpy as np
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from gcl_search.config import MAX_K, Config
+from gcl_search.config import DENSE_SCORES, MAX_K, Config
 from gcl_search.encoders.base import Encoder, ImageInput
 from gcl_search.errors import ConfigError, StoreUnavailable
+from gcl_search.fields.vectors import multi_field_scores
 from gcl_search.records import Hit
 from gcl_search.search.embed import QueryEmbedder, check_field_weights
 from gcl_search.search.fusion import DEFAULT_RANK_CONSTANT, check_fusion, fuse
-from gcl_search.stores.base import Filter, IndexLayout, LexicalQuery, VectorStore, layout_from_config
+from gcl_search.stores.base import (
+    Candidate,
+    Filter,
+    IndexLayout,
+    LexicalQuery,
+    VectorStore,
+    layout_from_config,
+)
 from gcl_search.stores.bm25 import analyze, check_lexical
 
 T = TypeVar("T")
 # OpenSearch turns every query term into a clause and refuses more than indices.query.bool.max_clause_count
 # (1024 by default); a pasted paragraph must not turn into an error.
 MAX_LEXICAL_TERMS = 256
+SCORE_DECIMALS = 10
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,10 @@ class SearchClient:
         oversample: candidates per requested hit of each search when a lexical component is fused (default:
             the index's `LayoutOptions.oversample`).
         ef_search: HNSW query beam (default: the index's).
+        dense_score: the default dense score of requests, "fused" or "sum" (default: the config's
+            `[search] dense_score`).
+        rescore_depth: candidates rescored exactly when the ANN score is not the dense score (default: the
+            config's `[search] rescore_depth`, else the index's).
         retries: attempts per store call on `StoreUnavailable` (timeouts, connection errors), with exponential
             backoff; 1 disables retrying.
         backoff: seconds before the first retry (doubling, with jitter, up to 5 s).
@@ -108,7 +124,8 @@ class SearchClient:
     """
 
     def __init__(self, store: VectorStore, config: Config, encoders: Mapping[str, Encoder] | None = None, *,
-                 oversample: float | None = None, ef_search: int | None = None, retries: int = 3,
+                 oversample: float | None = None, ef_search: int | None = None,
+                 dense_score: str | None = None, rescore_depth: int | None = None, retries: int = 3,
                  backoff: float = 0.2):
         if encoders is None:
             from gcl_search.encoders.registry import load_encoders
@@ -124,6 +141,10 @@ class SearchClient:
         if not (math.isfinite(self.oversample) and self.oversample >= 1):
             raise ConfigError(f"oversample = {self.oversample} must be a finite number >= 1")
         self.ef_search = ef_search
+        self.dense_score = _check_dense_score(dense_score or config.search.dense_score)
+        self.rescore_depth = rescore_depth if rescore_depth is not None else config.search.rescore_depth
+        if self.rescore_depth is not None and not 1 <= self.rescore_depth <= MAX_K:
+            raise ConfigError(f"rescore_depth = {self.rescore_depth} must be in 1..{MAX_K}")
         self.default_weights = {spec.name: spec.weight for spec in config.fields}
 
     @property
@@ -134,7 +155,8 @@ class SearchClient:
     def search(self, text: str | None = None, image: ImageInput | None = None, *,
                weights: Mapping[str, float] | None = None, query_weights: Mapping[str, float] | None = None,
                lexical: LexicalSpec | None = None, k: int = 10, offset: int = 0,
-               filters: Sequence[Filter] = (), attributes: bool = True) -> list[Hit]:
+               filters: Sequence[Filter] = (), attributes: bool = True,
+               dense_score: str | None = None) -> list[Hit]:
         """Run one request.
 
         Args:
@@ -147,6 +169,7 @@ class SearchClient:
             offset: hits to skip (pagination: page p of size k is offset p * k).
             filters: Term/Range filters on stored attributes, applied to both the dense and lexical search.
             attributes: return each hit's stored attributes (off for ids and scores only).
+            dense_score: "fused" or "sum" for this request (default: the client's).
 
         Returns:
             Up to k hits, best first, ties by doc_id. A query with no text and no image returns [].
@@ -165,19 +188,22 @@ class SearchClient:
                                 allow_all_zero=lexical is not None)
         vectors = self.embedder.embed(text if has_text else None, image, query_weights)
         return self.search_vectors(vectors, w, text=text if has_text else None, lexical=lexical, k=k,
-                                   offset=offset, filters=filters, attributes=attributes)
+                                   offset=offset, filters=filters, attributes=attributes,
+                                   dense_score=dense_score)
 
     def search_vectors(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], *,
                        text: str | None = None, lexical: LexicalSpec | None = None, k: int = 10,
-                       offset: int = 0, filters: Sequence[Filter] = (), attributes: bool = True) -> list[Hit]:
+                       offset: int = 0, filters: Sequence[Filter] = (), attributes: bool = True,
+                       dense_score: str | None = None) -> list[Hit]:
         """`search` with the query already embedded (benchmarks and weight tuning embed once).
 
         Args:
             query_vectors: document field -> `q_f` (dim,).
             weights: document field -> weight (validated like `search`'s, defaults filled in).
             text: query text for the lexical component.
-            lexical, k, offset, filters, attributes: as for `search`.
+            lexical, k, offset, filters, attributes, dense_score: as for `search`.
         """
+        method = _check_dense_score(dense_score or self.dense_score)
         _check_page(k, offset)
         w = check_field_weights(weights, self.field_names, self.default_weights,
                                 allow_all_zero=lexical is not None)
@@ -188,9 +214,13 @@ class SearchClient:
             lex_query = LexicalQuery(lexical_text(text or ""), lexical.fields, lexical.depth or depth,
                                      lexical.resolved_mode(self.layout), lexical.boosts or {})
         dense, lex = self._call(self.store.candidates, query_vectors, w, depth, filters, self.ef_search,
-                                lex_query, attributes)
+                                lex_query, attributes, method, self.rescore_depth)
         found = {c.doc_id: c for c in (*lex, *dense)}
-        scored = [(c.doc_id, dense_score(c.field_scores, w), c.field_scores) for c in found.values()]
+        score_of = dict(zip(found, candidate_scores(list(found.values()), w, self.field_names, method)))
+        if len(dense) > depth:  # a rescoring pool: keep the dense candidates the exact score ranks best
+            dense = sorted(dense, key=lambda c: (-score_of[c.doc_id], c.doc_id))[:depth]
+            found = {c.doc_id: c for c in (*lex, *dense)}
+        scored = [(c.doc_id, score_of[c.doc_id], c.field_scores) for c in found.values()]
         bm25 = {c.doc_id: c.bm25 for c in lex}
         page = rank_hits(scored, bm25, lexical)[offset:offset + k]
         return [replace(h, attributes=dict(found[h.doc_id].attributes)) for h in page]
@@ -202,9 +232,35 @@ class SearchClient:
         return retrying(method, *args, **kwargs)
 
 
-def dense_score(field_scores: Mapping[str, float], weights: Mapping[str, float]) -> float:
-    """`sum_f w_f * (q_f . d_f)` over the fields the document has (absent fields add nothing)."""
-    return float(sum(weights.get(name, 0.0) * s for name, s in field_scores.items()))
+def candidate_scores(candidates: Sequence[Candidate], weights: Mapping[str, float],
+                     field_names: Sequence[str], method: str = "fused") -> np.ndarray:
+    """The dense score of each candidate (float64 (n,)) by `multi_field_scores`, from its `field_scores` and,
+    for "fused", its `dots` (whose diagonal says which weighted fields it has)."""
+    n, f = len(candidates), len(field_names)
+    sims, present = np.zeros((n, f)), np.zeros((n, f), dtype=bool)
+    dots = np.zeros((n, f, f)) if method == "fused" else None
+    index = {name: j for j, name in enumerate(field_names)}
+    for i, c in enumerate(candidates):
+        for name, s in c.field_scores.items():
+            if name in index:
+                sims[i, index[name]] = s
+        if dots is None:
+            present[i] = [name in c.field_scores for name in field_names]
+            continue
+        for (a, b), value in (c.dots or {}).items():
+            dots[i, index[a], index[b]] = dots[i, index[b], index[a]] = value
+            present[i, index[a]] |= a == b
+    w = np.array([float(weights.get(name, 0.0)) for name in field_names])
+    # The stores reach the same value through different summation orders (numpy vs painless), and the same
+    # product can be stored twice with its title repeated as description: the last bits of float64 must not
+    # break such ties. Vectors are float32 (~7 digits), so 10 decimals lose nothing.
+    return np.round(multi_field_scores(sims, dots, present, w, method), SCORE_DECIMALS)
+
+
+def _check_dense_score(method: str) -> str:
+    if method not in DENSE_SCORES:
+        raise ConfigError(f"dense score {method!r} is not known; use one of: {', '.join(DENSE_SCORES)}")
+    return method
 
 
 def rank_hits(scored: Sequence[tuple[str, float, dict[str, float]]], lexical_scores: Mapping[str, float],

@@ -97,14 +97,15 @@ def queries_from_judgments(judgments: Mapping[str, object]) -> list[SearchQuery]
 
 def run_queries(client: SearchClient, queries: Iterable[SearchQuery], k: int = 100, *,
                 weights: Mapping[str, float] | None = None, lexical: LexicalSpec | None = None,
-                filters: Sequence[Filter] = (), progress: bool = False) -> Run:
+                filters: Sequence[Filter] = (), progress: bool = False,
+                dense_score: str | None = None) -> Run:
     """Search every query and collect the top k as a run (`query_id -> {doc_id: score}`).
 
     Args:
         client: the search client.
         queries: the queries.
         k: hits per query.
-        weights, lexical, filters: passed to `SearchClient.search` for every query.
+        weights, lexical, filters, dense_score: passed to `SearchClient.search` for every query.
         progress: a tqdm bar on stderr.
 
     Returns:
@@ -117,6 +118,7 @@ def run_queries(client: SearchClient, queries: Iterable[SearchQuery], k: int = 1
         queries = tqdm(queries, desc="queries", unit="q")
     run = Run(source="live")
     for query in queries:
-        hits = client.search(query.text, query.image, weights=weights, lexical=lexical, k=k, filters=filters)
+        hits = client.search(query.text, query.image, weights=weights, lexical=lexical, k=k, filters=filters,
+                             dense_score=dense_score)
         run[query.query_id] = {hit.doc_id: hit.score for hit in hits}
     return run

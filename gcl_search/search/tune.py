@@ -21,7 +21,8 @@ Each trial re-ranks a fixed per-query candidate pool, so it costs numpy work and
 - the pool is the union of the concatenated-vector ANN search at the default weights, one single-field ANN
   search per field (the concatenated query with one non-zero block), and the BM25 top list of each lexical
   mode, `pool_depth` each;
-- every pool document is scored exactly per field once (`q_f . d_f`), so any weights give exact dense scores;
+- every pool document is scored exactly per field once (`q_f . d_f`, and its field Gram matrix `d_f . d_g`),
+  so any weights give exact dense scores of the client's kind (`multi_field_scores`, as search computes them);
 - a hybrid trial fuses over what the client would for a run of k hits: the top `ceil(k * oversample)` of the
   pool by its dense score and of the BM25 list (bounded by the pool).
 
@@ -41,6 +42,7 @@ import numpy as np
 
 from gcl_search.errors import ConfigError
 from gcl_search.evaluation import evaluate
+from gcl_search.fields.vectors import field_gram, multi_field_scores
 from gcl_search.search.client import LexicalSpec, SearchClient, lexical_text
 from gcl_search.search.fusion import FUSIONS, fuse
 from gcl_search.search.live import SearchQuery, run_queries
@@ -94,6 +96,9 @@ class _Pool:
     fields: np.ndarray     # (n, F) q_f . d_f, 0 where the document lacks the field
     lexical: dict[str, np.ndarray]  # mode -> (n,) raw BM25, 0 where not returned
     matched: dict[str, np.ndarray]  # mode -> (n,) bool, returned by BM25
+    present: np.ndarray    # (n, F) bool, the fields each document has
+    gram: np.ndarray       # (n, F, F) d_f . d_g
+    dense_score: str = "fused"
 
     def __post_init__(self) -> None:
         # Ranked thousands of times: tie-break on integers, not strings, and hand fuse() a ready list.
@@ -332,20 +337,25 @@ def _build_pool(client: SearchClient, query: SearchQuery, depth: int, lexical: L
         for j, name in enumerate(client.field_names):
             if name in found[doc_id]:
                 matrix[i, j] = float(np.dot(vectors[name], found[doc_id][name]))
+    present = np.array([[n in found[d] for n in client.field_names] for d in order], dtype=bool)
+    gram = np.array([field_gram(found[d], client.field_names) for d in order]).reshape(
+        len(order), len(client.field_names), len(client.field_names))
     return _Pool(np.array(order, dtype=str), matrix,
                  {m: np.array([lex[m].get(d, 0.0) for d in order]) for m in lex},
-                 {m: np.array([d in lex[m] for d in order], dtype=bool) for m in lex})
+                 {m: np.array([d in lex[m] for d in order], dtype=bool) for m in lex},
+                 present.reshape(matrix.shape), gram, client.dense_score)
 
 
 def _rank_pool(pool: _Pool, weights: Sequence[float], lexical: LexicalSpec | None, mode: str | None, k: int
                ) -> dict[str, float]:
     if not len(pool.ids):
         return {}
-    scores = pool.fields @ np.asarray(weights, dtype=np.float64)
+    scores = multi_field_scores(pool.fields, pool.gram, pool.present, np.asarray(weights, dtype=np.float64),
+                                pool.dense_score)
     if lexical is None:
         top = np.lexsort((pool.tie, -scores))[:k]
         return {pool.id_list[i]: float(scores[i]) for i in top}
-    # the client's candidate set: the dense top and the BM25 top, ceil(page * oversample) each
+    # the client's candidate set: the dense top and the BM25 top, ceil(k * oversample) each
     depth = math.ceil(k * (lexical.oversample or 1.0))
     lex, matched = pool.lexical[mode], pool.matched[mode]
     dense_top = np.lexsort((pool.tie, -scores))[:depth]

@@ -13,8 +13,10 @@ Search code talks only to `VectorStore`. The contract, shared by both stores and
   the local store masks before ranking), so a filtered search still returns k hits when k documents match.
 - Rankings are sorted by score descending, ties broken by doc_id ascending.
 - `candidates(...)` is what the search client calls: the dense candidates (one approximate search on the
-  concatenated vector) and optionally the lexical ones, each with every field's exact raw similarity
-  `q_f . d_f` and its attributes, in ONE backend request on OpenSearch (`_msearch` with a painless
+  concatenated vector; a pool of `rescore_depth` when that search does not rank by the requested dense score,
+  `IndexLayout.knn_exact`; the local store ranks exactly) and optionally the lexical ones, each with every
+  field's exact raw similarity `q_f . d_f`, the pairwise dot products `d_f . d_g` of its weighted fields (for
+  the fused score) and its attributes, in ONE backend request on OpenSearch (`_msearch` with a painless
   `script_fields` over the stored vector; see `opensearch_bodies.FIELD_SIMS_SCRIPT`); the local store builds
   the same answer from `knn`, `vectors`, `lexical` and `attributes` (`candidates_from_parts`).
 
@@ -52,7 +54,7 @@ __all__ = [
     "CONCAT", "FUSED", "PRESET", "AttributeField", "DenseField", "IndexLayout", "LayoutOptions",
     "layout_from_config",
     "Term", "Range", "Filter", "VectorStore", "check_filters", "Candidate", "LexicalQuery",
-    "candidates_from_parts", "field_similarities", "scored_fields",
+    "candidates_from_parts", "field_similarities", "scored_fields", "field_dots",
 ]
 
 Scalar = Union[str, int, float, bool]  # noqa: UP007 - a runtime alias, py3.10 safe
@@ -132,12 +134,16 @@ class Candidate:
             query has a non-zero vector for (weight-0 fields included); absent fields are left out.
         attributes: stored attributes ({} when not asked for).
         bm25: the BM25 score (lexical candidates only).
+        dots: (f, g) -> `d_f . d_g` (f before or equal to g in layout order) over the fields the document has
+            among those the request weights > 0; the diagonal tells which of them it has. None when the
+            request's dense score does not need them ("sum").
     """
 
     doc_id: str
     field_scores: dict[str, float]
     attributes: dict[str, object]
     bm25: float | None = None
+    dots: dict[tuple[str, str], float] | None = None
 
 
 def scored_fields(query_vectors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -151,6 +157,20 @@ def field_similarities(doc_vectors: Mapping[str, np.ndarray], query_vectors: Map
     """{field: q_f . d_f} in float64 over the fields both sides have (query vectors from `scored_fields`)."""
     return {name: float(np.dot(query_vectors[name], np.asarray(vec, dtype=np.float64)))
             for name, vec in doc_vectors.items() if name in query_vectors}
+
+
+def field_dots(doc_vectors: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[tuple[str, str], float]:
+    """{(f, g): d_f . d_g} in float64 for f <= g in `names` order over the fields the document has."""
+    have = [(n, np.asarray(doc_vectors[n], dtype=np.float64)) for n in names if n in doc_vectors]
+    return {(f, g): float(np.dot(a, b)) for i, (f, a) in enumerate(have) for g, b in have[i:]
+            if a.shape == b.shape}
+
+
+def dot_fields(layout: IndexLayout, weights: Mapping[str, float], dense_score: str) -> tuple[str, ...]:
+    """The fields whose pairwise dot products a request needs: the weighted ones, for "fused"; none else."""
+    if dense_score != "fused":
+        return ()
+    return tuple(n for n in layout.field_names if weights.get(n, 0.0) > 0)
 
 
 @runtime_checkable
@@ -239,15 +259,21 @@ class VectorStore(Protocol):
 
     def candidates(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], depth: int,
                    filters: Sequence[Filter] = (), ef_search: int | None = None,
-                   lexical: LexicalQuery | None = None, attributes: bool = True
-                   ) -> tuple[list[Candidate], list[Candidate]]:
+                   lexical: LexicalQuery | None = None, attributes: bool = True, dense_score: str = "sum",
+                   pool: int | None = None) -> tuple[list[Candidate], list[Candidate]]:
         """The search client's one call: dense and lexical candidates with exact field similarities.
 
         Args:
             query_vectors: dense field -> UNWEIGHTED query vector `q_f` (dim,).
-            weights: dense field -> weight; the dense search ranks by `sum_f w_f q_f . d_f` (the concatenated
-                vector, `IndexLayout.query_vector`). No weight > 0: no dense search.
-            depth: dense candidates to return (approximate top-`depth` on OpenSearch, exact locally).
+            weights: dense field -> weight; the dense candidates come from ONE knn (`IndexLayout.knn_plan`).
+                No weight > 0: no dense search.
+            depth: dense candidates wanted: the top `depth` by `dense_score`; exact in the local store; on
+                OpenSearch the knn's top `depth`, or, when the knn score is not `dense_score`
+                (`IndexLayout.knn_exact`), the best `depth` of its top `max(depth, pool)` (pool None: the
+                layout's `rescore_depth`) by `dense_score`.
+            dense_score: "fused" or "sum" (`gcl_search.fields.vectors.multi_field_scores`); "fused" also
+                returns each candidate's `dots`.
+            pool: rescoring pool override.
             filters: AND of Term/Range, applied inside both searches.
             ef_search: HNSW beam override (OpenSearch); the local store is exact.
             lexical: also return the BM25 top `lexical.k`.
@@ -290,13 +316,21 @@ class VectorStore(Protocol):
 def candidates_from_parts(store: VectorStore, query_vectors: Mapping[str, np.ndarray],
                           weights: Mapping[str, float], depth: int, filters: Sequence[Filter] = (),
                           ef_search: int | None = None, lexical: LexicalQuery | None = None,
-                          attributes: bool = True) -> tuple[list[Candidate], list[Candidate]]:
-    """`VectorStore.candidates` from a store's `knn`, `vectors`, `lexical` and `attributes` (the local store's
-    implementation; the reference the OpenSearch one-request version is tested against)."""
-    dense_ids: list[str] = []
-    if any(w > 0 for w in weights.values()):
-        target, q = store.layout().knn_plan(query_vectors, weights)
-        dense_ids = [doc_id for doc_id, _ in store.knn(q, depth, filters, target, ef_search)]
+                          attributes: bool = True, dense_score: str = "sum", pool: int | None = None,
+                          dense_ids: Sequence[str] | None = None) -> tuple[list[Candidate], list[Candidate]]:
+    """`VectorStore.candidates` from a store's `knn`, `vectors`, `lexical` and `attributes` (the reference the
+    OpenSearch one-request version is tested against); `dense_ids` replaces the knn (the local store passes
+    its exact ranking)."""
+    layout = store.layout()
+    if dense_ids is not None:
+        dense_ids = list(dense_ids)
+    elif any(w > 0 for w in weights.values()):
+        target, q = layout.knn_plan(query_vectors, weights, dense_score)
+        k = depth if layout.knn_exact(target, dense_score) else max(depth,
+                                                                     pool or layout.options.rescore_depth)
+        dense_ids = [doc_id for doc_id, _ in store.knn(q, k, filters, target, ef_search)]
+    else:
+        dense_ids = []
     bm25: dict[str, float] = {}
     if lexical is not None:
         fields = None if lexical.fields is None else list(lexical.fields)
@@ -306,8 +340,9 @@ def candidates_from_parts(store: VectorStore, query_vectors: Mapping[str, np.nda
     vectors = store.vectors(ids)
     attrs = store.attributes(ids) if attributes and ids else {}
     qf = scored_fields(query_vectors)
+    names = dot_fields(layout, weights, dense_score)
     found = {doc_id: Candidate(doc_id, field_similarities(vectors[doc_id], qf), attrs.get(doc_id, {}),
-                               bm25.get(doc_id))
+                               bm25.get(doc_id), field_dots(vectors[doc_id], names) if names else None)
              for doc_id in ids if doc_id in vectors}
     return [found[d] for d in dense_ids if d in found], [found[d] for d in bm25 if d in found]
 

@@ -1,15 +1,25 @@
 """IndexLayout: what an index holds, in what order, and how it is searched.
 
 The settled layout (design.md section 3): every document carries ONE concatenated vector
-`D = [d_1; ...; d_F]` (field vectors in layout order, zeros for an absent field) in inner-product space.
-A query `Q = [w_1 q_1; ...; w_F q_F]` then scores `Q . D = sum_f w_f q_f . d_f` exactly, for any weights
-chosen per request, with one approximate search. Per-field vectors, a fused (training-weights) vector and a
-preset vector are optional extras (`LayoutOptions.per_field_vectors`, `fused_weights`, `preset_weights`).
+`D = [d_1; ...; d_F]` (field vectors in layout order) in inner-product space. A query
+`Q = [w_1 q_1; ...; w_F q_F]` then scores `Q . D = sum_f w_f q_f . d_f` with one approximate search, for any
+weights chosen per request. That search only finds CANDIDATES: the dense score itself (by default the seed's
+fused score, `gcl_search.fields.vectors.multi_field_scores`) is computed exactly from each candidate's stored
+field vectors on a pool of `rescore_depth` candidates (`knn_exact` says when the ANN score already is the
+dense score, and the pool can be just the page).
 
-The preset vector `P = sum_f a_f d_f` (no normalisation) serves the requests whose weights are the preset's
-(up to a factor) and whose weighted fields share one query vector `q`: then `q . P = sum_f a_f q . d_f`, the
-same exact dense score, found by an HNSW over `dim` instead of `concat_dim` dimensions whose graph is built
-for exactly those weights (`knn_plan` picks it; bench_search measures it).
+`impute_missing` (new layouts): the block of a field a document LACKS holds the unit mean of the document's
+present fields of the same dimension instead of zeros. `Q . D` then approximates the fused score's
+renormalisation over present fields (recall of the fused top 10 from a 200-candidate pool: 0.988 worst of 7
+weightings vs 0.969 with zero blocks, design.md section 3). The stored per-field vectors, the presence list
+and every similarity a hit reports stay exact: an imputed block is never read as a field vector.
+
+Per-field vectors, a fused (training-weights) vector and a preset vector are optional extras
+(`LayoutOptions.per_field_vectors`, `fused_weights`, `preset_weights`). The preset vector (new layouts,
+`preset_fused`) is the seed's fused unit vector `normalize(sum_f a_f d_f)` at the preset weights: requests
+whose weights are the preset's (up to a factor) and whose weighted fields share one query vector `q` get
+`q . P` = the fused score exactly, from an HNSW over `dim` instead of `concat_dim` dimensions (`knn_plan`
+picks it; bench_search measures it). Indices written before `preset_fused` existed hold `sum_f a_f d_f`.
 
 The layout is recorded in the index (`_meta.gcl_search` in OpenSearch, `meta.json` in the local store) so that
 ingest and search can refuse a config that does not match what was indexed (`check_compatible`).
@@ -37,6 +47,8 @@ ENGINES = ("lucene", "faiss", "nmslib")
 CONCAT = "_concat"
 FUSED = "_fused"
 PRESET = "_preset"
+# Options a layout written before they existed lacks, and the value that describes such an index.
+_LEGACY_OPTIONS = {"impute_missing": False, "preset_fused": False}
 
 
 @dataclass(frozen=True)
@@ -105,7 +117,14 @@ class LayoutOptions:
             oversample, decides recall (benchmarks/results/layout.txt).
         oversample: with a lexical component, the search client asks each search for
             `ceil((offset + k) * oversample)` candidates, the set the fusion normalises over (a dense-only
-            request asks for `offset + k`: the knn score is already the exact dense score).
+            request asks for `offset + k`).
+        rescore_depth: ANN candidates whose dense score is computed exactly when the ANN score is not that
+            score (`knn_exact`); the best `offset + k` (or the lexical depth) of them are kept. 200: recall@10
+            >= 0.99 of the fused score at 7 weightings on Icecat (benchmarks/results/search.txt).
+        impute_missing: an absent field's block of the concatenated vector is the unit mean of the
+            document's present fields (see the module docstring); False: zeros (indices written before).
+        preset_fused: the preset vector is `normalize(sum_f a_f d_f)` (a_f renormalised over present
+            fields); False: `sum_f a_f d_f` (indices written before).
         analyzer: the text fields' analyzer ("standard" or "english", `gcl_search.stores.bm25`); an index-time
             choice, so queries are analysed the same way. Indexes from before it was recorded: "standard".
         catch_all: also index the concatenation of the text fields as one field (the "combined" lexical
@@ -124,6 +143,9 @@ class LayoutOptions:
     oversample: float = 3.0
     analyzer: str = "standard"
     catch_all: bool = False
+    rescore_depth: int = 200
+    impute_missing: bool = True
+    preset_fused: bool = True
 
     def __post_init__(self) -> None:
         from gcl_search.stores.bm25 import check_analyzer
@@ -138,6 +160,8 @@ class LayoutOptions:
             raise ConfigError(f"oversample = {self.oversample} must be a finite number >= 1")
         if self.preset_ef_search < 1:
             raise ConfigError(f"preset_ef_search = {self.preset_ef_search} must be >= 1")
+        if not 1 <= self.rescore_depth <= 10_000:
+            raise ConfigError(f"rescore_depth = {self.rescore_depth} must be in 1..10000")
         preset = self.preset_weights
         if preset is not None:
             bad = [f"{name}={a}" for name, a in preset.items() if not (math.isfinite(a) and a >= 0)]
@@ -250,7 +274,21 @@ class IndexLayout:
                                         f"encoder {f.encoder!r}")
             out[sl] = vec
             present.append(f.name)
+        if self.options.impute_missing and 0 < len(present) < len(self.dense_fields):
+            self._impute(out, present)
         return out, tuple(present)
+
+    def _impute(self, out: np.ndarray, present: Sequence[str]) -> None:
+        """Fill each absent field's block with the unit mean of the present fields of its dimension."""
+        offsets = self.offsets
+        for f in self.dense_fields:
+            if f.name in present:
+                continue
+            same = [out[offsets[g.name]] for g in self.dense_fields if g.name in present and g.dim == f.dim]
+            mean = np.sum(same, axis=0, dtype=np.float64) if same else None
+            norm = 0.0 if mean is None else float(np.linalg.norm(mean))
+            if norm > 0:
+                out[offsets[f.name]] = (mean / norm).astype(np.float32)
 
     def query_vector(self, query_vectors: Mapping[str, np.ndarray],
                      weights: Mapping[str, float]) -> np.ndarray:
@@ -261,7 +299,8 @@ class IndexLayout:
             weights: dense field name -> weight; a field left out (or weight 0) contributes nothing.
 
         Returns:
-            float32 (concat_dim,). `Q . D` equals `sum_f w_f q_f . d_f` over the fields the document has.
+            float32 (concat_dim,). `Q . D` equals `sum_f w_f q_f . d_f` over the fields the document has (with
+            `impute_missing`, absent fields add `w_f q_f . m` for the document's unit mean m).
         """
         out = np.zeros(self.concat_dim, dtype=np.float32)
         for f, sl in zip(self.dense_fields, self.offsets.values()):
@@ -288,25 +327,36 @@ class IndexLayout:
         return total / norm if norm > 0 else None
 
     def preset_vector(self, doc_vectors: Mapping[str, np.ndarray]) -> np.ndarray | None:
-        """`sum_f a_f d_f` over the fields present (zeros when none is; None: the layout has no preset)."""
+        """`normalize(sum_f a_f d_f)` over the fields present (`preset_fused`; `sum_f a_f d_f` otherwise);
+        zeros when no weighted field is present; None: the layout has no preset."""
         weights = self.options.preset_weights
         if weights is None:
             return None
-        return _weighted_sum(weights, doc_vectors, self.preset_dim)
+        total = _weighted_sum(weights, doc_vectors, self.preset_dim)
+        norm = float(np.linalg.norm(total)) if self.options.preset_fused else 0.0
+        return total / np.float32(norm) if norm > 0 else total
 
-    def knn_plan(self, query_vectors: Mapping[str, np.ndarray],
-                 weights: Mapping[str, float]) -> tuple[str, np.ndarray]:
-        """The knn target and query vector for a request: (PRESET, c * q) when the preset vector gives the
-        same scores (weights == c * preset_weights with c > 0, and every preset field's query vector is one
-        and the same q), else (CONCAT, `query_vector(query_vectors, weights)`). Either way the knn score is
-        `sum_f w_f q_f . d_f`.
+    def knn_plan(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float],
+                 dense_score: str = "fused") -> tuple[str, np.ndarray]:
+        """The knn target and query vector for a request: (PRESET, q, or c * q for a legacy preset) when the
+        weights are the preset's
+        (weights == c * preset_weights with c > 0) and every preset field's query vector is one and the same
+        q; else (CONCAT, `query_vector(query_vectors, weights)`). `knn_exact` says whether the knn score is
+        then the dense score itself (`dense_score` only matters there).
         """
         preset = self.options.preset_weights
-        if preset is not None:
+        if preset is not None:  # a third of the dimensions; a pool when not the score (knn_exact)
             q = self._preset_query(preset, query_vectors, weights)
             if q is not None:
                 return PRESET, q
         return CONCAT, self.query_vector(query_vectors, weights)
+
+    def knn_exact(self, target: str, dense_score: str) -> bool:
+        """Whether the knn score on `target` (as `knn_plan` builds its query) ranks exactly by the dense
+        score `dense_score`; if not, the search rescores a pool of `rescore_depth` candidates."""
+        if target == PRESET:
+            return self.options.preset_fused == (dense_score == "fused")
+        return target == CONCAT and dense_score == "sum" and not self.options.impute_missing
 
     def _preset_query(self, preset: Mapping[str, float], query_vectors: Mapping[str, np.ndarray],
                       weights: Mapping[str, float]) -> np.ndarray | None:
@@ -323,6 +373,8 @@ class IndexLayout:
         if q.shape != (self.preset_dim,):
             raise DimensionMismatch(f"query vector has shape {q.shape}, the preset vector expects "
                                     f"({self.preset_dim},)")
+        if self.options.preset_fused:  # the fused score does not scale with the weights
+            return q.copy()
         return (np.float32(c) * q).astype(np.float32)
 
     def to_meta(self) -> dict:
@@ -349,10 +401,11 @@ class IndexLayout:
             raise ConfigError(f"{where}: layout version {version!r} is not {LAYOUT_VERSION}; the index was "
                               "not created by this gcl-search version (re-create it)")
         try:
+            options = {**_LEGACY_OPTIONS, **meta["options"]}
             return cls(dense_fields=tuple(DenseField(**f) for f in meta["dense_fields"]),
                        text_fields=tuple(meta["text_fields"]),
                        attributes=tuple(AttributeField(**a) for a in meta["attributes"]),
-                       options=LayoutOptions(**meta["options"]))
+                       options=LayoutOptions(**options))
         except (KeyError, TypeError) as err:
             raise ConfigError(f"{where}: malformed gcl_search layout metadata ({err!r}); "
                               "re-create the index") from err

@@ -10,8 +10,9 @@ Directory layout::
 Each `upsert` call writes one new segment (files first, then the manifest via `os.replace`), so a crash
 never leaves a half-written state and everything acknowledged is on disk. A later segment wins for an id,
 which makes re-running an ingest idempotent. Segments are merged into one at the end of `bulk_load()` and
-when there are more than `MAX_SEGMENTS`. Vector search is exact (numpy brute force on the concatenated
-vectors, which is what the HNSW search approximates); BM25 is bm25s (see `gcl_search.stores.bm25`).
+when there are more than `MAX_SEGMENTS`. Vector search is exact (numpy brute force: `knn` on the
+concatenated vectors, which is what the HNSW search approximates; `candidates` by the dense score itself);
+BM25 is bm25s (see `gcl_search.stores.bm25`).
 One writer at a time.
 """
 
@@ -165,10 +166,18 @@ class LocalStore:
 
     def candidates(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], depth: int,
                    filters: Sequence[Filter] = (), ef_search: int | None = None,
-                   lexical: LexicalQuery | None = None, attributes: bool = True
-                   ) -> tuple[list[Candidate], list[Candidate]]:
+                   lexical: LexicalQuery | None = None, attributes: bool = True, dense_score: str = "sum",
+                   pool: int | None = None) -> tuple[list[Candidate], list[Candidate]]:
+        """Exact: the dense candidates are the top `depth` by `dense_score` over every document (brute
+        force, no pool needed)."""
+        dense_ids: list[str] = []
+        if any(w > 0 for w in weights.values()):
+            state, layout = self._loaded(), self.layout()
+            check_filters(layout, filters)
+            scores = state.dense_scores(layout, query_vectors, weights, dense_score)
+            dense_ids = [d for d, _ in _top_k(state.ids, scores, self._filter_mask(state, filters), depth)]
         return candidates_from_parts(self, query_vectors, weights, depth, filters, ef_search, lexical,
-                                     attributes)
+                                     attributes, dense_score, pool, dense_ids)
 
     def lexical(self, text: str, fields: Sequence[str] | None, k: int, filters: Sequence[Filter] = (), *,
                 mode: str = "most_fields", boosts: Mapping[str, float] | None = None

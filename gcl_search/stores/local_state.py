@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from gcl_search.errors import ConfigError, DimensionMismatch, StoreUnavailable
+from gcl_search.fields.vectors import multi_field_scores
 from gcl_search.records import Document, FailedDoc
 from gcl_search.stores.layout import CONCAT, FUSED, PRESET, IndexLayout
 
@@ -79,6 +80,7 @@ class LocalState:
     attrs: list[dict[str, object]]
     row_of: dict[str, int] = field(default_factory=dict)
     _matrices: dict[str, np.ndarray] = field(default_factory=dict)
+    _gram: np.ndarray | None = None
 
     @classmethod
     def load(cls, path: Path, segments: list[str], layout: IndexLayout) -> LocalState:
@@ -147,6 +149,32 @@ class LocalState:
                 raise ConfigError(f"unknown knn target {target!r}; use {CONCAT!r}, {FUSED!r}, {PRESET!r} or "
                                   f"a dense field ({', '.join(layout.field_names)})")
         return self._matrices[target]
+
+    def gram(self, layout: IndexLayout) -> np.ndarray:
+        """(n, F, F) float32 `d_f . d_g` of every document (0 where a field is absent or dims differ)."""
+        if self._gram is None:
+            fields, offsets = layout.dense_fields, layout.offsets
+            out = np.zeros((len(self.ids), len(fields), len(fields)), dtype=np.float32)
+            for i, f in enumerate(fields):
+                for j in range(i, len(fields)):
+                    if fields[j].dim == f.dim:
+                        dots = np.einsum("nd,nd->n", self.concat[:, offsets[f.name]],
+                                         self.concat[:, offsets[fields[j].name]])
+                        out[:, i, j] = out[:, j, i] = dots * self.present[:, i] * self.present[:, j]
+            self._gram = out
+        return self._gram
+
+    def dense_scores(self, layout: IndexLayout, query_vectors: Mapping[str, np.ndarray],
+                     weights: Mapping[str, float], method: str) -> np.ndarray:
+        """(n,) exact dense score of every document (`multi_field_scores`; float32 similarities)."""
+        sims = np.zeros(self.present.shape, dtype=np.float32)
+        w = np.array([float(weights.get(name, 0.0)) for name in layout.field_names])
+        for j, name in enumerate(layout.field_names):
+            q = query_vectors.get(name)
+            if w[j] > 0 and q is not None and np.any(q):
+                sims[:, j] = self.concat[:, layout.offsets[name]] @ np.asarray(q, dtype=np.float32)
+        dots = self.gram(layout) if method == "fused" else None
+        return multi_field_scores(sims, dots, self.present, w, method)
 
     def has_target(self, layout: IndexLayout, target: str) -> np.ndarray:
         """bool (n,): which rows have a vector for `target` (a field search skips documents without it)."""

@@ -216,14 +216,14 @@ class OpenSearchStore:
 
     def candidates(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], depth: int,
                    filters: Sequence[Filter] = (), ef_search: int | None = None,
-                   lexical: LexicalQuery | None = None, attributes: bool = True
-                   ) -> tuple[list[Candidate], list[Candidate]]:
+                   lexical: LexicalQuery | None = None, attributes: bool = True, dense_score: str = "sum",
+                   pool: int | None = None) -> tuple[list[Candidate], list[Candidate]]:
         layout = self.layout()
         check_filters(layout, filters)
         if lexical is not None:
             self._check_lexical(layout, lexical.fields, lexical.mode, lexical.boosts)
         searches = bodies.build_candidate_searches(layout, query_vectors, weights, depth, filters, ef_search,
-                                                   lexical, attributes)
+                                                   lexical, attributes, dense_score, pool)
         if not searches:
             return [], []
         if len(searches) == 1:
@@ -254,10 +254,9 @@ class OpenSearchStore:
             raise GclSearchError(f"OpenSearch refused the search on {self.index!r} (HTTP {status}: {reason})")
         out = []
         for hit in response["hits"]["hits"]:
-            sims = hit.get("fields", {}).get(bodies.SIMS, [{}])[0]
-            out.append(Candidate(hit["_id"], {name: float(v) for name, v in sims.items()},
-                                 dict((hit.get("_source") or {}).get("attr", {})),
-                                 float(hit["_score"]) if bm25 else None))
+            sims, dots = bodies.parse_field_sims(hit)
+            out.append(Candidate(hit["_id"], sims, dict((hit.get("_source") or {}).get("attr", {})),
+                                 float(hit["_score"]) if bm25 else None, dots))
         return out
 
     def lexical(self, text: str, fields: Sequence[str] | None, k: int, filters: Sequence[Filter] = (), *,

@@ -3,7 +3,8 @@
 Index mapping (every knn_vector goes through `gcl_search.stores.knn.knn_vector_mapping`, so `engine: lucene`
 unless the layout opts into a native engine)::
 
-    gcl_concat    knn_vector (concat_dim, innerproduct)  the concatenated field vectors, zeros where absent
+    gcl_concat    knn_vector (concat_dim, innerproduct)  the concatenated field vectors; an absent field's
+                                                         block: the present ones' unit mean (impute_missing)
     gcl_present   keyword                                 names of the fields the document has
     gcl_fused     knn_vector (dim, innerproduct)          only with LayoutOptions.fused_weights
     gcl_preset    knn_vector (dim, innerproduct)          only with LayoutOptions.preset_weights
@@ -28,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from gcl_search.records import Document
-from gcl_search.stores.base import CONCAT, FUSED, PRESET, Filter, IndexLayout, LexicalQuery, Term
+from gcl_search.stores.base import CONCAT, FUSED, PRESET, Filter, IndexLayout, LexicalQuery, Term, dot_fields
 from gcl_search.stores.knn import check_knn_engines, knn_index_settings, knn_vector_mapping
+from gcl_search.stores.opensearch_rescore import dense_rescore
 
 CONCAT_FIELD = "gcl_concat"
 FUSED_FIELD = "gcl_fused"
@@ -63,12 +65,54 @@ for (int j = 0; j < params.names.size(); ++j) {
 }
 return out;
 """.strip()
-# {field: q_f . d_f}: q_f are float32 values sent as doubles; products and sums in double, like the local
-# store's float64 dot.
-FIELD_SIMS_SCRIPT = _FIELD_LOOP % """List q = params.q.get(params.qi.get(j));
-  double acc = 0;
-  for (int i = 0; i < q.size(); ++i) { acc += v[o + i] * (double) q.get(i); }
-  out.put(name, acc);"""
+# {"s": {field: q_f . d_f}, "d": {f: {g: d_f . d_g}}} per hit: q_f are float32 values sent as doubles;
+# products and sums in double, like the local store's float64 dot. "s" for the fields with a query vector
+# (qi >= 0), "d" (the fused score's norm) for the pairs of fields flagged in params.dot, f before g in layout
+# order; each stored vector is read once per hit. The dot products are computed here rather than stored at
+# ingest: no mapping change, and benchmarks/results/search.txt measures their cost (fused vs sum, same pool).
+FIELD_SIMS_SCRIPT = """
+Map sims = new HashMap();
+Map cache = new HashMap();
+List dv = new ArrayList(); List doff = new ArrayList();
+List dname = new ArrayList(); List ddim = new ArrayList();
+def present = doc['gcl_present'];
+for (int j = 0; j < params.names.size(); ++j) {
+  String name = params.names.get(j);
+  if (!present.contains(name)) { continue; }
+  String field = params.fields.get(j);
+  float[] v = cache.get(field);
+  if (v == null) { v = doc[field].value; cache.put(field, v); }
+  int o = params.offsets.get(j);
+  int qi = params.qi.get(j);
+  if (qi >= 0) {
+    List q = params.q.get(qi);
+    double acc = 0;
+    for (int i = 0; i < q.size(); ++i) { acc += v[o + i] * (double) q.get(i); }
+    sims.put(name, acc);
+  }
+  if (params.dot.get(j)) { dv.add(v); doff.add(o); dname.add(name); ddim.add(params.dims.get(j)); }
+}
+Map out = new HashMap();
+out.put('s', sims);
+if (dv.size() > 0) {
+  Map dots = new HashMap();
+  for (int a = 0; a < dv.size(); ++a) {
+    Map row = new HashMap();
+    float[] va = dv.get(a); int oa = doff.get(a); int n = ddim.get(a);
+    for (int b = a; b < dv.size(); ++b) {
+      int nb = ddim.get(b);
+      if (nb != n) { continue; }
+      float[] vb = dv.get(b); int ob = doff.get(b);
+      double acc = 0;
+      for (int i = 0; i < n; ++i) { acc += (double) va[oa + i] * vb[ob + i]; }
+      row.put(dname.get(b), acc);
+    }
+    dots.put(dname.get(a), row);
+  }
+  out.put('d', dots);
+}
+return out;
+""".strip()
 # {field: [floats]}: each field's vector.
 VECTORS_SCRIPT = _FIELD_LOOP % """float[] part = new float[params.dims.get(j)];
   for (int i = 0; i < part.length; ++i) { part[i] = v[o + i]; }
@@ -245,43 +289,72 @@ def build_vectors_query(layout: IndexLayout, doc_ids: Sequence[str]) -> dict[str
                                                    "params": params}}}}
 
 
-def field_sims_script(layout: IndexLayout, query_vectors: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """`script_fields` entry returning {field: q_f . d_f} per hit (FIELD_SIMS_SCRIPT) for the fields whose
-    query vector is non-zero. Identical query vectors (one encoder for several fields) are sent once."""
-    names, fields, offsets, qi, unique = [], [], [], [], []
+def field_sims_script(layout: IndexLayout, query_vectors: Mapping[str, np.ndarray],
+                      dot_fields: Sequence[str] = ()) -> dict[str, Any]:
+    """`script_fields` entry returning per hit {"s": {field: q_f . d_f}} for the fields whose query vector is
+    non-zero, and {"d": {f: {g: d_f . d_g}}} over `dot_fields` (FIELD_SIMS_SCRIPT; `parse_field_sims` reads
+    it). Identical query vectors (one encoder for several fields) are sent once."""
+    names, fields, offsets, qi, dims, dot, unique = [], [], [], [], [], [], []
     for f in layout.dense_fields:
         q = query_vectors.get(f.name)
-        if q is None or not np.any(q):
+        has_q = q is not None and bool(np.any(q))
+        if not has_q and f.name not in dot_fields:
             continue
-        q = np.asarray(q, dtype=np.float32)
-        index = next((i for i, u in enumerate(unique) if np.array_equal(u, q)), None)
-        if index is None:
-            index = len(unique)
-            unique.append(q)
+        index = -1
+        if has_q:
+            q = np.asarray(q, dtype=np.float32)
+            index = next((i for i, u in enumerate(unique) if np.array_equal(u, q)), -1)
+            if index < 0:
+                index = len(unique)
+                unique.append(q)
         field, offset = _vector_source(layout, f.name)
         names.append(f.name)
         fields.append(field)
         offsets.append(offset)
         qi.append(index)
-    params = {"names": names, "fields": fields, "offsets": offsets, "qi": qi,
+        dims.append(f.dim)
+        dot.append(f.name in dot_fields)
+    params = {"names": names, "fields": fields, "offsets": offsets, "qi": qi, "dims": dims, "dot": dot,
               "q": [u.tolist() for u in unique]}
     return {SIMS: {"script": {"lang": "painless", "source": FIELD_SIMS_SCRIPT, "params": params}}}
+
+
+def parse_field_sims(hit: Mapping[str, Any]) -> tuple[dict[str, float], dict[tuple[str, str], float] | None]:
+    """({field: q_f . d_f}, {(f, g): d_f . d_g} or None) from a hit of a search with `field_sims_script`."""
+    value = hit.get("fields", {}).get(SIMS, [{}])[0]
+    sims = {name: float(v) for name, v in value.get("s", {}).items()}
+    if "d" not in value:
+        return sims, None
+    return sims, {(f, g): float(v) for f, row in value["d"].items() for g, v in row.items()}
 
 
 def build_candidate_searches(layout: IndexLayout, query_vectors: Mapping[str, np.ndarray],
                              weights: Mapping[str, float], depth: int, filters: Sequence[Filter] = (),
                              ef_search: int | None = None, lexical: LexicalQuery | None = None,
-                             attributes: bool = True) -> list[dict[str, Any]]:
+                             attributes: bool = True, dense_score: str = "sum", pool: int | None = None
+                             ) -> list[dict[str, Any]]:
     """The `_search` bodies of one `VectorStore.candidates` call (sent together as one `_msearch`): the knn
-    that `layout.knn_plan(q, w)` picks (the concatenated vector, or the preset vector when it scores the same)
-    when a weight is > 0, then the BM25 search when asked; each returns its hits' field similarities
-    (`field_sims_script`) and attributes."""
+    that `layout.knn_plan(q, w, dense_score)` picks (the concatenated vector, or the preset vector) when a
+    weight is > 0, for `depth` hits; when its score is not the dense score (`layout.knn_exact`), for a pool of
+    `max(depth, pool)` (pool None: `rescore_depth`) of which a rescore window returns the `depth` best by the
+    dense score (`opensearch_rescore`); then the BM25 search when asked; each returns its hits' field
+    similarities and, for the fused score, the weighted fields' dot products (`field_sims_script`), and
+    attributes."""
+    dots = dot_fields(layout, weights, dense_score)
     extras: dict[str, Any] = {"_source": {"includes": ["attr"]} if attributes else False,
-                              "script_fields": field_sims_script(layout, query_vectors)}
+                              "script_fields": field_sims_script(layout, query_vectors, dots)}
     bodies = []
     if any(w > 0 for w in weights.values()):
-        target, q = layout.knn_plan(query_vectors, weights)
-        bodies.append({**build_knn_query(layout, q, depth, filters, target, ef_search), **extras})
+        target, q = layout.knn_plan(query_vectors, weights, dense_score)
+        if layout.knn_exact(target, dense_score):
+            bodies.append({**build_knn_query(layout, q, depth, filters, target, ef_search), **extras})
+        else:  # a pool, ranked by the dense score on the node; only the best `depth` are fetched
+            window = max(depth, pool or layout.options.rescore_depth)
+            sources = {f.name: _vector_source(layout, f.name) for f in layout.dense_fields}
+            knn = build_knn_query(layout, q, window, filters, target, ef_search)
+            bodies.append({**knn, "size": depth, **extras,
+                           "rescore": dense_rescore(layout, query_vectors, weights, dense_score, window,
+                                                    sources)})
     if lexical is not None:
         fields = list(layout.text_fields if lexical.fields is None else lexical.fields)
         bodies.append({**build_lexical_query(lexical.text, fields, lexical.k, filters, lexical.mode,

@@ -10,6 +10,7 @@ import pytest
 
 from gcl_search.errors import StoreUnavailable
 from gcl_search.records import Document
+from gcl_search.search.client import candidate_scores
 from gcl_search.stores.base import AttributeField, DenseField, IndexLayout, LayoutOptions, Range, Term
 from gcl_search.stores.local import LocalStore
 
@@ -250,17 +251,33 @@ def test_preset_vector_search_matches_the_local_store_and_the_concatenated_vecto
         q = rng.normal(size=8).astype(np.float32)
         q /= np.linalg.norm(q)
         qv = {"title": q, "desc": q, "brand": q}
+        names = [f.name for f in fields]
         for weights in ({"title": 0.6, "desc": 0.4}, {"title": 0.3, "desc": 0.2, "brand": 0.0},
                         {"title": 0.6, "desc": 0.4, "brand": 0.2}):
-            got = {name: s.candidates(qv, weights, 60, ef_search=100)[0] for name, s in stores.items()}
-            want = {c.doc_id: c.field_scores for c in got["local-plain"]}
-            for name, found in got.items():
-                assert sorted(c.doc_id for c in found) == sorted(want), (name, weights)
-                for c in found:
-                    assert c.field_scores == pytest.approx(want[c.doc_id], abs=1e-5)
-                # same order, except among the brand-only documents (dense score exactly 0, tied)
-                order = [c.doc_id for c in found if set(c.field_scores) != {"brand"}]
-                assert order == [d for d, scores in want.items() if set(scores) != {"brand"}], name
+            for method in ("fused", "sum"):
+                got = {name: s.candidates(qv, weights, 60, ef_search=100, dense_score=method)[0]
+                       for name, s in stores.items()}
+                want = {c.doc_id: c.field_scores for c in got["local-plain"]}
+                exact = dict(zip(want, candidate_scores(got["local-plain"], weights, names, method)))
+                for name, found in got.items():
+                    where = (name, weights, method)
+                    assert sorted(c.doc_id for c in found) == sorted(want), where
+                    for c in found:
+                        assert c.field_scores == pytest.approx(want[c.doc_id], abs=1e-5)
+                    scores = candidate_scores(found, weights, names, method)
+                    assert scores == pytest.approx([exact[c.doc_id] for c in found], abs=1e-5), where
+                    # ranked the same by the exact score (brand-only documents score exactly 0, tied)
+                    order = sorted(zip(found, scores), key=lambda cs: (-round(cs[1], 5), cs[0].doc_id))
+                    assert [c.doc_id for c, _ in order] == sorted(
+                        want, key=lambda d: (-round(exact[d], 5), d)), where
+            # the preset vector at its own weights is exact for the fused score: no pool, knn order
+            if weights == {"title": 0.6, "desc": 0.4}:
+                top = stores["preset"].candidates(qv, weights, 10, ef_search=100, dense_score="fused")[0]
+                assert len(top) == 10
+                plain = stores["local-plain"].candidates(qv, weights, 60, dense_score="fused")[0]
+                fused = dict(zip((c.doc_id for c in plain), candidate_scores(plain, weights, names)))
+                ranked = sorted(fused, key=lambda d: (-round(fused[d], 5), d))[:10]
+                assert [c.doc_id for c in top] == ranked
     finally:
         for name in ("plain", "preset"):
             stores[name].drop()

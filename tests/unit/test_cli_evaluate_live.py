@@ -61,6 +61,20 @@ def test_live_spec_options_change_the_ranking(env):
     assert [h["doc_id"] for h in first["usb cable"]] != [h["doc_id"] for h in second["usb cable"]]
 
 
+def test_live_runs_choose_the_dense_score(env):
+    tmp_path, base, _ = env
+    a, b = tmp_path / "fused.jsonl", tmp_path / "sum.jsonl"
+    result = _run([*base, "--live", f"fused=--run-out {a}",
+                   "--live", f"sum=--dense-score sum --run-out {b}"])
+    assert result.exit_code == 0, result.output
+    top = [{json.loads(line)["query_id"]: json.loads(line)["hits"][0]
+            for line in path.read_text().splitlines()} for path in (a, b)]
+    # d1 "usb cable" / "black usb cable": fused 0.9836 (test_cli_search.py), sum 0.7 + 0.3 * 2/sqrt(6)
+    assert top[0]["usb cable"]["doc_id"] == top[1]["usb cable"]["doc_id"] == "d1"
+    assert top[0]["usb cable"]["score"] == pytest.approx(0.9836, abs=1e-4)
+    assert top[1]["usb cable"]["score"] == pytest.approx(0.9449, abs=1e-4)
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     (["--live", "x=--no-such-option"], "No such option"),
     (["--live", "noequals"], "NAME=OPTIONS"),

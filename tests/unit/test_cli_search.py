@@ -59,7 +59,10 @@ def test_search_table(env):
     lines = result.output.splitlines()
     assert lines[0].split() == ["rank", "doc_id", "score", "dense", "lexical", "title", "description"]
     assert [line.split()[1] for line in lines[1:]] == ["d1", "d6", "d2"]
-    assert lines[1].split()[2] == "0.9449"  # 0.7 * 1 + 0.3 * 2/sqrt(6)
+    # fused: (0.7 * 1 + 0.3 * 2/sqrt(6)) / ||0.7 t + 0.3 d|| with t . d = 2/sqrt(6)
+    assert lines[1].split()[2] == "0.9836"
+    summed = _run(["search", *base, "--text", "usb cable", "-k", "3", "--dense-score", "sum"]).output
+    assert summed.splitlines()[1].split()[2] == "0.9449"  # 0.7 * 1 + 0.3 * 2/sqrt(6)
 
 
 def test_search_jsonl_with_weights_lexical_filter_and_paging(env):

@@ -137,7 +137,8 @@ def test_search_fusions_match_the_fusion_module():
     ('lexical_mode = "bm25f"', r"\[search\]: lexical mode 'bm25f' is not known; use one of: combined, "
      r"most_fields"),
     ('lexical_mode = "combined"\nlexical_fields = ["title"]', r"the combined mode scores the catch-all"),
-    ("weights = 1", r"\[search\]: unknown key 'weights'; known keys: ef_search, fusion, k, lexical, "),
+    ("weights = 1", r"\[search\]: unknown key 'weights'; known keys: dense_score, ef_search, fusion, k, "
+                    "lexical, "),
 ])
 def test_invalid_search_table_names_file_and_key(tmp_path, line, message):
     path = write(tmp_path, f"{GOOD}\n[search]\n{line}\n")

@@ -128,9 +128,9 @@ def _preset_layout(**options) -> IndexLayout:
                        options=LayoutOptions(preset_weights={"title": 0.7, "desc": 0.3}, **options))
 
 
-def test_preset_plan_gives_the_same_scores_as_the_concatenated_vector():
+def test_legacy_preset_plan_gives_the_same_scores_as_the_concatenated_vector():
     rng = np.random.default_rng(1)
-    layout = _preset_layout()
+    layout = _preset_layout(preset_fused=False, impute_missing=False)
     q = _unit(*rng.normal(size=3))
     qv = {"title": q, "desc": q.copy(), "image": _unit(1, 1)}
     docs = [{"title": _unit(*rng.normal(size=3)), "desc": _unit(*rng.normal(size=3)), "image": _unit(1, 0)},
@@ -144,6 +144,31 @@ def test_preset_plan_gives_the_same_scores_as_the_concatenated_vector():
             assert float(vec @ layout.preset_vector(d)) == pytest.approx(float(want), abs=1e-6)
     # a document with none of the preset's fields gets a zero vector (score 0, as on the concatenated one)
     assert not layout.preset_vector({"image": _unit(0, 1)}).any()
+    assert layout.knn_exact("_preset", "sum") and not layout.knn_exact("_preset", "fused")
+    assert layout.knn_exact("_concat", "sum") and not layout.knn_exact("_concat", "fused")
+
+
+def test_fused_preset_plan_gives_the_fused_score_exactly():
+    from gcl_search.fields.vectors import field_gram, multi_field_scores
+
+    rng = np.random.default_rng(1)
+    layout = _preset_layout()
+    names = layout.field_names
+    q = _unit(*rng.normal(size=3))
+    qv = {"title": q, "desc": q.copy(), "image": _unit(1, 1)}
+    docs = [{"title": _unit(*rng.normal(size=3)), "desc": _unit(*rng.normal(size=3)), "image": _unit(1, 0)},
+            {"desc": _unit(*rng.normal(size=3))}, {"image": _unit(0, 1)}]
+    for weights in ({"title": 0.7, "desc": 0.3}, {"title": 1.4, "desc": 0.6, "image": 0.0}):
+        target, vec = layout.knn_plan(qv, weights)
+        assert target == "_preset" and layout.knn_exact(target, "fused")
+        for d in docs:
+            sims = np.array([[float(qv[n] @ d[n]) if n in d else 0.0 for n in names]])
+            want = multi_field_scores(sims, field_gram(d, names)[None], np.array([[n in d for n in names]]),
+                                      np.array([weights.get(n, 0.0) for n in names]))[0]
+            assert float(vec @ layout.preset_vector(d)) == pytest.approx(want, abs=1e-6)
+    # a "sum" request takes the fused preset too, for candidates only (a pool); so does the imputed concat
+    assert layout.knn_plan(qv, {"title": 0.7, "desc": 0.3}, "sum")[0] == "_preset"
+    assert not layout.knn_exact("_concat", "sum") and not layout.knn_exact("_preset", "sum")
 
 
 @pytest.mark.parametrize("weights, vectors", [

@@ -23,7 +23,8 @@ from gcl_search.stores.local import LocalStore
 LAYOUT = IndexLayout((DenseField("title", 2, "m"), DenseField("desc", 2, "m")), ("title", "desc"),
                      (AttributeField("price", "float"), AttributeField("brand"),
                       AttributeField("stock", "boolean")),
-                     LayoutOptions(fused_weights={"title": 0.8, "desc": 0.2}))
+                     # zero blocks for absent fields: the knn tests below check the plain concat contract
+                     LayoutOptions(fused_weights={"title": 0.8, "desc": 0.2}, impute_missing=False))
 
 
 def _v(x: float, y: float) -> np.ndarray:
@@ -215,10 +216,11 @@ def test_preset_vector_finds_what_the_concatenated_vector_finds(tmp_path):
         got = {name: s.candidates({"title": q, "desc": q}, weights, 10) for name, s in stores.items()}
         assert [c.doc_id for c in got["preset"][0]] == [c.doc_id for c in got["plain"][0]]
         assert [c.field_scores for c in got["preset"][0]] == [c.field_scores for c in got["plain"][0]]
-    # the preset target scores sum_f a_f q . d_f; every document has one (zeros without the fields)
+    # the preset target scores q . normalize(sum_f a_f d_f); every document has one (zeros without the fields)
     hits = dict(stores["preset"].knn(q, 40, target="_preset"))
     assert len(hits) == 40
     for doc in docs:
-        want = sum(a * float(q @ doc.vectors[f])
-                   for f, a in (("title", 0.8), ("desc", 0.2)) if f in doc.vectors)
-        assert hits[doc.doc_id] == pytest.approx(want, abs=1e-6)
+        total = sum((a * doc.vectors[f] for f, a in (("title", 0.8), ("desc", 0.2)) if f in doc.vectors),
+                    np.zeros(2))
+        norm = np.linalg.norm(total)
+        assert hits[doc.doc_id] == pytest.approx(float(q @ total) / norm if norm else 0.0, abs=1e-6)

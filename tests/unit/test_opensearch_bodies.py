@@ -67,8 +67,12 @@ def test_bulk_action_has_explicit_id_concat_and_present_fields():
     assert action["_id"] == "p-1" and action["_index"] == "idx" and action["_op_type"] == "index"
     src = action["_source"]
     assert src["gcl_concat"].dtype == np.float32  # left to the serializer (see test_serializer.py)
-    np.testing.assert_array_equal(src["gcl_concat"], np.array([0, 0, 0, 0.6, 0.8, 0], dtype=np.float32))
+    # the absent title's block is the unit mean of the present fields (here: desc itself): candidate recall
+    np.testing.assert_array_equal(src["gcl_concat"], np.array([0.6, 0.8, 0, 0.6, 0.8, 0], dtype=np.float32))
     assert src["gcl_present"] == ["desc"]
+    legacy = IndexLayout(LAYOUT.dense_fields, options=LayoutOptions(impute_missing=False))
+    np.testing.assert_array_equal(bodies.to_bulk_action(doc, "idx", legacy)["_source"]["gcl_concat"],
+                                  np.array([0, 0, 0, 0.6, 0.8, 0], dtype=np.float32))
     assert src["text"] == {"title": "Red"} and src["attr"] == {"price": 9.5}
 
 
@@ -150,7 +154,8 @@ def test_candidate_searches_return_field_similarities_and_attributes_in_one_msea
                                                lexical=LexicalQuery("red", ("title",), 40))
     knn, lex = searches
     clause = knn["query"]["knn"]["gcl_concat"]
-    assert clause["vector"] == pytest.approx([0.7, 0, 0, 0.3, 0, 0]) and clause["k"] == 30
+    # LAYOUT imputes absent blocks, so even a "sum" request rescores a pool of rescore_depth (200)
+    assert clause["vector"] == pytest.approx([0.7, 0, 0, 0.3, 0, 0]) and clause["k"] == 200
     assert clause["method_parameters"] == {"ef_search": 400} and "filter" in clause
     assert lex["size"] == 40 and lex["query"]["bool"]["filter"] == [{"terms": {"attr.brand": ["A"]}}]
     for body in searches:
@@ -158,7 +163,8 @@ def test_candidate_searches_return_field_similarities_and_attributes_in_one_msea
         params = body["script_fields"][bodies.SIMS]["script"]["params"]
         # one encoder: the query vector is sent once, each field points at it and at its slice of gcl_concat
         assert params == {"names": ["title", "desc"], "fields": ["gcl_concat", "gcl_concat"],
-                          "offsets": [0, 3], "qi": [0, 0], "q": [[1.0, 0.0, 0.0]]}
+                          "offsets": [0, 3], "qi": [0, 0], "q": [[1.0, 0.0, 0.0]], "dims": [3, 3],
+                          "dot": [False, False]}
     # no weight > 0: only the lexical search; a zero query vector (no image, say) gets no field score
     only_lex = bodies.build_candidate_searches(LAYOUT, {"title": q, "desc": np.zeros(3, np.float32)},
                                                {"title": 0.0, "desc": 0.0}, 30, attributes=False,
@@ -173,13 +179,32 @@ def test_candidate_search_uses_the_preset_vector_for_its_weights_with_its_own_be
                                                                                                "desc": 0.3}))
     assert bodies.build_mappings(layout)["properties"]["gcl_preset"]["dimension"] == 3
     doc = Document("d", {"title": np.array([1, 0, 0], np.float32), "desc": np.array([0, 1, 0], np.float32)})
-    assert bodies.to_bulk_action(doc, "i", layout)["_source"]["gcl_preset"] == pytest.approx([0.7, 0.3, 0])
+    # the seed's fused unit vector normalize(0.7 title + 0.3 desc)
+    fused = np.array([0.7, 0.3, 0]) / np.hypot(0.7, 0.3)
+    assert bodies.to_bulk_action(doc, "i", layout)["_source"]["gcl_preset"] == pytest.approx(fused)
     q = np.array([0, 1, 0], dtype=np.float32)
     qv = {"title": q, "desc": q}
-    (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 1.4, "desc": 0.6}, 10)
+    (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 1.4, "desc": 0.6}, 10, dense_score="fused")
     clause = knn["query"]["knn"]["gcl_preset"]
-    assert clause["vector"] == pytest.approx([0, 2, 0]) and clause["method_parameters"] == {"ef_search": 200}
-    (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 1.4, "desc": 0.6}, 10, ef_search=50)
+    # exact for the fused score: no rescoring pool, the page itself; the query is q (the score is scale-free)
+    assert clause["vector"] == pytest.approx([0, 1, 0]) and clause["method_parameters"] == {"ef_search": 200}
+    assert clause["k"] == 10 and knn["script_fields"][bodies.SIMS]["script"]["params"]["dot"] == [True, True]
+    # other weights: the concatenated vector, a pool of rescore_depth (or the request's own pool)
+    (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 0.5, "desc": 0.5}, 10, dense_score="fused")
+    assert knn["query"]["knn"]["gcl_concat"]["k"] == 200 and knn["size"] == 10
+    # the node ranks the pool by the fused score (a rescore window) and fetches only the page
+    rescore = knn["rescore"]
+    assert rescore["window_size"] == 200 and rescore["query"]["query_weight"] == 0.0
+    params = rescore["query"]["rescore_query"]["script_score"]["script"]["params"]
+    assert params["w"] == [0.5, 0.5] and params["fused"] is True and params["qi"] == [0, 0]
+    (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 0.5, "desc": 0.5}, 10, dense_score="fused",
+                                             pool=50)
+    assert knn["query"]["knn"]["gcl_concat"]["k"] == 50
+    # a "sum" request on the fused preset's weights: the preset's candidates, a pool rescored by the sum
+    (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 1.4, "desc": 0.6}, 10)
+    assert knn["query"]["knn"]["gcl_preset"]["k"] == 200 and knn["size"] == 10
+    (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 1.4, "desc": 0.6}, 10, ef_search=50,
+                                             dense_score="fused")
     assert knn["query"]["knn"]["gcl_preset"]["method_parameters"] == {"ef_search": 50}
     (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 0.5, "desc": 0.5}, 10)
     assert knn["query"]["knn"]["gcl_concat"]["method_parameters"] == {"ef_search": 1600}
@@ -191,6 +216,19 @@ def test_field_similarity_script_reads_per_field_vectors_without_concat():
         "script"]["params"]
     assert params["fields"] == ["vec.title", "vec.desc"] and params["offsets"] == [0, 0]
     assert params["qi"] == [0, 1] and params["q"] == [[1.0, 1.0, 1.0], [0.0, 1.0, 2.0]]
+    # a field with weight but no query vector (no query image, say) is read for the fused score's norm only
+    params = bodies.field_sims_script(layout, {"title": np.ones(3), "desc": np.zeros(3)}, ("title", "desc"))[
+        bodies.SIMS]["script"]["params"]
+    assert params["names"] == ["title", "desc"] and params["qi"] == [0, -1] and params["dot"] == [True, True]
+
+
+def test_parse_field_sims_reads_similarities_and_dot_products():
+    hit = {"fields": {bodies.SIMS: [{"s": {"title": 0.5}, "d": {"title": {"title": 1.0, "desc": 0.25},
+                                                               "desc": {"desc": 1.0}}}]}}
+    assert bodies.parse_field_sims(hit) == ({"title": 0.5}, {("title", "title"): 1.0, ("title", "desc"): 0.25,
+                                                             ("desc", "desc"): 1.0})
+    only_sims = {"fields": {bodies.SIMS: [{"s": {"title": 0.5}}]}}
+    assert bodies.parse_field_sims(only_sims) == ({"title": 0.5}, None)
 
 
 def test_vectors_stay_out_of_source_and_are_read_from_doc_values():
@@ -224,7 +262,7 @@ def test_candidates_turn_per_search_errors_into_clear_errors(status, error, mess
 
     failed = {"status": status, "error": {"root_cause": [{"type": "x_exception", "reason": "broken"}]}}
     ok = {"hits": {"hits": [{"_id": "a", "_score": 3.5, "_source": {"attr": {"p": 1}},
-                             "fields": {bodies.SIMS: [{"title": 0.25}]}}]}}
+                             "fields": {bodies.SIMS: [{"s": {"title": 0.25}}]}}]}}
     store = OpenSearchStore(_MsearchClient([ok, failed]), "idx")
     store._layout = LAYOUT
     q = {"title": np.ones(3, np.float32), "desc": np.ones(3, np.float32)}

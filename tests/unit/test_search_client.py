@@ -1,5 +1,8 @@
 """SearchClient on the local store with a keyword encoder: every similarity below is worked out by hand.
 
+The hand computations are of the "sum" dense score (`sum_f w_f q . d_f`), which these tests ask for; the fused
+score (the default) is worked out by hand in test_dense_score.py.
+
 Query "usb cable" = (usb + cable)/sqrt(2). Title similarities: d1 "usb cable" 1, d6 "cable" 1/sqrt2 = .707,
 d2 "hdmi cable" .5, d5 "red usb mouse" 1/sqrt6 = .408, d3 and d4 0. Description similarities: d1 "black usb
 cable" 2/sqrt6 = .816, d6 "usb" .707, d2 "red hdmi cable" .408, d3 ".. usb" and d4 ".. usb .." 1/(2 sqrt2) =
@@ -12,7 +15,8 @@ import math
 
 import numpy as np
 import pytest
-from test_search_fakes import KeywordEncoder, exact_field_score, keyword_vector, make_config, make_store
+from test_search_fakes import KeywordEncoder, exact_field_score, keyword_vector, make_store
+from test_search_fakes import make_config as _make_config
 
 from gcl_search.errors import ConfigError, DimensionMismatch, IndexNotFound, StoreUnavailable
 from gcl_search.search.client import LexicalSpec, SearchClient
@@ -21,6 +25,11 @@ from gcl_search.stores.base import Range, Term, candidates_from_parts
 from gcl_search.stores.local import LocalStore
 
 S2, S6 = math.sqrt(2), math.sqrt(6)
+
+
+def make_config(*args, **kwargs):
+    return _make_config(*args, dense_score="sum", **kwargs)
+
 TITLE = {"d1": 1.0, "d6": 1 / S2, "d2": 0.5, "d5": 1 / S6, "d3": 0.0, "d4": 0.0}
 DESC = {"d1": 2 / S6, "d6": 1 / S2, "d2": 1 / S6, "d3": 1 / (2 * S2), "d4": 1 / (2 * S2)}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from test_search_fakes import KeywordEncoder, make_config, make_store
 
@@ -43,8 +44,9 @@ def client(tmp_path):
 
 def test_run_queries_builds_a_run_in_hit_order(client):
     run = run_queries(client, [SearchQuery("q1", "usb"), SearchQuery("q2", "nothing matches")], k=2)
-    assert list(run["q1"]) == ["t0", "d0"]  # 0.9 vs 0.1
-    assert run["q1"]["t0"] == pytest.approx(0.9)
+    assert list(run["q1"]) == ["t0", "d0"]  # 0.9 vs 0.1 before the fused score's norm
+    # fused: (0.9 * 1 + 0.1 * 0) / ||0.9 usb + 0.1 laptop|| = 0.9 / sqrt(0.82)
+    assert run["q1"]["t0"] == pytest.approx(0.9 / np.sqrt(0.82))
     assert set(run) == {"q1", "q2"}
 
 
