@@ -1,14 +1,14 @@
 """BM25 variants and a hybrid grid on a local store, with query-level k-fold cross-validation of the choice.
 
-For every judged query this computes, once: the exact dense score of every product at the config's weights
-(`sum_f w_f q_f . d_f`, today's score; the local store's knn is this brute force), and the BM25 score of every
-product for each lexical variant (analyzer x mode x fields, `gcl_search.stores.bm25.LexicalIndex`, the local
-store's own code). A hybrid setting (variant, fusion, lexical weight, oversample) is then ranked exactly as
-the search client ranks on the local store for `evaluate --live` (k = 100): candidates = the dense top
-`ceil(100 * oversample)` and the BM25 top as many (BM25 0 for a candidate outside the BM25 top, as the
-client has no score for it), fused over that set by `gcl_search.search.fusion.fuse`, ties by doc_id.
-Per-query nDCG@10 (standard and condensed) comes from `gcl_search.evaluation.evaluate` (queries without a
-relevant product are skipped: 86 of 105).
+For every judged query this computes, once: the exact dense score of every product at the config's
+weights (`--dense-score`: the fused score or `sum_f w_f q_f . d_f`, `gcl_search.fields.vectors.
+multi_field_scores`), and the BM25 score of every product for each lexical variant (analyzer x mode x
+fields, `gcl_search.stores.bm25.LexicalIndex`, the local store's own code). A hybrid setting (variant,
+fusion, lexical weight, oversample) is then ranked exactly as the search client ranks on the local store for
+`evaluate --live` (k = 100): candidates = the dense top `ceil(100 * oversample)` and the BM25 top as many
+(BM25 0 for a candidate outside the BM25 top, as the client has no score for it), fused over that set by
+`gcl_search.search.fusion.fuse`, ties by doc_id. Per-query nDCG@10 (standard and condensed) comes from
+`gcl_search.evaluation.evaluate` (queries without a relevant product are skipped: 86 of 105).
 
 Choosing a setting is cross-validated at the query level: the queries are split into k folds (seeded); for
 each fold the setting with the best mean criterion on the other folds is picked and scored on the fold. The
@@ -51,7 +51,7 @@ OVERSAMPLES = (1.0, 3.0, 10.0)
 K = 100  # hits per query, as `evaluate --live` asks for (its --k); the client fuses ceil(K * oversample)
 
 
-def load(store_dir: Path, config_path: Path):
+def load(store_dir: Path, config_path: Path, dense_score: str):
     store = LocalStore(store_dir)
     state, layout = store._loaded(), store.layout()
     config = load_config(config_path)
@@ -62,10 +62,16 @@ def load(store_dir: Path, config_path: Path):
     embedder = QueryEmbedder(config, load_encoders(config))
     judgments = read_judgments(judgments_path())
     queries = list(judgments)
-    dense = np.zeros((len(queries), len(state.ids)), dtype=np.float32)
+    from gcl_search.fields.vectors import multi_field_scores
+
+    blocks = [state.concat[:, sl].astype(np.float64) for sl in layout.offsets.values()]
+    gram = np.stack([np.stack([np.einsum("nd,nd->n", a, b) for b in blocks], axis=1) for a in blocks], axis=1)
+    w = np.array([weights.get(name, 0.0) for name in layout.field_names])
+    dense = np.zeros((len(queries), len(state.ids)), dtype=np.float64)
     for i, text in enumerate(queries):
-        q = layout.query_vector(embedder.embed(text), weights)
-        dense[i] = state.concat @ q
+        q = embedder.embed(text)
+        sims = np.stack([b @ q[n].astype(np.float64) for b, n in zip(blocks, layout.field_names)], axis=1)
+        dense[i] = multi_field_scores(sims, gram, state.present, w, dense_score)
     return state, layout, judgments, queries, dense
 
 
@@ -152,16 +158,18 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--save", type=Path, help="write the per-query nDCG matrices here (.npz)")
+    parser.add_argument("--dense-score", choices=("fused", "sum"), default="fused",
+                        help="the dense score (`[search] dense_score`): fused (the default) or sum")
     args = parser.parse_args()
     started = time.perf_counter()
-    state, layout, judgments, queries, dense = load(args.store, args.config)
+    state, layout, judgments, queries, dense = load(args.store, args.config, args.dense_score)
     ranker = Ranker(state, judgments, queries)
     base = tuple(layout.text_fields)
     variants = [(an, mode, fields) for an in ("english", "standard") for mode in ("combined", "most_fields")
                 for fields in (base, (*base, "name"))]
     lex = {v: lexical_scores(state, layout, queries, *v[:1], v[2], v[1]) for v in variants}
-    print(f"# {len(state.ids)} products, {len(queries)} queries; config {args.config} (dense: today's "
-          f"sum_f w_f q_f.d_f); {args.folds}-fold CV x {args.seeds} seeds, query-level\n")
+    print(f"# {len(state.ids)} products, {len(queries)} queries; config {args.config} (dense score: "
+          f"{args.dense_score}); {args.folds}-fold CV x {args.seeds} seeds, query-level\n")
     print("## BM25 alone (nDCG@10 over the 86 queries with a relevant product)\n")
     print("| analyzer | mode | fields | standard | condensed |\n|---|---|---|---|---|")
     names, std_rows, cond_rows = [], [], []
