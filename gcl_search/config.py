@@ -215,8 +215,8 @@ class SearchSpec:
     k: int = 10
     lexical: bool = False
     lexical_fields: tuple[str, ...] | None = None
-    lexical_weight: float = 0.7  # chosen by query-level CV (docs/search.md, "Lexical scoring")
-    fusion: str = "minmax"
+    lexical_weight: float = 0.7
+    fusion: str = "rrf"  # with lexical_weight 0.7: chosen by query-level CV (docs/search.md)
     rank_constant: float = 60.0
     oversample: float | None = None
     ef_search: int | None = None

@@ -51,9 +51,9 @@ def request_options(func: F) -> F:
                                               "default: [search] lexical_fields, else all text fields)."),
         click.option("--lexical-weight", type=click.FloatRange(0, 1),
                      help="BM25 share of the fused score, in [0, 1] (implies --lexical; default: [search] "
-                          "lexical_weight, 0.5)."),
+                          "lexical_weight, 0.7)."),
         click.option("--fusion", type=click.Choice(FUSIONS),
-                     help="How dense and BM25 scores are combined (default: [search] fusion, minmax)."),
+                     help="How dense and BM25 scores are combined (default: [search] fusion, rrf)."),
         click.option("--rank-constant", type=click.FloatRange(min=0, min_open=True),
                      help="RRF rank constant (default: [search] rank_constant, 60)."),
         click.option("--lexical-mode", type=click.Choice(LEXICAL_MODES),

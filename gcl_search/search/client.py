@@ -74,7 +74,7 @@ class LexicalSpec:
 
     fields: tuple[str, ...] | None = None
     weight: float = 0.7  # = [search] lexical_weight's default
-    fusion: str = "minmax"
+    fusion: str = "rrf"  # = [search] fusion's default
     rank_constant: float = DEFAULT_RANK_CONSTANT
     depth: int | None = None
     mode: str | None = None

@@ -184,7 +184,7 @@ def test_docs_example_config_loads(tmp_path):
                                                      "gcl-vitb32-117-gs-full-states.pt")
     assert config.images == ImageSpec(root=str(tmp_path / "images"), allow_remote=False)
     assert config.search == SearchSpec(lexical=True, lexical_mode="combined", lexical_boosts={"title": 0.5},
-                                       lexical_weight=0.3)
+                                       fusion="minmax", lexical_weight=0.3)
     assert (config.index.analyzer, config.index.catch_all) == ("english", True)
 
 
