@@ -266,12 +266,18 @@ class IndexSpec:
         catch_all: also index all text fields together as one field, for the "combined" lexical mode.
         text_fields: the BM25 text fields (default: the text `[[fields]]`); a name that is not a `[[fields]]`
             name is read from the catalogue column of that name and only indexed for BM25 (not embedded).
+        shards: primary shards of a new OpenSearch index (docs/scaling.md: about one per data node, each
+            under ~50 GB / a few million vectors).
+        replicas: replica copies of each shard (0 on one node; >= 1 on a cluster, so a lost node loses no
+            data and searches fail over). The local store ignores both.
     """
 
     preset_vector: bool = False
     analyzer: str = "english"
     catch_all: bool = True
     text_fields: tuple[str, ...] | None = None
+    shards: int = 1
+    replicas: int = 0
 
     def __post_init__(self) -> None:
         from gcl_search.stores.bm25 import check_analyzer
@@ -280,6 +286,10 @@ class IndexSpec:
         if self.text_fields is not None and (not self.text_fields or not all(self.text_fields)
                                              or len(set(self.text_fields)) != len(self.text_fields)):
             raise ConfigError(f"text_fields = {list(self.text_fields)} must list distinct, non-empty names")
+        if self.shards < 1:
+            raise ConfigError(f"shards = {self.shards} must be >= 1")
+        if self.replicas < 0:
+            raise ConfigError(f"replicas = {self.replicas} must be >= 0")
 
 
 @dataclass(frozen=True)

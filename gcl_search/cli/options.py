@@ -25,8 +25,8 @@ def connection_options(func: F) -> F:
                      help=f"Local store parent directory (default: {DEFAULT_STORE_DIR}, when no OpenSearch "
                           "URL)."),
         click.option("--opensearch-url", envvar="OPENSEARCH_URL", show_envvar=True,
-                     help="OpenSearch URL (credentials from OPENSEARCH_USERNAME/PASSWORD or "
-                          "OPENSEARCH_API_KEY)."),
+                     help="OpenSearch URL, or comma-separated node URLs of one cluster (credentials from "
+                          "OPENSEARCH_USERNAME/PASSWORD or OPENSEARCH_API_KEY)."),
         click.option("--ca-certs", envvar="OPENSEARCH_CA_CERTS", type=click.Path(dir_okay=False),
                      help="CA bundle for TLS verification."),
         click.option("--insecure", is_flag=True,

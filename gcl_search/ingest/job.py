@@ -176,7 +176,8 @@ def _open_store(job: IngestJob, config: Config, encoders: Mapping[str, Encoder],
         return LocalStore(Path(job.store_dir) / (job.index or ""))
     from gcl_search.stores.opensearch import OpenSearchStore, create_versioned_index
 
-    connection = {"ca_certs": job.ca_certs, "verify_certs": job.verify_certs}
+    connection = {"ca_certs": job.ca_certs, "verify_certs": job.verify_certs,
+                  "shards": config.index.shards, "replicas": config.index.replicas}
     if not job.alias:
         return OpenSearchStore(job.opensearch_url, job.index or "", **connection)
     base = OpenSearchStore(job.opensearch_url, job.alias, **connection)

@@ -3,7 +3,9 @@
 Credentials are never printed: every message names the URL through `redact_url`, and `scrub` removes any
 secret from text that came from the client library. Environment variables (used when the argument is None):
 
-    OPENSEARCH_URL          e.g. https://search.example.com:9200 (user:password@ in the URL also works)
+    OPENSEARCH_URL          e.g. https://search.example.com:9200 (user:password@ in the URL also works);
+                            several comma-separated URLs of one cluster's nodes spread requests over them
+                            and fail over from a node that stops answering
     OPENSEARCH_USERNAME     basic auth user       OPENSEARCH_PASSWORD   basic auth password
     OPENSEARCH_API_KEY      API key (sent as `Authorization: ApiKey <key>`), instead of basic auth
     OPENSEARCH_CA_CERTS     CA bundle file for TLS verification
@@ -19,13 +21,20 @@ from gcl_search.errors import ConfigError, StoreUnavailable
 
 
 def redact_url(url: str) -> str:
-    """The URL with any `user:password@` replaced by `***@`."""
+    """The URL (or comma-separated URLs) with any `user:password@` replaced by `***@`."""
+    if "," in url:
+        return ",".join(redact_url(u) for u in split_urls(url))
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
         return url
     host = parts.hostname or ""
     netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def split_urls(url: str) -> list[str]:
+    """The URLs of a comma-separated list (one URL: a list of one), blanks dropped."""
+    return [u.strip() for u in url.split(",") if u.strip()]
 
 
 def scrub(text: str, secrets: list[str]) -> str:
@@ -42,7 +51,10 @@ def connect(url: str | None = None, *, username: str | None = None, password: st
     """Build an `opensearchpy.OpenSearch` client (no request is sent; see `check_connection`).
 
     Args:
-        url: cluster URL (default $OPENSEARCH_URL, else http://127.0.0.1:9200).
+        url: cluster URL, or comma-separated URLs of several nodes of one cluster (default $OPENSEARCH_URL,
+            else http://127.0.0.1:9200). With several, opensearch-py sends requests round-robin and, on a
+            connection error, marks that node dead for a while and retries the request on another
+            (`max_retries`, default 3).
         username, password: basic auth (default from the URL's userinfo, then the environment).
         api_key: API key (default $OPENSEARCH_API_KEY); not combinable with basic auth.
         ca_certs: CA bundle for https (default $OPENSEARCH_CA_CERTS; else the system store).
@@ -64,17 +76,23 @@ def connect(url: str | None = None, *, username: str | None = None, password: st
         raise ConfigError(f"OpenSearch support needs opensearch-py and orjson ({err}): "
                           "pip install 'gcl-search[opensearch]'") from err
     url = url or os.environ.get("OPENSEARCH_URL") or "http://127.0.0.1:9200"
-    parts = urlsplit(url)
-    username = username or parts.username or os.environ.get("OPENSEARCH_USERNAME")
-    password = password or parts.password or os.environ.get("OPENSEARCH_PASSWORD")
+    all_parts = [urlsplit(u) for u in split_urls(url)]
+    if not all_parts:
+        raise ConfigError("the OpenSearch URL is empty")
+    parts = all_parts[0]
+    if len({p.scheme for p in all_parts}) > 1:
+        raise ConfigError(f"the OpenSearch URLs {redact_url(url)} mix http and https; use one scheme")
+    userinfo = next((p for p in all_parts if p.username is not None), parts)
+    username = username or userinfo.username or os.environ.get("OPENSEARCH_USERNAME")
+    password = password or userinfo.password or os.environ.get("OPENSEARCH_PASSWORD")
     api_key = api_key or os.environ.get("OPENSEARCH_API_KEY")
     ca_certs = ca_certs or os.environ.get("OPENSEARCH_CA_CERTS")
     if api_key and (username or password):
         raise ConfigError(f"both basic auth and an API key are set for {redact_url(url)}; use one of them")
-    port = parts.port or (443 if parts.scheme == "https" else 9200)
+    default_port = 443 if parts.scheme == "https" else 9200
     kwargs: dict[str, Any] = {
-        "hosts": [{"host": parts.hostname or "127.0.0.1", "port": port,
-                   "url_prefix": parts.path.rstrip("/")}],
+        "hosts": [{"host": p.hostname or "127.0.0.1", "port": p.port or default_port,
+                   "url_prefix": p.path.rstrip("/")} for p in all_parts],
         "use_ssl": parts.scheme == "https", "verify_certs": verify_certs, "timeout": timeout,
         "http_compress": False, "serializer": VectorJSONSerializer(), **client_kwargs}
     if parts.scheme == "https" and verify_certs and ca_certs:

@@ -60,11 +60,15 @@ class OpenSearchStore:
         max_attempts: bulk attempts per document for retryable failures (429, 5xx, connection errors).
         initial_backoff, max_backoff: seconds, for tenacity's exponential backoff with jitter.
         chunk_size, max_chunk_bytes: bulk request size (docs / bytes).
+        shards, replicas: of an index this store creates (the config's `[index]` table).
+        drop_replicas_during_load: `bulk_load` sets 0 replicas until it ends (faster: one HNSW build per
+            document instead of 1 + replicas) at the price of a load that stalls while a node is lost.
         connect_kwargs: passed to `connect` when a URL is given (username, password, api_key, ca_certs, ...).
     """
 
     def __init__(self, client_or_url: Any, index: str, *, max_attempts: int = 5, initial_backoff: float = 0.5,
                  max_backoff: float = 30.0, chunk_size: int = 500, max_chunk_bytes: int = 20 * 1024 * 1024,
+                 shards: int = 1, replicas: int = 0, drop_replicas_during_load: bool = False,
                  **connect_kwargs: Any):
         if client_or_url is None or isinstance(client_or_url, str):
             self.client, self.url, self._secrets = connect(client_or_url, **connect_kwargs)
@@ -74,6 +78,9 @@ class OpenSearchStore:
         self.index = index
         self.max_attempts, self.initial_backoff, self.max_backoff = max_attempts, initial_backoff, max_backoff
         self.chunk_size, self.max_chunk_bytes = chunk_size, max_chunk_bytes
+        self.shards, self.replicas = shards, replicas
+        self.drop_replicas_during_load = drop_replicas_during_load
+        self.read_attempts = 3
         self._layout: IndexLayout | None = None
 
     @property
@@ -92,7 +99,12 @@ class OpenSearchStore:
                                   "drop it, or build a new version behind an alias")
             self.layout().check_compatible(layout, where=f"index {self.index!r}")
             return
-        self._call(self.client.indices.create, index=self.index, body=bodies.build_index_body(layout))
+        body = bodies.build_index_body(layout, self.shards, self.replicas)
+        if int(self._call(self.client.info)["version"]["number"].split(".")[0]) >= 3:
+            # OpenSearch 3 scores BM25 without Lucene's old (k1 + 1) factor; keep the 2.x (and local store)
+            # scale so BM25 scores and tuned constants mean the same on every version.
+            body["settings"]["index"]["similarity"] = {"default": {"type": "LegacyBM25"}}
+        self._call(self.client.indices.create, index=self.index, body=body)
         self._layout = layout
 
     def drop(self) -> None:
@@ -118,15 +130,21 @@ class OpenSearchStore:
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
-        """refresh_interval -1 and 0 replicas during the load; the previous values come back on exit,
-        also when the block raises, followed by a refresh."""
+        """refresh_interval -1 during the load (and 0 replicas with `drop_replicas_during_load`); the previous
+        values come back on exit, also when the block raises, followed by a refresh. Replicas are kept by
+        default so that losing a node mid-load neither stalls the load nor loses acknowledged writes."""
         current = self._call(self.client.indices.get_settings, index=self.index, include_defaults=False)
         saved = {}
         for settings in current.values():
             index_settings = settings["settings"]["index"]
             saved = {"refresh_interval": index_settings.get("refresh_interval"),
                      "number_of_replicas": index_settings.get("number_of_replicas")}
-        self._put_settings({"refresh_interval": "-1", "number_of_replicas": 0})
+        relaxed: dict[str, Any] = {"refresh_interval": "-1"}
+        if self.drop_replicas_during_load:
+            relaxed["number_of_replicas"] = 0
+        else:
+            saved.pop("number_of_replicas", None)
+        self._put_settings(relaxed)
         try:
             yield
         finally:
@@ -200,7 +218,7 @@ class OpenSearchStore:
         layout = self.layout()
         check_filters(layout, filters)
         body = bodies.build_knn_query(layout, vector, k, filters, target, ef_search)
-        hits = self._call(self.client.search, index=self.index, body=body)["hits"]["hits"]
+        hits = self._read(self.client.search, index=self.index, body=body)["hits"]["hits"]
         raw = np.array([h["_score"] for h in hits], dtype=np.float64)
         scores = similarity_from_score(raw, "innerproduct") if len(raw) else raw
         return rank({h["_id"]: float(s) for h, s in zip(hits, np.atleast_1d(scores))}, k)
@@ -209,7 +227,7 @@ class OpenSearchStore:
         layout, out = self.layout(), {}
         for lo in range(0, len(doc_ids), VECTORS_BATCH):
             body = bodies.build_vectors_query(layout, doc_ids[lo:lo + VECTORS_BATCH])
-            for hit in self._call(self.client.search, index=self.index, body=body)["hits"]["hits"]:
+            for hit in self._read(self.client.search, index=self.index, body=body)["hits"]["hits"]:
                 found = hit.get("fields", {}).get(bodies.VECTORS, [{}])[0]
                 out[hit["_id"]] = {name: np.asarray(v, dtype=np.float32) for name, v in found.items()}
         return out
@@ -227,12 +245,12 @@ class OpenSearchStore:
         if not searches:
             return [], []
         if len(searches) == 1:
-            responses = [self._call(self.client.search, index=self.index, body=searches[0])]
+            responses = [self._read(self.client.search, index=self.index, body=searches[0])]
         else:
             lines: list[dict[str, Any]] = []
             for body in searches:
                 lines += [{}, body]
-            responses = self._call(self.client.msearch, index=self.index, body=lines)["responses"]
+            responses = self._read(self.client.msearch, index=self.index, body=lines)["responses"]
         lex = self._candidates_of(responses[-1], bm25=True) if lexical is not None else []
         if not any(w > 0 for w in weights.values()):
             return [], lex
@@ -266,7 +284,7 @@ class OpenSearchStore:
         check_filters(layout, filters)
         checked = self._check_lexical(layout, fields, mode, boosts)
         body = bodies.build_lexical_query(text, checked, k, filters, mode, boosts)
-        hits = self._call(self.client.search, index=self.index, body=body)["hits"]["hits"]
+        hits = self._read(self.client.search, index=self.index, body=body)["hits"]["hits"]
         return rank({h["_id"]: float(h["_score"]) for h in hits}, k)
 
     def _check_lexical(self, layout: IndexLayout, fields: Sequence[str] | None, mode: str,
@@ -327,6 +345,25 @@ class OpenSearchStore:
     def _not_found(self) -> IndexNotFound:
         return IndexNotFound(f"index {self.index!r} not found at {self.url}; create it with "
                              "`gcl-search ingest`")
+
+    def _read(self, method: Any, **kwargs: Any) -> Any:
+        """A search or _msearch, retried (bounded: `read_attempts`, short backoff) when the cluster cannot
+        answer it completely: no node reachable, a 429/5xx item, or failed shards (a node lost mid-request
+        answers HTTP 200 with fewer hits; that is retried, never returned as a complete result)."""
+        retrying = Retrying(stop=stop_after_attempt(self.read_attempts), reraise=True,
+                            wait=wait_exponential_jitter(multiplier=0.2, max=2.0, jitter=0.2),
+                            retry=retry_if_exception_type(StoreUnavailable))
+        for attempt in retrying:
+            with attempt:
+                response = self._call(method, **kwargs)
+                for item in response.get("responses", [response]):
+                    if "error" in item and item.get("status") in RETRY_STATUSES:
+                        self._candidates_of(item, bm25=False)  # raises StoreUnavailable, naming the cause
+                    if item.get("_shards", {}).get("failed", 0):
+                        raise StoreUnavailable(f"OpenSearch at {self.url} answered from fewer than all "
+                                               f"shards of {self.index!r} ({item['_shards']['failed']} "
+                                               "failed); retry later")
+        return response
 
     def _call(self, method: Any, **kwargs: Any) -> Any:
         try:

@@ -93,7 +93,7 @@ def test_example_icecat_config_loads():
     ('[images]', '[indexes]', r"top level: unknown key 'indexes'; known keys: encoders, fields, images, "
                               "index, query_fields, search, train"),
     ('[images]', '[index]', r"\[index\]: unknown key 'root'; known keys: analyzer, catch_all, preset_vector, "
-                            "text_fields"),
+                            "replicas, shards, text_fields"),
     ('batch_size = 32', 'pretrained = "openai"', "pretrained is an open_clip key"),
 ])
 def test_invalid_configs_name_file_and_key(tmp_path, old, new, message):
