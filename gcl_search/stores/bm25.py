@@ -1,4 +1,4 @@
-"""BM25 for the local store, computed the way OpenSearch 2.x (Lucene 9) scores a `text` field.
+"""BM25 for the local store, computed the way OpenSearch (2.19 and 3.5) scores a `text` field.
 
 Per field f and query term t (OpenSearch's default LegacyBM25Similarity, k1 = 1.2, b = 0.75):
 

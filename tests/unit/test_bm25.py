@@ -21,7 +21,7 @@ from gcl_search.stores.bm25 import (
     standard_tokens,
 )
 
-# (text, standard, english): what OpenSearch 2.19's `_analyze` returns (checked on a real node by
+# (text, standard, english): what OpenSearch's `_analyze` returns (2.19.1 and 3.5.0) (checked on a real node by
 # tests/integration/test_lexical_opensearch.py, which uses this same table).
 TRICKY = [
     ("3.5mm jack", ["3.5mm", "jack"], ["3.5mm", "jack"]),
