@@ -21,8 +21,8 @@ from gcl_search.stores.bm25 import (
     standard_tokens,
 )
 
-# (text, standard, english): what OpenSearch's `_analyze` returns (2.19.1 and 3.5.0) (checked on a real node by
-# tests/integration/test_lexical_opensearch.py, which uses this same table).
+# (text, standard, english): what OpenSearch's `_analyze` returns, 2.19.1 and 3.5.0 (checked on a real node
+# by tests/integration/test_lexical_opensearch.py, which uses this same table).
 TRICKY = [
     ("3.5mm jack", ["3.5mm", "jack"], ["3.5mm", "jack"]),
     ("USB-C cable", ["usb", "c", "cable"], ["usb", "c", "cable"]),
