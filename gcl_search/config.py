@@ -61,6 +61,8 @@ BACKEND_MODALITIES: dict[str, frozenset[str]] = {
 }
 # The fusion methods of gcl_search.search.fusion (kept here so a config is checked without importing search).
 FUSIONS = ("minmax", "zscore", "rrf")
+ANALYZERS = ("standard", "english")  # BM25 analyzers (gcl_search.stores.bm25)
+LEXICAL_MODES = ("combined", "most_fields")
 # The dense scores of gcl_search.fields.vectors.multi_field_scores ("fused": the seed's fused embedding).
 DENSE_SCORES = ("fused", "sum")
 MAX_K = 10_000
@@ -199,6 +201,11 @@ class SearchSpec:
         rank_constant: RRF's c (> 0).
         oversample: candidates per requested hit of each search when BM25 is fused (>= 1; None: the index's).
         ef_search: HNSW query beam (None: the index's).
+        lexical_mode: "combined" (BM25 of the index's catch-all field, plus `lexical_boosts`) or "most_fields"
+            (the boosted sum of per-field BM25 over `lexical_fields`); None: combined when the index has a
+            catch-all field and no `lexical_fields` are named, else most_fields.
+        lexical_boosts: text field -> boost (> 0): most_fields multiplies that field's BM25 (1 for the
+            others); combined adds `boost * BM25_field` to the catch-all's score.
         dense_score: "fused" (the seed's multi-field embedding at the request's weights) or "sum"
             (`sum_f w_f q_f . d_f`); docs/search.md gives both formulas.
         rescore_depth: ANN candidates rescored exactly when the ANN score is not the dense score (None: the
@@ -208,15 +215,20 @@ class SearchSpec:
     k: int = 10
     lexical: bool = False
     lexical_fields: tuple[str, ...] | None = None
-    lexical_weight: float = 0.5
-    fusion: str = "minmax"
+    lexical_weight: float = 0.7
+    fusion: str = "rrf"  # with lexical_weight 0.7: chosen by query-level CV (docs/search.md)
     rank_constant: float = 60.0
     oversample: float | None = None
     ef_search: int | None = None
     dense_score: str = "fused"
     rescore_depth: int | None = None
+    lexical_mode: str | None = None
+    lexical_boosts: Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
+        from gcl_search.stores.bm25 import check_lexical
+
+        check_lexical(self.lexical_mode, self.lexical_fields, self.lexical_boosts)
         _check_choice("dense_score", self.dense_score, DENSE_SCORES)
         if self.rescore_depth is not None and not 1 <= self.rescore_depth <= MAX_K:
             raise ConfigError(f"rescore_depth = {self.rescore_depth} must be in 1..{MAX_K} (or left out)")
@@ -248,6 +260,12 @@ class IndexSpec:
             with the same exact scores (`gcl_search.stores.layout`; on OpenSearch, p50 7.7 ms vs 19-23 ms for
             the concatenated vector at other weights: benchmarks/results/search.txt). The weighted fields must
             share one encoder.
+        analyzer: the BM25 analyzer of the text fields, "english" (standard tokenizer, possessive, lowercase,
+            English stop words, minimal_english plural stemming) or "standard" (tokenizer and lowercase);
+            recorded in the index, so queries use the same one (docs/search.md, "Lexical scoring").
+        catch_all: also index all text fields together as one field, for the "combined" lexical mode.
+        text_fields: the BM25 text fields (default: the text `[[fields]]`); a name that is not a `[[fields]]`
+            name is read from the catalogue column of that name and only indexed for BM25 (not embedded).
         shards: primary shards of a new OpenSearch index (docs/scaling.md: about one per data node, each
             under ~50 GB / a few million vectors).
         replicas: replica copies of each shard (0 on one node; >= 1 on a cluster, so a lost node loses no
@@ -255,10 +273,19 @@ class IndexSpec:
     """
 
     preset_vector: bool = False
+    analyzer: str = "english"
+    catch_all: bool = True
+    text_fields: tuple[str, ...] | None = None
     shards: int = 1
     replicas: int = 0
 
     def __post_init__(self) -> None:
+        from gcl_search.stores.bm25 import check_analyzer
+
+        check_analyzer(self.analyzer)
+        if self.text_fields is not None and (not self.text_fields or not all(self.text_fields)
+                                             or len(set(self.text_fields)) != len(self.text_fields)):
+            raise ConfigError(f"text_fields = {list(self.text_fields)} must list distinct, non-empty names")
         if self.shards < 1:
             raise ConfigError(f"shards = {self.shards} must be >= 1")
         if self.replicas < 0:
@@ -293,11 +320,19 @@ class Config:
     def __post_init__(self) -> None:
         for key in ("fields", "query_fields"):
             _check_fields(key, getattr(self, key), self.encoders)
-        text_fields = [spec.name for spec in self.fields if spec.modality == "text"]
-        unknown = [name for name in self.search.lexical_fields or () if name not in text_fields]
-        if unknown:
-            raise ConfigError(f"[search].lexical_fields: {unknown[0]!r} is not a text field of [[fields]] "
-                              f"(text fields: {', '.join(text_fields) or 'none'})")
+        text_fields = self.text_field_names()
+        for key in ("lexical_fields", "lexical_boosts"):
+            unknown = [name for name in getattr(self.search, key) or () if name not in text_fields]
+            if unknown:
+                known = ", ".join(text_fields) or "none"
+                raise ConfigError(f"[search].{key}: {unknown[0]!r} is not a BM25 text field ([index] "
+                                  f"text_fields, else the text [[fields]]: {known})")
+
+    def text_field_names(self) -> list[str]:
+        """The BM25 text fields of a new index: `[index] text_fields`, else the text `[[fields]]`."""
+        if self.index.text_fields is not None:
+            return list(self.index.text_fields)
+        return [spec.name for spec in self.fields if spec.modality == "text"]
 
     def encoder_for(self, spec: FieldSpec) -> EncoderSpec:
         """The EncoderSpec a field uses."""

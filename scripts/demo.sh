@@ -2,7 +2,7 @@
 # The README's main job, end to end (`make demo`), on the embedded local store by default (no server):
 #   the bundled Icecat catalogue (19,406 products) -> all-MiniLM-L6-v2 on title, description, brand
 #   (configs/icecat-demo.toml) -> the 105 judged shopper queries through BM25, dense (title only, multi-field)
-#   and weighted hybrid retrieval in one `gcl-search evaluate` process -> graded evaluation with paired
+#   and hybrid retrieval (the config's [search] defaults) in one `gcl-search evaluate` process -> graded evaluation with paired
 #   significance tests, reports and a plot.
 # Every step is a plain `gcl-search` command, printed before it runs. Re-running resumes/overwrites safely.
 # Against OpenSearch instead: scripts/demo.sh --opensearch-url http://localhost:9200
@@ -57,7 +57,7 @@ step env OMP_NUM_THREADS=1 gcl-search evaluate "${judged[@]}" --config "$config"
     --live "bm25=--lexical-weight 1 --run-out $out/bm25.jsonl" \
     --live "dense-title=--weight title=1,description=0 --run-out $out/dense-title.jsonl" \
     --live "dense-multi=--run-out $out/dense-multi.jsonl" \
-    --live "hybrid=--lexical-weight 0.5 --fusion minmax --run-out $out/hybrid.jsonl" \
+    --live "hybrid=--lexical --run-out $out/hybrid.jsonl" \
     --format markdown --plot "$out/ndcg-deltas.png" >"$out/report.md"
 step gcl-search evaluate "${judged[@]}" "${runs[@]}" "${metrics[@]}" --condensed --format markdown \
     >"$out/report-condensed.md"

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from gcl_search.cli.options import connection_options, store_target
-from gcl_search.config import DENSE_SCORES, FUSIONS
+from gcl_search.config import DENSE_SCORES, FUSIONS, LEXICAL_MODES
 from gcl_search.records import Hit
 from gcl_search.stores import DEFAULT_STORE_DIR
 
@@ -34,7 +34,7 @@ def store_options(func: F) -> F:
 
 # The parameter names `request_options` adds (the keyword arguments of `build_request` after the client).
 REQUEST_OPTIONS = ("weights", "lexical", "lexical_fields", "lexical_weight", "fusion", "rank_constant",
-                   "filters", "dense_score")
+                   "filters", "dense_score", "lexical_mode", "lexical_boosts", "oversample")
 
 
 def request_options(func: F) -> F:
@@ -51,11 +51,22 @@ def request_options(func: F) -> F:
                                               "default: [search] lexical_fields, else all text fields)."),
         click.option("--lexical-weight", type=click.FloatRange(0, 1),
                      help="BM25 share of the fused score, in [0, 1] (implies --lexical; default: [search] "
-                          "lexical_weight, 0.5)."),
+                          "lexical_weight, 0.7)."),
         click.option("--fusion", type=click.Choice(FUSIONS),
-                     help="How dense and BM25 scores are combined (default: [search] fusion, minmax)."),
+                     help="How dense and BM25 scores are combined (default: [search] fusion, rrf)."),
         click.option("--rank-constant", type=click.FloatRange(min=0, min_open=True),
                      help="RRF rank constant (default: [search] rank_constant, 60)."),
+        click.option("--lexical-mode", type=click.Choice(LEXICAL_MODES),
+                     help="combined: BM25 of the catch-all field of all text fields (plus --lexical-boost "
+                          "terms); most_fields: the sum of per-field BM25 (implies --lexical; default: "
+                          "[search] lexical_mode, else combined when the index has a catch-all field)."),
+        click.option("--lexical-boost", "lexical_boosts", multiple=True,
+                     help="Per-field BM25 boosts FIELD=B (> 0; comma-separated or repeated; implies "
+                          "--lexical). most_fields: multiplies that field's BM25; combined: adds B x its "
+                          "BM25."),
+        click.option("--oversample", type=click.FloatRange(min=1),
+                     help="With BM25: candidates per requested hit of each search, the set the fusion "
+                          "normalises over (default: [search] oversample, else the index's, 3)."),
         click.option("--filter", "filters", multiple=True,
                      help="FIELD=VALUE[|VALUE..] or FIELD<=N (also >=, <, >) on declared attributes; "
                           "repeat to AND."),
@@ -86,14 +97,17 @@ def build_client(config_path: Path, index: str, store_dir: Path | None, opensear
 
 def build_request(client: Any, weights: tuple[str, ...], lexical: bool | None, lexical_fields: str | None,
                   lexical_weight: float | None, fusion: str | None, rank_constant: float | None,
-                  filters: tuple[str, ...], dense_score: str | None = None) -> dict[str, Any]:
+                  filters: tuple[str, ...], dense_score: str | None = None, lexical_mode: str | None = None,
+                  lexical_boosts: tuple[str, ...] = (), oversample: float | None = None) -> dict[str, Any]:
     """The keyword arguments of `SearchClient.search` for the request options over the config's
     `[search]` defaults."""
     from gcl_search.search.options import parse_filters, parse_weights, resolve_lexical
 
     fields = [f.strip() for f in lexical_fields.split(",") if f.strip()] if lexical_fields else None
     spec = resolve_lexical(client.config.search, lexical=lexical, fields=fields, weight=lexical_weight,
-                           fusion=fusion, rank_constant=rank_constant)
+                           fusion=fusion, rank_constant=rank_constant, mode=lexical_mode,
+                           boosts=parse_weights(lexical_boosts, "lexical boost") or None,
+                           oversample=oversample)
     return {"weights": parse_weights(weights) or None, "lexical": spec,
             "filters": parse_filters(filters, client.layout), "dense_score": dense_score}
 
@@ -114,7 +128,9 @@ def search_command(config_path: Path, index: str, store_dir: Path | None, opense
                    ca_certs: str | None, insecure: bool, timeout: float, retries: int,
                    weights: tuple[str, ...], lexical: bool | None, lexical_fields: str | None,
                    lexical_weight: float | None, fusion: str | None, rank_constant: float | None,
-                   filters: tuple[str, ...], dense_score: str | None, text: str | None, image: str | None,
+                   filters: tuple[str, ...], dense_score: str | None, lexical_mode: str | None,
+                   lexical_boosts: tuple[str, ...], oversample: float | None, text: str | None,
+                   image: str | None,
                    query_weights: tuple[str, ...], k: int | None, offset: int,
                    fmt: str) -> None:
     """Search --index with --text and/or --image; every hit shows its combined score, dense score, each
@@ -125,7 +141,7 @@ def search_command(config_path: Path, index: str, store_dir: Path | None, opense
         raise click.UsageError("give --text and/or --image")
     client = build_client(config_path, index, store_dir, opensearch_url, ca_certs, insecure, timeout, retries)
     request = build_request(client, weights, lexical, lexical_fields, lexical_weight, fusion, rank_constant,
-                            filters, dense_score)
+                            filters, dense_score, lexical_mode, lexical_boosts, oversample)
     hits = client.search(text, image, query_weights=parse_weights(query_weights, "query weight") or None,
                          k=k or client.config.search.k, offset=offset, **request)
     click.echo(render_hits(hits, client.field_names, fmt, offset), nl=False)

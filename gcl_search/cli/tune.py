@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 @click.option("--folds", type=click.IntRange(min=1), default=FOLDS, show_default=True,
               help="Cross-validation folds over the tuning queries that choose the shrinkage toward the "
                    "config's weights (1: no shrinkage).")
+@click.option("--try-oversample", "try_oversample",
+              help="Hybrid: comma-separated candidate depths (oversample, >= 1) to try besides the start's, "
+                   "e.g. 1,5,10. The fusion methods and lexical modes are always tried.")
 @click.option("--write-config", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a copy of --config with the chosen field weights and [search] lexical settings.")
 @click.option("--in-place", is_flag=True, help="Write the chosen weights into --config itself.")
@@ -48,10 +51,12 @@ def tune_command(config_path: Path, index: str, store_dir: Path | None, opensear
                  ca_certs: str | None, insecure: bool, timeout: float, retries: int, weights: tuple[str, ...],
                  lexical: bool | None, lexical_fields: str | None, lexical_weight: float | None,
                  fusion: str | None, rank_constant: float | None, filters: tuple[str, ...],
-                 dense_score: str | None, judgments: str,
+                 dense_score: str | None, lexical_mode: str | None, lexical_boosts: tuple[str, ...],
+                 oversample: float | None, judgments: str,
                  queries: str | None, metric: str, condensed: bool, heldout: float, seed: int, k: int,
                  pool_depth: int, grid_step: float, lexical_step: float, folds: int,
-                 write_config: Path | None, in_place: bool, heldout_out: Path | None) -> None:
+                 try_oversample: str | None, write_config: Path | None, in_place: bool,
+                 heldout_out: Path | None) -> None:
     """Tune the weights of --config's fields (and the BM25 weight of a hybrid: --lexical or [search] lexical)
     for --metric on the tuning queries: a coarse grid, then shrinkage toward the config's weights chosen by
     k-fold cross-validation. Prints the cross-validated scores and live runs on the tuning and held-out
@@ -68,13 +73,14 @@ def tune_command(config_path: Path, index: str, store_dir: Path | None, opensear
                                "--weight/--filter")
     client = build_client(config_path, index, store_dir, opensearch_url, ca_certs, insecure, timeout, retries)
     client.dense_score = dense_score or client.dense_score  # tuning ranks by the score the runs use
-    request = build_request(client, (), lexical, lexical_fields, lexical_weight, fusion, rank_constant, ())
+    request = build_request(client, (), lexical, lexical_fields, lexical_weight, fusion, rank_constant, (),
+                            None, lexical_mode, lexical_boosts, oversample)
     spec = request["lexical"]
     qrels = read_judgments(judgments)
     query_list = read_queries(queries) if queries else queries_from_judgments(qrels)
     result = tune_weights(client, query_list, qrels, metric, lexical=spec, heldout=heldout, seed=seed, k=k,
                           pool_depth=pool_depth, grid_step=grid_step, lexical_step=lexical_step, folds=folds,
-                          condensed=condensed)
+                          condensed=condensed, oversamples=_depths(try_oversample))
     click.echo(summary(result))
     if heldout_out is not None:
         written = write_queries(heldout_out, split_queries(query_list, heldout, seed)[1])
@@ -87,6 +93,17 @@ def tune_command(config_path: Path, index: str, store_dir: Path | None, opensear
                      f"{result.scores['heldout/default']:.4f})")
         written = write_weights(config_path, target, result.weights, result.lexical, note=note)
         click.echo(f"weights and [search] lexical settings written to {written}", err=True)
+
+
+def _depths(text: str | None) -> list[float]:
+    try:
+        depths = [float(x) for x in (text or "").split(",") if x.strip()]
+    except ValueError as err:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of numbers",
+                                 param_hint="--try-oversample") from err
+    if any(not d >= 1 for d in depths):
+        raise click.BadParameter("every oversample must be >= 1", param_hint="--try-oversample")
+    return depths
 
 
 def summary(result: TuneResult) -> str:
@@ -115,5 +132,6 @@ def _weights(weights: dict[str, float], lexical: LexicalSpec | None) -> str:
     text = ", ".join(f"{n}={w:.4g}" for n, w in weights.items())
     if lexical is not None:
         text += (f"; lexical weight={lexical.weight:.4g} fusion={lexical.fusion} "
+                 f"mode={lexical.mode or 'auto'} oversample={lexical.oversample or 'index'} "
                  f"fields={','.join(lexical.fields or ()) or 'all'}")
     return text

@@ -131,7 +131,9 @@ def encode_batch(batch: Sequence[Item], config: Config, encoders: Mapping[str, E
     for i, doc_id in enumerate(encoded.ids):
         record = by_id[doc_id][1]
         values = record.values
-        texts = {name: values[name] for name in text_fields if isinstance(values.get(name), str)}
+        # a BM25-only text field ([index] text_fields) is a catalogue column, kept among the attributes
+        texts = {name: values.get(name, record.attributes.get(name)) for name in text_fields}
+        texts = {name: text for name, text in texts.items() if isinstance(text, str)}
         docs.append(Document(doc_id, encoded.field_vectors(i), texts, dict(record.attributes)))
     return docs, sorted(failures, key=lambda pair: pair[0])
 

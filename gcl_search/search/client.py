@@ -47,7 +47,7 @@ from gcl_search.stores.base import (
     VectorStore,
     layout_from_config,
 )
-from gcl_search.stores.bm25 import analyze
+from gcl_search.stores.bm25 import analyze, check_lexical
 
 T = TypeVar("T")
 # OpenSearch turns every query term into a clause and refuses more than indices.query.bool.max_clause_count
@@ -66,20 +66,38 @@ class LexicalSpec:
         fusion: "minmax" or "zscore" (normalise both lists over the candidates, then a weighted sum) or "rrf".
         rank_constant: RRF's c (ignored by the other methods).
         depth: lexical candidates to fetch (None: as many as the dense search, `ceil((offset+k)*oversample)`).
+        mode: "combined" (BM25 of the index's catch-all field plus `boosts`) or "most_fields" (boosted sum
+            over `fields`); None: combined when the index has a catch-all field and `fields` is None.
+        boosts: text field -> boost > 0 (`gcl_search.stores.bm25`).
+        oversample: candidates per requested hit of each search (None: the client's).
     """
 
     fields: tuple[str, ...] | None = None
-    weight: float = 0.5
-    fusion: str = "minmax"
+    weight: float = 0.7  # = [search] lexical_weight's default
+    fusion: str = "rrf"  # = [search] fusion's default
     rank_constant: float = DEFAULT_RANK_CONSTANT
     depth: int | None = None
+    mode: str | None = None
+    boosts: Mapping[str, float] | None = None
+    oversample: float | None = None
 
     def __post_init__(self) -> None:
         check_fusion(self.fusion, self.weight, self.rank_constant)
+        check_lexical(self.mode, self.fields, self.boosts)
         if self.depth is not None and not 1 <= self.depth <= MAX_K:
             raise ConfigError(f"lexical depth {self.depth} must be in 1..{MAX_K}")
+        if self.oversample is not None and not (math.isfinite(self.oversample) and self.oversample >= 1):
+            raise ConfigError(f"oversample = {self.oversample} must be a finite number >= 1")
         if self.fields is not None:
             object.__setattr__(self, "fields", tuple(self.fields))
+        if self.boosts is not None:
+            object.__setattr__(self, "boosts", dict(self.boosts))
+
+    def resolved_mode(self, layout: IndexLayout) -> str:
+        """The mode this request runs in on an index laid out as `layout`."""
+        if self.mode is not None:
+            return self.mode
+        return "combined" if layout.options.catch_all and self.fields is None else "most_fields"
 
 
 class SearchClient:
@@ -192,8 +210,9 @@ class SearchClient:
         depth = offset + k
         lex_query = None
         if lexical is not None:
-            depth = min(MAX_K, math.ceil((offset + k) * self.oversample))
-            lex_query = LexicalQuery(lexical_text(text or ""), lexical.fields, lexical.depth or depth)
+            depth = min(MAX_K, math.ceil((offset + k) * (lexical.oversample or self.oversample)))
+            lex_query = LexicalQuery(lexical_text(text or ""), lexical.fields, lexical.depth or depth,
+                                     lexical.resolved_mode(self.layout), lexical.boosts or {})
         dense, lex = self._call(self.store.candidates, query_vectors, w, depth, filters, self.ef_search,
                                 lex_query, attributes, method, self.rescore_depth)
         found = {c.doc_id: c for c in (*lex, *dense)}

@@ -4,7 +4,8 @@ No TOML writer that round-trips comments is a dependency of the project, and the
 - inside each `[[fields]]` table, replace the value of `weight = ...` (keeping a trailing comment) or add the
   line after `name = ...`;
 - in the `[search]` table (appended when missing), set `lexical`, and for a hybrid `lexical_weight`, `fusion`,
-  `rank_constant` and `lexical_fields` (removed when BM25 searches all text fields); other keys stay.
+  `rank_constant`, `lexical_fields` (removed when BM25 searches all text fields), `lexical_mode`,
+  `lexical_boosts` and `oversample` (removed when unset); other keys stay.
 The result is re-read with `load_config` and checked before it replaces anything.
 """
 
@@ -119,7 +120,11 @@ def _search_values(lexical: LexicalSpec | None) -> dict[str, str | None]:
     return {"lexical": "true", "lexical_weight": f"{lexical.weight:.6g}",
             "fusion": json.dumps(lexical.fusion),
             "rank_constant": f"{float(lexical.rank_constant)!r}",
-            "lexical_fields": None if lexical.fields is None else json.dumps(list(lexical.fields))}
+            "lexical_fields": None if lexical.fields is None else json.dumps(list(lexical.fields)),
+            "lexical_mode": None if lexical.mode is None else json.dumps(lexical.mode),
+            "lexical_boosts": None if not lexical.boosts else
+            "{" + ", ".join(f"{json.dumps(k)} = {float(v)!r}" for k, v in lexical.boosts.items()) + "}",
+            "oversample": None if lexical.oversample is None else f"{float(lexical.oversample)!r}"}
 
 
 def _edit_search(lines: list[str], values: Mapping[str, str | None]) -> list[str]:
@@ -155,6 +160,9 @@ def _check_written(path: Path, weights: Mapping[str, float], lexical: LexicalSpe
     search = config.search
     if search.lexical != (lexical is not None) or (lexical is not None and (
             abs(search.lexical_weight - lexical.weight) > 1e-5 or search.fusion != lexical.fusion
-            or search.lexical_fields != lexical.fields or search.rank_constant != lexical.rank_constant)):
+            or search.lexical_fields != lexical.fields or search.rank_constant != lexical.rank_constant
+            or search.lexical_mode != lexical.mode
+            or dict(search.lexical_boosts or {}) != (lexical.boosts or {})
+            or search.oversample != lexical.oversample)):
         raise ConfigError(f"{path}: writing the [search] lexical settings failed (read back {search}); "
                           "edit the config by hand")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from gcl_search.config import SearchSpec
@@ -49,31 +49,42 @@ def parse_weights(items: Iterable[str], what: str = "weight") -> dict[str, float
 
 def resolve_lexical(defaults: SearchSpec, *, lexical: bool | None = None,
                     fields: Sequence[str] | None = None, weight: float | None = None,
-                    fusion: str | None = None, rank_constant: float | None = None) -> LexicalSpec | None:
+                    fusion: str | None = None, rank_constant: float | None = None, mode: str | None = None,
+                    boosts: Mapping[str, float] | None = None, oversample: float | None = None
+                    ) -> LexicalSpec | None:
     """The request's lexical component: the config's `[search]` values, each overridden when given.
 
     Args:
         defaults: the config's `[search]` table.
         lexical: True / False turns BM25 on / off; None keeps the config's choice, except that naming
-            `fields` or a `weight` turns it on.
-        fields, weight, fusion, rank_constant: overrides of `lexical_fields`, `lexical_weight`, `fusion`,
-            `rank_constant`.
+            `fields`, a `weight`, a `mode` or `boosts` turns it on.
+        fields, weight, fusion, rank_constant, mode, boosts, oversample: overrides of `lexical_fields`,
+            `lexical_weight`, `fusion`, `rank_constant`, `lexical_mode`, `lexical_boosts`, `oversample`.
+            Request fields without a mode drop the config's mode (fields mean most_fields); request boosts
+            replace the config's.
 
     Returns:
         A LexicalSpec, or None for a dense-only request.
 
     Raises:
-        ConfigError: `lexical=False` together with fields or a weight, or an invalid value.
+        ConfigError: `lexical=False` together with lexical options, or an invalid value.
     """
-    if lexical is False and (fields or weight is not None):
-        raise ConfigError("lexical fields or weight given with lexical search turned off; drop one")
-    enabled = lexical if lexical is not None else (defaults.lexical or bool(fields) or weight is not None)
+    if lexical is False and (fields or weight is not None or mode or boosts):
+        raise ConfigError("lexical fields, weight, mode or boosts given with lexical search turned off; drop "
+                          "one")
+    named = bool(fields) or weight is not None or bool(mode) or bool(boosts)
+    enabled = lexical if lexical is not None else (defaults.lexical or named)
     if not enabled:
         return None
-    return LexicalSpec(fields=tuple(fields) if fields else defaults.lexical_fields,
+    if mode is None:
+        mode = None if fields else defaults.lexical_mode
+    return LexicalSpec(fields=tuple(fields) if fields else (None if mode == "combined"
+                                                             else defaults.lexical_fields),
                        weight=defaults.lexical_weight if weight is None else weight,
                        fusion=fusion or defaults.fusion,
-                       rank_constant=defaults.rank_constant if rank_constant is None else rank_constant)
+                       rank_constant=defaults.rank_constant if rank_constant is None else rank_constant,
+                       mode=mode, boosts=dict(boosts) if boosts else defaults.lexical_boosts,
+                       oversample=oversample if oversample is not None else defaults.oversample)
 
 
 def parse_filters(items: Iterable[str], layout: IndexLayout) -> list[Filter]:

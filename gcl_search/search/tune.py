@@ -5,20 +5,26 @@ A coordinate ascent over a fine grid fits the tuning queries and loses on held-o
 Icecat), so:
 
 1. candidates: a coarse simplex grid of field weights (multiples of `grid_step`, summing to 1) plus the
-   config's own weights, times multiples of `lexical_step` for the lexical weight of a hybrid;
+   config's own weights, times, for a hybrid, multiples of `lexical_step` for the lexical weight, the fusion
+   methods, the lexical modes (combined / most_fields, when the index has a catch-all field and no fields
+   are named) and optionally several candidate depths (`oversamples`);
 2. every candidate is scored per query on the tuning queries (a fixed candidate pool per query, see below),
    and the in-sample best is the candidate with the best mean; ties go to the one closest to the defaults;
 3. shrinkage toward the defaults, chosen by k-fold cross-validation over the tuning queries: for each fold
    the best candidate of the other folds is blended with the defaults, `w = d + a (best - d)` for a in
-   SHRINKAGE, and scored on the fold's queries; the `a` with the best mean over all folds wins (ties: the
+   SHRINKAGE (the fusion, mode and depth are the best's for a > 0, the defaults' for a = 0), and scored on
+   the fold's queries; the `a` with the best mean over all folds wins (ties: the
    smaller `a`, i.e. closer to the defaults; a = 0 keeps the defaults when tuning does not generalise);
 4. the result is `d + a (best - d)` for the in-sample best on all tuning queries.
 
 Each trial re-ranks a fixed per-query candidate pool, so it costs numpy work and no store call:
 - the pool is the union of the concatenated-vector ANN search at the default weights, one single-field ANN
-  search per field (the concatenated query with one non-zero block), and the BM25 top list, `pool_depth` each;
+  search per field (the concatenated query with one non-zero block), and the BM25 top list of each lexical
+  mode, `pool_depth` each;
 - every pool document is scored exactly per field once (`q_f . d_f`, and its field Gram matrix `d_f . d_g`),
-  so any weights give exact dense scores of the client's kind (`multi_field_scores`, as search computes them).
+  so any weights give exact dense scores of the client's kind (`multi_field_scores`, as search computes them);
+- a hybrid trial fuses over what the client would for a run of k hits: the top `ceil(k * oversample)` of the
+  pool by its dense score and of the BM25 list (bounded by the pool).
 
 The pool only bounds what a trial can see; the reported numbers are LIVE runs through the SearchClient with
 the default and the chosen weights, on held-out queries the tuning never saw (and on the tuning queries).
@@ -38,7 +44,7 @@ from gcl_search.errors import ConfigError
 from gcl_search.evaluation import evaluate
 from gcl_search.fields.vectors import field_gram, multi_field_scores
 from gcl_search.search.client import LexicalSpec, SearchClient, lexical_text
-from gcl_search.search.fusion import fuse
+from gcl_search.search.fusion import FUSIONS, fuse
 from gcl_search.search.live import SearchQuery, run_queries
 
 GRID_STEP = 0.2
@@ -47,8 +53,9 @@ FOLDS = 5
 SHRINKAGE = (0.0, 0.25, 0.5, 0.75, 1.0)
 MAX_CANDIDATES = 20_000
 
-# A candidate: field weights in field order, and the lexical weight (None without a lexical component).
-Candidate = tuple[tuple[float, ...], "float | None"]
+# A candidate: field weights in field order, the lexical weight (None without a lexical component), then the
+# fusion, lexical mode and oversample of a hybrid (None without one).
+Candidate = tuple[tuple[float, ...], "float | None", "str | None", "str | None", "float | None"]
 
 
 @dataclass(frozen=True)
@@ -87,8 +94,8 @@ class TuneResult:
 class _Pool:
     ids: np.ndarray        # (n,) doc ids, as str
     fields: np.ndarray     # (n, F) q_f . d_f, 0 where the document lacks the field
-    lexical: np.ndarray    # (n,) raw BM25, 0 where not returned
-    matched: np.ndarray    # (n,) bool, returned by BM25
+    lexical: dict[str, np.ndarray]  # mode -> (n,) raw BM25, 0 where not returned
+    matched: dict[str, np.ndarray]  # mode -> (n,) bool, returned by BM25
     present: np.ndarray    # (n, F) bool, the fields each document has
     gram: np.ndarray       # (n, F, F) d_f . d_g
     dense_score: str = "fused"
@@ -124,7 +131,8 @@ def tune_weights(client: SearchClient, queries: Sequence[SearchQuery],
                  judgments: Mapping[str, Mapping[str, int]], metric: str = "ndcg@10", *,
                  lexical: LexicalSpec | None = None, heldout: float = 0.3, seed: int = 0, k: int = 100,
                  pool_depth: int = 200, grid_step: float = GRID_STEP, lexical_step: float = LEXICAL_STEP,
-                 folds: int = FOLDS, condensed: bool = False) -> TuneResult:
+                 folds: int = FOLDS, condensed: bool = False, fusions: Sequence[str] | None = None,
+                 modes: Sequence[str] | None = None, oversamples: Sequence[float] = ()) -> TuneResult:
     """Choose the field weights (and `lexical.weight` when `lexical` is given) that maximise `metric` and
     hold up across folds of the tuning queries (see the module docstring).
 
@@ -142,6 +150,10 @@ def tune_weights(client: SearchClient, queries: Sequence[SearchQuery],
         lexical_step: lexical-weight grid spacing.
         folds: cross-validation folds over the tuning queries (capped at their number; < 2: no shrinkage).
         condensed: judged-only evaluation (drop unjudged documents before scoring).
+        fusions: fusion methods to try (default: all three; the start's first).
+        modes: lexical modes to try (default: both when the index has a catch-all field and `lexical` names
+            no fields, else the start's).
+        oversamples: candidate depths (`LexicalSpec.oversample`) to try besides the start's (default: none).
 
     Returns:
         TuneResult with the chosen weights, the cross-validation scores, and live train / held-out metrics
@@ -155,18 +167,29 @@ def tune_weights(client: SearchClient, queries: Sequence[SearchQuery],
         raise ConfigError("no tuning queries; pass more judged queries or a smaller heldout share")
     names = client.field_names
     default = _normalised([float(client.default_weights.get(n, 0.0)) for n in names])
-    start_lam = None if lexical is None else lexical.weight
-    candidates = _candidates(len(names), default, start_lam, grid_step, lexical_step)
-    pools = {q.query_id: _build_pool(client, q, pool_depth, lexical) for q in train}
+    start: Candidate = (default, None, None, None, None)
+    choices: list[tuple] = [(None, None, None, None)]
+    if lexical is not None:
+        mode = lexical.resolved_mode(client.layout)
+        over = float(lexical.oversample or client.oversample)
+        start = (default, lexical.weight, lexical.fusion, mode, over)
+        if modes is None:
+            modes = (mode, *({"combined", "most_fields"} - {mode})) if (
+                client.layout.options.catch_all and lexical.fields is None) else (mode,)
+        units = _units(lexical_step, "lexical_step")
+        lams = sorted({lexical.weight, *(i / units for i in range(units + 1))})
+        choices = list(itertools.product(lams, _unique(lexical.fusion, fusions or FUSIONS),
+                                         _unique(mode, modes), _unique(over, oversamples)))
+    candidates = _candidates(len(names), start, choices, grid_step)
+    used_modes = sorted({c[3] for c in candidates if c[3] is not None})
+    pools = {q.query_id: _build_pool(client, q, pool_depth, lexical, used_modes) for q in train}
     options = {"condensed": condensed, "unknown_queries": "ignore"}
     scorer = _Scorer(pools, {q.query_id: judgments.get(q.query_id, {}) for q in train}, metric, lexical, k,
                      options)
     matrix = np.stack([scorer(c) for c in candidates])  # (candidates, scored queries)
-    shrink, cv_scores, n_folds = _choose_shrinkage(scorer, candidates, matrix, (default, start_lam), folds,
-                                                   seed)
-    weights, lam = _blend((default, start_lam), candidates[_best(candidates, matrix.mean(axis=1))], shrink)
-    result = TuneResult(metric, dict(zip(names, weights)),
-                        None if lexical is None else replace(lexical, weight=lam),
+    shrink, cv_scores, n_folds = _choose_shrinkage(scorer, candidates, matrix, start, folds, seed)
+    chosen = _blend(start, candidates[_best(candidates, matrix.mean(axis=1))], shrink)
+    result = TuneResult(metric, dict(zip(names, chosen[0])), _spec(lexical, chosen),
                         dict(zip(names, default)), lexical, tuple(q.query_id for q in train),
                         tuple(q.query_id for q in held), shrink, cv_scores, n_folds, trials=len(candidates))
     _live_scores(client, result, {"train": train, "heldout": held}, judgments, k, options)
@@ -186,10 +209,9 @@ class _Scorer:
                               "tune on")
 
     def __call__(self, candidate: Candidate, subset: Sequence[int] | None = None) -> np.ndarray:
-        weights, lam = candidate
-        spec = None if self.lexical is None else replace(self.lexical, weight=lam)
+        spec = _spec(self.lexical, candidate)
         ids = self.query_ids if subset is None else [self.query_ids[i] for i in subset]
-        run = {qid: _rank_pool(self.pools[qid], weights, spec, self.k) for qid in ids}
+        run = {qid: _rank_pool(self.pools[qid], candidate[0], spec, candidate[3], self.k) for qid in ids}
         report = evaluate({qid: self.judgments[qid] for qid in ids}, run, [self.metric],
                           missing_queries="zero", **self.options)
         values = dict(zip(report.query_ids, report.column(self.metric)))
@@ -226,32 +248,43 @@ def _best(candidates: Sequence[Candidate], means: np.ndarray) -> int:
 
 
 def _blend(default: Candidate, best: Candidate, a: float) -> Candidate:
+    """Weights blended `d + a (best - d)`; the categorical choices (fusion, mode, depth) are the best's for
+    a > 0 (a blend of two fusions means nothing)."""
     weights = tuple(d + a * (b - d) for d, b in zip(default[0], best[0]))
     lam = None if default[1] is None or best[1] is None else default[1] + a * (best[1] - default[1])
-    return weights, lam
+    return (weights, lam, *(best if a > 0 else default)[2:])
 
 
-def _candidates(n_fields: int, default: tuple[float, ...], lam: float | None, grid_step: float,
-                lexical_step: float) -> list[Candidate]:
-    """The defaults first, then the grid sorted by distance to them (so ties favour staying close)."""
+def _spec(lexical: LexicalSpec | None, candidate: Candidate) -> LexicalSpec | None:
+    if lexical is None or candidate[1] is None:
+        return None
+    _, lam, fusion, mode, oversample = candidate
+    return replace(lexical, weight=lam, fusion=fusion, mode=mode, oversample=oversample,
+                   fields=lexical.fields if mode == "most_fields" else None)
+
+
+def _unique(first, others) -> list:
+    return list(dict.fromkeys([first, *others]))
+
+
+def _candidates(n_fields: int, start: Candidate, choices: Sequence[tuple], grid_step: float
+                ) -> list[Candidate]:
+    """The start first, then the grid x the lexical choices sorted by distance to it (ties stay close)."""
     grid = simplex_grid(n_fields, grid_step)
-    lams: list[float | None] = [None]
-    if lam is not None:
-        units = _units(lexical_step, "lexical_step")
-        lams = sorted({lam, *(i / units for i in range(units + 1))})
-    if (len(grid) + 1) * len(lams) > MAX_CANDIDATES:
-        raise ConfigError(f"{(len(grid) + 1) * len(lams)} weight settings to try (> {MAX_CANDIDATES}); use "
-                          "a coarser grid step")
-    start: Candidate = (default, lam)
-    points = [default, *(w for w in grid if not _same((w, None), (default, None)))]
-    others = [c for c in itertools.product(points, lams) if not _same(c, start)]
+    if (len(grid) + 1) * len(choices) > MAX_CANDIDATES:
+        raise ConfigError(f"{(len(grid) + 1) * len(choices)} settings to try (> {MAX_CANDIDATES}); use a "
+                          "coarser grid step or fewer lexical choices")
+    points = [start[0], *(w for w in grid if sum(abs(x - y) for x, y in zip(w, start[0])) > 1e-9)]
+    others = [(w, *c) for w, c in itertools.product(points, choices)]
+    others = [c for c in others if not _same(c, start)]
     others.sort(key=lambda c: _distance(c, start))
     return [start, *others]
 
 
 def _distance(a: Candidate, b: Candidate) -> float:
     lexical = 0.0 if a[1] is None or b[1] is None else abs(a[1] - b[1])
-    return sum(abs(x - y) for x, y in zip(a[0], b[0])) + lexical
+    categorical = 0.5 * sum(x != y for x, y in zip(a[2:], b[2:]))
+    return sum(abs(x - y) for x, y in zip(a[0], b[0])) + lexical + categorical
 
 
 def _same(a: Candidate, b: Candidate) -> bool:
@@ -279,7 +312,8 @@ def _compositions(total: int, parts: int):
             yield (first, *rest)
 
 
-def _build_pool(client: SearchClient, query: SearchQuery, depth: int, lexical: LexicalSpec | None) -> _Pool:
+def _build_pool(client: SearchClient, query: SearchQuery, depth: int, lexical: LexicalSpec | None,
+                modes: Sequence[str]) -> _Pool:
     vectors = client.embedder.embed(query.text, query.image)
     layout, store = client.layout, client.store
     searches = [client.default_weights] + [{n: 1.0} for n in client.field_names]
@@ -289,11 +323,13 @@ def _build_pool(client: SearchClient, query: SearchQuery, depth: int, lexical: L
             q = layout.query_vector(vectors, weights)
             found = client._call(store.knn, q, depth, ef_search=client.ef_search)
             ids.update(dict.fromkeys(doc_id for doc_id, _ in found))
-    lex: dict[str, float] = {}
+    lex: dict[str, dict[str, float]] = {mode: {} for mode in modes}
     if lexical is not None and query.text:
-        fields = None if lexical.fields is None else list(lexical.fields)
-        lex = dict(client._call(store.lexical, lexical_text(query.text), fields, depth))
-        ids.update(dict.fromkeys(lex))
+        for mode in modes:
+            fields = None if lexical.fields is None or mode == "combined" else list(lexical.fields)
+            lex[mode] = dict(client._call(store.lexical, lexical_text(query.text), fields, depth, mode=mode,
+                                          boosts=lexical.boosts))
+            ids.update(dict.fromkeys(lex[mode]))
     found = client._call(store.vectors, list(ids))
     order = [d for d in ids if d in found]
     matrix = np.zeros((len(order), len(client.field_names)), dtype=np.float64)
@@ -304,22 +340,34 @@ def _build_pool(client: SearchClient, query: SearchQuery, depth: int, lexical: L
     present = np.array([[n in found[d] for n in client.field_names] for d in order], dtype=bool)
     gram = np.array([field_gram(found[d], client.field_names) for d in order]).reshape(
         len(order), len(client.field_names), len(client.field_names))
-    return _Pool(np.array(order, dtype=str), matrix, np.array([lex.get(d, 0.0) for d in order]),
-                 np.array([d in lex for d in order], dtype=bool), present.reshape(matrix.shape), gram,
-                 client.dense_score)
+    return _Pool(np.array(order, dtype=str), matrix,
+                 {m: np.array([lex[m].get(d, 0.0) for d in order]) for m in lex},
+                 {m: np.array([d in lex[m] for d in order], dtype=bool) for m in lex},
+                 present.reshape(matrix.shape), gram, client.dense_score)
 
 
-def _rank_pool(pool: _Pool, weights: Sequence[float], lexical: LexicalSpec | None, k: int
+def _rank_pool(pool: _Pool, weights: Sequence[float], lexical: LexicalSpec | None, mode: str | None, k: int
                ) -> dict[str, float]:
     if not len(pool.ids):
         return {}
     scores = multi_field_scores(pool.fields, pool.gram, pool.present, np.asarray(weights, dtype=np.float64),
                                 pool.dense_score)
-    if lexical is not None:
-        scores = fuse(pool.id_list, scores, pool.lexical, pool.matched, lexical.fusion, lexical.weight,
-                      lexical.rank_constant)
-    top = np.lexsort((pool.tie, -scores))[:k]
-    return {pool.id_list[i]: float(scores[i]) for i in top}
+    if lexical is None:
+        top = np.lexsort((pool.tie, -scores))[:k]
+        return {pool.id_list[i]: float(scores[i]) for i in top}
+    # the client's candidate set: the dense top and the BM25 top, ceil(k * oversample) each
+    depth = math.ceil(k * (lexical.oversample or 1.0))
+    lex, matched = pool.lexical[mode], pool.matched[mode]
+    dense_top = np.lexsort((pool.tie, -scores))[:depth]
+    lex_rows = np.flatnonzero(matched)
+    lex_top = lex_rows[np.lexsort((pool.tie[lex_rows], -lex[lex_rows]))[:depth]]
+    rows = np.union1d(dense_top, lex_top)
+    ids = [pool.id_list[i] for i in rows]
+    found = np.isin(rows, lex_top)  # as the client: no BM25 score for what its BM25 search did not return
+    fused = fuse(ids, scores[rows], np.where(found, lex[rows], 0.0), found, lexical.fusion, lexical.weight,
+                 lexical.rank_constant)
+    order = np.lexsort((pool.tie[rows], -fused))[:k]
+    return {ids[i]: float(fused[i]) for i in order}
 
 
 def _live_scores(client: SearchClient, result: TuneResult, splits: Mapping[str, Sequence[SearchQuery]],

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, Union, runtime_checkable
 
 import numpy as np
@@ -113,12 +113,15 @@ def check_filters(layout: IndexLayout, filters: Sequence[Filter]) -> None:
 
 @dataclass(frozen=True)
 class LexicalQuery:
-    """The lexical half of `VectorStore.candidates`: BM25 of `text` summed over `fields` (None: all text
-    fields), top `k`."""
+    """The lexical half of `VectorStore.candidates`: BM25 of `text`, top `k`; `mode` "most_fields" sums the
+    boosted per-field scores over `fields` (None: all text fields), "combined" scores the catch-all field plus
+    the boosted fields (`gcl_search.stores.bm25`)."""
 
     text: str
     fields: tuple[str, ...] | None
     k: int
+    mode: str = "most_fields"
+    boosts: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -282,13 +285,17 @@ class VectorStore(Protocol):
         """
         ...
 
-    def lexical(self, text: str, fields: Sequence[str] | None, k: int, filters: Sequence[Filter] = ()
+    def lexical(self, text: str, fields: Sequence[str] | None, k: int, filters: Sequence[Filter] = (), *,
+                mode: str = "most_fields", boosts: Mapping[str, float] | None = None
                 ) -> list[tuple[str, float]]:
-        """BM25 (Lucene variant, k1=1.2, b=0.75): the sum of the per-field scores over `fields`.
+        """BM25 (Lucene variant, k1=1.2, b=0.75, the index's analyzer; `gcl_search.stores.bm25`).
 
         Args:
-            text: the query text (analysed: lowercased, split on non-word characters).
-            fields: text fields to search (None: all of the layout's text fields).
+            text: the query text (analysed with the index's analyzer).
+            fields: text fields of a most_fields search (None: all of the layout's text fields).
+            mode: "most_fields" (`sum_f b_f BM25_f`) or "combined" (the catch-all field, plus the boosted
+                fields; needs an index laid out with `catch_all`).
+            boosts: field -> b_f > 0 (most_fields: 1 for a field left out; combined: only the fields named).
             k: number of hits; only documents that match at least one term are returned.
             filters: as for `knn`.
 
@@ -327,7 +334,8 @@ def candidates_from_parts(store: VectorStore, query_vectors: Mapping[str, np.nda
     bm25: dict[str, float] = {}
     if lexical is not None:
         fields = None if lexical.fields is None else list(lexical.fields)
-        bm25 = dict(store.lexical(lexical.text, fields, lexical.k, filters))
+        bm25 = dict(store.lexical(lexical.text, fields, lexical.k, filters, mode=lexical.mode,
+                                  boosts=lexical.boosts))
     ids = list(dict.fromkeys([*dense_ids, *bm25]))
     vectors = store.vectors(ids)
     attrs = store.attributes(ids) if attributes and ids else {}

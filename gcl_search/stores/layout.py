@@ -125,6 +125,10 @@ class LayoutOptions:
             document's present fields (see the module docstring); False: zeros (indices written before).
         preset_fused: the preset vector is `normalize(sum_f a_f d_f)` (a_f renormalised over present
             fields); False: `sum_f a_f d_f` (indices written before).
+        analyzer: the text fields' analyzer ("standard" or "english", `gcl_search.stores.bm25`); an index-time
+            choice, so queries are analysed the same way. Indexes from before it was recorded: "standard".
+        catch_all: also index the concatenation of the text fields as one field (the "combined" lexical
+            mode). Indexes from before it was recorded: False.
     """
 
     concat: bool = True
@@ -137,11 +141,16 @@ class LayoutOptions:
     ef_construction: int = 200
     ef_search: int = 1600
     oversample: float = 3.0
+    analyzer: str = "standard"
+    catch_all: bool = False
     rescore_depth: int = 200
     impute_missing: bool = True
     preset_fused: bool = True
 
     def __post_init__(self) -> None:
+        from gcl_search.stores.bm25 import check_analyzer
+
+        check_analyzer(self.analyzer)
         if self.engine not in ENGINES:
             raise ConfigError(f"engine {self.engine!r} is not known; use lucene (default), faiss or nmslib")
         if self.m < 2 or self.ef_construction < 1 or self.ef_search < 1:
@@ -451,7 +460,7 @@ def layout_from_config(config: Config, dims: Mapping[str, int], text_fields: Seq
     Args:
         config: the loaded config; its `fields` give the dense fields in order.
         dims: encoder name -> output dimension (from the loaded encoders, `Encoder.dim`).
-        text_fields: BM25 fields; default: every text-modality field of the config.
+        text_fields: BM25 fields; default: `[index] text_fields`, else every text-modality field.
         attributes: filterable attributes.
         options: layout options (default: LayoutOptions(), with `preset_weights` = the fields' weights when
             the config's `[index] preset_vector` is set).
@@ -466,8 +475,9 @@ def layout_from_config(config: Config, dims: Mapping[str, int], text_fields: Seq
                               "load the encoder first")
         dense.append(DenseField(spec.name, int(dims[spec.encoder]), spec.encoder, spec.modality))
     if text_fields is None:
-        text_fields = [spec.name for spec in config.fields if spec.modality == "text"]
+        text_fields = config.text_field_names()
     if options is None:
         preset = {spec.name: spec.weight for spec in config.fields if spec.weight > 0}
-        options = LayoutOptions(preset_weights=preset if config.index.preset_vector else None)
+        options = LayoutOptions(preset_weights=preset if config.index.preset_vector else None,
+                                analyzer=config.index.analyzer, catch_all=config.index.catch_all)
     return IndexLayout(tuple(dense), tuple(text_fields), tuple(attributes), options)

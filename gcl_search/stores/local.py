@@ -18,6 +18,7 @@ One writer at a time.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -40,7 +41,7 @@ from gcl_search.stores.base import (
     check_filters,
     rank,
 )
-from gcl_search.stores.bm25 import MultiFieldBM25
+from gcl_search.stores.bm25 import LexicalIndex, check_lexical
 from gcl_search.stores.local_state import LocalState, prepare_rows
 
 MAX_SEGMENTS = 32
@@ -57,7 +58,7 @@ class LocalStore:
         self.path = Path(path)
         self._layout: IndexLayout | None = None
         self._state: LocalState | None = None
-        self._bm25: MultiFieldBM25 | None = None
+        self._bm25: LexicalIndex | None = None
         self._deferred = False
 
     @property
@@ -178,20 +179,40 @@ class LocalStore:
         return candidates_from_parts(self, query_vectors, weights, depth, filters, ef_search, lexical,
                                      attributes, dense_score, pool, dense_ids)
 
-    def lexical(self, text: str, fields: Sequence[str] | None, k: int, filters: Sequence[Filter] = ()
+    def lexical(self, text: str, fields: Sequence[str] | None, k: int, filters: Sequence[Filter] = (), *,
+                mode: str = "most_fields", boosts: Mapping[str, float] | None = None
                 ) -> list[tuple[str, float]]:
         state, layout = self._loaded(), self.layout()
         check_filters(layout, filters)
+        check_lexical(mode, fields if mode == "combined" else None, boosts)
         fields = list(layout.text_fields if fields is None else fields)
-        unknown = sorted(set(fields) - set(layout.text_fields))
+        unknown = sorted((set(fields) | set(boosts or {})) - set(layout.text_fields))
         if unknown:
             raise ConfigError(f"{unknown[0]!r} is not a text field of {self.path} (text fields: "
                               f"{', '.join(layout.text_fields) or 'none'})")
+        if mode == "combined" and not layout.options.catch_all:
+            raise ConfigError(f"{self.path} has no catch-all text field (laid out before it existed, or with "
+                              "[index] catch_all = false); use the most_fields lexical mode, or "
+                              "`LocalStore.set_text_analysis`")
+        if not layout.text_fields:
+            return []
         if self._bm25 is None:
-            self._bm25 = MultiFieldBM25({name: [t.get(name) for t in state.texts]
-                                         for name in layout.text_fields})
-        scores, matched = self._bm25.scores(text, fields)
+            texts = {name: [t.get(name) for t in state.texts] for name in layout.text_fields}
+            self._bm25 = LexicalIndex(texts, layout.options.analyzer, layout.options.catch_all)
+        scores, matched = self._bm25.scores(text, mode, fields, boosts or {})
         return _top_k(state.ids, scores, matched & self._filter_mask(state, filters), k)
+
+    def set_text_analysis(self, analyzer: str, catch_all: bool) -> None:
+        """Change the analyzer and catch-all field of this store's BM25 side (no re-encoding).
+
+        The local store keeps the raw texts and builds its BM25 indexes in memory at load, so the index-time
+        text choices are only the record in meta.json. (An OpenSearch index needs a re-ingest instead.)
+        """
+        layout = self.layout()
+        options = dataclasses.replace(layout.options, analyzer=analyzer, catch_all=catch_all)
+        layout = dataclasses.replace(layout, options=options)
+        _write_json(self.path / "meta.json", {"gcl_search": layout.to_meta()})
+        self._layout, self._bm25 = layout, None
 
     def attributes(self, doc_ids: Sequence[str]) -> dict[str, dict[str, object]]:
         state = self._loaded()

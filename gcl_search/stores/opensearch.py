@@ -36,6 +36,7 @@ from gcl_search.stores.base import (
     check_filters,
     rank,
 )
+from gcl_search.stores.bm25 import check_lexical
 from gcl_search.stores.catalog import IndexSummary
 from gcl_search.stores.connection import check_connection, connect, scrub
 from gcl_search.stores.knn import similarity_from_score
@@ -238,7 +239,7 @@ class OpenSearchStore:
         layout = self.layout()
         check_filters(layout, filters)
         if lexical is not None:
-            self._check_text_fields(layout, lexical.fields)
+            self._check_lexical(layout, lexical.fields, lexical.mode, lexical.boosts)
         searches = bodies.build_candidate_searches(layout, query_vectors, weights, depth, filters, ef_search,
                                                    lexical, attributes, dense_score, pool)
         if not searches:
@@ -276,21 +277,28 @@ class OpenSearchStore:
                                  float(hit["_score"]) if bm25 else None, dots))
         return out
 
-    def lexical(self, text: str, fields: Sequence[str] | None, k: int, filters: Sequence[Filter] = ()
+    def lexical(self, text: str, fields: Sequence[str] | None, k: int, filters: Sequence[Filter] = (), *,
+                mode: str = "most_fields", boosts: Mapping[str, float] | None = None
                 ) -> list[tuple[str, float]]:
         layout = self.layout()
         check_filters(layout, filters)
-        fields = self._check_text_fields(layout, fields)
-        body = bodies.build_lexical_query(text, fields, k, filters)
+        checked = self._check_lexical(layout, fields, mode, boosts)
+        body = bodies.build_lexical_query(text, checked, k, filters, mode, boosts)
         hits = self._read(self.client.search, index=self.index, body=body)["hits"]["hits"]
         return rank({h["_id"]: float(h["_score"]) for h in hits}, k)
 
-    def _check_text_fields(self, layout: IndexLayout, fields: Sequence[str] | None) -> list[str]:
+    def _check_lexical(self, layout: IndexLayout, fields: Sequence[str] | None, mode: str,
+                       boosts: Mapping[str, float] | None) -> list[str]:
+        check_lexical(mode, fields if mode == "combined" else None, boosts)
         fields = list(layout.text_fields if fields is None else fields)
-        unknown = sorted(set(fields) - set(layout.text_fields))
+        unknown = sorted((set(fields) | set(boosts or {})) - set(layout.text_fields))
         if unknown:
             raise ConfigError(f"{unknown[0]!r} is not a text field of index {self.index!r} (text fields: "
                               f"{', '.join(layout.text_fields) or 'none'})")
+        if mode == "combined" and not layout.options.catch_all:
+            raise ConfigError(f"index {self.index!r} has no catch-all text field (created before it existed, "
+                              "or with [index] catch_all = false); use the most_fields lexical mode or "
+                              "re-ingest into a new index")
         return fields
 
     def attributes(self, doc_ids: Sequence[str]) -> dict[str, dict[str, object]]:

@@ -9,7 +9,8 @@ unless the layout opts into a native engine)::
     gcl_fused     knn_vector (dim, innerproduct)          only with LayoutOptions.fused_weights
     gcl_preset    knn_vector (dim, innerproduct)          only with LayoutOptions.preset_weights
     vec.<field>   knn_vector (dim, innerproduct)          only with LayoutOptions.per_field_vectors
-    text.<field>  text (standard analyzer, BM25)          the layout's text fields; other texts stored only
+    text.<field>  text (the layout's analyzer, BM25)      the layout's text fields; other texts stored only
+    gcl_all       text (copy_to from every text.<field>)  only with LayoutOptions.catch_all (combined mode)
     attr.<name>   keyword | float | long | boolean        declared attributes; others stored only
     _meta.gcl_search                                      IndexLayout.to_meta()
 
@@ -36,6 +37,17 @@ CONCAT_FIELD = "gcl_concat"
 FUSED_FIELD = "gcl_fused"
 PRESET_FIELD = "gcl_preset"
 PRESENT_FIELD = "gcl_present"
+CATCH_ALL_FIELD = "gcl_all"
+# The `english` analyzer of gcl_search.stores.bm25 (not OpenSearch's built-in `english`, which stems with
+# Porter): standard tokenizer, possessive, lowercase, `_english_` stop words, minimal_english.
+ENGLISH_ANALYSIS = {
+    "filter": {"gcl_english_possessive": {"type": "stemmer", "language": "possessive_english"},
+               "gcl_english_stop": {"type": "stop", "stopwords": "_english_"},
+               "gcl_english_stemmer": {"type": "stemmer", "language": "minimal_english"}},
+    "analyzer": {"gcl_english": {"type": "custom", "tokenizer": "standard",
+                                 "filter": ["gcl_english_possessive", "lowercase", "gcl_english_stop",
+                                            "gcl_english_stemmer"]}}}
+ANALYZER_NAMES = {"standard": "standard", "english": "gcl_english"}
 SIMS = "gcl_sims"
 VECTORS = "gcl_vectors"
 # Per hit, one value per field the document has (in gcl_present), read from the stored vectors' doc values, so
@@ -126,7 +138,11 @@ def build_mappings(layout: IndexLayout) -> dict[str, Any]:
         props[PRESET_FIELD] = _vector_mapping(layout, layout.preset_dim)
     if layout.options.per_field_vectors:
         props["vec"] = {"properties": {f.name: _vector_mapping(layout, f.dim) for f in layout.dense_fields}}
-    props["text"] = {"dynamic": False, "properties": {name: {"type": "text"} for name in layout.text_fields}}
+    text: dict[str, Any] = {"type": "text", "analyzer": ANALYZER_NAMES[layout.options.analyzer]}
+    if layout.options.catch_all and layout.text_fields:
+        props[CATCH_ALL_FIELD] = dict(text)
+        text["copy_to"] = CATCH_ALL_FIELD
+    props["text"] = {"dynamic": False, "properties": {name: dict(text) for name in layout.text_fields}}
     props["attr"] = {"dynamic": False,
                      "properties": {a.name: {"type": _ATTR_TYPES[a.type]} for a in layout.attributes}}
     return {"dynamic": "strict", "_meta": {"gcl_search": layout.to_meta()},
@@ -142,6 +158,8 @@ def build_index_body(layout: IndexLayout, shards: int = 1, replicas: int = 0) ->
         replicas: replicas (0 keeps a single node green; raise it after a bulk load on a cluster).
     """
     body = {"settings": knn_index_settings(shards, replicas), "mappings": build_mappings(layout)}
+    if layout.options.analyzer == "english":
+        body["settings"]["analysis"] = ENGLISH_ANALYSIS
     check_knn_engines(body, allow_native_engine=layout.options.engine != "lucene")
     return body
 
@@ -235,10 +253,18 @@ def build_knn_query(layout: IndexLayout, vector: np.ndarray, k: int, filters: Se
     return {"size": k, "_source": False, "query": {"knn": {vector_field(layout, target): clause}}}
 
 
-def build_lexical_query(text: str, fields: Sequence[str], k: int, filters: Sequence[Filter] = ()
+def build_lexical_query(text: str, fields: Sequence[str], k: int, filters: Sequence[Filter] = (),
+                        mode: str = "most_fields", boosts: Mapping[str, float] | None = None
                         ) -> dict[str, Any]:
-    """`_search` body: BM25 summed over fields (a bool of one `match` per field, as `most_fields`)."""
-    should = [{"match": {f"text.{name}": text}} for name in fields]
+    """`_search` body: a bool of `match` clauses whose scores add up (`gcl_search.stores.bm25`): most_fields,
+    one per field with boost b_f (default 1); combined, the catch-all field plus one per boosted field."""
+    boosts = boosts or {}
+    if mode == "combined":
+        clauses = [(CATCH_ALL_FIELD, 1.0), *((f"text.{name}", b) for name, b in boosts.items())]
+    else:
+        clauses = [(f"text.{name}", boosts.get(name, 1.0)) for name in fields]
+    should = [{"match": {field: {"query": text, "boost": boost} if boost != 1.0 else text}}
+              for field, boost in clauses]
     query: dict[str, Any] = {"bool": {"should": should, "minimum_should_match": 1}}
     if filters:
         query["bool"]["filter"] = build_filter(filters)
@@ -331,5 +357,6 @@ def build_candidate_searches(layout: IndexLayout, query_vectors: Mapping[str, np
                                                     sources)})
     if lexical is not None:
         fields = list(layout.text_fields if lexical.fields is None else lexical.fields)
-        bodies.append({**build_lexical_query(lexical.text, fields, lexical.k, filters), **extras})
+        bodies.append({**build_lexical_query(lexical.text, fields, lexical.k, filters, lexical.mode,
+                                             lexical.boosts), **extras})
     return bodies

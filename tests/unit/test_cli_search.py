@@ -158,9 +158,9 @@ def test_tune_a_hybrid_writes_the_search_table_and_the_heldout_queries(env):
     assert result.exit_code == 0, result.output
     assert "lexical weight=" in result.output
     search = load_config(out).search
-    assert (search.lexical, search.lexical_fields, search.fusion, search.rank_constant) == \
-        (True, ("title",), "rrf", 10.0)
-    assert search.lexical_weight in (0.0, 0.5, 1.0)
+    assert (search.lexical, search.lexical_fields, search.rank_constant) == (True, ("title",), 10.0)
+    assert search.fusion in ("rrf", "minmax", "zscore")  # the start (rrf) and the other two are tried
+    assert search.lexical_weight in (0.0, 0.5, 0.7, 1.0)  # the grid and the start (the default, 0.7)
     held_ids = [json.loads(line)["query_id"] for line in held.read_text(encoding="utf-8").splitlines()]
     assert len(held_ids) == 1 and held_ids[0] in {"usb cable", "red mouse", "usb", "hdmi"}
     # the written config is what search and evaluate now use by default: a hybrid run
@@ -184,4 +184,4 @@ def test_search_takes_its_defaults_from_the_search_table(env):
     config.write_text(CONFIG + '\n[search]\nlexical_fields = ["colour"]\n', encoding="utf-8")
     bad = CliRunner().invoke(main, ["search", *base, "-q", "usb"])
     assert bad.exit_code == 1
-    assert "config.toml: [search].lexical_fields: 'colour' is not a text field" in bad.output
+    assert "config.toml: [search].lexical_fields: 'colour' is not a BM25 text field" in bad.output

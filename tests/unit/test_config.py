@@ -92,7 +92,8 @@ def test_example_icecat_config_loads():
     ('batch_size = 32', 'device = "gpu"', r"device = 'gpu' is not a device"),
     ('[images]', '[indexes]', r"top level: unknown key 'indexes'; known keys: encoders, fields, images, "
                               "index, query_fields, search, train"),
-    ('[images]', '[index]', r"\[index\]: unknown key 'root'; known keys: preset_vector"),
+    ('[images]', '[index]', r"\[index\]: unknown key 'root'; known keys: analyzer, catch_all, preset_vector, "
+                            "replicas, shards, text_fields"),
     ('batch_size = 32', 'pretrained = "openai"', "pretrained is an open_clip key"),
 ])
 def test_invalid_configs_name_file_and_key(tmp_path, old, new, message):
@@ -129,7 +130,13 @@ def test_search_fusions_match_the_fusion_module():
     ("ef_search = 0", r"\[search\]: ef_search = 0 must be >= 1"),
     ('lexical_fields = ["title", "title"]', r"lexical_fields = \['title', 'title'\] must list distinct"),
     ('lexical_fields = ["image"]',
-     r"\[search\].lexical_fields: 'image' is not a text field of \[\[fields\]\] \(text fields: title\)"),
+     r"\[search\].lexical_fields: 'image' is not a BM25 text field \(\[index\] text_fields, else the text "
+     r"\[\[fields\]\]: title\)"),
+    ('lexical_boosts = {image = 2.0}', r"\[search\].lexical_boosts: 'image' is not a BM25 text field"),
+    ('lexical_boosts = {title = 0}', r"\[search\]: lexical boost title=0.0 must be a finite number > 0"),
+    ('lexical_mode = "bm25f"', r"\[search\]: lexical mode 'bm25f' is not known; use one of: combined, "
+     r"most_fields"),
+    ('lexical_mode = "combined"\nlexical_fields = ["title"]', r"the combined mode scores the catch-all"),
     ("weights = 1", r"\[search\]: unknown key 'weights'; known keys: dense_score, ef_search, fusion, k, "
                     "lexical, "),
 ])
@@ -176,7 +183,9 @@ def test_docs_example_config_loads(tmp_path):
     assert config.encoders["clip"].pretrained == str(tmp_path / "checkpoints" /
                                                      "gcl-vitb32-117-gs-full-states.pt")
     assert config.images == ImageSpec(root=str(tmp_path / "images"), allow_remote=False)
-    assert config.search == SearchSpec(lexical=True, lexical_fields=("title",), lexical_weight=0.3)
+    assert config.search == SearchSpec(lexical=True, lexical_mode="combined", lexical_boosts={"title": 0.5},
+                                       fusion="minmax", lexical_weight=0.3)
+    assert (config.index.analyzer, config.index.catch_all) == ("english", True)
 
 
 def test_training_recipes_are_valid_configs():
@@ -185,3 +194,19 @@ def test_training_recipes_are_valid_configs():
     for recipe in recipes:
         config = load_config(recipe)
         assert config.fields and isinstance(config.train, dict) and config.train, recipe
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('analyzer = "snowball"', r"\[index\]: analyzer 'snowball' is not known; use one of: standard, english"),
+    ('text_fields = ["title", "title"]', r"\[index\]: text_fields = \['title', 'title'\] must list distinct"),
+    ("catch_all = 1", r"\[index\].catch_all = 1: expected bool, got int"),
+])
+def test_invalid_index_table_names_file_and_key(tmp_path, table, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, f"{GOOD}\n[index]\n{table}\n"))
+
+
+def test_index_text_fields_may_name_bm25_only_columns(tmp_path):
+    config = load_config(write(tmp_path, f'{GOOD}\n[index]\ntext_fields = ["title", "name"]\n'
+                                         '[search]\nlexical_boosts = {name = 2.0}\n'))
+    assert config.text_field_names() == ["title", "name"] and config.search.lexical_boosts == {"name": 2.0}

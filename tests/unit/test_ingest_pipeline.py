@@ -215,3 +215,23 @@ def test_the_library_example_in_docs_runs(tmp_path, monkeypatch):
     namespace: dict = {}
     exec(compile(sample, "docs/ingest.md", "exec"), namespace)
     assert namespace["report"].indexed == 200 and LocalStore(tmp_path / "store").count() == 200
+
+
+def test_bm25_only_text_fields_come_from_catalogue_columns(tmp_path):
+    """[index] text_fields may name a column that is not embedded: it is indexed for BM25 (and searchable in
+    the catch-all field) from the record's column, with the index's analyzer."""
+    import dataclasses
+
+    from gcl_search.config import IndexSpec
+
+    catalogue = tmp_path / "cat.jsonl"
+    catalogue.write_text("\n".join(json.dumps({"id": f"p{i}", "title": f"usb cable {i}", "desc": "",
+                                               "model": ("AB-12", "XY-9")[i % 2]}) for i in range(4)) + "\n")
+    config = dataclasses.replace(make_config(), index=IndexSpec(text_fields=("title", "model")))
+    _, store = _run(tmp_path, catalogue, KeywordEncoder(), config=config)
+    layout = store.layout()
+    assert layout.text_fields == ("title", "model")
+    assert (layout.options.analyzer, layout.options.catch_all) == ("english", True)
+    assert store.texts(["p1"]) == {"p1": {"title": "usb cable 1", "model": "XY-9"}}
+    assert [d for d, _ in store.lexical("xy 9 cables", None, 5, mode="combined")][:2] == ["p1", "p3"]
+    assert [d for d, _ in store.lexical("xy", ("model",), 5)] == ["p1", "p3"]

@@ -29,7 +29,8 @@ def icecat_layout() -> IndexLayout:
     """The layout of mappings/icecat-minilm.template.json (see mappings/README.md)."""
     return IndexLayout((DenseField("title", 384, "minilm"), DenseField("description", 384, "minilm")),
                        ("title", "name", "brand", "description"),
-                       (AttributeField("price", "float"), AttributeField("brand"), AttributeField("colour")))
+                       (AttributeField("price", "float"), AttributeField("brand"), AttributeField("colour")),
+                       LayoutOptions(analyzer="english", catch_all=True))
 
 
 def test_index_body_is_lucene_innerproduct_with_layout_meta():
@@ -43,7 +44,7 @@ def test_index_body_is_lucene_innerproduct_with_layout_meta():
     assert mappings["dynamic"] == "strict"
     assert mappings["properties"]["attr"]["properties"] == {"price": {"type": "float"}, "n": {"type": "long"},
                                                            "brand": {"type": "keyword"}}
-    assert mappings["properties"]["text"]["properties"] == {"title": {"type": "text"}}
+    assert mappings["properties"]["text"]["properties"] == {"title": {"type": "text", "analyzer": "standard"}}
     assert "vec" not in mappings["properties"] and "gcl_fused" not in mappings["properties"]
 
 

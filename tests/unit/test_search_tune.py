@@ -113,7 +113,8 @@ def test_tuning_a_hybrid_reports_the_lexical_weight(client):
     assert result.default_lexical == start
     assert result.scores["heldout/default"] == pytest.approx(0.5)
     assert result.scores["heldout/best"] == pytest.approx(1.0)
-    assert result.trials == 4 * 11  # field weights (.9, .1) (defaults), (1, 0), (.5, .5), (0, 1) x 11 lams
+    # field weights (.9, .1) (defaults), (1, 0), (.5, .5), (0, 1) x 11 lams x 3 fusions
+    assert result.trials == 4 * 11 * 3
 
 
 def test_split_is_seeded_and_disjoint():
@@ -165,7 +166,8 @@ weight = 1.0
 def test_write_weights_keeps_comments_and_other_keys(tmp_path):
     src, out = tmp_path / "c.toml", tmp_path / "tuned.toml"
     src.write_text(CONFIG, encoding="utf-8")
-    write_weights(src, out, {"title": 0.25, "description": 0.75}, LexicalSpec(weight=0.3), note="ndcg@10 0.5")
+    write_weights(src, out, {"title": 0.25, "description": 0.75}, LexicalSpec(weight=0.3, fusion="minmax"),
+                  note="ndcg@10 0.5")
     text = out.read_text(encoding="utf-8")
     assert "# a comment that must survive" in text and "weight = 0.25   # default title weight" in text
     assert text.endswith("# gcl-search tune: ndcg@10 0.5\n")
@@ -196,7 +198,8 @@ def test_write_weights_edits_an_existing_search_table_in_place(tmp_path):
     search = load_config(src).search
     assert (search.k, search.lexical, search.lexical_fields, search.lexical_weight, search.fusion,
             search.rank_constant) == (7, True, ("description",), 0.4, "rrf", 20.0)
-    write_weights(src, src, {"title": 0.5}, LexicalSpec(weight=0.6))  # all text fields: the key goes
+    # all text fields: the key goes
+    write_weights(src, src, {"title": 0.5}, LexicalSpec(weight=0.6, fusion="minmax"))
     search = load_config(src).search
     assert search.lexical_fields is None and search.lexical_weight == 0.6 and search.fusion == "minmax"
     assert load_config(src).query_fields[0].name == "query"  # the table after [search] is intact
