@@ -107,14 +107,67 @@ def ablation_section(text: str, source: str) -> str:
                       "notes explain the numbers). " + protocol + "\n", *lines[start:end + 1], ""])
 
 
+EVIDENCE = "training/results/icecat_gcl_evidence.md"
+COPIED_FROM = "## Fine-tunes under query-level cross-validation"  # where the copied sections start
+
+
+def evidence_section(text: str, source: str) -> str:
+    """Issue 14's evidence (written by `training/icecat_gcl_evidence.py report`): everything but its title
+    line and its hand-written notes, under a heading that points at the file."""
+    body = text.split("<!-- notes:", 1)[0].splitlines()
+    if not any(line.startswith("|") for line in body):
+        return ""
+    body = [line for line in body if not line.startswith("# ")]
+    return "\n".join(["## Base vs binary vs GCL: human / teacher-ranked / both, multi-field, seeds\n",
+                      f"Copied from `{source}` (its notes and `training/results/icecat_gcl_evidence_plan.md` "
+                      "explain the numbers and what was not run).", *body]).rstrip() + "\n"
+
+
+def copied_sections(head: str, curves: list[str], summaries) -> str:
+    """`head` (the document up to the copied sections) plus freshly copied ablation / evidence / benchmark
+    sections: what `--copied-only` writes without re-running any search or model."""
+    parts = [head.rstrip() + "\n"]
+    for path, section in ((ROOT / "training/results/icecat_ablations.md", ablation_section),
+                          (ROOT / EVIDENCE, evidence_section)):
+        if path.exists():
+            parts.append(section(path.read_text(encoding="utf-8"), _rel(path, ROOT)))
+    if curves:
+        parts.append("Training curves (loss and dev metrics per epoch, written by the trainer):\n")
+        parts += [line + "\n" for line in curves]
+    parts += ["## Benchmark ratios (from benchmarks/results/*.txt, not re-run here)\n",
+              "Each block is copied from the file; read the file's header for the machine and its load.\n",
+              benchmarks_markdown(summaries)]
+    return "\n".join(parts)
+
+
+def _refresh_copied(out: Path, log) -> None:
+    text = out.read_text(encoding="utf-8")
+    cut = min((i for i in (text.find(COPIED_FROM), text.find("\n## Base vs binary vs GCL"),
+                           text.find("\n## Benchmark ratios")) if i >= 0), default=len(text))
+    curves = [line for line in text[cut:].splitlines() if line.startswith("![curves-")]
+    summaries = [benchmark_summary(p.name, p.read_text(encoding="utf-8"))
+                 for p in sorted((ROOT / "benchmarks" / "results").glob("*.txt"))]
+    out.write_text(copied_sections(text[:cut], curves, summaries), encoding="utf-8")
+    log(f"refreshed the copied sections of {out} (the run sections above them are unchanged)")
+
+
 # ---- the runs ----
 
 def _dev_split(recipe: Path):
+    """(recipe, train judgments, dev judgments). A recipe that trains on every query (dev_fraction 0, as the
+    issue-14 recipes do) gets the earlier default split (dev_fraction 0.25, split_seed 0) here; its own
+    models saw those queries, so `_model_dir` then wants --binary / --gcl models trained without them."""
+    import dataclasses
+
     from gcl_search.training.setup import dev_judgments, load_training_data, split_data
     from gcl_search.training.spec import load_train_config
 
     tc = load_train_config(recipe)
-    train, dev = split_data(load_training_data(tc).triples, tc.train.data)
+    data = dataclasses.replace(tc.train.data, extra_triples=None)  # the judged split is all that matters here
+    if not data.folds and data.dev_fraction == 0:
+        data = dataclasses.replace(data, dev_fraction=0.25, split_seed=0)
+    tc = dataclasses.replace(tc, train=dataclasses.replace(tc.train, data=data))
+    train, dev = split_data(load_training_data(tc).triples, data)
     return tc, dev_judgments(tc, train), dev_judgments(tc, dev)
 
 
@@ -197,7 +250,12 @@ def _model_dir(given: Path | None, kind: str, train: bool, log) -> Path:
     from gcl_search.training.spec import load_train_config
 
     recipe = ROOT / RECIPES[kind]
-    out = Path(load_train_config(recipe).train.output_dir)
+    tc = load_train_config(recipe)
+    if given is None and not tc.train.data.folds and tc.train.data.dev_fraction == 0:
+        sys.exit(f"make_results: {RECIPES[kind]} trains on every visible query, so its model cannot be "
+                 f"scored on dev queries; pass --{kind} MODEL_DIR trained without them (e.g. "
+                 f"runs/icecat-ablations/{kind}-s0/final)")
+    out = Path(tc.train.output_dir)
     model = given or out / "best"
     if (model / "modules.json").is_file():
         return model
@@ -233,10 +291,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/results.md"))
     parser.add_argument("--assets", type=Path, default=Path("docs/results"), help="plots dir")
     parser.add_argument("--resamples", type=int, default=10_000, help="randomisation-test resamples")
+    parser.add_argument("--copied-only", action="store_true",
+                        help="only re-copy the sections taken from training/results and benchmarks/results "
+                             "into the existing --out (no search, no model)")
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
         print(f"[make_results] {message}", file=sys.stderr, flush=True)
+
+    if args.copied_only:
+        _refresh_copied(args.out, log)
+        return
 
     from gcl_search.evaluation import compare
 
@@ -336,16 +401,8 @@ def _document(args, argv, tc, train_qrels, dev_qrels, scored, rows, means, signi
         quality_table(rows, means, significant),
         f"![metric means per run (dev queries)]({_rel(bars, args.out.parent)})\n",
     ]
-    ablations = ROOT / "training/results/icecat_ablations.md"
-    if ablations.exists():
-        parts.append(ablation_section(ablations.read_text(encoding="utf-8"), _rel(ablations, ROOT)))
-    if curves:
-        parts.append("Training curves (loss and dev metrics per epoch, written by the trainer):\n")
-        parts += [f"![{Path(c).stem}]({_rel(Path(c), args.out.parent)})\n" for c in curves]
-    parts += ["## Benchmark ratios (from benchmarks/results/*.txt, not re-run here)\n",
-              "Each block is copied from the file; read the file's header for the machine and its load.\n",
-              benchmarks_markdown(summaries)]
-    return "\n".join(parts)
+    curve_lines = [f"![{Path(c).stem}]({_rel(Path(c), args.out.parent)})" for c in curves]
+    return copied_sections("\n".join(parts), curve_lines, summaries)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "ingest": "gcl_search.cli.ingest:ingest_command",
     "search": "gcl_search.cli.search:search_command",
     "train": "gcl_search.cli.train:train_command",
+    "triples": "gcl_search.cli.triples:triples_command",
     "tune": "gcl_search.cli.tune:tune_command",
 }
 

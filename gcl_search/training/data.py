@@ -43,12 +43,14 @@ class TrainingData:
         triples: the graded pairs.
         catalogue: doc_id -> {field source column: text or image path}; empty values are left out.
         source: a short description of where it came from (for the model card).
+        extra: rows always trained on, never split into dev (`[train.data] extra_triples`).
     """
 
     triples: list[Triple]
     catalogue: dict[str, dict[str, str]]
     source: str = ""
     catalogue_locations: dict[str, str] = field(default_factory=dict)
+    extra: list[Triple] = field(default_factory=list)
 
 
 def _rows(path: Path) -> Iterable[tuple[int, Mapping[str, object]]]:

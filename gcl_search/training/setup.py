@@ -19,8 +19,10 @@ from gcl_search.training.data import (
     Triple,
     judgments_from,
     load_pairs,
+    read_triples,
     split_by_fold,
     split_by_query,
+    validate,
 )
 from gcl_search.training.mining import mine_negatives
 from gcl_search.training.sources import icecat_judgments, load_icecat, load_marqo_gs
@@ -44,20 +46,38 @@ class RunSetup:
 
 
 def load_training_data(tc: TrainConfig) -> TrainingData:
-    """The pairs and catalogue the recipe's `[train.data]` names, validated against the training fields."""
+    """The pairs and catalogue the recipe's `[train.data]` names, validated against the training fields
+    (plus `extra_triples`, validated against the same catalogue)."""
     doc_fields, _ = training_fields(tc.config)
     columns = [f.source for f in doc_fields]
     spec = tc.train.data
     if spec.source == "icecat":
-        return load_icecat(columns, spec.path)
-    if spec.source == "marqo-gs":
+        data = load_icecat(columns, spec.path)
+    elif spec.source == "marqo-gs":
         data = load_marqo_gs(spec.path or ".", spec.split, spec.score_column, limit=spec.limit or None)
         unknown = sorted(set(columns) - {"title", "image"})
         if unknown:
             raise ConfigError(f"Marqo-GS-10M has the columns title and image; field source {unknown[0]!r} is "
                               "not one of them")
-        return data
-    return load_pairs(spec.triples or "", spec.catalogue or "", columns)
+    else:
+        data = load_pairs(spec.triples or "", spec.catalogue or "", columns)
+    if spec.extra_triples:
+        data.extra = _extra_triples(data, spec.extra_triples, columns)
+    return data
+
+
+def _extra_triples(data: TrainingData, path: str, columns: list[str]) -> list[Triple]:
+    """`extra_triples` rows, validated against the catalogue; pairs the main source holds are dropped (its
+    score wins)."""
+    if not Path(path).is_file():
+        raise ConfigError(f"[train.data] extra_triples = {path!r} does not exist; build it with `gcl-search "
+                          "triples` (docs/training.md) or drop the key")
+    extra = read_triples(path)
+    validate(TrainingData(extra, data.catalogue, source=data.source,
+                          catalogue_locations=data.catalogue_locations), columns)
+    main = {(t.query, t.doc_id) for t in data.triples}
+    data.source = f"{data.source} + {path}"
+    return [t for t in extra if (t.query, t.doc_id) not in main]
 
 
 def split_data(triples: list[Triple], spec: DataSpec) -> tuple[list[Triple], list[Triple]]:
@@ -65,6 +85,14 @@ def split_data(triples: list[Triple], spec: DataSpec) -> tuple[list[Triple], lis
     if spec.folds:
         return split_by_fold(triples, spec.folds, spec.fold, spec.split_seed, spec.positive_threshold)
     return split_by_query(triples, spec.dev_fraction, spec.split_seed)
+
+
+def train_dev(data: TrainingData, spec: DataSpec) -> tuple[list[Triple], list[Triple]]:
+    """`split_data` of the main triples, plus the extra triples on the train side, minus any row of a dev
+    query (so teacher rows never leak a held-out query)."""
+    train, dev = split_data(data.triples, spec)
+    dev_queries = {t.query for t in dev}
+    return train + [t for t in data.extra if t.query not in dev_queries], dev
 
 
 def dev_judgments(tc: TrainConfig, dev: list[Triple]) -> dict[str, dict[str, int]]:
@@ -96,7 +124,7 @@ def prepare(tc: TrainConfig, data: TrainingData | None = None) -> RunSetup:
     spec = tc.train
     torch.manual_seed(spec.seed)
     data = data or load_training_data(tc)
-    train, dev = split_data(data.triples, spec.data)
+    train, dev = train_dev(data, spec.data)
     encoder = load_trainable(_encoder_spec(tc))
     if spec.max_length is not None and hasattr(encoder.model, "max_seq_length"):
         encoder.model.max_seq_length = spec.max_length

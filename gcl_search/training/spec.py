@@ -56,6 +56,9 @@ class DataSpec:
             over the catalogue) added to its score-0 pool (`gcl_search.training.mining`); needs
             negatives_per_row >= 1 to be used.
         mine_skip: unjudged top hits passed over before mining (likely false negatives).
+        extra_triples: a triples file (e.g. teacher-ranked rows from `gcl-search triples`) always trained on
+            and never split into dev: rows whose query is a dev query are dropped (no leakage), and a (query,
+            doc) pair the main source also holds keeps the main source's score (a human grade wins).
     """
 
     source: str = "icecat"
@@ -73,6 +76,7 @@ class DataSpec:
     negatives_per_row: int = 0
     mine_negatives: int = 0
     mine_skip: int = 10
+    extra_triples: str | None = None
 
     def __post_init__(self) -> None:
         if self.source not in DATA_SOURCES:

