@@ -15,7 +15,6 @@ import click
 from gcl_search.cli.options import connection_options, store_target
 from gcl_search.config import DENSE_SCORES, FUSIONS, LEXICAL_MODES
 from gcl_search.records import Hit
-from gcl_search.stores import DEFAULT_STORE_DIR
 
 F = Callable[..., Any]
 
@@ -168,20 +167,13 @@ def render_hits(hits: list[Hit], field_names: tuple[str, ...], fmt: str, offset:
 
 def live_options(func: F) -> F:
     """Options of `gcl-search evaluate` that produce a run live, through the search client."""
-    options = [
+    head = [
         click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="Live: the TOML config the index was built with (with --index: run the queries "
                           "live)."),
         click.option("--index", help="Live: index name (a directory under --store for the local store)."),
-        click.option("--store", "store_dir", type=click.Path(file_okay=False, path_type=Path),
-                     help=f"Live: local store parent directory (default: {DEFAULT_STORE_DIR})."),
-        click.option("--opensearch-url", envvar="OPENSEARCH_URL", show_envvar=True,
-                     help="Live: OpenSearch URL (credentials from the environment)."),
-        click.option("--ca-certs", envvar="OPENSEARCH_CA_CERTS", type=click.Path(dir_okay=False),
-                     help="Live: CA bundle for TLS verification."),
-        click.option("--insecure", is_flag=True, help="Live: do not verify TLS certificates."),
-        click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
-                     help="Live: seconds per OpenSearch request."),
+    ]
+    tail = [
         click.option("--retries", type=click.IntRange(min=1), default=3, show_default=True,
                      help="Live: attempts per store call on timeouts and connection errors."),
         click.option("--queries", type=click.Path(dir_okay=False),
@@ -194,7 +186,10 @@ def live_options(func: F) -> F:
         click.option("--run-name", default="live", show_default=True,
                      help="Live: the run's name in the report."),
     ]
-    for option in reversed(options):
+    for option in reversed(tail):
+        func = option(func)
+    func = connection_options(func)  # --store, --opensearch-url, --ca-certs, --insecure, --timeout
+    for option in reversed(head):
         func = option(func)
     return request_options(func)
 
