@@ -28,6 +28,10 @@ whole; "USB-C" -> "usb", "c"; ideographs and pictographs such as "®" and "™" 
 tokens over 255 characters are split); emoji sequences (ZWJ, keycaps) and other scripts are approximated.
 Measured: 0 differences from `_analyze` over the 76,903 Icecat texts, both analyzers. Parity with OpenSearch's
 rankings is tested on a real node (tests/integration/test_lexical_opensearch.py).
+
+Written here rather than on bm25s (used before): bm25s takes exact document lengths and its own tokenizer, so
+it cannot reproduce Lucene's one-byte length norm or the catch-all field's shared statistics, and local
+rankings then differ from OpenSearch's; the formula above is a few lines of numpy over posting lists.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ never leaves a half-written state and everything acknowledged is on disk. A late
 which makes re-running an ingest idempotent. Segments are merged into one at the end of `bulk_load()` and
 when there are more than `MAX_SEGMENTS`. Vector search is exact (numpy brute force: `knn` on the
 concatenated vectors, which is what the HNSW search approximates; `candidates` by the dense score itself);
-BM25 is bm25s (see `gcl_search.stores.bm25`).
+BM25 is `gcl_search.stores.bm25` (Lucene's formula, exactly).
 One writer at a time.
 """
 
