@@ -252,6 +252,9 @@ class OpenSearchStore:
                 lines += [{}, body]
             responses = self._read(self.client.msearch, index=self.index, body=lines)["responses"]
         lex = self._candidates_of(responses[-1], bm25=True) if lexical is not None else []
+        # Equal BM25 scores come back in shard order, which changes when a replica is promoted: ties by
+        # doc_id, as `lexical` and the local store rank them.
+        lex.sort(key=lambda c: (-(c.bm25 or 0.0), c.doc_id))
         if not any(w > 0 for w in weights.values()):
             return [], lex
         dense = self._candidates_of(responses[0], False)
