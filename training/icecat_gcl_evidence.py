@@ -107,7 +107,7 @@ def field_embeddings(model_dir: Path, log, enc=None) -> tuple[list[str], dict, d
     if path.is_file():
         z = np.load(path)
         return ids, {f: z[f] for f in WEIGHTS}, {f: z[f"{f}_present"] for f in WEIGHTS}
-    enc = enc or R.load_encoder(model_dir, RUNTIME, THREADS, OUT / "onnx")
+    enc = enc or R.load_encoder(model_dir, RUNTIME, THREADS, OUT / "onnx" / str(os.getpid()))
     vectors, present = R.encode_fields(enc, cat, ids, list(WEIGHTS), log)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **vectors, **{f"{f}_present": m for f, m in present.items()})
@@ -231,7 +231,8 @@ def run_fold(setting: str, variant: str, seed: int, fold: int, log) -> None:
     trained = time.monotonic() - started
     steps = len(result.history["steps"])
     log(f"trained {steps} steps in {trained:.0f} s ({trained / max(steps, 1):.2f} s/step)")
-    enc = R.load_encoder(result.model_dir, RUNTIME, THREADS, OUT / "onnx")
+    onnx = OUT / "onnx" / str(os.getpid())  # this worker's export only (~90 MB; removed below)
+    enc = R.load_encoder(result.model_dir, RUNTIME, THREADS, onnx)
     field_embeddings(result.model_dir, log, enc)
     encoded = time.monotonic() - started - trained
     queries = all_queries() if setting == "teacher" else fold_queries(fold)
@@ -242,7 +243,7 @@ def run_fold(setting: str, variant: str, seed: int, fold: int, log) -> None:
                "steps": steps, "load": os.getloadavg()[0],
                "loss_first_last": [result.history["steps"][0][1], result.history["steps"][-1][1]]})
     shutil.rmtree(tc.train.output_dir, ignore_errors=True)
-    shutil.rmtree(OUT / "onnx", ignore_errors=True)  # ~90 MB per model; the embeddings are cached
+    shutil.rmtree(onnx, ignore_errors=True)  # the embeddings are cached
 
 
 def cmd_work(args) -> None:
