@@ -146,3 +146,22 @@ def field_gram(vectors: Mapping[str, np.ndarray], names: Sequence[str]) -> np.nd
             if a is not None and b is not None and a.shape == b.shape:
                 out[i, j] = out[j, i] = float(a @ b)
     return out
+
+
+def weighted_sum(weights: Mapping[str, float], vectors: Mapping[str, np.ndarray], dim: int) -> np.ndarray:
+    """float32 `sum_f a_f v_f` over the fields present with `a_f > 0` (zeros when there is none); the preset
+    vector's sum (float32 accumulation, as the indices were written)."""
+    total = np.zeros(dim, dtype=np.float32)
+    for name, a in weights.items():
+        if name in vectors and a > 0:
+            total += float(a) * np.asarray(vectors[name], dtype=np.float32)
+    return total
+
+
+def unit_mean(vectors: Sequence[np.ndarray]) -> np.ndarray | None:
+    """float32 `normalize(sum v)` (summed in float64); None when there is none or the sum is 0."""
+    if not vectors:
+        return None
+    mean = np.sum(vectors, axis=0, dtype=np.float64)
+    norm = float(np.linalg.norm(mean))
+    return (mean / norm).astype(np.float32) if norm > 0 else None

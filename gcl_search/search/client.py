@@ -133,6 +133,8 @@ class SearchClient:
             encoders = load_encoders(config)
         if retries < 1:
             raise ConfigError(f"retries = {retries} must be >= 1")
+        if ef_search is not None and hasattr(store, "with_ef_search"):  # an HNSW beam; exact stores lack one
+            store = store.with_ef_search(ef_search)
         self.store, self.config, self.retries, self.backoff = store, config, retries, max(0.0, backoff)
         self.embedder = QueryEmbedder(config, encoders)
         self.layout: IndexLayout = self._call(store.layout)
@@ -213,8 +215,8 @@ class SearchClient:
             depth = min(MAX_K, math.ceil((offset + k) * (lexical.oversample or self.oversample)))
             lex_query = LexicalQuery(lexical_text(text or ""), lexical.fields, lexical.depth or depth,
                                      lexical.resolved_mode(self.layout), lexical.boosts or {})
-        dense, lex = self._call(self.store.candidates, query_vectors, w, depth, filters, self.ef_search,
-                                lex_query, attributes, method, self.rescore_depth)
+        dense, lex = self._call(self.store.candidates, query_vectors, w, depth, filters, lex_query,
+                                attributes, method, self.rescore_depth)
         found = {c.doc_id: c for c in (*lex, *dense)}
         score_of = dict(zip(found, candidate_scores(list(found.values()), w, self.field_names, method)))
         if len(dense) > depth:  # a rescoring pool: keep the dense candidates the exact score ranks best

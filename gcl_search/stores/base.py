@@ -39,9 +39,9 @@ import numpy as np
 
 from gcl_search.errors import ConfigError
 from gcl_search.records import Document, IngestReport
+from gcl_search.stores.derived import knn_exact, knn_plan
 from gcl_search.stores.layout import (
     CONCAT,
-    FUSED,
     PRESET,
     AttributeField,
     DenseField,
@@ -51,7 +51,7 @@ from gcl_search.stores.layout import (
 )
 
 __all__ = [
-    "CONCAT", "FUSED", "PRESET", "AttributeField", "DenseField", "IndexLayout", "LayoutOptions",
+    "CONCAT", "PRESET", "AttributeField", "DenseField", "IndexLayout", "LayoutOptions",
     "layout_from_config",
     "Term", "Range", "Filter", "VectorStore", "check_filters", "Candidate", "LexicalQuery",
     "candidates_from_parts", "field_similarities", "scored_fields", "field_dots",
@@ -235,18 +235,17 @@ class VectorStore(Protocol):
         restores them on exit, also when the block raises; refreshes at the end."""
         ...
 
-    def knn(self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT,
-            ef_search: int | None = None) -> list[tuple[str, float]]:
+    def knn(self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT
+            ) -> list[tuple[str, float]]:
         """Top-k documents by raw inner product with `vector`.
 
         Args:
             vector: float32 query for `target`: (concat_dim,) for CONCAT (see `IndexLayout.query_vector`),
-                (dim,) for a dense field name (needs `per_field_vectors`), FUSED (needs `fused_weights`)
-                or PRESET (needs `preset_weights`; see `IndexLayout.knn_plan`).
-            k: number of hits (the local store is exact; OpenSearch is HNSW with `max(ef_search, k)`).
+                (dim,) for a dense field name (needs `per_field_vectors`) or PRESET (needs `preset_weights`;
+                see `derived.knn_plan`).
+            k: number of hits (exact or approximate: the store's own search settings decide).
             filters: AND of Term/Range on declared attributes, applied inside the search.
-            target: CONCAT, FUSED, PRESET or a dense field name.
-            ef_search: override `layout.options.ef_search` for this query.
+            target: CONCAT, PRESET or a dense field name.
 
         Returns:
             [(doc_id, raw inner product)], best first, ties by doc_id.
@@ -258,9 +257,9 @@ class VectorStore(Protocol):
         ...
 
     def candidates(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], depth: int,
-                   filters: Sequence[Filter] = (), ef_search: int | None = None,
-                   lexical: LexicalQuery | None = None, attributes: bool = True, dense_score: str = "sum",
-                   pool: int | None = None) -> tuple[list[Candidate], list[Candidate]]:
+                   filters: Sequence[Filter] = (), lexical: LexicalQuery | None = None,
+                   attributes: bool = True, dense_score: str = "sum", pool: int | None = None
+                   ) -> tuple[list[Candidate], list[Candidate]]:
         """The search client's one call: dense and lexical candidates with exact field similarities.
 
         Args:
@@ -275,7 +274,6 @@ class VectorStore(Protocol):
                 returns each candidate's `dots`.
             pool: rescoring pool override.
             filters: AND of Term/Range, applied inside both searches.
-            ef_search: HNSW beam override (OpenSearch); the local store is exact.
             lexical: also return the BM25 top `lexical.k`.
             attributes: include each candidate's stored attributes.
 
@@ -315,8 +313,8 @@ class VectorStore(Protocol):
 
 def candidates_from_parts(store: VectorStore, query_vectors: Mapping[str, np.ndarray],
                           weights: Mapping[str, float], depth: int, filters: Sequence[Filter] = (),
-                          ef_search: int | None = None, lexical: LexicalQuery | None = None,
-                          attributes: bool = True, dense_score: str = "sum", pool: int | None = None,
+                          lexical: LexicalQuery | None = None, attributes: bool = True,
+                          dense_score: str = "sum", pool: int | None = None,
                           dense_ids: Sequence[str] | None = None) -> tuple[list[Candidate], list[Candidate]]:
     """`VectorStore.candidates` from a store's `knn`, `vectors`, `lexical` and `attributes` (the reference the
     OpenSearch one-request version is tested against); `dense_ids` replaces the knn (the local store passes
@@ -325,10 +323,10 @@ def candidates_from_parts(store: VectorStore, query_vectors: Mapping[str, np.nda
     if dense_ids is not None:
         dense_ids = list(dense_ids)
     elif any(w > 0 for w in weights.values()):
-        target, q = layout.knn_plan(query_vectors, weights, dense_score)
-        k = depth if layout.knn_exact(target, dense_score) else max(depth,
-                                                                     pool or layout.options.rescore_depth)
-        dense_ids = [doc_id for doc_id, _ in store.knn(q, k, filters, target, ef_search)]
+        target, q = knn_plan(layout, query_vectors, weights, dense_score)
+        exact = knn_exact(layout, target, dense_score)
+        k = depth if exact else max(depth, pool or layout.options.rescore_depth)
+        dense_ids = [doc_id for doc_id, _ in store.knn(q, k, filters, target)]
     else:
         dense_ids = []
     bm25: dict[str, float] = {}

@@ -138,9 +138,9 @@ class LocalStore:
             for suffix in (".npz", ".jsonl"):
                 (self.path / f"{name}{suffix}").unlink(missing_ok=True)
 
-    def knn(self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT,
-            ef_search: int | None = None) -> list[tuple[str, float]]:
-        """Exact inner-product top-k (ef_search is accepted for interface parity and ignored)."""
+    def knn(self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT
+            ) -> list[tuple[str, float]]:
+        """Exact inner-product top-k."""
         state, layout = self._loaded(), self.layout()
         check_filters(layout, filters)
         matrix = state.matrix(layout, target)
@@ -165,9 +165,9 @@ class LocalStore:
         return out
 
     def candidates(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], depth: int,
-                   filters: Sequence[Filter] = (), ef_search: int | None = None,
-                   lexical: LexicalQuery | None = None, attributes: bool = True, dense_score: str = "sum",
-                   pool: int | None = None) -> tuple[list[Candidate], list[Candidate]]:
+                   filters: Sequence[Filter] = (), lexical: LexicalQuery | None = None,
+                   attributes: bool = True, dense_score: str = "sum", pool: int | None = None
+                   ) -> tuple[list[Candidate], list[Candidate]]:
         """Exact: the dense candidates are the top `depth` by `dense_score` over every document (brute
         force, no pool needed)."""
         dense_ids: list[str] = []
@@ -176,7 +176,7 @@ class LocalStore:
             check_filters(layout, filters)
             scores = state.dense_scores(layout, query_vectors, weights, dense_score)
             dense_ids = [d for d, _ in _top_k(state.ids, scores, self._filter_mask(state, filters), depth)]
-        return candidates_from_parts(self, query_vectors, weights, depth, filters, ef_search, lexical,
+        return candidates_from_parts(self, query_vectors, weights, depth, filters, lexical,
                                      attributes, dense_score, pool, dense_ids)
 
     def lexical(self, text: str, fields: Sequence[str] | None, k: int, filters: Sequence[Filter] = (), *,

@@ -63,13 +63,14 @@ class OpenSearchStore:
         shards, replicas: of an index this store creates (the config's `[index]` table).
         drop_replicas_during_load: `bulk_load` sets 0 replicas until it ends (faster: one HNSW build per
             document instead of 1 + replicas) at the price of a load that stalls while a node is lost.
+        ef_search: the HNSW beam of this store's searches (None: the layout's `OpenSearchOptions`).
         connect_kwargs: passed to `connect` when a URL is given (username, password, api_key, ca_certs, ...).
     """
 
     def __init__(self, client_or_url: Any, index: str, *, max_attempts: int = 5, initial_backoff: float = 0.5,
                  max_backoff: float = 30.0, chunk_size: int = 500, max_chunk_bytes: int = 20 * 1024 * 1024,
                  shards: int = 1, replicas: int = 0, drop_replicas_during_load: bool = False,
-                 **connect_kwargs: Any):
+                 ef_search: int | None = None, **connect_kwargs: Any):
         if client_or_url is None or isinstance(client_or_url, str):
             self.client, self.url, self._secrets = connect(client_or_url, **connect_kwargs)
             check_connection(self.client, self.url, self._secrets)
@@ -81,6 +82,7 @@ class OpenSearchStore:
         self.shards, self.replicas = shards, replicas
         self.drop_replicas_during_load = drop_replicas_during_load
         self.read_attempts = 3
+        self.ef_search = ef_search
         self._layout: IndexLayout | None = None
 
     @property
@@ -213,11 +215,11 @@ class OpenSearchStore:
 
     # -- reads -----------------------------------------------------------------------------------------------
 
-    def knn(self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT,
-            ef_search: int | None = None) -> list[tuple[str, float]]:
+    def knn(self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT
+            ) -> list[tuple[str, float]]:
         layout = self.layout()
         check_filters(layout, filters)
-        body = bodies.build_knn_query(layout, vector, k, filters, target, ef_search)
+        body = bodies.build_knn_query(layout, vector, k, filters, target, self.ef_search)
         hits = self._read(self.client.search, index=self.index, body=body)["hits"]["hits"]
         raw = np.array([h["_score"] for h in hits], dtype=np.float64)
         scores = similarity_from_score(raw, "innerproduct") if len(raw) else raw
@@ -233,15 +235,15 @@ class OpenSearchStore:
         return out
 
     def candidates(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], depth: int,
-                   filters: Sequence[Filter] = (), ef_search: int | None = None,
-                   lexical: LexicalQuery | None = None, attributes: bool = True, dense_score: str = "sum",
-                   pool: int | None = None) -> tuple[list[Candidate], list[Candidate]]:
+                   filters: Sequence[Filter] = (), lexical: LexicalQuery | None = None,
+                   attributes: bool = True, dense_score: str = "sum", pool: int | None = None
+                   ) -> tuple[list[Candidate], list[Candidate]]:
         layout = self.layout()
         check_filters(layout, filters)
         if lexical is not None:
             self._check_lexical(layout, lexical.fields, lexical.mode, lexical.boosts)
-        searches = bodies.build_candidate_searches(layout, query_vectors, weights, depth, filters, ef_search,
-                                                   lexical, attributes, dense_score, pool)
+        searches = bodies.build_candidate_searches(layout, query_vectors, weights, depth, filters,
+                                                   self.ef_search, lexical, attributes, dense_score, pool)
         if not searches:
             return [], []
         if len(searches) == 1:
@@ -322,6 +324,12 @@ class OpenSearchStore:
         scrub from messages, and retry and bulk settings."""
         other = copy.copy(self)
         other.index, other._layout = index, None
+        return other
+
+    def with_ef_search(self, ef_search: int | None) -> OpenSearchStore:
+        """This store with another HNSW beam (None: the layout's); the search client's `ef_search`."""
+        other = copy.copy(self)
+        other.ef_search = ef_search
         return other
 
     # -- catalogue (gcl-search index list / info) --------------------------------------------------------

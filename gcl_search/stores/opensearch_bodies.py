@@ -6,7 +6,6 @@ unless the layout opts into a native engine)::
     gcl_concat    knn_vector (concat_dim, innerproduct)  the concatenated field vectors; an absent field's
                                                          block: the present ones' unit mean (impute_missing)
     gcl_present   keyword                                 names of the fields the document has
-    gcl_fused     knn_vector (dim, innerproduct)          only with LayoutOptions.fused_weights
     gcl_preset    knn_vector (dim, innerproduct)          only with LayoutOptions.preset_weights
     vec.<field>   knn_vector (dim, innerproduct)          only with LayoutOptions.per_field_vectors
     text.<field>  text (the layout's analyzer, BM25)      the layout's text fields; other texts stored only
@@ -29,12 +28,12 @@ from typing import Any
 import numpy as np
 
 from gcl_search.records import Document
-from gcl_search.stores.base import CONCAT, FUSED, PRESET, Filter, IndexLayout, LexicalQuery, Term, dot_fields
-from gcl_search.stores.knn import check_knn_engines, knn_index_settings, knn_vector_mapping
+from gcl_search.stores.base import CONCAT, PRESET, Filter, IndexLayout, LexicalQuery, Term, dot_fields
+from gcl_search.stores.derived import concat_document, knn_exact, knn_plan, preset_vector
+from gcl_search.stores.knn import LUCENE, check_knn_engines, knn_index_settings, knn_vector_mapping
 from gcl_search.stores.opensearch_rescore import dense_rescore
 
 CONCAT_FIELD = "gcl_concat"
-FUSED_FIELD = "gcl_fused"
 PRESET_FIELD = "gcl_preset"
 PRESENT_FIELD = "gcl_present"
 CATCH_ALL_FIELD = "gcl_all"
@@ -121,10 +120,10 @@ _ATTR_TYPES = {"keyword": "keyword", "float": "float", "integer": "long", "boole
 
 
 def _vector_mapping(layout: IndexLayout, dim: int) -> dict[str, Any]:
-    opts = layout.options
+    opts = layout.options.opensearch
     return knn_vector_mapping(dim, "innerproduct", engine=opts.engine, m=opts.m,
                               ef_construction=opts.ef_construction,
-                              allow_native_engine=opts.engine != "lucene")
+                              allow_native_engine=opts.engine != LUCENE)
 
 
 def build_mappings(layout: IndexLayout) -> dict[str, Any]:
@@ -132,8 +131,6 @@ def build_mappings(layout: IndexLayout) -> dict[str, Any]:
     props: dict[str, Any] = {PRESENT_FIELD: {"type": "keyword"}}
     if layout.options.concat:
         props[CONCAT_FIELD] = _vector_mapping(layout, layout.concat_dim)
-    if layout.options.fused_weights is not None:
-        props[FUSED_FIELD] = _vector_mapping(layout, layout.dense_fields[0].dim)
     if layout.options.preset_weights is not None:
         props[PRESET_FIELD] = _vector_mapping(layout, layout.preset_dim)
     if layout.options.per_field_vectors:
@@ -146,7 +143,7 @@ def build_mappings(layout: IndexLayout) -> dict[str, Any]:
     props["attr"] = {"dynamic": False,
                      "properties": {a.name: {"type": _ATTR_TYPES[a.type]} for a in layout.attributes}}
     return {"dynamic": "strict", "_meta": {"gcl_search": layout.to_meta()},
-            "_source": {"excludes": [CONCAT_FIELD, FUSED_FIELD, PRESET_FIELD, "vec.*"]}, "properties": props}
+            "_source": {"excludes": [CONCAT_FIELD, PRESET_FIELD, "vec.*"]}, "properties": props}
 
 
 def build_index_body(layout: IndexLayout, shards: int = 1, replicas: int = 0) -> dict[str, Any]:
@@ -160,7 +157,7 @@ def build_index_body(layout: IndexLayout, shards: int = 1, replicas: int = 0) ->
     body = {"settings": knn_index_settings(shards, replicas), "mappings": build_mappings(layout)}
     if layout.options.analyzer == "english":
         body["settings"]["analysis"] = ENGLISH_ANALYSIS
-    check_knn_engines(body, allow_native_engine=layout.options.engine != "lucene")
+    check_knn_engines(body, allow_native_engine=layout.options.opensearch.engine != LUCENE)
     return body
 
 
@@ -187,15 +184,12 @@ def to_bulk_action(doc: Document, index: str, layout: IndexLayout) -> dict[str, 
 
     if not isinstance(doc.doc_id, str) or not doc.doc_id:
         raise ConfigError(f"document id {doc.doc_id!r} must be a non-empty string")
-    concat, present = layout.concat_document(doc)
+    concat, present = concat_document(layout, doc)
     source: dict[str, Any] = {PRESENT_FIELD: list(present)}
     if layout.options.concat:
         source[CONCAT_FIELD] = concat
     vectors = {name: concat[sl] for name, sl in layout.offsets.items() if name in present}
-    fused = layout.fused_vector(vectors)
-    if fused is not None:
-        source[FUSED_FIELD] = fused
-    preset = layout.preset_vector(vectors)
+    preset = preset_vector(layout, vectors)
     if preset is not None:
         source[PRESET_FIELD] = preset
     if layout.options.per_field_vectors and vectors:
@@ -212,15 +206,12 @@ def vector_field(layout: IndexLayout, target: str) -> str:
 
     if target == CONCAT and layout.options.concat:
         return CONCAT_FIELD
-    if target == FUSED and layout.options.fused_weights is not None:
-        return FUSED_FIELD
     if target == PRESET and layout.options.preset_weights is not None:
         return PRESET_FIELD
     if target in layout.field_names and layout.options.per_field_vectors:
         return f"vec.{target}"
     raise ConfigError(f"knn target {target!r} is not stored in this index (concat={layout.options.concat}, "
-                      f"per_field_vectors={layout.options.per_field_vectors}, fused="
-                      f"{layout.options.fused_weights is not None}, preset="
+                      f"per_field_vectors={layout.options.per_field_vectors}, preset="
                       f"{layout.options.preset_weights is not None}); re-create the index with that option")
 
 
@@ -244,7 +235,8 @@ def build_knn_query(layout: IndexLayout, vector: np.ndarray, k: int, filters: Se
     The `_score` is `knn.similarity_from_score`-invertible to the raw inner product (single clause, boost 1).
     The beam is `ef_search`, by default the layout's (`preset_ef_search` for the preset vector), at least k.
     """
-    default_ef = layout.options.preset_ef_search if target == PRESET else layout.options.ef_search
+    opts = layout.options.opensearch
+    default_ef = opts.preset_ef_search if target == PRESET else opts.ef_search
     ef = max(ef_search or default_ef, k)
     clause: dict[str, Any] = {"vector": np.asarray(vector, dtype=np.float32).tolist(), "k": k,
                               "method_parameters": {"ef_search": ef}}
@@ -345,8 +337,8 @@ def build_candidate_searches(layout: IndexLayout, query_vectors: Mapping[str, np
                               "script_fields": field_sims_script(layout, query_vectors, dots)}
     bodies = []
     if any(w > 0 for w in weights.values()):
-        target, q = layout.knn_plan(query_vectors, weights, dense_score)
-        if layout.knn_exact(target, dense_score):
+        target, q = knn_plan(layout, query_vectors, weights, dense_score)
+        if knn_exact(layout, target, dense_score):
             bodies.append({**build_knn_query(layout, q, depth, filters, target, ef_search), **extras})
         else:  # a pool, ranked by the dense score on the node; only the best `depth` are fetched
             window = max(depth, pool or layout.options.rescore_depth)

@@ -10,7 +10,7 @@ from gcl_search.errors import ConfigError, DimensionMismatch
 from gcl_search.records import Document
 from gcl_search.stores import opensearch_bodies as bodies
 from gcl_search.stores.base import (
-    FUSED,
+    PRESET,
     AttributeField,
     DenseField,
     IndexLayout,
@@ -18,6 +18,7 @@ from gcl_search.stores.base import (
     Range,
     Term,
 )
+from gcl_search.stores.knn import OpenSearchOptions
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 LAYOUT = IndexLayout((DenseField("title", 3, "m"), DenseField("desc", 3, "m")), ("title",),
@@ -49,13 +50,13 @@ def test_index_body_is_lucene_innerproduct_with_layout_meta():
 
 
 def test_optional_vectors_and_native_engine_opt_in():
-    lay = IndexLayout(LAYOUT.dense_fields, options=LayoutOptions(per_field_vectors=True, m=32,
-                                                                 fused_weights={"title": 1.0}))
+    lay = IndexLayout(LAYOUT.dense_fields, options=LayoutOptions(per_field_vectors=True,
+                                                                 opensearch=OpenSearchOptions(m=32)))
     props = bodies.build_mappings(lay)["properties"]
     assert props["vec"]["properties"]["desc"]["dimension"] == 3
-    assert props["gcl_fused"]["dimension"] == 3
     assert props["gcl_concat"]["method"]["parameters"]["m"] == 32
-    faiss = IndexLayout(LAYOUT.dense_fields, options=LayoutOptions(engine="faiss"))
+    faiss = IndexLayout(LAYOUT.dense_fields, options=LayoutOptions(
+        opensearch=OpenSearchOptions(engine="faiss")))
     props = bodies.build_index_body(faiss)["mappings"]["properties"]
     assert props["gcl_concat"]["method"]["engine"] == "faiss"
 
@@ -88,13 +89,13 @@ def test_knn_query_single_clause_with_filters_inside():
     body = bodies.build_knn_query(LAYOUT, q, 30, [Term("brand", ("A", "B")), Range("price", gte=1, lt=5)])
     clause = body["query"]["knn"]["gcl_concat"]
     assert body["size"] == 30 and clause["k"] == 30 and clause["vector"] == list(range(6))
-    assert clause["method_parameters"] == {"ef_search": LayoutOptions().ef_search}
+    assert clause["method_parameters"] == {"ef_search": OpenSearchOptions().ef_search}
     assert clause["filter"] == {"bool": {"filter": [{"terms": {"attr.brand": ["A", "B"]}},
                                                     {"range": {"attr.price": {"gte": 1, "lt": 5}}}]}}
     assert bodies.build_knn_query(LAYOUT, q, 500, ef_search=50)["query"]["knn"]["gcl_concat"][
         "method_parameters"] == {"ef_search": 500}
     with pytest.raises(ConfigError, match="not stored"):
-        bodies.build_knn_query(LAYOUT, q[:3], 5, target=FUSED)
+        bodies.build_knn_query(LAYOUT, q[:3], 5, target=PRESET)
 
 
 def test_lexical_query_sums_one_match_per_field():
@@ -232,8 +233,7 @@ def test_parse_field_sims_reads_similarities_and_dot_products():
 
 
 def test_vectors_stay_out_of_source_and_are_read_from_doc_values():
-    assert bodies.build_mappings(LAYOUT)["_source"] == {"excludes": ["gcl_concat", "gcl_fused", "gcl_preset",
-                                                                  "vec.*"]}
+    assert bodies.build_mappings(LAYOUT)["_source"] == {"excludes": ["gcl_concat", "gcl_preset", "vec.*"]}
     body = bodies.build_vectors_query(LAYOUT, ["a", "b"])
     assert body["query"] == {"ids": {"values": ["a", "b"]}} and body["size"] == 2 and body["_source"] is False
     params = body["script_fields"][bodies.VECTORS]["script"]["params"]
