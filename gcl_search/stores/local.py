@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from gcl_search.errors import ConfigError, IndexNotFound, StoreUnavailable
+from gcl_search.ranking import ranked
 from gcl_search.records import Document, IngestReport
 from gcl_search.stores.base import (
     CONCAT,
@@ -39,7 +40,6 @@ from gcl_search.stores.base import (
     attribute_matches,
     candidates_from_parts,
     check_filters,
-    rank,
 )
 from gcl_search.stores.bm25 import LexicalIndex, check_lexical
 from gcl_search.stores.local_state import LocalState, prepare_rows
@@ -261,7 +261,7 @@ def _top_k(ids: list[str], scores: np.ndarray, mask: np.ndarray, k: int) -> list
         # Keep everything tied with the k-th score so the doc_id tie-break is exact at the boundary.
         kth = np.partition(scores[idx], len(idx) - k)[len(idx) - k]
         idx = idx[scores[idx] >= kth]
-    return rank({ids[i]: float(scores[i]) for i in idx}, k)
+    return ranked({ids[i]: float(scores[i]) for i in idx}, k)
 
 
 def _write_json(path: Path, data: object) -> None:

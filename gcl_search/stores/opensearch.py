@@ -25,6 +25,7 @@ from opensearchpy import helpers
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from gcl_search.errors import ConfigError, DimensionMismatch, GclSearchError, IndexNotFound, StoreUnavailable
+from gcl_search.ranking import ranked
 from gcl_search.records import Document, FailedDoc, IngestReport
 from gcl_search.stores import opensearch_bodies as bodies
 from gcl_search.stores.base import (
@@ -34,7 +35,6 @@ from gcl_search.stores.base import (
     IndexLayout,
     LexicalQuery,
     check_filters,
-    rank,
 )
 from gcl_search.stores.bm25 import check_lexical
 from gcl_search.stores.catalog import IndexSummary
@@ -223,7 +223,7 @@ class OpenSearchStore:
         hits = self._read(self.client.search, index=self.index, body=body)["hits"]["hits"]
         raw = np.array([h["_score"] for h in hits], dtype=np.float64)
         scores = similarity_from_score(raw, "innerproduct") if len(raw) else raw
-        return rank({h["_id"]: float(s) for h, s in zip(hits, np.atleast_1d(scores))}, k)
+        return ranked({h["_id"]: float(s) for h, s in zip(hits, np.atleast_1d(scores))}, k)
 
     def vectors(self, doc_ids: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
         layout, out = self.layout(), {}
@@ -290,7 +290,7 @@ class OpenSearchStore:
         checked = self._check_lexical(layout, fields, mode, boosts)
         body = bodies.build_lexical_query(text, checked, k, filters, mode, boosts)
         hits = self._read(self.client.search, index=self.index, body=body)["hits"]["hits"]
-        return rank({h["_id"]: float(h["_score"]) for h in hits}, k)
+        return ranked({h["_id"]: float(h["_score"]) for h in hits}, k)
 
     def _check_lexical(self, layout: IndexLayout, fields: Sequence[str] | None, mode: str,
                        boosts: Mapping[str, float] | None) -> list[str]:
