@@ -15,7 +15,7 @@ per occurrence (a `match` query is a sum of term clauses). A request's lexical s
   concatenation of every text field of the index, scored as ONE field (what product search does with a
   `copy_to` field: term frequencies and lengths add up across fields, one idf), plus optional boosted fields.
 
-Analyzers (`ANALYZERS`, recorded in the index layout, mirrored by `opensearch_bodies.analysis_settings`):
+Analyzers (`ANALYZERS`, recorded in the index layout, mirrored by `opensearch_mapping.ENGLISH_ANALYSIS`):
 
 - ``standard``: Lucene's standard tokenizer (UAX#29 word breaks) and lowercase;
 - ``english``: standard tokenizer, english possessive ("'s" dropped), lowercase, the English stop words

@@ -16,7 +16,8 @@ from gcl_search.stores.local import LocalStore
 
 opensearch = pytest.importorskip("opensearchpy")
 from gcl_search.stores.derived import concat_document, query_vector  # noqa: E402
-from gcl_search.stores.opensearch import OpenSearchStore, create_versioned_index, swap_alias  # noqa: E402
+from gcl_search.stores.opensearch import OpenSearchStore  # noqa: E402
+from gcl_search.stores.opensearch_admin import create_versioned_index, swap_alias  # noqa: E402
 
 pytestmark = pytest.mark.opensearch
 
