@@ -41,7 +41,7 @@ from gcl_search.stores.base import (
     candidates_from_parts,
     check_filters,
 )
-from gcl_search.stores.bm25 import LexicalIndex, check_lexical
+from gcl_search.stores.bm25 import LexicalIndex, lexical_fields
 from gcl_search.stores.local_state import LocalState, prepare_rows
 
 MAX_SEGMENTS = 32
@@ -184,16 +184,8 @@ class LocalStore:
                 ) -> list[tuple[str, float]]:
         state, layout = self._loaded(), self.layout()
         check_filters(layout, filters)
-        check_lexical(mode, fields if mode == "combined" else None, boosts)
-        fields = list(layout.text_fields if fields is None else fields)
-        unknown = sorted((set(fields) | set(boosts or {})) - set(layout.text_fields))
-        if unknown:
-            raise ConfigError(f"{unknown[0]!r} is not a text field of {self.path} (text fields: "
-                              f"{', '.join(layout.text_fields) or 'none'})")
-        if mode == "combined" and not layout.options.catch_all:
-            raise ConfigError(f"{self.path} has no catch-all text field (laid out before it existed, or with "
-                              "[index] catch_all = false); use the most_fields lexical mode, or "
-                              "`LocalStore.set_text_analysis`")
+        fields = lexical_fields(layout, fields, mode, boosts, str(self.path),
+                                "`LocalStore.set_text_analysis`")
         if not layout.text_fields:
             return []
         if self._bm25 is None:

@@ -24,7 +24,7 @@ from gcl_search.records import Document, FailedDoc, IngestReport
 from gcl_search.stores import opensearch_bodies as bodies
 from gcl_search.stores import opensearch_mapping as mapping
 from gcl_search.stores import opensearch_scripts as scripts
-from gcl_search.stores.bm25 import check_lexical
+from gcl_search.stores.bm25 import lexical_fields
 from gcl_search.stores.candidates import Candidate, LexicalQuery
 from gcl_search.stores.catalog import IndexSummary
 from gcl_search.stores.filters import Filter, check_filters
@@ -217,17 +217,8 @@ class OpenSearchStore(OpenSearchConnection):
 
     def _check_lexical(self, layout: IndexLayout, fields: Sequence[str] | None, mode: str,
                        boosts: Mapping[str, float] | None) -> list[str]:
-        check_lexical(mode, fields if mode == "combined" else None, boosts)
-        fields = list(layout.text_fields if fields is None else fields)
-        unknown = sorted((set(fields) | set(boosts or {})) - set(layout.text_fields))
-        if unknown:
-            raise ConfigError(f"{unknown[0]!r} is not a text field of index {self.index!r} (text fields: "
-                              f"{', '.join(layout.text_fields) or 'none'})")
-        if mode == "combined" and not layout.options.catch_all:
-            raise ConfigError(f"index {self.index!r} has no catch-all text field (created before it existed, "
-                              "or with [index] catch_all = false); use the most_fields lexical mode or "
+        return lexical_fields(layout, fields, mode, boosts, f"index {self.index!r}",
                               "re-ingest into a new index")
-        return fields
 
     def attributes(self, doc_ids: Sequence[str]) -> dict[str, dict[str, object]]:
         return {d: dict(s.get("attr", {})) for d, s in self._mget(doc_ids, ["attr"]).items()}

@@ -41,12 +41,26 @@ for (int j = 0; j < params.names.size(); ++j) {
 }
 return out;
 """.strip()
+# Field j's stored vector `v` (read once per hit: `cache`), its offset `o` in it, and `acc` = q_f . d_f when
+# the field has a query vector (`qi` >= 0), in double like the local store's float64 dot.
+_QUERY_DOT = """
+  String field = params.fields.get(j);
+  float[] v = cache.get(field);
+  if (v == null) { v = doc[field].value; cache.put(field, v); }
+  int o = params.offsets.get(j);
+  int qi = params.qi.get(j);
+  double acc = 0;
+  if (qi >= 0) {
+    List q = params.q.get(qi);
+    for (int i = 0; i < q.size(); ++i) { acc += v[o + i] * (double) q.get(i); }
+  }
+""".lstrip("\n")
 # {"s": {field: q_f . d_f}, "d": {f: {g: d_f . d_g}}} per hit: q_f are float32 values sent as doubles;
 # products and sums in double, like the local store's float64 dot. "s" for the fields with a query vector
 # (qi >= 0), "d" (the fused score's norm) for the pairs of fields flagged in params.dot, f before g in layout
 # order; each stored vector is read once per hit. The dot products are computed here rather than stored at
 # ingest: no mapping change, and benchmarks/results/search.txt measures their cost (fused vs sum, same pool).
-FIELD_SIMS_SCRIPT = """
+FIELD_SIMS_SCRIPT = ("""
 Map sims = new HashMap();
 Map cache = new HashMap();
 List dv = new ArrayList(); List doff = new ArrayList();
@@ -55,17 +69,7 @@ def present = doc['gcl_present'];
 for (int j = 0; j < params.names.size(); ++j) {
   String name = params.names.get(j);
   if (!present.contains(name)) { continue; }
-  String field = params.fields.get(j);
-  float[] v = cache.get(field);
-  if (v == null) { v = doc[field].value; cache.put(field, v); }
-  int o = params.offsets.get(j);
-  int qi = params.qi.get(j);
-  if (qi >= 0) {
-    List q = params.q.get(qi);
-    double acc = 0;
-    for (int i = 0; i < q.size(); ++i) { acc += v[o + i] * (double) q.get(i); }
-    sims.put(name, acc);
-  }
+""" + _QUERY_DOT + """  if (qi >= 0) { sims.put(name, acc); }
   if (params.dot.get(j)) { dv.add(v); doff.add(o); dname.add(name); ddim.add(params.dims.get(j)); }
 }
 Map out = new HashMap();
@@ -88,7 +92,7 @@ if (dv.size() > 0) {
   out.put('d', dots);
 }
 return out;
-""".strip()
+""").strip()
 # {field: [floats]}: each field's vector.
 VECTORS_SCRIPT = _FIELD_LOOP % """float[] part = new float[params.dims.get(j)];
   for (int i = 0; i < part.length; ++i) { part[i] = v[o + i]; }
@@ -96,25 +100,15 @@ VECTORS_SCRIPT = _FIELD_LOOP % """float[] part = new float[params.dims.get(j)];
 # `_score` must be >= 0: the dense score x maps to 1 + x (x >= 0) or 1 / (1 - x), increasing in x, as the
 # k-NN plugin maps inner products. Field vectors are unit (the store contract), so `d_f . d_f` is taken as 1
 # here (it only chooses the page; the client's scores use the dot products the hits report).
-DENSE_RESCORE_SCRIPT = """
+DENSE_RESCORE_SCRIPT = ("""
 def present = doc['gcl_present'];
 Map cache = new HashMap();
 List vs = new ArrayList(); List os = new ArrayList(); List ws = new ArrayList(); List ds = new ArrayList();
 double num = 0;
 for (int j = 0; j < params.names.size(); ++j) {
   if (!present.contains(params.names.get(j))) { continue; }
-  String field = params.fields.get(j);
-  float[] v = cache.get(field);
-  if (v == null) { v = doc[field].value; cache.put(field, v); }
-  int o = params.offsets.get(j);
-  double w = params.w.get(j);
-  int qi = params.qi.get(j);
-  if (qi >= 0) {
-    List q = params.q.get(qi);
-    double acc = 0;
-    for (int i = 0; i < q.size(); ++i) { acc += v[o + i] * (double) q.get(i); }
-    num += w * acc;
-  }
+""" + _QUERY_DOT + """  double w = params.w.get(j);
+  if (qi >= 0) { num += w * acc; }
   vs.add(v); os.add(o); ws.add(w); ds.add(params.dims.get(j));
 }
 double x = num;
@@ -135,7 +129,7 @@ if (params.fused) {
   x = norm2 > 0 ? num / Math.sqrt(norm2) : 0.0;
 }
 return x >= 0 ? 1.0 + x : 1.0 / (1.0 - x);
-""".strip()
+""").strip()
 
 
 def script_params(layout: IndexLayout, query_vectors: Mapping[str, np.ndarray], names: Sequence[str]
