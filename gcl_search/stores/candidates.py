@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gcl_search.fields.vectors import field_dots, field_similarities, scored_fields
 from gcl_search.stores.derived import knn_exact, knn_plan
 from gcl_search.stores.filters import Filter
 from gcl_search.stores.layout import IndexLayout
@@ -53,26 +54,6 @@ class Candidate:
     attributes: dict[str, object]
     bm25: float | None = None
     dots: dict[tuple[str, str], float] | None = None
-
-def scored_fields(query_vectors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The query vectors that get field scores: non-zero ones, as float64 (an all-zero vector means the
-    query had nothing for that field, e.g. no image)."""
-    return {name: np.asarray(q, dtype=np.float64) for name, q in query_vectors.items() if np.any(q)}
-
-
-def field_similarities(doc_vectors: Mapping[str, np.ndarray], query_vectors: Mapping[str, np.ndarray]
-                       ) -> dict[str, float]:
-    """{field: q_f . d_f} in float64 over the fields both sides have (query vectors from `scored_fields`)."""
-    return {name: float(np.dot(query_vectors[name], np.asarray(vec, dtype=np.float64)))
-            for name, vec in doc_vectors.items() if name in query_vectors}
-
-
-def field_dots(doc_vectors: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[tuple[str, str], float]:
-    """{(f, g): d_f . d_g} in float64 for f <= g in `names` order over the fields the document has."""
-    have = [(n, np.asarray(doc_vectors[n], dtype=np.float64)) for n in names if n in doc_vectors]
-    return {(f, g): float(np.dot(a, b)) for i, (f, a) in enumerate(have) for g, b in have[i:]
-            if a.shape == b.shape}
-
 
 def dot_fields(layout: IndexLayout, weights: Mapping[str, float], dense_score: str) -> tuple[str, ...]:
     """The fields whose pairwise dot products a request needs: the weighted ones, for "fused"; none else."""
