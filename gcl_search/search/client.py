@@ -36,6 +36,7 @@ from gcl_search.config import DENSE_SCORES, MAX_K, Config
 from gcl_search.encoders.base import Encoder, ImageInput
 from gcl_search.errors import ConfigError, StoreUnavailable
 from gcl_search.fields.vectors import multi_field_scores
+from gcl_search.ranking import rank_key
 from gcl_search.records import Hit
 from gcl_search.search.embed import QueryEmbedder, check_field_weights
 from gcl_search.search.fusion import DEFAULT_RANK_CONSTANT, check_fusion, fuse
@@ -220,7 +221,7 @@ class SearchClient:
         found = {c.doc_id: c for c in (*lex, *dense)}
         score_of = dict(zip(found, candidate_scores(list(found.values()), w, self.field_names, method)))
         if len(dense) > depth:  # a rescoring pool: keep the dense candidates the exact score ranks best
-            dense = sorted(dense, key=lambda c: (-score_of[c.doc_id], c.doc_id))[:depth]
+            dense = sorted(dense, key=lambda c: rank_key(score_of[c.doc_id], c.doc_id))[:depth]
             found = {c.doc_id: c for c in (*lex, *dense)}
         scored = [(c.doc_id, score_of[c.doc_id], c.field_scores) for c in found.values()]
         bm25 = {c.doc_id: c.bm25 for c in lex}
@@ -281,7 +282,7 @@ def rank_hits(scored: Sequence[tuple[str, float, dict[str, float]]], lexical_sco
     hits = [Hit(doc_id=doc_id, score=float(c), dense_score=float(d), field_scores=fs,
                 lexical_score=lexical_scores.get(doc_id) if lexical is not None else None)
             for (doc_id, d, fs), c in zip(scored, combined)]
-    hits.sort(key=lambda h: (-h.score, h.doc_id))
+    hits.sort(key=lambda h: rank_key(h.score, h.doc_id))
     return hits
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING
 
 from gcl_search.errors import ConfigError, DimensionMismatch
+from gcl_search.field_weights import check_weights
 from gcl_search.stores.knn import OpenSearchOptions
 
 if TYPE_CHECKING:
@@ -123,12 +124,8 @@ class LayoutOptions:
             raise ConfigError(f"oversample = {self.oversample} must be a finite number >= 1")
         if not 1 <= self.rescore_depth <= 10_000:
             raise ConfigError(f"rescore_depth = {self.rescore_depth} must be in 1..10000")
-        preset = self.preset_weights
-        if preset is not None:
-            bad = [f"{name}={a}" for name, a in preset.items() if not (math.isfinite(a) and a >= 0)]
-            if bad or not any(a > 0 for a in preset.values()):
-                raise ConfigError(f"preset_weights {dict(preset)} must be finite, >= 0 and not all 0"
-                                  + (f" (bad: {', '.join(bad)})" if bad else ""))
+        if self.preset_weights is not None:
+            check_weights(self.preset_weights, what="preset weight", allow_all_zero=False)
 
 
 @dataclass(frozen=True)
@@ -158,10 +155,7 @@ class IndexLayout:
                 raise ConfigError(f"{kind} {dupes[0]!r} is listed twice in the index layout")
         preset = self.options.preset_weights
         if preset is not None:
-            unknown = sorted(set(preset) - set(names))
-            if unknown:
-                raise ConfigError(f"preset_weights names {unknown[0]!r}, which is not a dense field "
-                                  f"({names})")
+            check_weights(preset, names, "preset weight")
             weighted = [f for f in self.dense_fields if preset.get(f.name, 0) > 0]
             if len({(f.encoder, f.dim) for f in weighted}) > 1:
                 raise ConfigError(f"preset_weights weights fields of several encoders or dimensions "

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from gcl_search.errors import ConfigError, DimensionMismatch
-from gcl_search.ranking import ranked
+from gcl_search.ranking import rank_key, ranked
 from gcl_search.records import Document, FailedDoc, IngestReport
 from gcl_search.stores import opensearch_bodies as bodies
 from gcl_search.stores import opensearch_mapping as mapping
@@ -187,7 +187,7 @@ class OpenSearchStore(OpenSearchConnection):
         lex = self._candidates_of(responses[-1], bm25=True) if lexical is not None else []
         # Equal BM25 scores come back in shard order, which changes when a replica is promoted: ties by
         # doc_id, as `lexical` and the local store rank them.
-        lex.sort(key=lambda c: (-(c.bm25 or 0.0), c.doc_id))
+        lex.sort(key=lambda c: rank_key(c.bm25 or 0.0, c.doc_id))
         if not any(w > 0 for w in weights.values()):
             return [], lex
         dense = self._candidates_of(responses[0], False)
