@@ -4,9 +4,9 @@ One request (design.md section 3), ONE store call (`VectorStore.candidates`; on 
 
 1. the query is embedded once per encoder (`QueryEmbedder`), giving `q_f` for every document field;
 2. ONE approximate inner-product search on the concatenated vector with `Q = [w_1 q_1; ...; w_F q_F]` (or on
-   the preset vector, when the index has one for these weights: `IndexLayout.knn_plan`) returns `offset + k`
+   the preset vector, when the index has one for these weights: `derived.knn_plan`) returns `offset + k`
    candidates, `ceil((offset + k) * oversample)` with a lexical component; when that search's score is not
-   the requested dense score (`IndexLayout.knn_exact`), it returns a pool of `rescore_depth` (200) instead,
+   the requested dense score (`derived.knn_exact`), it returns a pool of `rescore_depth` (200) instead,
    and the best of the pool by the exact dense score are kept (OpenSearch searches with a beam of
    `max(ef_search, k)`; the local store ranks exactly);
 3. with a lexical component, BM25 over the chosen text fields returns its candidates in the same call;

@@ -147,7 +147,7 @@ class LocalStore:
         vector = np.asarray(vector, dtype=np.float32)
         if vector.shape != (matrix.shape[1],):
             raise ConfigError(f"query vector for {target!r} has shape {vector.shape}, expected "
-                              f"({matrix.shape[1]},); build it with IndexLayout.query_vector")
+                              f"({matrix.shape[1]},); build it with derived.query_vector")
         scores = matrix @ vector
         mask = self._filter_mask(state, filters) & state.has_target(layout, target)
         return _top_k(state.ids, scores, mask, k)
