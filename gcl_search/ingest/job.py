@@ -116,7 +116,7 @@ def run_job(job: IngestJob, encoders: Mapping[str, Encoder] | None = None) -> In
                     checkpoint=checkpoint, progress=job.progress, total=_total(job) if job.progress else None)
     outcome = IngestOutcome(report, store.name, failures, job.alias)
     if job.alias and (not report.failed or job.swap_with_failures):
-        from gcl_search.stores.opensearch import swap_alias
+        from gcl_search.stores.opensearch_admin import swap_alias
 
         outcome.alias_left = swap_alias(store, job.alias, store.index)  # type: ignore[attr-defined]
         outcome.alias_moved = True
@@ -174,7 +174,8 @@ def _open_store(job: IngestJob, config: Config, encoders: Mapping[str, Encoder],
                 checkpoint: Checkpoint) -> VectorStore:
     if job.opensearch_url is None:
         return LocalStore(Path(job.store_dir) / (job.index or ""))
-    from gcl_search.stores.opensearch import OpenSearchStore, create_versioned_index
+    from gcl_search.stores.opensearch import OpenSearchStore
+    from gcl_search.stores.opensearch_admin import create_versioned_index
 
     connection = {"ca_certs": job.ca_certs, "verify_certs": job.verify_certs,
                   "shards": config.index.shards, "replicas": config.index.replicas}
