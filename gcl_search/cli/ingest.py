@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gcl_search.cli.options import store_target
+from gcl_search.cli.options import elasticsearch_option, store_target
 from gcl_search.ingest.formats import FORMATS
 from gcl_search.ingest.job import IngestJob, IngestOutcome, run_job
 from gcl_search.ingest.pipeline import DEFAULT_BATCH_SIZE
@@ -30,6 +30,7 @@ from gcl_search.stores import DEFAULT_STORE_DIR
 @click.option("--opensearch-url", envvar="OPENSEARCH_URL", show_envvar=True,
               help="OpenSearch URL. Credentials come from the environment: OPENSEARCH_USERNAME and "
                    "OPENSEARCH_PASSWORD, or OPENSEARCH_API_KEY.")
+@elasticsearch_option
 @click.option("--ca-certs", envvar="OPENSEARCH_CA_CERTS", type=click.Path(dir_okay=False),
               help="CA bundle for TLS verification.")
 @click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (throwaway clusters only).")

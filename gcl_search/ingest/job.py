@@ -116,7 +116,7 @@ def run_job(job: IngestJob, encoders: Mapping[str, Encoder] | None = None) -> In
                     checkpoint=checkpoint, progress=job.progress, total=_total(job) if job.progress else None)
     outcome = IngestOutcome(report, store.name, failures, job.alias)
     if job.alias and (not report.failed or job.swap_with_failures):
-        from gcl_search.stores.opensearch import swap_alias
+        from gcl_search.stores.engines import swap_alias
 
         outcome.alias_left = swap_alias(store, job.alias, store.index)  # type: ignore[attr-defined]
         outcome.alias_moved = True
@@ -174,13 +174,13 @@ def _open_store(job: IngestJob, config: Config, encoders: Mapping[str, Encoder],
                 checkpoint: Checkpoint) -> VectorStore:
     if job.opensearch_url is None:
         return LocalStore(Path(job.store_dir) / (job.index or ""))
-    from gcl_search.stores.opensearch import OpenSearchStore, create_versioned_index
+    from gcl_search.stores.engines import create_versioned_index, open_cluster_store
 
     connection = {"ca_certs": job.ca_certs, "verify_certs": job.verify_certs,
                   "shards": config.index.shards, "replicas": config.index.replicas}
     if not job.alias:
-        return OpenSearchStore(job.opensearch_url, job.index or "", **connection)
-    base = OpenSearchStore(job.opensearch_url, job.alias, **connection)
+        return open_cluster_store(job.opensearch_url, job.index or "", **connection)
+    base = open_cluster_store(job.opensearch_url, job.alias, **connection)
     building = checkpoint.extra.get("index")  # set only by a checkpoint loaded for resuming
     if isinstance(building, str):
         return base.with_index(building)

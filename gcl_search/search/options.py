@@ -134,7 +134,8 @@ def _number(value: str, item: str) -> float:
 def open_store(index: str, store_dir: str | Path = DEFAULT_STORE_DIR, opensearch_url: str | None = None, *,
                ca_certs: str | None = None, verify_certs: bool = True, timeout: float = 30.0,
                transport_retries: int = 3) -> VectorStore:
-    """The store to search: `<store_dir>/<index>` (local) or `index` on the OpenSearch cluster.
+    """The store to search: `<store_dir>/<index>` (local) or `index` on the OpenSearch cluster (the
+    Elasticsearch cluster for a URL tagged by `store_target`, `stores.engines`).
 
     Args:
         index: index name (a directory under `store_dir` for the local store).
@@ -153,7 +154,7 @@ def open_store(index: str, store_dir: str | Path = DEFAULT_STORE_DIR, opensearch
         from gcl_search.stores.local import LocalStore
 
         return LocalStore(Path(store_dir) / index)
-    from gcl_search.stores.opensearch import OpenSearchStore
+    from gcl_search.stores.engines import open_cluster_store
 
-    return OpenSearchStore(opensearch_url, index, ca_certs=ca_certs, verify_certs=verify_certs,
-                           timeout=timeout, max_retries=transport_retries, retry_on_timeout=True)
+    return open_cluster_store(opensearch_url, index, ca_certs=ca_certs, verify_certs=verify_certs,
+                              timeout=timeout, max_retries=transport_retries, retry_on_timeout=True)

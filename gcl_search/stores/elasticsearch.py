@@ -12,19 +12,16 @@ with tenacity's exponential backoff, reads are retried a bounded number of times
 from __future__ import annotations
 
 import copy
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from elasticsearch import ApiError, AuthenticationException, AuthorizationException, NotFoundError, helpers
+from elasticsearch import ApiError, AuthenticationException, AuthorizationException, NotFoundError
 from elasticsearch import TransportError as ConnectionFailure
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from gcl_search.errors import ConfigError, DimensionMismatch, GclSearchError, IndexNotFound, StoreUnavailable
-from gcl_search.records import Document, FailedDoc, IngestReport
+from gcl_search.errors import ConfigError, GclSearchError, IndexNotFound, StoreUnavailable
 from gcl_search.stores import elasticsearch_bodies as bodies
 from gcl_search.stores.base import (
     CONCAT,
@@ -39,24 +36,23 @@ from gcl_search.stores.base import (
     rank,
     scored_fields,
 )
-from gcl_search.stores.bm25 import check_lexical
 from gcl_search.stores.catalog import IndexSummary
 from gcl_search.stores.connection import scrub
 from gcl_search.stores.elasticsearch_connection import check_connection, connect, server_version
+from gcl_search.stores.elasticsearch_writes import (
+    RETRY_STATUSES,
+    BulkWrites,
+    _reason,
+    create_versioned_index,
+    swap_alias,
+)
 from gcl_search.stores.knn import similarity_from_score
-from gcl_search.stores.opensearch_bodies import build_lexical_query, to_bulk_action
+from gcl_search.stores.opensearch_bodies import build_lexical_query
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 VECTORS_BATCH = 500
 
 
-class _RetryBatch(Exception):
-    def __init__(self, failures: list[tuple[dict, object, str]]):
-        super().__init__(f"{len(failures)} documents to retry")
-        self.failures = failures
-
-
-class ElasticsearchStore:
+class ElasticsearchStore(BulkWrites):
     """One Elasticsearch index (or alias). Implements `gcl_search.stores.base.VectorStore`.
 
     Args:
@@ -110,7 +106,7 @@ class ElasticsearchStore:
             self._call(self.client.indices.create, index=self.index, **body)
         except GclSearchError as err:
             # A node without analysis-common (no stemmer filter) gets the documented fallback analyzer.
-            if layout.options.analyzer != "english" or "failed to find" not in str(err):
+            if layout.options.analyzer != "english" or "filter type [stemmer]" not in str(err):
                 raise
             body = bodies.build_index_body(layout, self.shards, self.replicas, self.index_type, True)
             self._call(self.client.indices.create, index=self.index, **body)
@@ -139,79 +135,6 @@ class ElasticsearchStore:
 
     def count(self) -> int:
         return int(self._call(self.client.count, index=self.index)["count"])
-
-    @contextmanager
-    def bulk_load(self) -> Iterator[None]:
-        """refresh_interval -1 during the load; the previous value comes back on exit (also when the block
-        raises), followed by a refresh."""
-        current = self._call(self.client.indices.get_settings, index=self.index)
-        saved = {"refresh_interval": None}
-        for settings in current.values():
-            saved["refresh_interval"] = settings["settings"]["index"].get("refresh_interval")
-        self._call(self.client.indices.put_settings, index=self.index, settings={"refresh_interval": "-1"})
-        try:
-            yield
-        finally:
-            self._call(self.client.indices.put_settings, index=self.index, settings=saved)
-            self.refresh()
-
-    # -- writes ----------------------------------------------------------------------------------------------
-
-    def upsert(self, docs: Iterable[Document]) -> IngestReport:
-        layout, report, start = self.layout(), IngestReport(), time.perf_counter()
-        actions: dict[str, dict] = {}
-        for doc in docs:
-            try:
-                actions.pop(doc.doc_id, None)  # the last version of a repeated id wins, counted once
-                action = to_bulk_action(doc, self.index, layout)
-                action["_source"] = _plain(action["_source"])
-                actions[doc.doc_id] = action
-            except (ConfigError, DimensionMismatch) as err:
-                report.failed.append(FailedDoc(doc.doc_id or None, None, "write", str(err)))
-        if actions:
-            self._bulk(list(actions.values()), report)
-        report.seconds = time.perf_counter() - start
-        return report
-
-    def _bulk(self, actions: list[dict], report: IngestReport) -> None:
-        retrying = Retrying(stop=stop_after_attempt(self.max_attempts), reraise=True,
-                            wait=wait_exponential_jitter(multiplier=self.initial_backoff,
-                                                         max=self.max_backoff, jitter=self.initial_backoff),
-                            retry=retry_if_exception_type(_RetryBatch))
-        pending = actions
-        try:
-            for attempt in retrying:
-                with attempt:
-                    failures = self._send(pending, report)
-                    if failures:
-                        pending = [action for action, _, _ in failures]
-                        raise _RetryBatch(failures)
-        except _RetryBatch as gave_up:
-            if all(not isinstance(status, int) for _, status, _ in gave_up.failures) and report.indexed == 0:
-                raise StoreUnavailable(f"cannot write to {self.index!r} at {self.url} after "
-                                       f"{self.max_attempts} attempts ({gave_up.failures[0][2]}); "
-                                       "check the cluster") from gave_up
-            for action, status, reason in gave_up.failures:
-                report.failed.append(FailedDoc(action["_id"], None, "write",
-                                               f"{reason} (gave up after {self.max_attempts} attempts)",
-                                               status if isinstance(status, int) else None))
-
-    def _send(self, actions: list[dict], report: IngestReport) -> list[tuple[dict, object, str]]:
-        by_id = {action["_id"]: action for action in actions}
-        retry = []
-        for ok, item in helpers.streaming_bulk(self.client, actions, chunk_size=self.chunk_size,
-                                               max_chunk_bytes=self.max_chunk_bytes, raise_on_error=False,
-                                               raise_on_exception=False, max_retries=0):
-            info = next(iter(item.values()))
-            if ok:
-                report.indexed += 1
-                continue
-            status, reason = info.get("status"), scrub(_reason(info.get("error")), self._secrets)
-            if not isinstance(status, int) or status in RETRY_STATUSES:
-                retry.append((by_id[info["_id"]], status, reason))
-            else:
-                report.failed.append(FailedDoc(info["_id"], None, "write", reason, status))
-        return retry
 
     # -- reads -----------------------------------------------------------------------------------------------
 
@@ -242,7 +165,7 @@ class ElasticsearchStore:
         layout = self.layout()
         check_filters(layout, filters)
         if lexical is not None:
-            self._check_lexical(layout, lexical.fields, lexical.mode, lexical.boosts)
+            bodies.check_lexical_request(layout, self.index, lexical.fields, lexical.mode, lexical.boosts)
         searches = bodies.build_candidate_searches(layout, query_vectors, weights, depth, filters, ef_search,
                                                    lexical, attributes, dense_score, pool)
         if not searches:
@@ -295,23 +218,10 @@ class ElasticsearchStore:
                 ) -> list[tuple[str, float]]:
         layout = self.layout()
         check_filters(layout, filters)
-        checked = self._check_lexical(layout, fields, mode, boosts)
+        checked = bodies.check_lexical_request(layout, self.index, fields, mode, boosts)
         body = build_lexical_query(text, checked, k, filters, mode, boosts)
         hits = self._read(self.client.search, index=self.index, **body)["hits"]["hits"]
         return rank({h["_id"]: float(h["_score"]) for h in hits}, k)
-
-    def _check_lexical(self, layout: IndexLayout, fields: Sequence[str] | None, mode: str,
-                       boosts: Mapping[str, float] | None) -> list[str]:
-        check_lexical(mode, fields if mode == "combined" else None, boosts)
-        fields = list(layout.text_fields if fields is None else fields)
-        unknown = sorted((set(fields) | set(boosts or {})) - set(layout.text_fields))
-        if unknown:
-            raise ConfigError(f"{unknown[0]!r} is not a text field of index {self.index!r} (text fields: "
-                              f"{', '.join(layout.text_fields) or 'none'})")
-        if mode == "combined" and not layout.options.catch_all:
-            raise ConfigError(f"index {self.index!r} has no catch-all text field; use the most_fields "
-                              "lexical mode or re-ingest into a new index")
-        return fields
 
     def attributes(self, doc_ids: Sequence[str]) -> dict[str, dict[str, object]]:
         return {d: dict(s.get("attr", {})) for d, s in self._mget(doc_ids, ["attr"]).items()}
@@ -393,49 +303,9 @@ class ElasticsearchStore:
         return getattr(response, "body", response)
 
 
-def _reason(error: object) -> str:
-    if isinstance(error, dict):
-        return f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
-    return str(error)
-
-
 def _root_cause(body: object) -> object:
     error = body.get("error", body) if isinstance(body, dict) else body
     return error.get("root_cause", [error])[0] if isinstance(error, dict) else error
 
 
-def _plain(value: Any) -> Any:
-    """JSON-ready: float32 arrays as lists (their float64 widening, which Elasticsearch parses back to the
-    same float32)."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def create_versioned_index(store: ElasticsearchStore, alias: str, layout: IndexLayout) -> ElasticsearchStore:
-    """Create `<alias>-v<n+1>` (n = the highest existing version) for `layout` on `store`'s connection."""
-    existing = store._call(store.client.indices.get, index=f"{alias}-v*", ignore_unavailable=True,
-                           allow_no_indices=True)
-    versions = [int(name.rsplit("-v", 1)[1]) for name in existing if name.rsplit("-v", 1)[1].isdigit()]
-    new = store.with_index(f"{alias}-v{max(versions, default=0) + 1}")
-    new.create(layout)
-    return new
-
-
-def swap_alias(store: ElasticsearchStore, alias: str, new_index: str, delete_old: bool = False) -> list[str]:
-    """Point `alias` at `new_index` only, in one atomic `_aliases` request; returns the indices it left."""
-    try:
-        old = list(store._call(store.client.indices.get_alias, name=alias))
-    except IndexNotFound:
-        old = []
-    if alias in old:
-        raise ConfigError(f"{alias!r} is a concrete index, not an alias; re-index into a new name first")
-    actions = [{"remove": {"index": name, "alias": alias}} for name in old if name != new_index]
-    actions.append({"add": {"index": new_index, "alias": alias}})
-    store._call(store.client.indices.update_aliases, actions=actions)
-    left = [name for name in old if name != new_index]
-    if delete_old and left:
-        store._call(store.client.indices.delete, index=",".join(left))
-    return left
+__all__ = ["ElasticsearchStore", "create_versioned_index", "swap_alias"]

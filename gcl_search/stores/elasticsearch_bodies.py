@@ -30,6 +30,7 @@ import numpy as np
 
 from gcl_search.errors import ConfigError
 from gcl_search.stores.base import CONCAT, PRESET, Filter, IndexLayout, LexicalQuery
+from gcl_search.stores.bm25 import check_lexical
 from gcl_search.stores.opensearch_bodies import (
     CATCH_ALL_FIELD,
     CONCAT_FIELD,
@@ -169,3 +170,18 @@ def build_vectors_query(layout: IndexLayout, doc_ids: Sequence[str]) -> dict[str
     return {"size": len(doc_ids), "_source": False, "query": {"ids": {"values": list(doc_ids)}},
             "docvalue_fields": docvalue_fields(layout)}
 
+
+
+def check_lexical_request(layout: IndexLayout, index: str, fields: Sequence[str] | None, mode: str,
+                          boosts: Mapping[str, float] | None) -> list[str]:
+    """The text fields a lexical request searches (ConfigError for unknown fields or a missing catch-all)."""
+    check_lexical(mode, fields if mode == "combined" else None, boosts)
+    fields = list(layout.text_fields if fields is None else fields)
+    unknown = sorted((set(fields) | set(boosts or {})) - set(layout.text_fields))
+    if unknown:
+        raise ConfigError(f"{unknown[0]!r} is not a text field of index {index!r} (text fields: "
+                          f"{', '.join(layout.text_fields) or 'none'})")
+    if mode == "combined" and not layout.options.catch_all:
+        raise ConfigError(f"index {index!r} has no catch-all text field; use the most_fields lexical mode or "
+                          "re-ingest into a new index")
+    return fields
