@@ -23,6 +23,9 @@ DATA = Path(__file__).resolve().parent / "data"
 ICECAT = ROOT / "examples" / "icecat"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Taken out of the environment for the whole run: a command with no --store would otherwise reach
+# Elasticsearch in tests that unset OPENSEARCH_URL to get the local store. Tests get it from the fixture.
+_ELASTICSEARCH_URL = os.environ.pop("ELASTICSEARCH_URL", "http://127.0.0.1:9400").rstrip("/")
 
 
 def _node_answers(url: str, timeout_s: float) -> bool:
@@ -51,7 +54,7 @@ def opensearch_url() -> str:
 
 @pytest.fixture(scope="session")
 def elasticsearch_url() -> str:
-    url = os.environ.get("ELASTICSEARCH_URL", "http://127.0.0.1:9400").rstrip("/")
+    url = _ELASTICSEARCH_URL
     required = os.environ.get("GCL_SEARCH_REQUIRE_ELASTICSEARCH") == "1"
     if _node_answers(url, timeout_s=30 if required else 2):
         return url

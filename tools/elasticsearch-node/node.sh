@@ -12,7 +12,8 @@
 # Its zip is cached in $GCL_SEARCH_NODE_CACHE (default ~/.cache/gcl-search)/elasticsearch-<version>/ and
 # unpacked into tools/elasticsearch-node/run/dist-<version>/. Elasticsearch refuses to run as root, so a root
 # caller runs it as uid/gid 65534 (setpriv); the node's config, data, logs and pid file live in
-# tools/elasticsearch-node/run/<port>/ (git-ignored), owned by that user. Single node, security and ML off,
+# tools/elasticsearch-node/run/<port>/ (git-ignored), owned by that user; in a clone that user cannot reach
+# (a parent folder not world-searchable, e.g. under /root), run/ moves to /tmp/gcl-search-elasticsearch-<hash>. Single node, security and ML off,
 # loopback only, heap $GCL_SEARCH_ES_HEAP (512m). `stop` signals only the pid recorded by `start`, after
 # checking that it is still an Elasticsearch server with this port's config.
 set -euo pipefail
@@ -43,11 +44,15 @@ parse_args() {
     [[ $port =~ ^[0-9]+$ ]] || die "--port must be a number, got '$port'"
     [[ $version =~ ^8\.[0-9]+\.[0-9]+$ ]] || die "--version must be an 8.x.y release, got '$version'"
     cache=${GCL_SEARCH_NODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gcl-search}/elasticsearch-$version
-    dist=$here/run/dist-$version/elasticsearch-$version
+    run_root=$here/run
+    if ((EUID == 0)) && ! setpriv --reuid=$RUN_UID --regid=$RUN_UID --clear-groups -- test -x "$here"; then
+        run_root=/tmp/gcl-search-elasticsearch-$(echo "$here" | sha256sum | cut -c1-12)
+    fi
+    dist=$run_root/dist-$version/elasticsearch-$version
 }
 
 url() { echo "http://127.0.0.1:$port"; }
-run_dir() { echo "$here/run/$port"; }
+run_dir() { echo "$run_root/$port"; }
 pid_file() { echo "$(run_dir)/node.pid"; }
 log_file() { echo "$(run_dir)/node.log"; }
 
@@ -82,8 +87,9 @@ resolve() {
     fi
     if [[ ! -x $dist/bin/elasticsearch ]]; then
         local tmp
-        tmp=$(mktemp -d "$here/run/.unpack.XXXXXX" 2>/dev/null || { mkdir -p "$here/run" &&
-            mktemp -d "$here/run/.unpack.XXXXXX"; })
+        mkdir -p "$run_root"
+        chmod 755 "$run_root"
+        tmp=$(mktemp -d "$run_root/.unpack.XXXXXX")
         unzip -q "$zip" -d "$tmp" || { rm -rf "$tmp"; exec 9>&-; die "cannot unpack $zip"; }
         chmod -R a+rX "$tmp"
         rm -rf "$(dirname "$dist")"
