@@ -23,6 +23,14 @@ force-merged) is built once (~5-10 min on 2 cores) and reused by later runs with
     tools/opensearch-node/node.sh start --port 9201
     python benchmarks/bench_search.py --opensearch-url http://127.0.0.1:9201 \
         --store /work/stores/icecat-demo | tee benchmarks/results/search.txt
+
+Elasticsearch 8 instead (same requests through ElasticsearchStore: the pool is rescored client-side from
+doc-value vectors; `--index-type int8_hnsw` for the quantized graph), results in
+benchmarks/results/search-elasticsearch.txt:
+
+    tools/elasticsearch-node/node.sh start --port 9400
+    python benchmarks/bench_search.py --elasticsearch-url http://127.0.0.1:9400 \
+        --store /work/stores/icecat-demo | tee benchmarks/results/search-elasticsearch.txt
 """
 
 from __future__ import annotations
@@ -76,15 +84,26 @@ def load_queries() -> tuple[list[str], np.ndarray]:
     return texts, np.asarray(load_encoders(config)["minilm"].encode_texts(texts), dtype=np.float32)
 
 
-def build_index(url: str, name: str, options: LayoutOptions, ids, vecs, present, rebuild: bool
-                ) -> tuple[OpenSearchStore, str]:
+def open_store(args: argparse.Namespace, name: str):
+    """OpenSearchStore, or ElasticsearchStore with --elasticsearch-url."""
+    if args.elasticsearch_url:
+        from gcl_search.stores.elasticsearch import ElasticsearchStore
+
+        return ElasticsearchStore(args.elasticsearch_url, name, timeout=120, index_type=args.index_type)
+    return OpenSearchStore(args.opensearch_url, name, timeout=120)
+
+
+def build_index(args: argparse.Namespace, name: str, options: LayoutOptions, ids, vecs, present,
+                rebuild: bool):
     """The bench index, reused when it holds every document and was built with the same parameters."""
     layout = IndexLayout(tuple(DenseField(f, 384, "minilm") for f in FIELDS), options=options)
-    store = OpenSearchStore(url, name, timeout=120)
+    store = open_store(args, name)
     if not rebuild and store.exists() and store.count() == len(ids):
         built = store.layout().options
         keys = ("m", "ef_construction", "preset_weights", "impute_missing", "preset_fused")
-        if all(getattr(built, key) == getattr(options, key) for key in keys):
+        same_type = not args.elasticsearch_url or store.engine_meta()["gcl_search_es"]["index_type"] == \
+            args.index_type
+        if same_type and all(getattr(built, key) == getattr(options, key) for key in keys):
             return store, "reused"
     store.drop()
     store.create(layout)
@@ -93,7 +112,10 @@ def build_index(url: str, name: str, options: LayoutOptions, ids, vecs, present,
         for lo in range(0, len(ids), 1000):
             store.upsert(Document(ids[i], {f: vecs[i, j] for j, f in enumerate(FIELDS) if present[i, j]})
                          for i in range(lo, min(lo + 1000, len(ids))))
-    store.client.indices.forcemerge(index=name, max_num_segments=1, request_timeout=3600)
+    if args.elasticsearch_url:
+        store.client.options(request_timeout=3600).indices.forcemerge(index=name, max_num_segments=1)
+    else:
+        store.client.indices.forcemerge(index=name, max_num_segments=1, request_timeout=3600)
     return store, f"built in {time.perf_counter() - start:.0f} s"
 
 
@@ -109,11 +131,11 @@ def tie_recall(found: list[str], exact: np.ndarray, row: dict[str, int], k: int 
     return sum(exact[row[d]] >= bar - 1e-6 for d in found[:k]) / k
 
 
-def today_client(url: str, index: str, config, encoders) -> SearchClient:
+def today_client(args: argparse.Namespace, index: str, config, encoders) -> SearchClient:
     """main's request before the fused score, through the same client: the store sees the index as a layout
     written before (no imputation, a weighted-sum preset), so the knn is "exact" for the sum and fetches the
     page only, with field similarities and attributes, no pool and no dot products."""
-    store = OpenSearchStore(url, index, timeout=120)
+    store = open_store(args, index)
     layout = store.layout()
     store._layout = replace(layout, options=replace(layout.options, impute_missing=False, preset_fused=False))
     return SearchClient(store, config, encoders, dense_score="sum")
@@ -132,6 +154,9 @@ def ms(times: list[float], p: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--opensearch-url", default=os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9201"))
+    parser.add_argument("--elasticsearch-url", help="bench an Elasticsearch 8 node instead of OpenSearch")
+    parser.add_argument("--index-type", default="hnsw", choices=("hnsw", "int8_hnsw"),
+                        help="Elasticsearch's dense_vector index type")
     parser.add_argument("--store", type=Path, default=Path("/work/stores/icecat-demo"),
                         help="a local store of the Icecat catalogue with title, description, brand vectors")
     parser.add_argument("--index", default="bench-dense-minilm", help="OpenSearch index name")
@@ -151,13 +176,15 @@ def main() -> None:
     qmatrix = qmatrix[:args.queries]
     preset = {f: float(a) for f, a in zip(FIELDS, args.preset.split(",")) if float(a) > 0}
     options = LayoutOptions(m=args.m, ef_construction=args.ef_construction, preset_weights=preset)
-    store, how = build_index(args.opensearch_url, args.index, options, ids, vecs, present, args.rebuild)
+    if args.elasticsearch_url and args.index == "bench-dense-minilm":
+        args.index = f"bench-dense-minilm-{args.index_type.replace('_', '-')}"
+    store, how = build_index(args, args.index, options, ids, vecs, present, args.rebuild)
     layout = store.layout()
     config = parse_config({"encoders": {"minilm": {"backend": "sentence-transformers", "model": "x"}},
                            "fields": [{"name": f, "encoder": "minilm", "weight": 1.0} for f in FIELDS]})
     encoders = {"minilm": SimpleNamespace(dim=384)}
     client = SearchClient(store, config, encoders)
-    today = today_client(args.opensearch_url, args.index, config, encoders)
+    today = today_client(args, args.index, config, encoders)
     local = SearchClient(LocalStore(args.store), config, encoders)
     v64 = vecs.astype(np.float64)
     gram = np.einsum("nfd,ngd->nfg", v64, v64)
@@ -166,7 +193,8 @@ def main() -> None:
           f"{len(qmatrix)} queries x {args.repeats} repeats, k=10, ef_search {layout.options.ef_search} "
           f"(preset {layout.options.preset_ef_search}), rescore_depth {layout.options.rescore_depth}, preset "
           f"weights {preset}, HNSW m={args.m} ef_construction={args.ef_construction}, index {args.index} "
-          f"({how}), node {args.opensearch_url}")
+          f"({how}), node {args.elasticsearch_url or args.opensearch_url}"
+          + (f" (Elasticsearch, {args.index_type})" if args.elasticsearch_url else " (OpenSearch)"))
     print(f"# load average before: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}")
     for q in qmatrix[:args.warmup]:
         qv = {f: q for f in FIELDS}

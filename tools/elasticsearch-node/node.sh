@@ -19,7 +19,7 @@
 set -euo pipefail
 
 DEFAULT_VERSION=8.19.21
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)  # the real path: the pid check compares it
 TRANSPORT_OFFSET=500
 RUN_UID=65534
 
