@@ -7,12 +7,16 @@ filters and BM25 queries), with Elasticsearch's vector type::
                                                         index_options hnsw (float; or int8_hnsw)
     gcl_present, text.<field>, gcl_all, attr.<name>     as on OpenSearch
 
+    gcl_vectors                                         binary (doc values): the field vectors as float32
+                                                        bytes, in layout order (zeros where absent)
+
 `max_inner_product` because the concatenated vector and query are not unit length (`dot_product` requires
 unit vectors); its `_score` maps an inner product exactly as OpenSearch's `innerproduct` does, so
 `knn.similarity_from_score(score, "innerproduct")` inverts it. There is no painless here (the test node has
-none, and managed clusters may forbid scripts): every hit returns its stored vectors from doc values
-(`docvalue_fields`, float32 values, also under int8_hnsw, which keeps the raw vectors beside the quantized
-ones) with `gcl_present`, and the client computes each field's similarity, the fused score's dot products and
+none, and managed clusters may forbid scripts): every hit returns its field vectors from the doc values of
+`gcl_vectors` (`docvalue_fields`: one base64 string of float32 bytes per hit; the dense_vector's own doc
+values come back as JSON decimals, 2.4 times the bytes and ~10 times slower to produce and parse for a pool of
+200) with `gcl_present`, and the client computes each field's similarity, the fused score's dot products and
 the dense score itself (`gcl_search.fields.vectors.multi_field_scores`) exactly.
 
 Analysis: the layout's "english" analyzer is `opensearch_bodies.ENGLISH_ANALYSIS` (possessive, lowercase,
@@ -23,6 +27,7 @@ English stop words (no stemming, no possessive): docs/elasticsearch.md measures 
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -46,6 +51,7 @@ from gcl_search.stores.opensearch_bodies import (
 INDEX_TYPES = ("hnsw", "int8_hnsw")
 MAX_NUM_CANDIDATES = 10_000  # Elasticsearch's limit on a knn search's num_candidates
 MAX_DIMS = 4096  # dense_vector's limit in 8.x
+VECTORS_FIELD = "gcl_vectors"
 ES_META = "gcl_search_es"  # _meta key: how this engine built the index (vector index type, analysis)
 FALLBACK_ENGLISH_ANALYSIS = {"analyzer": {"gcl_english": {"type": "standard", "stopwords": "_english_"}}}
 _ATTR_TYPES = {"keyword": "keyword", "float": "float", "integer": "long", "boolean": "boolean"}
@@ -66,7 +72,8 @@ def build_mappings(layout: IndexLayout, index_type: str = "hnsw", analysis: str 
     if index_type not in INDEX_TYPES:
         raise ConfigError(f"vector index type {index_type!r} is not one of {', '.join(INDEX_TYPES)}")
     opts = layout.options
-    props: dict[str, Any] = {PRESENT_FIELD: {"type": "keyword"}}
+    props: dict[str, Any] = {PRESENT_FIELD: {"type": "keyword"},
+                             VECTORS_FIELD: {"type": "binary", "doc_values": True}}
     if opts.concat:
         props[CONCAT_FIELD] = _vector_mapping(layout, layout.concat_dim, index_type)
     if opts.fused_weights is not None:
@@ -86,7 +93,8 @@ def build_mappings(layout: IndexLayout, index_type: str = "hnsw", analysis: str 
                      "properties": {a.name: {"type": _ATTR_TYPES[a.type]} for a in layout.attributes}}
     meta = {"index_type": index_type, "analysis": analysis if opts.analyzer == "english" else "standard"}
     return {"dynamic": "strict", "_meta": {"gcl_search": layout.to_meta(), ES_META: meta},
-            "_source": {"excludes": [CONCAT_FIELD, FUSED_FIELD, PRESET_FIELD, "vec.*"]}, "properties": props}
+            "_source": {"excludes": [CONCAT_FIELD, FUSED_FIELD, PRESET_FIELD, VECTORS_FIELD, "vec.*"]},
+            "properties": props}
 
 
 def build_index_body(layout: IndexLayout, shards: int = 1, replicas: int = 0, index_type: str = "hnsw",
@@ -100,30 +108,29 @@ def build_index_body(layout: IndexLayout, shards: int = 1, replicas: int = 0, in
     return {"settings": settings, "mappings": build_mappings(layout, index_type, analysis)}
 
 
-def _vector_sources(layout: IndexLayout) -> dict[str, tuple[str, int]]:
-    """field -> (index field, offset) holding its vector (its block of the concatenated vector, or its own
-    `vec.<field>` in a per-field-only layout)."""
-    if layout.options.concat:
-        return {f.name: (CONCAT_FIELD, layout.offsets[f.name].start) for f in layout.dense_fields}
-    return {f.name: (f"vec.{f.name}", 0) for f in layout.dense_fields}
+def vectors_blob(layout: IndexLayout, vectors: Mapping[str, np.ndarray]) -> str:
+    """`gcl_vectors` of a document: base64 of its field vectors' float32 bytes in layout order, zeros for
+    the fields it lacks (`gcl_present` says which)."""
+    out = np.zeros(layout.concat_dim, dtype="<f4")
+    for name, sl in layout.offsets.items():
+        if name in vectors:
+            out[sl] = np.asarray(vectors[name], dtype=np.float32)
+    return base64.b64encode(out.tobytes()).decode("ascii")
 
 
 def docvalue_fields(layout: IndexLayout) -> list[str]:
-    """What every candidate hit returns from doc values: its stored vector field(s) and `gcl_present`."""
-    return [PRESENT_FIELD, *dict.fromkeys(field for field, _ in _vector_sources(layout).values())]
+    """What every candidate hit returns from doc values: its field vectors and `gcl_present`."""
+    return [PRESENT_FIELD, VECTORS_FIELD]
 
 
 def hit_vectors(layout: IndexLayout, hit: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """{field: float32 vector} of the fields a hit's document has, from its `docvalue_fields`."""
     values = hit.get("fields", {})
     present = set(values.get(PRESENT_FIELD, ()))
-    out: dict[str, np.ndarray] = {}
-    for f in layout.dense_fields:
-        field, offset = _vector_sources(layout)[f.name]
-        if f.name in present and field in values:
-            stored = np.asarray(values[field][0], dtype=np.float32)
-            out[f.name] = stored[offset:offset + f.dim]
-    return out
+    if not present or VECTORS_FIELD not in values:
+        return {}
+    stored = np.frombuffer(base64.b64decode(values[VECTORS_FIELD][0]), dtype="<f4")
+    return {name: stored[sl].astype(np.float32) for name, sl in layout.offsets.items() if name in present}
 
 
 def build_knn_query(layout: IndexLayout, vector: np.ndarray, k: int, filters: Sequence[Filter] = (),

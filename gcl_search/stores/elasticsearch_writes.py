@@ -21,6 +21,7 @@ from gcl_search.errors import ConfigError, DimensionMismatch, IndexNotFound, Sto
 from gcl_search.records import Document, FailedDoc, IngestReport
 from gcl_search.stores.base import IndexLayout
 from gcl_search.stores.connection import scrub
+from gcl_search.stores.elasticsearch_bodies import VECTORS_FIELD, vectors_blob
 from gcl_search.stores.opensearch_bodies import to_bulk_action
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ class BulkWrites:
                 actions.pop(doc.doc_id, None)  # the last version of a repeated id wins, counted once
                 action = to_bulk_action(doc, self.index, layout)
                 action["_source"] = _plain(action["_source"])
+                action["_source"][VECTORS_FIELD] = vectors_blob(layout, doc.vectors)
                 actions[doc.doc_id] = action
             except (ConfigError, DimensionMismatch) as err:
                 report.failed.append(FailedDoc(doc.doc_id or None, None, "write", str(err)))

@@ -58,13 +58,16 @@ def test_knn_query_beam_and_filters():
         bodies.build_knn_query(layout, np.ones(6), 10_001, target=CONCAT)
 
 
-def test_hit_vectors_reads_present_fields_only():
+def test_vectors_blob_round_trip_present_fields_only():
     layout = _layout()
-    hit = {"fields": {"gcl_present": ["title"], "gcl_concat": [[0.1, 0.2, 0.3, 0.5, 0.5, 0.5]]}}
+    title = np.array([0.1, 0.2, 0.3], dtype=np.float32)
+    blob = bodies.vectors_blob(layout, {"title": title})
+    hit = {"fields": {"gcl_present": ["title"], "gcl_vectors": [blob]}}
     got = bodies.hit_vectors(layout, hit)
     assert list(got) == ["title"] and got["title"].dtype == np.float32
-    assert got["title"].tolist() == pytest.approx([0.1, 0.2, 0.3])
-    assert bodies.docvalue_fields(layout) == ["gcl_present", "gcl_concat"]
+    assert (got["title"] == title).all()  # bit for bit
+    assert bodies.docvalue_fields(layout) == ["gcl_present", "gcl_vectors"]
+    assert bodies.hit_vectors(layout, {"fields": {}}) == {}
 
 
 def test_candidate_searches_pool_and_lexical():
@@ -74,7 +77,7 @@ def test_candidate_searches_pool_and_lexical():
     q = {"title": np.ones(3, dtype=np.float32), "description": np.ones(3, dtype=np.float32)}
     searches = bodies.build_candidate_searches(layout, q, {"title": 0.5, "description": 0.5}, 10,
                                                lexical=LexicalQuery("usb", None, 15), dense_score="fused")
-    assert searches[0]["size"] == 40 and searches[0]["docvalue_fields"] == ["gcl_present", "gcl_concat"]
+    assert searches[0]["size"] == 40 and searches[0]["docvalue_fields"] == ["gcl_present", "gcl_vectors"]
     assert searches[1]["size"] == 15 and "script_fields" not in searches[1]
 
 
