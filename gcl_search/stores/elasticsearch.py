@@ -39,6 +39,7 @@ from gcl_search.stores.base import (
 from gcl_search.stores.catalog import IndexSummary
 from gcl_search.stores.connection import scrub
 from gcl_search.stores.elasticsearch_connection import check_connection, connect, server_version
+from gcl_search.stores.elasticsearch_pool import best_of_pool
 from gcl_search.stores.elasticsearch_writes import (
     RETRY_STATUSES,
     BulkWrites,
@@ -179,13 +180,11 @@ class ElasticsearchStore(BulkWrites):
         lex.sort(key=lambda c: (-(c.bm25 or 0.0), c.doc_id))
         if not any(w > 0 for w in weights.values()):
             return [], lex
-        dense = self._candidates_of(layout, responses[0], qf, names, False)
-        if len(dense) > depth:  # the pool: its best `depth` by the exact dense score
-            from gcl_search.search.client import candidate_scores
-
-            scores = candidate_scores(dense, weights, layout.field_names, dense_score)
-            order = sorted(range(len(dense)), key=lambda i: (-scores[i], dense[i].doc_id))[:depth]
-            dense = [dense[i] for i in order]
+        self._raise_item_error(responses[0])
+        hits = responses[0]["hits"]["hits"]
+        if len(hits) > depth:  # the pool: its best `depth` by the exact dense score
+            hits = best_of_pool(layout, hits, query_vectors, weights, dense_score, depth)
+        dense = self._candidates_of(layout, {"hits": {"hits": hits}}, qf, names, False)
         bm25 = {c.doc_id: c.bm25 for c in lex}  # a dense candidate the BM25 search found too
         return [replace(c, bm25=bm25.get(c.doc_id)) for c in dense], lex
 
