@@ -3,8 +3,9 @@
 `store_target` also settles the one precedence rule every command follows: an explicit `--store` beats an
 `$OPENSEARCH_URL` that only comes from the environment; `--store` with an explicit `--opensearch-url` is a
 usage error. `--elasticsearch-url` / `$ELASTICSEARCH_URL` (Elasticsearch 8.x) is the third target, with the
-same rule against `--store` and `--opensearch-url` (with both URLs only in the environment, OpenSearch); it reaches the commands through the same URL slot, tagged
-(`elasticsearch_connection.tag_url`), so no command needs its own Elasticsearch parameter.
+same rule against `--store` and `--opensearch-url` (with both URLs only in the environment: OpenSearch); it
+reaches the commands through the same URL slot, tagged (`elasticsearch_connection.tag_url`), so no command
+needs its own Elasticsearch parameter.
 """
 
 from __future__ import annotations

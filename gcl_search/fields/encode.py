@@ -16,6 +16,7 @@ from gcl_search.config import FieldSpec, ImageSpec
 from gcl_search.encoders.base import Encoder
 from gcl_search.encoders.images import describe, open_images
 from gcl_search.errors import ConfigError, InputFileError
+from gcl_search.field_weights import check_weights
 from gcl_search.fields.values import RecordError, extract_values
 from gcl_search.fields.vectors import concatenate, fuse_fields
 
@@ -91,12 +92,7 @@ def encode_records(records: Sequence[Mapping[str, object]], specs: Sequence[Fiel
 
 
 def _weights(specs: Sequence[FieldSpec], override: Mapping[str, float] | None) -> dict[str, float]:
-    names = [s.name for s in specs]
-    for key, value in (override or {}).items():
-        if key not in names:
-            raise ConfigError(f"weights: unknown field {key!r}; fields: {', '.join(names)}")
-        if not np.isfinite(value) or value < 0:
-            raise ConfigError(f"weights: {key} = {value} must be a finite number >= 0")
+    check_weights(override or {}, [s.name for s in specs])
     return {s.name: float((override or {}).get(s.name, s.weight)) for s in specs}
 
 

@@ -46,6 +46,7 @@ from gcl_search.fields.vectors import field_gram, multi_field_scores
 from gcl_search.search.client import LexicalSpec, SearchClient, lexical_text
 from gcl_search.search.fusion import FUSIONS, fuse
 from gcl_search.search.live import SearchQuery, run_queries
+from gcl_search.stores.derived import query_vector
 
 GRID_STEP = 0.2
 LEXICAL_STEP = 0.1
@@ -320,8 +321,8 @@ def _build_pool(client: SearchClient, query: SearchQuery, depth: int, lexical: L
     ids: dict[str, None] = {}
     for weights in searches:
         if any(weights.get(n, 0) > 0 and np.any(vectors[n]) for n in client.field_names):
-            q = layout.query_vector(vectors, weights)
-            found = client._call(store.knn, q, depth, ef_search=client.ef_search)
+            q = query_vector(layout, vectors, weights)
+            found = client._call(store.knn, q, depth)
             ids.update(dict.fromkeys(doc_id for doc_id, _ in found))
     lex: dict[str, dict[str, float]] = {mode: {} for mode in modes}
     if lexical is not None and query.text:

@@ -22,6 +22,7 @@ from elasticsearch import TransportError as ConnectionFailure
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from gcl_search.errors import ConfigError, GclSearchError, IndexNotFound, StoreUnavailable
+from gcl_search.ranking import ranked
 from gcl_search.stores import elasticsearch_bodies as bodies
 from gcl_search.stores.base import (
     CONCAT,
@@ -33,7 +34,6 @@ from gcl_search.stores.base import (
     dot_fields,
     field_dots,
     field_similarities,
-    rank,
     scored_fields,
 )
 from gcl_search.stores.catalog import IndexSummary
@@ -61,6 +61,8 @@ class ElasticsearchStore(BulkWrites):
         index: the index or alias name.
         index_type: vector index of an index this store creates: "hnsw" (float, the default: exact knn
             scores) or "int8_hnsw" (a quarter of the vector memory; candidates still scored exactly here).
+        ef_search: the knn's `num_candidates` (None: the layout's HNSW settings, `LayoutOptions.opensearch`,
+            which Elasticsearch reads as well: m, ef_construction, ef_search, preset_ef_search).
         max_attempts, initial_backoff, max_backoff: bulk retries of 429 / 5xx / connection failures.
         chunk_size, max_chunk_bytes: bulk request size. shards, replicas: of an index this store creates.
         connect_kwargs: passed to `elasticsearch_connection.connect` with a URL.
@@ -68,7 +70,8 @@ class ElasticsearchStore(BulkWrites):
 
     engine = "elasticsearch"
 
-    def __init__(self, client_or_url: Any, index: str, *, index_type: str = "hnsw", max_attempts: int = 5,
+    def __init__(self, client_or_url: Any, index: str, *, index_type: str = "hnsw",
+                 ef_search: int | None = None, max_attempts: int = 5,
                  initial_backoff: float = 0.5, max_backoff: float = 30.0, chunk_size: int = 500,
                  max_chunk_bytes: int = 20 * 1024 * 1024, shards: int = 1, replicas: int = 0,
                  **connect_kwargs: Any):
@@ -79,7 +82,7 @@ class ElasticsearchStore(BulkWrites):
             check_connection(self.client, self.url, self._secrets)
         else:
             self.client, self.url, self._secrets = client_or_url, "the given client", []
-        self.index, self.index_type = index, index_type
+        self.index, self.index_type, self.ef_search = index, index_type, ef_search
         self.max_attempts, self.initial_backoff, self.max_backoff = max_attempts, initial_backoff, max_backoff
         self.chunk_size, self.max_chunk_bytes = chunk_size, max_chunk_bytes
         self.shards, self.replicas = shards, replicas
@@ -139,17 +142,17 @@ class ElasticsearchStore(BulkWrites):
 
     # -- reads -----------------------------------------------------------------------------------------------
 
-    def knn(self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT,
-            ef_search: int | None = None) -> list[tuple[str, float]]:
+    def knn(self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT
+            ) -> list[tuple[str, float]]:
         """Raw inner products from the knn `_score` (exact with float `hnsw`; `int8_hnsw` scores are the
         quantized estimate: `candidates` recomputes every similarity it reports)."""
         layout = self.layout()
         check_filters(layout, filters)
-        body = bodies.build_knn_query(layout, vector, k, filters, target, ef_search)
+        body = bodies.build_knn_query(layout, vector, k, filters, target, self.ef_search)
         hits = self._read(self.client.search, index=self.index, **body)["hits"]["hits"]
         raw = np.array([h["_score"] for h in hits], dtype=np.float64)
         scores = similarity_from_score(raw, "innerproduct") if len(raw) else raw
-        return rank({h["_id"]: float(s) for h, s in zip(hits, np.atleast_1d(scores))}, k)
+        return ranked({h["_id"]: float(s) for h, s in zip(hits, np.atleast_1d(scores))}, k)
 
     def vectors(self, doc_ids: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
         layout, out = self.layout(), {}
@@ -160,15 +163,15 @@ class ElasticsearchStore(BulkWrites):
         return out
 
     def candidates(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], depth: int,
-                   filters: Sequence[Filter] = (), ef_search: int | None = None,
-                   lexical: LexicalQuery | None = None, attributes: bool = True, dense_score: str = "sum",
-                   pool: int | None = None) -> tuple[list[Candidate], list[Candidate]]:
+                   filters: Sequence[Filter] = (), lexical: LexicalQuery | None = None,
+                   attributes: bool = True, dense_score: str = "sum", pool: int | None = None
+                   ) -> tuple[list[Candidate], list[Candidate]]:
         layout = self.layout()
         check_filters(layout, filters)
         if lexical is not None:
             bodies.check_lexical_request(layout, self.index, lexical.fields, lexical.mode, lexical.boosts)
-        searches = bodies.build_candidate_searches(layout, query_vectors, weights, depth, filters, ef_search,
-                                                   lexical, attributes, dense_score, pool)
+        searches = bodies.build_candidate_searches(layout, query_vectors, weights, depth, filters,
+                                                   self.ef_search, lexical, attributes, dense_score, pool)
         if not searches:
             return [], []
         lines: list[dict[str, Any]] = []
@@ -220,7 +223,7 @@ class ElasticsearchStore(BulkWrites):
         checked = bodies.check_lexical_request(layout, self.index, fields, mode, boosts)
         body = build_lexical_query(text, checked, k, filters, mode, boosts)
         hits = self._read(self.client.search, index=self.index, **body)["hits"]["hits"]
-        return rank({h["_id"]: float(h["_score"]) for h in hits}, k)
+        return ranked({h["_id"]: float(h["_score"]) for h in hits}, k)
 
     def attributes(self, doc_ids: Sequence[str]) -> dict[str, dict[str, object]]:
         return {d: dict(s.get("attr", {})) for d, s in self._mget(doc_ids, ["attr"]).items()}
@@ -239,6 +242,12 @@ class ElasticsearchStore(BulkWrites):
         """A store for another index on this store's connection and settings."""
         other = copy.copy(self)
         other.index, other._layout = index, None
+        return other
+
+    def with_ef_search(self, ef_search: int | None) -> ElasticsearchStore:
+        """This store with another knn beam (None: the layout's); the search client's `ef_search`."""
+        other = copy.copy(self)
+        other.ef_search = ef_search
         return other
 
     def summaries(self) -> list[IndexSummary]:

@@ -3,7 +3,7 @@
 The index holds what an OpenSearch index holds (`opensearch_bodies`: the same `_source` shape, field names,
 filters and BM25 queries), with Elasticsearch's vector type::
 
-    gcl_concat / gcl_fused / gcl_preset / vec.<field>   dense_vector, similarity max_inner_product,
+    gcl_concat / gcl_preset / vec.<field>               dense_vector, similarity max_inner_product,
                                                         index_options hnsw (float; or int8_hnsw)
     gcl_present, text.<field>, gcl_all, attr.<name>     as on OpenSearch
 
@@ -34,17 +34,18 @@ from typing import Any
 import numpy as np
 
 from gcl_search.errors import ConfigError
-from gcl_search.stores.base import CONCAT, PRESET, Filter, IndexLayout, LexicalQuery
-from gcl_search.stores.bm25 import check_lexical
-from gcl_search.stores.opensearch_bodies import (
+from gcl_search.stores.bm25 import lexical_fields
+from gcl_search.stores.candidates import LexicalQuery
+from gcl_search.stores.derived import knn_exact, knn_plan
+from gcl_search.stores.filters import Filter
+from gcl_search.stores.layout import CONCAT, PRESET, IndexLayout
+from gcl_search.stores.opensearch_bodies import build_filter, build_lexical_query
+from gcl_search.stores.opensearch_mapping import (
     CATCH_ALL_FIELD,
     CONCAT_FIELD,
     ENGLISH_ANALYSIS,
-    FUSED_FIELD,
     PRESENT_FIELD,
     PRESET_FIELD,
-    build_filter,
-    build_lexical_query,
     vector_field,
 )
 
@@ -62,8 +63,8 @@ def _vector_mapping(layout: IndexLayout, dim: int, index_type: str) -> dict[str,
         raise ConfigError(f"a {dim}-dimensional vector exceeds Elasticsearch's dense_vector limit of "
                           f"{MAX_DIMS}; use fewer or smaller dense fields, or OpenSearch")
     return {"type": "dense_vector", "dims": dim, "index": True, "similarity": "max_inner_product",
-            "index_options": {"type": index_type, "m": layout.options.m,
-                              "ef_construction": layout.options.ef_construction}}
+            "index_options": {"type": index_type, "m": layout.options.opensearch.m,
+                              "ef_construction": layout.options.opensearch.ef_construction}}
 
 
 def build_mappings(layout: IndexLayout, index_type: str = "hnsw", analysis: str = "gcl_english"
@@ -76,8 +77,6 @@ def build_mappings(layout: IndexLayout, index_type: str = "hnsw", analysis: str 
                              VECTORS_FIELD: {"type": "binary", "doc_values": True}}
     if opts.concat:
         props[CONCAT_FIELD] = _vector_mapping(layout, layout.concat_dim, index_type)
-    if opts.fused_weights is not None:
-        props[FUSED_FIELD] = _vector_mapping(layout, layout.dense_fields[0].dim, index_type)
     if opts.preset_weights is not None:
         props[PRESET_FIELD] = _vector_mapping(layout, layout.preset_dim, index_type)
     if opts.per_field_vectors:
@@ -93,7 +92,7 @@ def build_mappings(layout: IndexLayout, index_type: str = "hnsw", analysis: str 
                      "properties": {a.name: {"type": _ATTR_TYPES[a.type]} for a in layout.attributes}}
     meta = {"index_type": index_type, "analysis": analysis if opts.analyzer == "english" else "standard"}
     return {"dynamic": "strict", "_meta": {"gcl_search": layout.to_meta(), ES_META: meta},
-            "_source": {"excludes": [CONCAT_FIELD, FUSED_FIELD, PRESET_FIELD, VECTORS_FIELD, "vec.*"]},
+            "_source": {"excludes": [CONCAT_FIELD, PRESET_FIELD, VECTORS_FIELD, "vec.*"]},
             "properties": props}
 
 
@@ -137,7 +136,8 @@ def build_knn_query(layout: IndexLayout, vector: np.ndarray, k: int, filters: Se
                     target: str = CONCAT, ef_search: int | None = None) -> dict[str, Any]:
     """`_search` body: one top-level `knn` (HNSW with `num_candidates` = the layout's ef_search, at least k,
     at most 10000), filters inside it so that k hits are kept when k documents match."""
-    default_ef = layout.options.preset_ef_search if target == PRESET else layout.options.ef_search
+    hnsw = layout.options.opensearch
+    default_ef = hnsw.preset_ef_search if target == PRESET else hnsw.ef_search
     if k > MAX_NUM_CANDIDATES:
         raise ConfigError(f"k = {k} exceeds Elasticsearch's knn limit of {MAX_NUM_CANDIDATES}")
     knn: dict[str, Any] = {"field": vector_field(layout, target),
@@ -153,17 +153,17 @@ def build_candidate_searches(layout: IndexLayout, query_vectors: Mapping[str, np
                              ef_search: int | None = None, lexical: LexicalQuery | None = None,
                              attributes: bool = True, dense_score: str = "sum", pool: int | None = None
                              ) -> list[dict[str, Any]]:
-    """The `_search` bodies of one `VectorStore.candidates` call (one `_msearch`): the knn `layout.knn_plan`
-    picks, for `depth` hits or, when its score is not the dense score (`layout.knn_exact`), for the pool of
+    """The `_search` bodies of one `VectorStore.candidates` call (one `_msearch`): the knn `derived.knn_plan`
+    picks, for `depth` hits or, when its score is not the dense score (`derived.knn_exact`), for the pool of
     `max(depth, pool or rescore_depth)` that the client rescores; then the BM25 search when asked. Every hit
     carries its stored vectors (`docvalue_fields`) and, when asked, its attributes."""
     extras: dict[str, Any] = {"_source": {"includes": ["attr"]} if attributes else False,
                               "docvalue_fields": docvalue_fields(layout)}
     bodies = []
     if any(w > 0 for w in weights.values()):
-        target, q = layout.knn_plan(query_vectors, weights, dense_score)
-        size = depth if layout.knn_exact(target, dense_score) else max(depth,
-                                                                       pool or layout.options.rescore_depth)
+        target, q = knn_plan(layout, query_vectors, weights, dense_score)
+        size = depth if knn_exact(layout, target, dense_score) else max(depth,
+                                                                        pool or layout.options.rescore_depth)
         bodies.append({**build_knn_query(layout, q, size, filters, target, ef_search), **extras})
     if lexical is not None:
         fields = list(layout.text_fields if lexical.fields is None else lexical.fields)
@@ -181,14 +181,5 @@ def build_vectors_query(layout: IndexLayout, doc_ids: Sequence[str]) -> dict[str
 
 def check_lexical_request(layout: IndexLayout, index: str, fields: Sequence[str] | None, mode: str,
                           boosts: Mapping[str, float] | None) -> list[str]:
-    """The text fields a lexical request searches (ConfigError for unknown fields or a missing catch-all)."""
-    check_lexical(mode, fields if mode == "combined" else None, boosts)
-    fields = list(layout.text_fields if fields is None else fields)
-    unknown = sorted((set(fields) | set(boosts or {})) - set(layout.text_fields))
-    if unknown:
-        raise ConfigError(f"{unknown[0]!r} is not a text field of index {index!r} (text fields: "
-                          f"{', '.join(layout.text_fields) or 'none'})")
-    if mode == "combined" and not layout.options.catch_all:
-        raise ConfigError(f"index {index!r} has no catch-all text field; use the most_fields lexical mode or "
-                          "re-ingest into a new index")
-    return fields
+    """The text fields a lexical request searches (`bm25.lexical_fields`, the check every store makes)."""
+    return lexical_fields(layout, fields, mode, boosts, f"index {index!r}", "re-ingest into a new index")

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from gcl_search.fields.vectors import multi_field_scores
-from gcl_search.stores.base import IndexLayout
 from gcl_search.stores.elasticsearch_bodies import PRESENT_FIELD, VECTORS_FIELD
+from gcl_search.stores.layout import IndexLayout
 
 
 def best_of_pool(layout: IndexLayout, hits: Sequence[Mapping[str, Any]],

@@ -19,10 +19,10 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from gcl_search.errors import ConfigError, DimensionMismatch, IndexNotFound, StoreUnavailable
 from gcl_search.records import Document, FailedDoc, IngestReport
-from gcl_search.stores.base import IndexLayout
 from gcl_search.stores.connection import scrub
 from gcl_search.stores.elasticsearch_bodies import VECTORS_FIELD, vectors_blob
-from gcl_search.stores.opensearch_bodies import to_bulk_action
+from gcl_search.stores.layout import IndexLayout
+from gcl_search.stores.opensearch_mapping import to_bulk_action
 
 if TYPE_CHECKING:
     from gcl_search.stores.elasticsearch import ElasticsearchStore

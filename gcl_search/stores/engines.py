@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gcl_search.stores.base import IndexLayout
 from gcl_search.stores.elasticsearch_connection import is_tagged
+from gcl_search.stores.layout import IndexLayout
 
 # OpenSearchStore options that have no Elasticsearch counterpart (dropped for Elasticsearch).
 _OPENSEARCH_ONLY = ("drop_replicas_during_load",)
@@ -30,14 +30,14 @@ def open_cluster_store(url: str | None, index: str, **kwargs: Any) -> Any:
 
 
 def create_versioned_index(base: Any, alias: str, layout: IndexLayout) -> Any:
-    """`<alias>-v<n+1>` on `base`'s cluster (see `opensearch.create_versioned_index`)."""
+    """`<alias>-v<n+1>` on `base`'s cluster (see `opensearch_admin.create_versioned_index`)."""
     if getattr(base, "engine", None) == "elasticsearch":
         from gcl_search.stores import elasticsearch
 
         return elasticsearch.create_versioned_index(base, alias, layout)
-    from gcl_search.stores import opensearch
+    from gcl_search.stores import opensearch_admin
 
-    return opensearch.create_versioned_index(base, alias, layout)
+    return opensearch_admin.create_versioned_index(base, alias, layout)
 
 
 def swap_alias(store: Any, alias: str, new_index: str, delete_old: bool = False) -> list[str]:
@@ -46,6 +46,6 @@ def swap_alias(store: Any, alias: str, new_index: str, delete_old: bool = False)
         from gcl_search.stores import elasticsearch
 
         return elasticsearch.swap_alias(store, alias, new_index, delete_old)
-    from gcl_search.stores import opensearch
+    from gcl_search.stores import opensearch_admin
 
-    return opensearch.swap_alias(store, alias, new_index, delete_old)
+    return opensearch_admin.swap_alias(store, alias, new_index, delete_old)

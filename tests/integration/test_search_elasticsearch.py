@@ -17,6 +17,7 @@ from gcl_search.encoders.registry import load_encoders
 from gcl_search.errors import ConfigError, IndexNotFound
 from gcl_search.search.client import LexicalSpec, SearchClient
 from gcl_search.stores.base import AttributeField, LayoutOptions, LexicalQuery, layout_from_config
+from gcl_search.stores.derived import query_vector
 from gcl_search.stores.local import LocalStore
 from tests.integration.test_search_opensearch import (
     QUERIES,
@@ -160,8 +161,8 @@ def test_knn_raw_similarities_and_vectors(stores):
     local, elastic = by_name["local"], by_name["elasticsearch"]
     layout = elastic.layout()
     for sign in (1.0, -1.0):
-        q = layout.query_vector({f: sign * v for f, v in docs[0].vectors.items()},
-                                {"title": 0.7, "description": 0.3})
+        q = query_vector(layout, {f: sign * v for f, v in docs[0].vectors.items()},
+                         {"title": 0.7, "description": 0.3})
         got = elastic.knn(q, 20)
         exact = dict(local.knn(q, 300))
         assert any(s < 0 for _, s in got) == (sign < 0)

@@ -17,6 +17,7 @@ from gcl_search.stores.base import (
     Range,
 )
 from gcl_search.stores.elasticsearch_connection import connect
+from gcl_search.stores.knn import OpenSearchOptions
 
 
 def _layout(**options) -> IndexLayout:
@@ -47,7 +48,8 @@ def test_english_analysis_and_its_fallback():
 
 
 def test_knn_query_beam_and_filters():
-    layout = _layout(ef_search=50, preset_weights={"title": 1.0}, preset_ef_search=20)
+    layout = _layout(opensearch=OpenSearchOptions(ef_search=50, preset_ef_search=20),
+                     preset_weights={"title": 1.0})
     body = bodies.build_knn_query(layout, np.ones(6, dtype=np.float32), 10, [Range("price", lte=5.0)])
     assert body["size"] == 10 and body["knn"]["num_candidates"] == 50 and body["knn"]["k"] == 10
     assert body["knn"]["filter"] == [{"range": {"attr.price": {"lte": 5.0}}}]
