@@ -1,5 +1,5 @@
 """Combining per-field unit vectors (pure numpy): the fused vector `normalize(sum_k a_k normalize(v_k))` with
-weights renormalised over the fields a record has, the concatenated layout `[w_1 v_1; ...; w_F v_F]`, and the
+weights renormalised over the fields a record has, a query's vector per document field, and the
 multi-field dense score of a query against documents (`multi_field_scores`, used by search and tuning).
 """
 
@@ -56,35 +56,14 @@ def fuse_fields(vectors: Mapping[str, np.ndarray], weights: Mapping[str, float],
     return l2_normalise(total)
 
 
-def fuse(vectors: Mapping[str, np.ndarray | None], weights: Mapping[str, float]) -> np.ndarray:
-    """Fuse one record: field -> unit vector (dim,) or None for an absent field. Returns (dim,) float32.
-
-    Raises:
-        ValueError: no present field has a positive weight.
-    """
-    present = {k: v for k, v in vectors.items() if v is not None}
-    if not any(weights[k] > 0 for k in present):
-        raise ValueError(f"no present field has a positive weight (present: {', '.join(present) or 'none'})")
-    return fuse_fields({k: np.asarray(v)[None, :] for k, v in present.items()}, weights)[0]
-
-
-def concatenate(vectors: Mapping[str, np.ndarray], names: Sequence[str],
-                weights: Mapping[str, float] | None = None) -> np.ndarray:
-    """Per-field blocks side by side in `names` order: `[w_1 v_1; ...; w_F v_F]`, float32 (n, sum dim_f).
-
-    Documents use no weights (`D`); a query scales each block by its request weight (`Q`), so that
-    `Q . D = sum_f w_f q_f . d_f`.
-    """
-    blocks = [vectors[k] * (1.0 if weights is None else weights.get(k, 0.0)) for k in names]
-    return np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
-
-
 def query_vectors_for_fields(query: EncodedRecords, query_fields: Sequence[FieldSpec],
-                             doc_fields: Sequence[FieldSpec]) -> dict[str, np.ndarray]:
+                             doc_fields: Sequence[FieldSpec],
+                             weights: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
     """For each document field f, the query's vector `q_f` in f's encoder space.
 
     `q_f` fuses the query fields that use f's encoder (their weights renormalised over present ones), so a
-    query is embedded once per encoder and shared by every document field of that encoder.
+    query is embedded once per encoder and shared by every document field of that encoder. `weights`
+    (query field -> weight) overrides the query fields' configured weights.
 
     Raises:
         ConfigError: a document field's encoder is used by no query field.
@@ -95,8 +74,8 @@ def query_vectors_for_fields(query: EncodedRecords, query_fields: Sequence[Field
         if not names:
             raise ConfigError(f"document field {doc.name!r} uses encoder {doc.encoder!r} but no query field "
                               f"does; add a [[query_fields]] table with encoder = {doc.encoder!r}")
-        weights = {q.name: q.weight for q in query_fields}
-        out[doc.name] = fuse_fields({k: query.vectors[k] for k in names}, weights,
+        weights_of = {q.name: float((weights or {}).get(q.name, q.weight)) for q in query_fields}
+        out[doc.name] = fuse_fields({k: query.vectors[k] for k in names}, weights_of,
                                     {k: query.present[k] for k in names})
     return out
 
