@@ -117,6 +117,23 @@ def test_tuning_a_hybrid_reports_the_lexical_weight(client):
     assert result.trials == 4 * 11 * 3
 
 
+def test_candidate_pool_is_the_union_of_the_searches_with_stored_vectors(client):
+    spec = LexicalSpec(fields=("description",))
+    assert client.lexical_modes(spec) == ("most_fields",)  # fields named: no catch-all alternative
+    pool = client.candidate_pool("usb wireless", depth=2, lexical=spec, modes=("most_fields",))
+    # the default-weight search finds t0 and d0; the title-only and description-only ones find them too
+    assert pool.doc_ids[:2] == ["t0", "d0"] and len(pool.doc_ids) == len(set(pool.doc_ids))
+    assert set(pool.lexical) == {"most_fields"} and set(pool.lexical["most_fields"]) <= set(pool.doc_ids)
+    assert pool.lexical["most_fields"]["d0"] > 0  # "usb" is d0's description
+    for doc_id, vectors in pool.vectors.items():
+        stored = client.store.vectors([doc_id])[doc_id]
+        assert vectors.keys() == stored.keys()
+        assert all(np.array_equal(vectors[f], stored[f]) for f in vectors)
+    np.testing.assert_allclose(pool.query_vectors["title"], client.embedder.embed("usb wireless")["title"])
+    # without text, no BM25 list (an image-only query), and without lexical none either
+    assert client.candidate_pool("usb wireless", depth=2).lexical == {}
+
+
 def test_split_is_seeded_and_disjoint():
     queries = [SearchQuery(str(i), str(i)) for i in range(10)]
     train, held = split_queries(queries, 0.3, seed=7)
