@@ -19,7 +19,9 @@ from gcl_search.evaluation import evaluate
 from gcl_search.search.client import LexicalSpec, SearchClient
 from gcl_search.search.config_io import write_weights
 from gcl_search.search.live import (
+    LiveRequest,
     SearchQuery,
+    live_runs,
     queries_from_judgments,
     read_queries,
     run_queries,
@@ -48,6 +50,20 @@ def test_run_queries_builds_a_run_in_hit_order(client):
     # fused: (0.9 * 1 + 0.1 * 0) / ||0.9 usb + 0.1 laptop|| = 0.9 / sqrt(0.82)
     assert run["q1"]["t0"] == pytest.approx(0.9 / np.sqrt(0.82))
     assert set(run) == {"q1", "q2"}
+
+
+def test_live_runs_run_each_request_through_one_client_and_write_the_asked_ones(client, tmp_path):
+    from gcl_search.evaluation import read_run
+
+    queries = [SearchQuery("q1", "usb")]
+    requests = [LiveRequest("default"), LiveRequest("desc", {"weights": {"title": 0.0, "description": 1.0}},
+                                                    tmp_path / "desc.jsonl")]
+    messages: list[str] = []
+    runs = live_runs(client, queries, 2, requests, announce=True, log=messages.append)
+    assert [name for name, _ in runs] == ["default", "desc"]
+    assert list(runs[0][1]["q1"]) == ["t0", "d0"] and list(runs[1][1]["q1"])[0] == "d0"
+    assert messages == ["live run default", "live run desc", f"run written to {tmp_path / 'desc.jsonl'}"]
+    assert read_run(tmp_path / "desc.jsonl")["q1"] == pytest.approx(runs[1][1]["q1"])
 
 
 def test_default_weights_rank_the_relevant_document_second(client):
