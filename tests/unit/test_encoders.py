@@ -14,7 +14,7 @@ from gcl_search.config import EncoderSpec, FieldSpec, ImageSpec
 from gcl_search.encoders.base import Encoder, resolve_device
 from gcl_search.encoders.clip import read_state_dict
 from gcl_search.encoders.images import load_image
-from gcl_search.encoders.registry import load_encoder, parse_encoder_ref, save_encoder
+from gcl_search.encoders.registry import load_encoder, save_encoder
 from gcl_search.encoders.sentence import resolve_model_path
 from gcl_search.errors import ConfigError, EncoderNotFound, InputFileError
 from gcl_search.fields import encode_records
@@ -93,16 +93,6 @@ def test_sentence_loading_errors(tmp_path):
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
     with pytest.raises(EncoderNotFound, match="hub names need network access"):
         load_encoder(EncoderSpec(backend="sentence-transformers", model="nobody/no-such-model"))
-
-
-def test_parse_encoder_ref():
-    assert parse_encoder_ref("st:pkg:x") == EncoderSpec(backend="sentence-transformers", model="pkg:x",
-                                                         name="st:pkg:x")
-    spec = parse_encoder_ref("clip:ViT-B-32/laion2b_s34b_b79k")
-    assert (spec.model, spec.pretrained) == ("ViT-B-32", "laion2b_s34b_b79k")
-    assert parse_encoder_ref("clip:hf-hub:Marqo/x").model == "hf-hub:Marqo/x"
-    with pytest.raises(EncoderNotFound, match="use st:<name|path> or clip:<arch>/<tag>"):
-        parse_encoder_ref("foo:bar")
 
 
 def test_clip_texts_and_images(clip, images):
