@@ -88,9 +88,8 @@ class IndexSpec:
     Args:
         preset_vector: also store each document's `sum_f w_f d_f` at the `[[fields]]` weights: requests with
             those weights (the default ones) then search a `dim`-d vector instead of the concatenated one,
-            with the same exact scores (`gcl_search.stores.layout`; on OpenSearch, p50 7.7 ms vs 19-23 ms for
-            the concatenated vector at other weights: benchmarks/results/search.txt). The weighted fields must
-            share one encoder.
+            with the same exact scores, faster (`gcl_search.stores.layout`; docs/config.md has the
+            latencies). The weighted fields must share one encoder.
         analyzer: the BM25 analyzer of the text fields, "english" (standard tokenizer, possessive, lowercase,
             English stop words, minimal_english plural stemming) or "standard" (tokenizer and lowercase);
             recorded in the index, so queries use the same one (docs/search.md, "Lexical scoring").

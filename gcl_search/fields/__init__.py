@@ -1,4 +1,4 @@
-"""Multi-field embedding (design brief sections 2-3).
+"""Multi-field embedding (docs/config.md, "Multi-field embedding"; docs/search.md, "Scoring").
 
 A record with fields k = 1..K is embedded as
 

@@ -82,7 +82,7 @@ def query_vectors_for_fields(query: EncodedRecords, query_fields: Sequence[Field
 
 def multi_field_scores(sims: np.ndarray, dots: np.ndarray | None, present: np.ndarray,
                        weights: np.ndarray, method: str = "fused") -> np.ndarray:
-    """Dense scores of n documents from their per-field similarities: THE formula (design.md section 3),
+    """Dense scores of n documents from their per-field similarities: THE formula (docs/search.md, "Scoring"),
     used by both stores' search, by `gcl-search tune` and by the recall benchmarks.
 
     - "fused": `sum_f a_f s_f / ||sum_f a_f d_f||` with `a_f = w_f [f present] / sum_g w_g [g present]`,

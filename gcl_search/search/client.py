@@ -1,6 +1,7 @@
 """SearchClient: weighted multi-field dense retrieval, optionally fused with BM25, on any VectorStore.
 
-One request (design.md section 3), ONE store call (`VectorStore.candidates`; on OpenSearch one HTTP request):
+One request (docs/search.md, "Scoring"), ONE store call (`VectorStore.candidates`; on OpenSearch one HTTP
+request):
 
 1. the query is embedded once per encoder (`QueryEmbedder`), giving `q_f` for every document field;
 2. ONE approximate inner-product search on the concatenated vector with `Q = [w_1 q_1; ...; w_F q_F]` (or on
