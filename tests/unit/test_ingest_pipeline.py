@@ -7,7 +7,6 @@ import threading
 
 import numpy as np
 import pytest
-from test_ingest_fakes import KeywordEncoder, keyword_vector, make_config, write_catalogue
 
 from gcl_search.errors import ConfigError, DimensionMismatch, StoreUnavailable
 from gcl_search.ingest.checkpoint import Checkpoint, FailureLog
@@ -16,6 +15,8 @@ from gcl_search.ingest.read import read_for_config
 from gcl_search.records import FailedDoc
 from gcl_search.stores.base import AttributeField, DenseField, IndexLayout
 from gcl_search.stores.local import LocalStore
+from tests.fakes import KeywordEncoder, keyword_vector, write_catalogue
+from tests.fakes import make_ingest_config as make_config
 
 
 class Crash(Exception):

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 from opensearchpy import OpenSearch
-from test_search_fakes import make_layout
 
 from gcl_search.errors import StoreUnavailable
 from gcl_search.stores.opensearch import OpenSearchStore, create_versioned_index, swap_alias
+from tests.fakes import make_layout
 
 DEAD = "http://127.0.0.1:1"  # nothing listens there
 

@@ -15,14 +15,14 @@ import math
 
 import numpy as np
 import pytest
-from test_search_fakes import KeywordEncoder, exact_field_score, keyword_vector, make_store
-from test_search_fakes import make_config as _make_config
 
 from gcl_search.errors import ConfigError, DimensionMismatch, IndexNotFound, StoreUnavailable
 from gcl_search.search.client import LexicalSpec, SearchClient
 from gcl_search.search.fusion import normalise_min_max
 from gcl_search.stores.base import Range, Term, candidates_from_parts
 from gcl_search.stores.local import LocalStore
+from tests.fakes import KeywordEncoder, exact_field_score, keyword_vector, make_store
+from tests.fakes import make_config as _make_config
 
 S2, S6 = math.sqrt(2), math.sqrt(6)
 

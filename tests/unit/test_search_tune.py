@@ -11,7 +11,6 @@ import json
 
 import numpy as np
 import pytest
-from test_search_fakes import KeywordEncoder, make_config, make_store
 
 from gcl_search.config import load_config
 from gcl_search.errors import ConfigError, InputFileError
@@ -28,6 +27,7 @@ from gcl_search.search.live import (
     write_queries,
 )
 from gcl_search.search.tune import simplex_grid, split_queries, tune_weights
+from tests.fakes import KeywordEncoder, make_config, make_store
 
 # doc_id -> (title, description, price, brand)
 WORDS = ["usb", "hdmi", "mouse", "red"]
