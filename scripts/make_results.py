@@ -1,24 +1,20 @@
-"""Generate docs/results.md (never edit it by hand): Icecat retrieval quality on the training recipes' dev
-queries, the benchmark ratios from benchmarks/results/*.txt, and plots in docs/results/.
+"""Generate docs/results.md (never edit it by hand): Icecat retrieval quality of the base model through the
+store `make demo` built, the cross-validated fine-tune tables from training/results/, the benchmark ratios
+from benchmarks/results/*.txt, and plots in docs/results/.
 
     scripts/venv.sh >/dev/null && "$(scripts/venv.sh)/bin/python" scripts/make_results.py
 
-Rows (all over the full catalogue, dev queries of the recipes' query-level split, exactly the trainer's):
-BM25, base MiniLM title only, base multi-field (config weights), tuned weights and tuned hybrid (tuned on the
-TRAIN queries with gcl_search.search.tune, applied to dev) through a store that `make demo` built; the
-binary and GCL fine-tunes by exact search over their own title embeddings (cached under --cache).
-Paired randomisation tests against the base title-only run, Holm-adjusted per metric.
+Rows (full catalogue, every judged query): BM25 (combined and per-field sum), dense title, dense multi-field
+(fused and summed score), hybrid (the config's fusion and min-max 0.5), live through the SearchClient.
+Fine-tunes are not rows here: the recipes train on every visible query, so they are compared only under
+query-level cross-validation (the copied sections). Paired randomisation tests against BM25, Holm-adjusted.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import os
 import re
 import shlex
-import shutil
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,8 +24,8 @@ METRICS = ("ndcg@10", "err@10", "rbp@0.8", "map@100", "mrr@10", "judged@10")
 COLUMNS = (("ndcg@10", False, "nDCG@10"), ("ndcg@10", True, "nDCG@10 condensed"), ("err@10", False, "ERR@10"),
            ("rbp@0.8", False, "RBP@0.8"), ("map@100", False, "MAP@100"), ("mrr@10", False, "MRR@10"),
            ("judged@10", False, "judged@10"))
-BASELINE = "base title"
-RECIPES = {"binary": "training/icecat-minilm-binary.toml", "gcl": "training/icecat-minilm-gcl.toml"}
+BASELINE = "BM25"
+JUDGMENTS = "examples/icecat/judgments.csv"
 
 
 # ---- pure parts (unit-tested) ----
@@ -153,30 +149,11 @@ def _refresh_copied(out: Path, log) -> None:
 
 # ---- the runs ----
 
-def _dev_split(recipe: Path):
-    """(recipe, train judgments, dev judgments). A recipe that trains on every query (dev_fraction 0, as the
-    issue-14 recipes do) gets the earlier default split (dev_fraction 0.25, split_seed 0) here; its own
-    models saw those queries, so `_model_dir` then wants --binary / --gcl models trained without them."""
-    import dataclasses
-
-    from gcl_search.training.setup import dev_judgments, load_training_data, split_data
-    from gcl_search.training.spec import load_train_config
-
-    tc = load_train_config(recipe)
-    data = dataclasses.replace(tc.train.data, extra_triples=None)  # the judged split is all that matters here
-    if not data.folds and data.dev_fraction == 0:
-        data = dataclasses.replace(data, dev_fraction=0.25, split_seed=0)
-    tc = dataclasses.replace(tc, train=dataclasses.replace(tc.train, data=data))
-    train, dev = split_data(load_training_data(tc).triples, data)
-    return tc, dev_judgments(tc, train), dev_judgments(tc, dev)
-
-
-def _store_runs(args: argparse.Namespace, train_qrels, dev_qrels, log) -> tuple[dict[str, dict], dict]:
-    """The BM25, base and tuned runs on the dev queries, and the tuned settings."""
+def _runs(args: argparse.Namespace, qrels, log) -> dict[str, dict]:
+    """BM25, dense and hybrid runs of the base model over every judged query, live through the store."""
     from gcl_search.cli.search import build_client
-    from gcl_search.search.client import LexicalSpec
     from gcl_search.search.live import SearchQuery, run_queries
-    from gcl_search.search.tune import tune_weights
+    from gcl_search.search.options import resolve_lexical
 
     if args.opensearch_url is None and not (args.store / args.index).is_dir():
         sys.exit(f"make_results: no index {args.index!r} under {args.store}; build it with `make demo` (or "
@@ -184,91 +161,29 @@ def _store_runs(args: argparse.Namespace, train_qrels, dev_qrels, log) -> tuple[
                  f"{args.index}`), or pass --store/--index")
     client = build_client(args.config, args.index, None if args.opensearch_url else args.store,
                           args.opensearch_url, None, False, 60.0, 3)
-    dev = [SearchQuery(q, q) for q in sorted(dev_qrels)]
-    train = [SearchQuery(q, q) for q in sorted(train_qrels)]
-    names = client.field_names
-    title_only = {n: float(n == "title") for n in names}
-    bm25 = LexicalSpec(weight=1.0)
-    hybrid = LexicalSpec(weight=0.5, fusion="minmax")
-    log("tuning dense weights on the train queries")
-    tuned = tune_weights(client, train, train_qrels, "ndcg@10", heldout=0.0, seed=0)
-    log("tuning hybrid weights on the train queries")
-    tuned_hybrid = tune_weights(client, train, train_qrels, "ndcg@10", lexical=hybrid, heldout=0.0, seed=0)
+    queries = [SearchQuery(q, q) for q in sorted(qrels)]
+    defaults = client.config.search
+
+    def lexical(**overrides):
+        return resolve_lexical(defaults, lexical=True, fields=None, weight=overrides.get("weight"),
+                               fusion=overrides.get("fusion"), rank_constant=None, mode=overrides.get("mode"),
+                               boosts=None)
+
+    hybrid = lexical()
     requests = {
-        "BM25": {"lexical": bm25},
-        BASELINE: {"weights": title_only},
-        "base multi-field": {},
-        "tuned weights": {"weights": tuned.weights},
-        "tuned hybrid": {"weights": tuned_hybrid.weights, "lexical": tuned_hybrid.lexical},
+        BASELINE: {"lexical": lexical(weight=1.0)},
+        "BM25 per-field sum": {"lexical": lexical(weight=1.0, mode="most_fields")},
+        "dense title": {"weights": {n: float(n == "title") for n in client.field_names}},
+        "dense multi-field": {},
+        "dense multi-field, sum": {"dense_score": "sum"},
+        f"hybrid ({hybrid.fusion}, {hybrid.weight:g})": {"lexical": hybrid},
+        "hybrid (minmax, 0.5)": {"lexical": lexical(weight=0.5, fusion="minmax")},
     }
     runs = {}
     for name, request in requests.items():
-        log(f"dev queries through the store: {name} {request}")
-        runs[name] = run_queries(client, dev, 100, **request)
-    return runs, {"tuned weights": tuned, "tuned hybrid": tuned_hybrid}
-
-
-def _model_key(model_dir: Path) -> str:
-    digest = hashlib.sha1()
-    for path in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.json")):
-        digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def _title_embeddings(model_dir: Path, cache: Path, log):
-    """(doc ids, unit title embeddings, encoder), cached per model content under `cache`."""
-    import numpy as np
-
-    from gcl_search.config import EncoderSpec
-    from gcl_search.datasets.icecat import iter_catalogue
-    from gcl_search.encoders.sentence import load_sentence_transformer
-
-    encoder = load_sentence_transformer(EncoderSpec(backend="sentence-transformers", model=str(model_dir)))
-    path = cache / f"titles-{_model_key(model_dir)}.npz"
-    if path.is_file():
-        data = np.load(path)
-        return list(data["ids"]), data["vectors"], encoder
-    records = list(iter_catalogue())
-    log(f"encoding {len(records)} catalogue titles with {model_dir} (cached in {path})")
-    vectors = encoder.encode_texts([r["title"] for r in records], progress=True)
-    ids = [r["doc_id"] for r in records]
-    cache.mkdir(parents=True, exist_ok=True)
-    np.savez(path, ids=np.array(ids), vectors=vectors)
-    return ids, vectors, encoder
-
-
-def _exact_run(model_dir: Path, queries: Sequence[str], cache: Path, log, k: int = 100) -> dict:
-    import numpy as np
-
-    ids, vectors, encoder = _title_embeddings(model_dir, cache, log)
-    scores = encoder.encode_texts(list(queries)) @ vectors.T
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return {q: {str(ids[j]): float(scores[i, j]) for j in top[i]} for i, q in enumerate(queries)}
-
-
-def _model_dir(given: Path | None, kind: str, train: bool, log) -> Path:
-    from gcl_search.training.spec import load_train_config
-
-    recipe = ROOT / RECIPES[kind]
-    tc = load_train_config(recipe)
-    if given is None and not tc.train.data.folds and tc.train.data.dev_fraction == 0:
-        sys.exit(f"make_results: {RECIPES[kind]} trains on every visible query, so its model cannot be "
-                 f"scored on dev queries; pass --{kind} MODEL_DIR trained without them (e.g. "
-                 f"runs/icecat-ablations/{kind}-s0/final)")
-    out = Path(tc.train.output_dir)
-    model = given or out / "best"
-    if (model / "modules.json").is_file():
-        return model
-    command = f"gcl-search train --recipe {RECIPES[kind]}"
-    if not train:
-        sys.exit(f"make_results: no {kind} fine-tune at {model}; run `{command}` (about 15-25 min on 2 CPU "
-                 f"cores), pass --{kind} MODEL_DIR, or add --train")
-    log(f"training the {kind} model: {command}")
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": path}
-    subprocess.run([sys.executable, "-m", "gcl_search", *shlex.split(command)[1:]], check=True, cwd=ROOT,
-                   env=env)
-    return out / "best"
+        log(f"{len(queries)} queries through the store: {name}")
+        runs[name] = run_queries(client, queries, 100, progress=True, **request)
+    return runs
 
 
 # ---- the document ----
@@ -276,18 +191,13 @@ def _model_dir(given: Path | None, kind: str, train: bool, log) -> Path:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--binary", type=Path, help="binary fine-tune model dir (default: recipe's best/)")
-    parser.add_argument("--gcl", type=Path, help="GCL fine-tune model dir (default: the recipe's best/)")
-    parser.add_argument("--train", action="store_true", help="train missing fine-tunes with their recipes")
     parser.add_argument("--store", type=Path, default=Path("runs/demo/store"),
                         help="local store parent dir with the base-model index (default: make demo's)")
     parser.add_argument("--index", default="icecat-demo", help="index name (default: icecat-demo)")
     parser.add_argument("--opensearch-url", help="use this OpenSearch node for the base rows instead")
     parser.add_argument("--config", type=Path, default=Path("configs/icecat-demo.toml"),
                         help="the config the index was built with")
-    parser.add_argument("--recipe", type=Path, default=Path(RECIPES["gcl"]),
-                        help="recipe whose [train.data] split defines the dev queries")
-    parser.add_argument("--cache", type=Path, default=Path("runs/results"), help="embedding cache dir")
+    parser.add_argument("--judgments", type=Path, default=Path(JUDGMENTS), help="graded judgments")
     parser.add_argument("--out", type=Path, default=Path("docs/results.md"))
     parser.add_argument("--assets", type=Path, default=Path("docs/results"), help="plots dir")
     parser.add_argument("--resamples", type=int, default=10_000, help="randomisation-test resamples")
@@ -303,20 +213,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         _refresh_copied(args.out, log)
         return
 
-    from gcl_search.evaluation import compare
+    from gcl_search.evaluation import compare, read_judgments
 
-    tc, train_qrels, dev_qrels = _dev_split(args.recipe)
-    for kind, recipe in RECIPES.items():  # fine-tunes must share the dev split
-        if _dev_split(ROOT / recipe)[2].keys() != dev_qrels.keys():
-            sys.exit(f"make_results: {recipe} splits the queries differently from {args.recipe}")
-    models = {kind: _model_dir(getattr(args, kind), kind, args.train, log) for kind in RECIPES}
-    runs, tuned = _store_runs(args, train_qrels, dev_qrels, log)
-    for kind, label in (("binary", "binary fine-tune"), ("gcl", "GCL fine-tune")):
-        runs[label] = _exact_run(models[kind], sorted(dev_qrels), args.cache, log)
+    qrels = read_judgments(args.judgments)
+    runs = _runs(args, qrels, log)
 
     means, significant, comparisons = {}, {}, {}
     for condensed in (False, True):
-        comparison = compare(dev_qrels, runs, METRICS, baseline=BASELINE, n_resamples=args.resamples, seed=0,
+        comparison = compare(qrels, runs, METRICS, baseline=BASELINE, n_resamples=args.resamples, seed=0,
                              condensed=condensed)
         comparisons[condensed] = comparison
         for metric in METRICS:
@@ -325,16 +229,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                                                 if t.metric == metric}
     args.assets.mkdir(parents=True, exist_ok=True)
     bars = _metric_bars(rows=list(runs), means=means, path=args.assets / "metrics.png")
-    curves = []
-    for kind, model in models.items():
-        source = model.parent / "curves.png"
-        if source.is_file():
-            curves.append(shutil.copyfile(source, args.assets / f"curves-{kind}.png"))
+    curves = sorted(args.assets.glob("curves-*.png"))
     summaries = [benchmark_summary(p.name, p.read_text(encoding="utf-8"))
                  for p in sorted((ROOT / "benchmarks" / "results").glob("*.txt"))]
     scored = len(next(iter(comparisons[False].reports.values())).query_ids)
-    document = _document(args, argv, tc, train_qrels, dev_qrels, scored, list(runs), means, significant,
-                         models, tuned, bars, curves, summaries)
+    document = _document(args, argv, qrels, scored, list(runs), means, significant, bars, curves, summaries)
     args.out.write_text(document, encoding="utf-8")
     log(f"wrote {args.out}")
 
@@ -366,40 +265,31 @@ def _rel(path: Path, start: Path) -> str:
     return str(Path(path).resolve().relative_to(start.resolve()))
 
 
-def _document(args, argv, tc, train_qrels, dev_qrels, scored, rows, means, significant, models, tuned, bars,
-              curves, summaries) -> str:
+def _document(args, argv, qrels, scored, rows, means, significant, bars, curves, summaries) -> str:
     command = '"$(scripts/venv.sh)/bin/python" scripts/make_results.py' + "".join(
         f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
-    weights = lambda w: ", ".join(f"{k} {v:.2f}" for k, v in w.items())  # noqa: E731
-    dense, hybrid = tuned["tuned weights"], tuned["tuned hybrid"]
-    data = tc.train.data
-    split = (f"fold {data.fold} of {data.folds}" if getattr(data, "folds", 0) else
-             f"dev_fraction {data.dev_fraction}")
     parts = [
         "# Results (generated by scripts/make_results.py: do not edit by hand)\n",
-        "Regenerate (from the repository root, after `make demo`; about 15 min on 2 CPU cores, a few "
-        f"minutes with the title embeddings cached in `{args.cache}`):\n\n```\n{command}\n```\n",
-        "## Retrieval quality on the Icecat dev queries\n",
-        f"Dev queries: the query-level split of `{args.recipe}` ([train.data] {split}, split_seed "
-        f"{data.split_seed}), exactly the trainer's: {len(dev_qrels)} dev queries, {scored} with a relevant "
-        f"product scored (the rest skipped), {len(train_qrels)} train queries. Catalogue: all 19,406 "
-        "products; unjudged products count as not relevant (except in the condensed column, which drops "
-        "them). k = 100.\n",
-        "- BM25, base and tuned rows: all-MiniLM-L6-v2, live runs through the SearchClient over the index "
-        f"`{args.index}` built with `{args.config}` (exact search in the local store). Title only = weight 1 "
-        "on title, 0 elsewhere; multi-field = the config's weights.",
-        f"- Tuned weights ({weights(dense.weights)}) and tuned hybrid ({weights(hybrid.weights)}; "
-        f"{hybrid.lexical.fusion}, lexical weight {hybrid.lexical.weight:.2f}): `gcl_search.search.tune."
-        "tune_weights` maximising nDCG@10 on the TRAIN queries only, then applied to the dev queries. Its "
-        "cross-validated shrinkage toward the config's weights chose a = "
-        f"{dense.shrinkage:g} (dense) and {hybrid.shrinkage:g} (hybrid); a = 0 keeps the defaults.",
-        f"- Fine-tunes: titles encoded with `{models['binary']}` (binary) and `{models['gcl']}` (GCL), exact "
-        "inner-product search over the catalogue.",
+        "Regenerate (from the repository root, after `make demo`, whose store it searches; a few minutes "
+        f"on 2 CPU cores):\n\n```\n{command}\n```\n",
+        "## Retrieval quality on Icecat: the base model through the store\n",
+        f"Queries: every query of `{args.judgments}` ({len(qrels)}); the {scored} with a relevant product "
+        "are scored, the rest skipped. Catalogue: all 19,406 products; unjudged products count as not "
+        "relevant (except in the condensed column, which drops them). k = 100. Model: all-MiniLM-L6-v2, not "
+        "fine-tuned (fine-tunes are compared under cross-validation below). Live runs through the "
+        f"SearchClient over the index `{args.index}` built with `{args.config}`, at its `[search]` defaults "
+        "except where a row says:\n",
+        "- BM25: the catch-all field with the English analyzer (`lexical_mode` combined); per-field sum: "
+        "`most_fields` over title, description and brand.",
+        "- dense title: weight 1 on title; dense multi-field: the config's weights with the seed's fused "
+        "score (`dense_score` fused); `, sum`: the weighted sum of per-field similarities (docs/search.md).",
+        "- hybrid: dense multi-field + BM25, fused as the row says; the first is the config's default "
+        "(chosen by query-level cross-validation, benchmarks/results/lexical.md).",
         f"- `*`: paired randomisation test against `{BASELINE}` ({args.resamples} resamples, seed 0), "
         "Holm-adjusted per metric over the other runs, adjusted p < 0.05 (condensed column: the same test "
         "on condensed scores).\n",
         quality_table(rows, means, significant),
-        f"![metric means per run (dev queries)]({_rel(bars, args.out.parent)})\n",
+        f"![metric means per run]({_rel(bars, args.out.parent)})\n",
     ]
     curve_lines = [f"![{Path(c).stem}]({_rel(Path(c), args.out.parent)})" for c in curves]
     return copied_sections("\n".join(parts), curve_lines, summaries)

@@ -20,13 +20,13 @@ def mr():
 
 def test_quality_table_marks_significant_cells_and_the_baseline(mr):
     columns = (("ndcg@10", False, "nDCG@10"), ("ndcg@10", True, "nDCG@10 condensed"))
-    means = {("ndcg@10", False): {"base title": 0.5, "gcl": 0.61234}, ("ndcg@10", True): {"base title": 0.8}}
+    means = {("ndcg@10", False): {"BM25": 0.5, "gcl": 0.61234}, ("ndcg@10", True): {"BM25": 0.8}}
     significant = {("ndcg@10", False): {"gcl": True}, ("ndcg@10", True): {"gcl": False}}
-    table = mr.quality_table(["base title", "gcl"], means, significant, columns=columns)
+    table = mr.quality_table(["BM25", "gcl"], means, significant, columns=columns)
     lines = table.splitlines()
     assert lines[0] == "| run | nDCG@10 | nDCG@10 condensed |"
     assert lines[1] == "|---|---|---|"
-    assert lines[2] == "| base title (baseline) | 0.5000 | 0.8000 |"
+    assert lines[2] == "| BM25 (baseline) | 0.5000 | 0.8000 |"
     assert lines[3] == "| gcl | 0.6123* | - |"  # rounded, marked; a missing value is a dash
 
 
