@@ -83,7 +83,7 @@ def same_json(docs: list[Document]) -> int:
     """Bytes of the `_source` JSON both sides send for `docs`; exits when they differ."""
     from opensearchpy.serializer import JSONSerializer
 
-    from gcl_search.stores.opensearch_bodies import to_bulk_action
+    from gcl_search.stores.opensearch_mapping import to_bulk_action
 
     dumps = JSONSerializer().dumps  # what run_ours' plain client writes (float32 arrays through .tolist())
     ours = b"".join(dumps(to_bulk_action(d, "x", LAYOUT)["_source"]).encode() for d in docs)
@@ -128,7 +128,7 @@ def run_ours(client, docs, index, batch) -> None:
 def run_bare(client, docs, index, batch) -> None:
     from opensearchpy import helpers
 
-    from gcl_search.stores.opensearch_bodies import build_index_body
+    from gcl_search.stores.opensearch_mapping import build_index_body
 
     client.indices.create(index=index, body=build_index_body(LAYOUT))
     relaxed = {"index": {"refresh_interval": "-1", "number_of_replicas": 0}}
@@ -153,7 +153,7 @@ def serialization(docs: list[Document], repeats: int) -> None:
     from opensearchpy.helpers.actions import expand_action
     from opensearchpy.serializer import JSONSerializer
 
-    from gcl_search.stores.opensearch_bodies import to_bulk_action
+    from gcl_search.stores.opensearch_mapping import to_bulk_action
     from gcl_search.stores.serializer import VectorJSONSerializer
 
     def before(doc: Document) -> dict:

@@ -31,6 +31,7 @@ from bench_search import FIELDS, WEIGHTS, build_index, load_fields, load_queries
 from gcl_search.config import parse_config  # noqa: E402
 from gcl_search.search.client import SearchClient  # noqa: E402
 from gcl_search.stores.base import LayoutOptions  # noqa: E402
+from gcl_search.stores.knn import OpenSearchOptions  # noqa: E402
 
 
 def main() -> None:
@@ -53,9 +54,9 @@ def main() -> None:
         store, how = OpenSearchStore(args.url, args.index), "existing"
     else:
         name = f"bench-layout-m{args.m}-efc{args.ef_construction}"
-        options = LayoutOptions(m=args.m, ef_construction=args.ef_construction)
+        options = LayoutOptions(opensearch=OpenSearchOptions(m=args.m, ef_construction=args.ef_construction))
         store, how = build_index(args.url, name, options, ids, vecs, present, rebuild=False)
-    opts = store.layout().options
+    opts = store.layout().options.opensearch
     config = parse_config({"encoders": {"minilm": {"backend": "sentence-transformers", "model": "x"}},
                            "fields": [{"name": f, "encoder": "minilm", "weight": 1.0} for f in FIELDS]})
     concat = np.concatenate([vecs[f] * present[f][:, None] for f in FIELDS], axis=1).astype(np.float64)

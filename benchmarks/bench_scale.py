@@ -204,7 +204,8 @@ def run_one(args, src: Source, texts: list[str], queries: np.ndarray, n: int, la
         result["ingest_docs_s"] = n / result["ingest_s"]
     assert store.count() == n
     result.update(cluster_stats(store, index))
-    requests = {"configured": lambda q, t: (preset_request(store, q, t, 30, layout.options.preset_ef_search)
+    preset_ef = layout.options.opensearch.preset_ef_search
+    requests = {"configured": lambda q, t: (preset_request(store, q, t, 30, preset_ef)
                                             if layout_name == "preset" else
                                             product_request(store, q, t, PRESET, 30))}
     if layout_name == "concat":

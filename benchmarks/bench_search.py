@@ -45,6 +45,8 @@ from gcl_search.fields.vectors import multi_field_scores  # noqa: E402
 from gcl_search.records import Document  # noqa: E402
 from gcl_search.search.client import SearchClient  # noqa: E402
 from gcl_search.stores.base import DenseField, IndexLayout, LayoutOptions  # noqa: E402
+from gcl_search.stores.derived import knn_plan  # noqa: E402
+from gcl_search.stores.knn import OpenSearchOptions  # noqa: E402
 from gcl_search.stores.local import LocalStore  # noqa: E402
 from gcl_search.stores.opensearch import OpenSearchStore  # noqa: E402
 
@@ -83,8 +85,9 @@ def build_index(url: str, name: str, options: LayoutOptions, ids, vecs, present,
     store = OpenSearchStore(url, name, timeout=120)
     if not rebuild and store.exists() and store.count() == len(ids):
         built = store.layout().options
-        keys = ("m", "ef_construction", "preset_weights", "impute_missing", "preset_fused")
-        if all(getattr(built, key) == getattr(options, key) for key in keys):
+        keys = ("preset_weights", "impute_missing", "preset_fused")
+        same = all(getattr(built, key) == getattr(options, key) for key in keys)
+        if same and built.opensearch == options.opensearch:
             return store, "reused"
     store.drop()
     store.create(layout)
@@ -138,7 +141,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=105)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each request per query")
     parser.add_argument("--warmup", type=int, default=20, help="untimed queries first (JIT, caches)")
-    defaults = LayoutOptions()
+    defaults = OpenSearchOptions()
     parser.add_argument("--m", type=int, default=defaults.m, help="HNSW m (index time)")
     parser.add_argument("--ef-construction", type=int, default=defaults.ef_construction, help="index time")
     parser.add_argument("--preset", default="0.7,0.3,0", help="preset weights of title,description,brand")
@@ -150,7 +153,8 @@ def main() -> None:
     texts, qmatrix = load_queries()
     qmatrix = qmatrix[:args.queries]
     preset = {f: float(a) for f, a in zip(FIELDS, args.preset.split(",")) if float(a) > 0}
-    options = LayoutOptions(m=args.m, ef_construction=args.ef_construction, preset_weights=preset)
+    options = LayoutOptions(opensearch=OpenSearchOptions(m=args.m, ef_construction=args.ef_construction),
+                            preset_weights=preset)
     store, how = build_index(args.opensearch_url, args.index, options, ids, vecs, present, args.rebuild)
     layout = store.layout()
     config = parse_config({"encoders": {"minilm": {"backend": "sentence-transformers", "model": "x"}},
@@ -162,9 +166,10 @@ def main() -> None:
     v64 = vecs.astype(np.float64)
     gram = np.einsum("nfd,ngd->nfg", v64, v64)
     row = {d: i for i, d in enumerate(ids)}
+    hnsw = layout.options.opensearch
     print(f"# bench_search: {len(ids)} docs (all-MiniLM-L6-v2, 3 x 384-d fields, from {args.store}), "
-          f"{len(qmatrix)} queries x {args.repeats} repeats, k=10, ef_search {layout.options.ef_search} "
-          f"(preset {layout.options.preset_ef_search}), rescore_depth {layout.options.rescore_depth}, preset "
+          f"{len(qmatrix)} queries x {args.repeats} repeats, k=10, ef_search {hnsw.ef_search} "
+          f"(preset {hnsw.preset_ef_search}), rescore_depth {layout.options.rescore_depth}, preset "
           f"weights {preset}, HNSW m={args.m} ef_construction={args.ef_construction}, index {args.index} "
           f"({how}), node {args.opensearch_url}")
     print(f"# load average before: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}")
@@ -179,7 +184,7 @@ def main() -> None:
     ratios = []
     for name, wt in WEIGHTS.items():
         w = dict(zip(FIELDS, wt))
-        path = layout.knn_plan({f: qmatrix[0] for f in FIELDS}, w, "fused")[0].strip("_")
+        path = knn_plan(layout, {f: qmatrix[0] for f in FIELDS}, w, "fused")[0].strip("_")
         times: dict[str, list[float]] = {"today": [], "fused": [], "sum": []}
         recall: dict[str, list[float]] = {"fused": [], "sum": [], "local fused": [], "local sum": []}
         for qi, q in enumerate(qmatrix):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from gcl_search.errors import InputFileError
 from gcl_search.evaluation._io import detect_format, open_lines, parse_score, split_trec
+from gcl_search.ranking import ranked
 
 TREC_LAYOUT = "qid Q0 docid rank score tag"
 
@@ -92,11 +93,6 @@ def _jsonl_hits(path: str | Path, line_no: int, line: str) -> Iterator[tuple[str
         if not isinstance(hit, dict) or "doc_id" not in hit or "score" not in hit:
             raise InputFileError(path, line_no, "each hit needs 'doc_id' and 'score'")
         yield query_id, str(hit["doc_id"]), parse_score(path, line_no, hit["score"]), None
-
-
-def ranked(hits: Mapping[str, float]) -> list[tuple[str, float]]:
-    """One query's hits in ranking order: score descending, then doc_id ascending."""
-    return sorted(hits.items(), key=lambda item: (-item[1], item[0]))
 
 
 def write_run(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from gcl_search.ranking import rank_key
+
 
 def oracle_run(
     judgments: Mapping[str, Mapping[str, int]], reverse: bool = False
@@ -18,7 +20,7 @@ def oracle_run(
     """
     run = {}
     for query_id, grades in judgments.items():
-        order = sorted(grades, key=lambda doc_id: (-grades[doc_id], doc_id))
+        order = sorted(grades, key=lambda doc_id: rank_key(grades[doc_id], doc_id))
         if reverse:
             order.reverse()
         run[query_id] = {doc_id: float(len(order) - i) for i, doc_id in enumerate(order)}

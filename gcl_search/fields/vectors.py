@@ -1,6 +1,11 @@
-"""Combining per-field unit vectors (pure numpy): the fused vector `normalize(sum_k a_k normalize(v_k))` with
-weights renormalised over the fields a record has, a query's vector per document field, and the
-multi-field dense score of a query against documents (`multi_field_scores`, used by search and tuning).
+"""The multi-field vector maths, in numpy, in one place.
+
+The fused vector `normalize(sum_k a_k normalize(v_k))` with weights renormalised over the fields a record
+has, a query's vector per document field, the multi-field dense score of a query against documents
+(`multi_field_scores`, used by both stores, search and tuning), per-field similarities and dot products, and
+the sums the index's derived vectors are built from (`gcl_search.stores.derived`). The training loss fuses
+with `gcl_search.losses.fuse_fields`, the torch twin of `fuse_fields` (torch because gradients flow through
+it; tests/unit/test_train_multifield.py holds them equal).
 """
 
 from __future__ import annotations
@@ -115,13 +120,50 @@ def multi_field_scores(sims: np.ndarray, dots: np.ndarray | None, present: np.nd
     return np.divide((w * s).sum(axis=1), norm, out=np.zeros(len(s)), where=norm > 0)
 
 
+def scored_fields(query_vectors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The query vectors that get field scores: non-zero ones, as float64 (an all-zero vector means the
+    query had nothing for that field, e.g. no image)."""
+    return {name: np.asarray(q, dtype=np.float64) for name, q in query_vectors.items() if np.any(q)}
+
+
+def field_similarities(doc_vectors: Mapping[str, np.ndarray], query_vectors: Mapping[str, np.ndarray]
+                       ) -> dict[str, float]:
+    """{field: q_f . d_f} in float64 over the fields both sides have (query vectors from `scored_fields`)."""
+    return {name: float(np.dot(query_vectors[name], np.asarray(vec, dtype=np.float64)))
+            for name, vec in doc_vectors.items() if name in query_vectors}
+
+
+def field_dots(doc_vectors: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[tuple[str, str], float]:
+    """{(f, g): d_f . d_g} in float64 for f <= g in `names` order over the fields the document has."""
+    have = [(n, np.asarray(doc_vectors[n], dtype=np.float64)) for n in names if n in doc_vectors]
+    return {(f, g): float(np.dot(a, b)) for i, (f, a) in enumerate(have) for g, b in have[i:]
+            if a.shape == b.shape}
+
+
 def field_gram(vectors: Mapping[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
-    """One document's (F, F) float64 `d_f . d_g` over `names` (0 for a field it lacks)."""
+    """One document's (F, F) float64 `d_f . d_g` over `names` (0 for a field it lacks): `field_dots` as a
+    matrix."""
     out = np.zeros((len(names), len(names)))
-    vecs = [None if vectors.get(n) is None else np.asarray(vectors[n], dtype=np.float64) for n in names]
-    for i, a in enumerate(vecs):
-        for j in range(i, len(names)):
-            b = vecs[j]
-            if a is not None and b is not None and a.shape == b.shape:
-                out[i, j] = out[j, i] = float(a @ b)
+    index = {name: i for i, name in enumerate(names)}
+    for (f, g), dot in field_dots(vectors, names).items():
+        out[index[f], index[g]] = out[index[g], index[f]] = dot
     return out
+
+
+def weighted_sum(weights: Mapping[str, float], vectors: Mapping[str, np.ndarray], dim: int) -> np.ndarray:
+    """float32 `sum_f a_f v_f` over the fields present with `a_f > 0` (zeros when there is none); the preset
+    vector's sum (float32 accumulation, as the indices were written)."""
+    total = np.zeros(dim, dtype=np.float32)
+    for name, a in weights.items():
+        if name in vectors and a > 0:
+            total += float(a) * np.asarray(vectors[name], dtype=np.float32)
+    return total
+
+
+def unit_mean(vectors: Sequence[np.ndarray]) -> np.ndarray | None:
+    """float32 `normalize(sum v)` (summed in float64); None when there is none or the sum is 0."""
+    if not vectors:
+        return None
+    mean = np.sum(vectors, axis=0, dtype=np.float64)
+    norm = float(np.linalg.norm(mean))
+    return (mean / norm).astype(np.float32) if norm > 0 else None

@@ -115,7 +115,7 @@ def run_job(job: IngestJob, encoders: Mapping[str, Encoder] | None = None) -> In
                     checkpoint=checkpoint, progress=job.progress, total=_total(job) if job.progress else None)
     outcome = IngestOutcome(report, store.name, failures, job.alias)
     if job.alias and (not report.failed or job.swap_with_failures):
-        from gcl_search.stores.opensearch import swap_alias
+        from gcl_search.stores.opensearch_admin import swap_alias
 
         outcome.alias_left = swap_alias(store, job.alias, store.index)  # type: ignore[attr-defined]
         outcome.alias_moved = True
@@ -177,7 +177,7 @@ def _open_store(job: IngestJob, config: Config, encoders: Mapping[str, Encoder],
                   "shards": config.index.shards, "replicas": config.index.replicas}
     if not job.alias:
         return open_store(job.index or "", job.store_dir, job.opensearch_url, **connection)
-    from gcl_search.stores.opensearch import create_versioned_index
+    from gcl_search.stores.opensearch_admin import create_versioned_index
 
     base = open_store(job.alias, job.store_dir, job.opensearch_url, **connection)
     building = checkpoint.extra.get("index")  # set only by a checkpoint loaded for resuming

@@ -33,6 +33,9 @@ CITATION = """@article{zhu2024generalized,
 def fuse_fields(fields: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:
     """`normalize(sum_k a_k * normalize(f_k))`, with the `a_k` renormalised over the fields each row has.
 
+    The torch twin of `gcl_search.fields.vectors.fuse_fields` (the numpy one serves the index); torch because
+    the loss's gradients flow through it.
+
     A row whose field embedding is all zeros lacks that field (the trainer writes zeros for empty fields).
 
     Args:

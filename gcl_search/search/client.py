@@ -5,9 +5,9 @@ request):
 
 1. the query is embedded once per encoder (`QueryEmbedder`), giving `q_f` for every document field;
 2. ONE approximate inner-product search on the concatenated vector with `Q = [w_1 q_1; ...; w_F q_F]` (or on
-   the preset vector, when the index has one for these weights: `IndexLayout.knn_plan`) returns `offset + k`
+   the preset vector, when the index has one for these weights: `derived.knn_plan`) returns `offset + k`
    candidates, `ceil((offset + k) * oversample)` with a lexical component; when that search's score is not
-   the requested dense score (`IndexLayout.knn_exact`), it returns a pool of `rescore_depth` (200) instead,
+   the requested dense score (`derived.knn_exact`), it returns a pool of `rescore_depth` (200) instead,
    and the best of the pool by the exact dense score are kept (OpenSearch searches with a beam of
    `max(ef_search, k)`; the local store ranks exactly);
 3. with a lexical component, BM25 over the chosen text fields returns its candidates in the same call;
@@ -37,6 +37,7 @@ from gcl_search.config import DENSE_SCORES, MAX_K, Config
 from gcl_search.encoders.base import Encoder, ImageInput
 from gcl_search.errors import ConfigError, StoreUnavailable
 from gcl_search.fields.vectors import multi_field_scores
+from gcl_search.ranking import rank_key
 from gcl_search.records import Hit
 from gcl_search.search.embed import QueryEmbedder, check_field_weights
 from gcl_search.search.fusion import fuse
@@ -49,6 +50,7 @@ from gcl_search.stores.base import (
     VectorStore,
     layout_from_config,
 )
+from gcl_search.stores.derived import query_vector
 
 __all__ = ["CandidatePool", "LexicalSpec", "SearchClient", "candidate_scores", "lexical_text", "rank_hits"]
 
@@ -107,6 +109,8 @@ class SearchClient:
             encoders = load_encoders(config)
         if retries < 1:
             raise ConfigError(f"retries = {retries} must be >= 1")
+        if ef_search is not None and hasattr(store, "with_ef_search"):  # an HNSW beam; exact stores lack one
+            store = store.with_ef_search(ef_search)
         self.store, self.config, self.retries, self.backoff = store, config, retries, max(0.0, backoff)
         self.embedder = QueryEmbedder(config, encoders)
         self.layout: IndexLayout = self._call(store.layout)
@@ -187,12 +191,12 @@ class SearchClient:
             depth = min(MAX_K, math.ceil((offset + k) * (lexical.oversample or self.oversample)))
             lex_query = LexicalQuery(lexical_text(text or ""), lexical.fields, lexical.depth or depth,
                                      lexical.resolved_mode(self.layout), lexical.boosts or {})
-        dense, lex = self._call(self.store.candidates, query_vectors, w, depth, filters, self.ef_search,
-                                lex_query, attributes, method, self.rescore_depth)
+        dense, lex = self._call(self.store.candidates, query_vectors, w, depth, filters, lex_query,
+                                attributes, method, self.rescore_depth)
         found = {c.doc_id: c for c in (*lex, *dense)}
         score_of = dict(zip(found, candidate_scores(list(found.values()), w, self.field_names, method)))
         if len(dense) > depth:  # a rescoring pool: keep the dense candidates the exact score ranks best
-            dense = sorted(dense, key=lambda c: (-score_of[c.doc_id], c.doc_id))[:depth]
+            dense = sorted(dense, key=lambda c: rank_key(score_of[c.doc_id], c.doc_id))[:depth]
             found = {c.doc_id: c for c in (*lex, *dense)}
         scored = [(c.doc_id, score_of[c.doc_id], c.field_scores) for c in found.values()]
         bm25 = {c.doc_id: c.bm25 for c in lex}
@@ -217,8 +221,8 @@ class SearchClient:
         ids: dict[str, None] = {}
         for weights in [self.default_weights] + [{n: 1.0} for n in self.field_names]:
             if any(weights.get(n, 0) > 0 and np.any(vectors[n]) for n in self.field_names):
-                q = self.layout.query_vector(vectors, weights)
-                found = self._call(self.store.knn, q, depth, ef_search=self.ef_search)
+                q = query_vector(self.layout, vectors, weights)
+                found = self._call(self.store.knn, q, depth)
                 ids.update(dict.fromkeys(doc_id for doc_id, _ in found))
         lex: dict[str, dict[str, float]] = {mode: {} for mode in modes}
         if lexical is not None and text:
@@ -285,7 +289,7 @@ def rank_hits(scored: Sequence[tuple[str, float, dict[str, float]]], lexical_sco
     hits = [Hit(doc_id=doc_id, score=float(c), dense_score=float(d), field_scores=fs,
                 lexical_score=lexical_scores.get(doc_id) if lexical is not None else None)
             for (doc_id, d, fs), c in zip(scored, combined)]
-    hits.sort(key=lambda h: (-h.score, h.doc_id))
+    hits.sort(key=lambda h: rank_key(h.score, h.doc_id))
     return hits
 
 

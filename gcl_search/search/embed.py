@@ -8,7 +8,6 @@ fields use it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -16,6 +15,7 @@ import numpy as np
 from gcl_search.config import Config, FieldSpec
 from gcl_search.encoders.base import Encoder, ImageInput
 from gcl_search.errors import ConfigError
+from gcl_search.field_weights import check_weights
 from gcl_search.fields import encode_records, query_vectors_for_fields
 
 
@@ -87,14 +87,8 @@ class QueryEmbedder:
 
 def _check_query_weights(weights: Mapping[str, float] | None, specs: Sequence[FieldSpec]) -> dict[str, float]:
     """Query field -> weight for every query field: the configured weights, overridden by `weights`."""
-    names = [q.name for q in specs]
-    for name, value in (weights or {}).items():
-        if name not in names:
-            raise ConfigError(f"query weight for unknown query field {name!r}; query fields: "
-                              f"{', '.join(names)}")
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ConfigError(f"query weight {name} = {value!r} must be a finite number >= 0")
-    return {q.name: float((weights or {}).get(q.name, q.weight)) for q in specs}
+    checked = check_weights(weights or {}, [q.name for q in specs], "query weight")
+    return {q.name: checked.get(q.name, float(q.weight)) for q in specs}
 
 
 def check_field_weights(weights: Mapping[str, float] | None, field_names: Sequence[str],
@@ -115,16 +109,7 @@ def check_field_weights(weights: Mapping[str, float] | None, field_names: Sequen
             non-numeric weight, or all weights 0 when not allowed.
     """
     out = {name: float(defaults.get(name, 0.0)) for name in field_names}
-    for name, value in (weights or {}).items():
-        if name not in out:
-            raise ConfigError(f"weight for unknown field {name!r}; the index's dense fields are: "
-                              f"{', '.join(field_names)}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ConfigError(f"weight {name} = {value!r} must be a finite number")
-        if value < 0:
-            raise ConfigError(f"weight {name} = {value} is negative; weights must be >= 0 (0 turns a field "
-                              "off)")
-        out[name] = float(value)
+    out.update(check_weights(weights or {}, field_names))
     if not allow_all_zero and not any(w > 0 for w in out.values()):
         raise ConfigError("every field weight is 0, so nothing would be scored; give a field a weight > 0, "
                           "or add a lexical component")

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from gcl_search.errors import ConfigError
+from gcl_search.ranking import rank_key
 
 DEFAULT_RANK_CONSTANT = 60.0
 
@@ -86,7 +87,7 @@ def ranks(scores: np.ndarray, ids: Sequence[str], valid: np.ndarray | None = Non
     s = np.asarray(scores, dtype=np.float64)
     valid = np.ones(len(s), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
     rows = [i for i in range(len(s)) if valid[i]]
-    rows.sort(key=lambda i: (-s[i], ids[i]))
+    rows.sort(key=lambda i: rank_key(s[i], ids[i]))
     out = np.zeros(len(s), dtype=np.int64)
     for position, i in enumerate(rows, start=1):
         out[i] = position

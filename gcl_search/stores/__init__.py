@@ -11,7 +11,6 @@ from pathlib import Path
 
 from gcl_search.stores.base import (
     CONCAT,
-    FUSED,
     PRESET,
     AttributeField,
     DenseField,
@@ -27,5 +26,5 @@ from gcl_search.stores.base import (
 # Where the local store's indices live when no directory is given (every command and the Python API).
 DEFAULT_STORE_DIR = Path("gcl-store")
 
-__all__ = ["DEFAULT_STORE_DIR", "CONCAT", "FUSED", "PRESET", "AttributeField", "DenseField", "Filter",
+__all__ = ["DEFAULT_STORE_DIR", "CONCAT", "PRESET", "AttributeField", "DenseField", "Filter",
            "IndexLayout", "LayoutOptions", "Range", "Term", "VectorStore", "layout_from_config"]

@@ -15,7 +15,7 @@ per occurrence (a `match` query is a sum of term clauses). A request's lexical s
   concatenation of every text field of the index, scored as ONE field (what product search does with a
   `copy_to` field: term frequencies and lengths add up across fields, one idf), plus optional boosted fields.
 
-Analyzers (`ANALYZERS`, recorded in the index layout, mirrored by `opensearch_bodies.analysis_settings`):
+Analyzers (`ANALYZERS`, recorded in the index layout, mirrored by `opensearch_mapping.ENGLISH_ANALYSIS`):
 
 - ``standard``: Lucene's standard tokenizer (UAX#29 word breaks) and lowercase;
 - ``english``: standard tokenizer, english possessive ("'s" dropped), lowercase, the English stop words
@@ -41,10 +41,14 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gcl_search.config import ANALYZERS, LEXICAL_MODES
+
+if TYPE_CHECKING:
+    from gcl_search.stores.layout import IndexLayout
 
 K1 = 1.2
 B = 0.75
@@ -144,6 +148,24 @@ def check_lexical(mode: str | None, fields: Sequence[str] | None, boosts: Mappin
         if not (isinstance(boost, (int, float)) and math.isfinite(boost) and boost > 0):
             raise ConfigError(f"lexical boost {name}={boost} must be a finite number > 0 (leave a field out "
                               "instead of 0)")
+
+
+def lexical_fields(layout: IndexLayout, fields: Sequence[str] | None, mode: str,
+                   boosts: Mapping[str, float] | None, where: str, remedy: str) -> list[str]:
+    """The text fields a lexical request on `where` searches (None: all of the layout's), checked against the
+    layout the same way by every store; `remedy` ends the message of an index without a catch-all field."""
+    from gcl_search.errors import ConfigError
+
+    check_lexical(mode, fields if mode == "combined" else None, boosts)
+    fields = list(layout.text_fields if fields is None else fields)
+    unknown = sorted((set(fields) | set(boosts or {})) - set(layout.text_fields))
+    if unknown:
+        raise ConfigError(f"{unknown[0]!r} is not a text field of {where} (text fields: "
+                          f"{', '.join(layout.text_fields) or 'none'})")
+    if mode == "combined" and not layout.options.catch_all:
+        raise ConfigError(f"{where} has no catch-all text field (created before it existed, or with [index] "
+                          f"catch_all = false); use the most_fields lexical mode or {remedy}")
+    return fields
 
 
 def encoded_length(length: int) -> int:

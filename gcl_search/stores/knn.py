@@ -25,6 +25,7 @@ l1, linf       1 / (1 + d)                             1/s - 1
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from gcl_search.errors import ConfigError
 
 LUCENE = "lucene"
 NATIVE_ENGINES = ("faiss", "nmslib")
+ENGINES = (LUCENE, *NATIVE_ENGINES)
 LUCENE_SPACES = ("innerproduct", "cosinesimil", "l2")
 NATIVE_SPACES = {"faiss": ("innerproduct", "cosinesimil", "l2", "hamming"),
                  "nmslib": ("innerproduct", "cosinesimil", "l2", "l1", "linf")}
@@ -40,6 +42,37 @@ SCORE_SPACES = ("innerproduct", "cosinesimil", "l2", "l1", "linf")
 MAX_DIMENSION = 16_000
 # Parameters that make the k-NN plugin pick a native engine even when no engine is named.
 _NATIVE_TRIGGERS = ("mode", "compression_level", "model_id")
+
+
+@dataclass(frozen=True)
+class OpenSearchOptions:
+    """The HNSW settings only OpenSearch reads (`LayoutOptions.opensearch`; the local store is exact).
+
+    Args:
+        engine: "lucene" unless the user explicitly chooses otherwise (faiss and nmslib need the plugin's
+            native libraries).
+        m: HNSW graph degree.
+        ef_construction: HNSW build-time candidate list size.
+        ef_search: HNSW query-time beam (OpenSearch uses max(ef_search, candidates)); on OpenSearch this, not
+            oversample, decides recall (docs/stores.md).
+        preset_ef_search: the beam of a search on the preset vector (a dim-d graph built for one weighting
+            needs far less than the concatenated vector's for the same recall: docs/search.md).
+    """
+
+    engine: str = LUCENE
+    m: int = 16
+    ef_construction: int = 200
+    ef_search: int = 1600
+    preset_ef_search: int = 200
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine {self.engine!r} is not known; use lucene (default), faiss or nmslib")
+        if self.m < 2 or self.ef_construction < 1 or self.ef_search < 1:
+            raise ConfigError(f"HNSW parameters m={self.m}, ef_construction={self.ef_construction}, "
+                              f"ef_search={self.ef_search} must be m >= 2 and ef_* >= 1")
+        if self.preset_ef_search < 1:
+            raise ConfigError(f"preset_ef_search = {self.preset_ef_search} must be >= 1")
 
 
 def knn_vector_mapping(

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from gcl_search.errors import ConfigError, IndexNotFound, StoreUnavailable
+from gcl_search.ranking import ranked
 from gcl_search.records import Document, IngestReport
 from gcl_search.stores.base import (
     CONCAT,
@@ -39,9 +40,8 @@ from gcl_search.stores.base import (
     attribute_matches,
     candidates_from_parts,
     check_filters,
-    rank,
 )
-from gcl_search.stores.bm25 import LexicalIndex, check_lexical
+from gcl_search.stores.bm25 import LexicalIndex, lexical_fields
 from gcl_search.stores.local_state import LocalState, prepare_rows
 
 MAX_SEGMENTS = 32
@@ -138,16 +138,16 @@ class LocalStore:
             for suffix in (".npz", ".jsonl"):
                 (self.path / f"{name}{suffix}").unlink(missing_ok=True)
 
-    def knn(self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT,
-            ef_search: int | None = None) -> list[tuple[str, float]]:
-        """Exact inner-product top-k (ef_search is accepted for interface parity and ignored)."""
+    def knn(self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT
+            ) -> list[tuple[str, float]]:
+        """Exact inner-product top-k."""
         state, layout = self._loaded(), self.layout()
         check_filters(layout, filters)
         matrix = state.matrix(layout, target)
         vector = np.asarray(vector, dtype=np.float32)
         if vector.shape != (matrix.shape[1],):
             raise ConfigError(f"query vector for {target!r} has shape {vector.shape}, expected "
-                              f"({matrix.shape[1]},); build it with IndexLayout.query_vector")
+                              f"({matrix.shape[1]},); build it with derived.query_vector")
         scores = matrix @ vector
         mask = self._filter_mask(state, filters) & state.has_target(layout, target)
         return _top_k(state.ids, scores, mask, k)
@@ -165,9 +165,9 @@ class LocalStore:
         return out
 
     def candidates(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], depth: int,
-                   filters: Sequence[Filter] = (), ef_search: int | None = None,
-                   lexical: LexicalQuery | None = None, attributes: bool = True, dense_score: str = "sum",
-                   pool: int | None = None) -> tuple[list[Candidate], list[Candidate]]:
+                   filters: Sequence[Filter] = (), lexical: LexicalQuery | None = None,
+                   attributes: bool = True, dense_score: str = "sum", pool: int | None = None
+                   ) -> tuple[list[Candidate], list[Candidate]]:
         """Exact: the dense candidates are the top `depth` by `dense_score` over every document (brute
         force, no pool needed)."""
         dense_ids: list[str] = []
@@ -176,7 +176,7 @@ class LocalStore:
             check_filters(layout, filters)
             scores = state.dense_scores(layout, query_vectors, weights, dense_score)
             dense_ids = [d for d, _ in _top_k(state.ids, scores, self._filter_mask(state, filters), depth)]
-        return candidates_from_parts(self, query_vectors, weights, depth, filters, ef_search, lexical,
+        return candidates_from_parts(self, query_vectors, weights, depth, filters, lexical,
                                      attributes, dense_score, pool, dense_ids)
 
     def lexical(self, text: str, fields: Sequence[str] | None, k: int, filters: Sequence[Filter] = (), *,
@@ -184,16 +184,8 @@ class LocalStore:
                 ) -> list[tuple[str, float]]:
         state, layout = self._loaded(), self.layout()
         check_filters(layout, filters)
-        check_lexical(mode, fields if mode == "combined" else None, boosts)
-        fields = list(layout.text_fields if fields is None else fields)
-        unknown = sorted((set(fields) | set(boosts or {})) - set(layout.text_fields))
-        if unknown:
-            raise ConfigError(f"{unknown[0]!r} is not a text field of {self.path} (text fields: "
-                              f"{', '.join(layout.text_fields) or 'none'})")
-        if mode == "combined" and not layout.options.catch_all:
-            raise ConfigError(f"{self.path} has no catch-all text field (laid out before it existed, or with "
-                              "[index] catch_all = false); use the most_fields lexical mode, or "
-                              "`LocalStore.set_text_analysis`")
+        fields = lexical_fields(layout, fields, mode, boosts, str(self.path),
+                                "`LocalStore.set_text_analysis`")
         if not layout.text_fields:
             return []
         if self._bm25 is None:
@@ -261,7 +253,7 @@ def _top_k(ids: list[str], scores: np.ndarray, mask: np.ndarray, k: int) -> list
         # Keep everything tied with the k-th score so the doc_id tie-break is exact at the boundary.
         kth = np.partition(scores[idx], len(idx) - k)[len(idx) - k]
         idx = idx[scores[idx] >= kth]
-    return rank({ids[i]: float(scores[i]) for i in idx}, k)
+    return ranked({ids[i]: float(scores[i]) for i in idx}, k)
 
 
 def _write_json(path: Path, data: object) -> None:

@@ -13,7 +13,8 @@ import numpy as np
 from gcl_search.errors import ConfigError, DimensionMismatch, StoreUnavailable
 from gcl_search.fields.vectors import multi_field_scores
 from gcl_search.records import Document, FailedDoc
-from gcl_search.stores.layout import CONCAT, FUSED, PRESET, IndexLayout
+from gcl_search.stores.derived import concat_document, preset_vector
+from gcl_search.stores.layout import CONCAT, PRESET, IndexLayout
 
 _TYPE_CHECKS = {
     "keyword": lambda v: isinstance(v, str),
@@ -53,7 +54,7 @@ def prepare_rows(layout: IndexLayout, docs: Iterable[Document]) -> tuple[list[Ro
 def _to_row(layout: IndexLayout, doc: Document) -> Row:
     if not isinstance(doc.doc_id, str) or not doc.doc_id:
         raise ConfigError(f"document id {doc.doc_id!r} must be a non-empty string")
-    concat, present = layout.concat_document(doc)
+    concat, present = concat_document(layout, doc)
     for attr in layout.attributes:
         value = doc.attributes.get(attr.name)
         values = value if isinstance(value, (list, tuple)) else [value]
@@ -134,19 +135,14 @@ class LocalState:
         if target == CONCAT:
             return self.concat
         if target not in self._matrices:
-            if target == FUSED:
-                if layout.options.fused_weights is None:
-                    raise ConfigError("this store has no fused vector (layout fused_weights is not set)")
-                dim = layout.dense_fields[0].dim
-                self._matrices[target] = self._derived(layout, layout.fused_vector, dim)
-            elif target == PRESET:
+            if target == PRESET:
                 if layout.options.preset_weights is None:
                     raise ConfigError("this store has no preset vector (layout preset_weights is not set)")
-                self._matrices[target] = self._derived(layout, layout.preset_vector, layout.preset_dim)
+                self._matrices[target] = self._derived(layout, preset_vector, layout.preset_dim)
             elif target in layout.field_names:
                 self._matrices[target] = np.ascontiguousarray(self.concat[:, layout.offsets[target]])
             else:
-                raise ConfigError(f"unknown knn target {target!r}; use {CONCAT!r}, {FUSED!r}, {PRESET!r} or "
+                raise ConfigError(f"unknown knn target {target!r}; use {CONCAT!r}, {PRESET!r} or "
                                   f"a dense field ({', '.join(layout.field_names)})")
         return self._matrices[target]
 
@@ -180,8 +176,6 @@ class LocalState:
         """bool (n,): which rows have a vector for `target` (a field search skips documents without it)."""
         if target in (CONCAT, PRESET):  # like the concatenated vector, every document has a preset vector
             return np.ones(len(self.ids), dtype=bool)
-        if target == FUSED:
-            return np.linalg.norm(self.matrix(layout, FUSED), axis=1) > 0
         return self.present[:, layout.field_names.index(target)]
 
     def _derived(self, layout: IndexLayout, per_document, dim: int) -> np.ndarray:
@@ -190,7 +184,7 @@ class LocalState:
         for i in range(len(self.ids)):
             vecs = {name: self.concat[i, layout.offsets[name]]
                     for j, name in enumerate(layout.field_names) if self.present[i, j]}
-            vec = per_document(vecs)
+            vec = per_document(layout, vecs)
             if vec is not None:
                 out[i] = vec
         return out

@@ -1,13 +1,10 @@
 """OpenSearchStore: the VectorStore on an OpenSearch k-NN index (opensearch-py).
 
-Bodies come from `gcl_search.stores.opensearch_bodies` (pure, tested without a node). Writes go through
-`helpers.streaming_bulk(raise_on_error=False, raise_on_exception=False)`; every item becomes a count or a
-FailedDoc, and only the items that failed with 429 / 5xx / a connection error are re-sent, with tenacity's
-exponential backoff. Scores of the single `knn` clause are inverted to raw inner products with
-`gcl_search.stores.knn.similarity_from_score`. `candidates` (what the search client calls) is ONE `_msearch`:
-the knn and the BM25 search, each returning its hits' exact field similarities (a painless `script_fields`
-over the stored vector) and attributes. Alias helpers (`create_versioned_index`, `swap_alias`) give
-zero-downtime re-indexing: build `<alias>-v<n>`, then move the alias in one atomic `_aliases` call.
+The index is `opensearch_mapping`, the search bodies `opensearch_bodies` (both pure, tested without a node);
+retries and errors are `OpenSearchConnection`'s. Scores of the single `knn` clause are inverted to raw inner
+products with `knn.similarity_from_score`. `candidates` (what the search client calls) is ONE `_msearch`: the
+knn and the BM25 search, each returning its hits' exact field similarities (a painless `script_fields` over
+the stored vector) and attributes. Re-indexing behind an alias: `opensearch_admin`.
 """
 
 from __future__ import annotations
@@ -20,67 +17,43 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from opensearchpy import exceptions as exc
-from opensearchpy import helpers
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from gcl_search.errors import ConfigError, DimensionMismatch, GclSearchError, IndexNotFound, StoreUnavailable
+from gcl_search.errors import ConfigError, DimensionMismatch
+from gcl_search.ranking import rank_key, ranked
 from gcl_search.records import Document, FailedDoc, IngestReport
 from gcl_search.stores import opensearch_bodies as bodies
-from gcl_search.stores.base import (
-    CONCAT,
-    Candidate,
-    Filter,
-    IndexLayout,
-    LexicalQuery,
-    check_filters,
-    rank,
-)
-from gcl_search.stores.bm25 import check_lexical
+from gcl_search.stores import opensearch_mapping as mapping
+from gcl_search.stores import opensearch_scripts as scripts
+from gcl_search.stores.bm25 import lexical_fields
+from gcl_search.stores.candidates import Candidate, LexicalQuery
 from gcl_search.stores.catalog import IndexSummary
-from gcl_search.stores.connection import check_connection, connect, scrub
+from gcl_search.stores.filters import Filter, check_filters
 from gcl_search.stores.knn import similarity_from_score
+from gcl_search.stores.layout import CONCAT, IndexLayout
+from gcl_search.stores.opensearch_connection import OpenSearchConnection
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 VECTORS_BATCH = 1000
 
 
-class _RetryBatch(Exception):
-    def __init__(self, failures: list[tuple[dict, object, str]]):
-        super().__init__(f"{len(failures)} documents to retry")
-        self.failures = failures
-
-
-class OpenSearchStore:
+class OpenSearchStore(OpenSearchConnection):
     """One OpenSearch index (or alias). Implements `gcl_search.stores.base.VectorStore`.
 
     Args:
         client_or_url: an `opensearchpy.OpenSearch` client, or a URL (None: $OPENSEARCH_URL) for `connect`.
         index: the index or alias name.
-        max_attempts: bulk attempts per document for retryable failures (429, 5xx, connection errors).
-        initial_backoff, max_backoff: seconds, for tenacity's exponential backoff with jitter.
-        chunk_size, max_chunk_bytes: bulk request size (docs / bytes).
         shards, replicas: of an index this store creates (the config's `[index]` table).
         drop_replicas_during_load: `bulk_load` sets 0 replicas until it ends (faster: one HNSW build per
             document instead of 1 + replicas) at the price of a load that stalls while a node is lost.
-        connect_kwargs: passed to `connect` when a URL is given (username, password, api_key, ca_certs, ...).
+        ef_search: the HNSW beam of this store's searches (None: the layout's `OpenSearchOptions`).
+        kwargs: the connection's (`OpenSearchConnection`: retries, bulk sizes, `connect` arguments).
     """
 
-    def __init__(self, client_or_url: Any, index: str, *, max_attempts: int = 5, initial_backoff: float = 0.5,
-                 max_backoff: float = 30.0, chunk_size: int = 500, max_chunk_bytes: int = 20 * 1024 * 1024,
-                 shards: int = 1, replicas: int = 0, drop_replicas_during_load: bool = False,
-                 **connect_kwargs: Any):
-        if client_or_url is None or isinstance(client_or_url, str):
-            self.client, self.url, self._secrets = connect(client_or_url, **connect_kwargs)
-            check_connection(self.client, self.url, self._secrets)
-        else:
-            self.client, self.url, self._secrets = client_or_url, "the given client", []
-        self.index = index
-        self.max_attempts, self.initial_backoff, self.max_backoff = max_attempts, initial_backoff, max_backoff
-        self.chunk_size, self.max_chunk_bytes = chunk_size, max_chunk_bytes
+    def __init__(self, client_or_url: Any, index: str, *, shards: int = 1, replicas: int = 0,
+                 drop_replicas_during_load: bool = False, ef_search: int | None = None, **kwargs: Any):
+        super().__init__(client_or_url, index, **kwargs)
         self.shards, self.replicas = shards, replicas
         self.drop_replicas_during_load = drop_replicas_during_load
-        self.read_attempts = 3
+        self.ef_search = ef_search
         self._layout: IndexLayout | None = None
 
     @property
@@ -99,7 +72,7 @@ class OpenSearchStore:
                                   "drop it, or build a new version behind an alias")
             self.layout().check_compatible(layout, where=f"index {self.index!r}")
             return
-        body = bodies.build_index_body(layout, self.shards, self.replicas)
+        body = mapping.build_index_body(layout, self.shards, self.replicas)
         if int(self._call(self.client.info)["version"]["number"].split(".")[0]) >= 3:
             # OpenSearch 3 scores BM25 without Lucene's old (k1 + 1) factor; keep the 2.x (and local store)
             # scale so BM25 scores and tuned constants mean the same on every version.
@@ -163,7 +136,7 @@ class OpenSearchStore:
         for doc in docs:
             try:
                 actions.pop(doc.doc_id, None)  # the last version of a repeated id wins, counted once
-                actions[doc.doc_id] = bodies.to_bulk_action(doc, self.index, layout)
+                actions[doc.doc_id] = mapping.to_bulk_action(doc, self.index, layout)
             except (ConfigError, DimensionMismatch) as err:
                 report.failed.append(FailedDoc(doc.doc_id or None, None, "write", str(err)))
         if actions:
@@ -171,77 +144,37 @@ class OpenSearchStore:
         report.seconds = time.perf_counter() - start
         return report
 
-    def _bulk(self, actions: list[dict], report: IngestReport) -> None:
-        retrying = Retrying(stop=stop_after_attempt(self.max_attempts), reraise=True,
-                            wait=wait_exponential_jitter(multiplier=self.initial_backoff,
-                                                         max=self.max_backoff, jitter=self.initial_backoff),
-                            retry=retry_if_exception_type(_RetryBatch))
-        pending = actions
-        try:
-            for attempt in retrying:
-                with attempt:
-                    failures = self._send(pending, report)
-                    if failures:
-                        pending = [action for action, _, _ in failures]
-                        raise _RetryBatch(failures)
-        except _RetryBatch as gave_up:
-            if all(not isinstance(status, int) for _, status, _ in gave_up.failures) and report.indexed == 0:
-                raise StoreUnavailable(f"cannot write to {self.index!r} at {self.url} after "
-                                       f"{self.max_attempts} attempts ({gave_up.failures[0][2]}); "
-                                       "check the cluster") from gave_up
-            for action, status, reason in gave_up.failures:
-                report.failed.append(FailedDoc(action["_id"], None, "write",
-                                               f"{reason} (gave up after {self.max_attempts} attempts)",
-                                               status if isinstance(status, int) else None))
-
-    def _send(self, actions: list[dict], report: IngestReport) -> list[tuple[dict, object, str]]:
-        by_id = {action["_id"]: action for action in actions}
-        retry = []
-        for ok, item in helpers.streaming_bulk(self.client, actions, chunk_size=self.chunk_size,
-                                               max_chunk_bytes=self.max_chunk_bytes, raise_on_error=False,
-                                               raise_on_exception=False, max_retries=0):
-            info = next(iter(item.values()))
-            if ok:
-                report.indexed += 1
-                continue
-            status, reason = info.get("status"), scrub(_reason(info.get("error")), self._secrets)
-            if not isinstance(status, int) or status in RETRY_STATUSES:
-                retry.append((by_id[info["_id"]], status, reason))
-            else:
-                report.failed.append(FailedDoc(info["_id"], None, "write", reason, status))
-        return retry
-
     # -- reads -----------------------------------------------------------------------------------------------
 
-    def knn(self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT,
-            ef_search: int | None = None) -> list[tuple[str, float]]:
+    def knn(self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT
+            ) -> list[tuple[str, float]]:
         layout = self.layout()
         check_filters(layout, filters)
-        body = bodies.build_knn_query(layout, vector, k, filters, target, ef_search)
+        body = bodies.build_knn_query(layout, vector, k, filters, target, self.ef_search)
         hits = self._read(self.client.search, index=self.index, body=body)["hits"]["hits"]
         raw = np.array([h["_score"] for h in hits], dtype=np.float64)
         scores = similarity_from_score(raw, "innerproduct") if len(raw) else raw
-        return rank({h["_id"]: float(s) for h, s in zip(hits, np.atleast_1d(scores))}, k)
+        return ranked({h["_id"]: float(s) for h, s in zip(hits, np.atleast_1d(scores))}, k)
 
     def vectors(self, doc_ids: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
         layout, out = self.layout(), {}
         for lo in range(0, len(doc_ids), VECTORS_BATCH):
             body = bodies.build_vectors_query(layout, doc_ids[lo:lo + VECTORS_BATCH])
             for hit in self._read(self.client.search, index=self.index, body=body)["hits"]["hits"]:
-                found = hit.get("fields", {}).get(bodies.VECTORS, [{}])[0]
+                found = hit.get("fields", {}).get(scripts.VECTORS, [{}])[0]
                 out[hit["_id"]] = {name: np.asarray(v, dtype=np.float32) for name, v in found.items()}
         return out
 
     def candidates(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], depth: int,
-                   filters: Sequence[Filter] = (), ef_search: int | None = None,
-                   lexical: LexicalQuery | None = None, attributes: bool = True, dense_score: str = "sum",
-                   pool: int | None = None) -> tuple[list[Candidate], list[Candidate]]:
+                   filters: Sequence[Filter] = (), lexical: LexicalQuery | None = None,
+                   attributes: bool = True, dense_score: str = "sum", pool: int | None = None
+                   ) -> tuple[list[Candidate], list[Candidate]]:
         layout = self.layout()
         check_filters(layout, filters)
         if lexical is not None:
             self._check_lexical(layout, lexical.fields, lexical.mode, lexical.boosts)
-        searches = bodies.build_candidate_searches(layout, query_vectors, weights, depth, filters, ef_search,
-                                                   lexical, attributes, dense_score, pool)
+        searches = bodies.build_candidate_searches(layout, query_vectors, weights, depth, filters,
+                                                   self.ef_search, lexical, attributes, dense_score, pool)
         if not searches:
             return [], []
         if len(searches) == 1:
@@ -254,7 +187,7 @@ class OpenSearchStore:
         lex = self._candidates_of(responses[-1], bm25=True) if lexical is not None else []
         # Equal BM25 scores come back in shard order, which changes when a replica is promoted: ties by
         # doc_id, as `lexical` and the local store rank them.
-        lex.sort(key=lambda c: (-(c.bm25 or 0.0), c.doc_id))
+        lex.sort(key=lambda c: rank_key(c.bm25 or 0.0, c.doc_id))
         if not any(w > 0 for w in weights.values()):
             return [], lex
         dense = self._candidates_of(responses[0], False)
@@ -264,18 +197,10 @@ class OpenSearchStore:
         return [replace(c, bm25=bm25.get(c.doc_id)) for c in dense], lex
 
     def _candidates_of(self, response: dict[str, Any], bm25: bool) -> list[Candidate]:
-        if "error" in response:
-            error, status = response["error"], response.get("status")
-            cause = error.get("root_cause", [error])[0] if isinstance(error, dict) else error
-            reason = scrub(_reason(cause), self._secrets)
-            if status == 404:
-                raise self._not_found()
-            if status in RETRY_STATUSES:
-                raise StoreUnavailable(f"OpenSearch at {self.url} answered {status} ({reason}); retry later")
-            raise GclSearchError(f"OpenSearch refused the search on {self.index!r} (HTTP {status}: {reason})")
+        self._raise_for_error(response)
         out = []
         for hit in response["hits"]["hits"]:
-            sims, dots = bodies.parse_field_sims(hit)
+            sims, dots = scripts.parse_field_sims(hit)
             out.append(Candidate(hit["_id"], sims, dict((hit.get("_source") or {}).get("attr", {})),
                                  float(hit["_score"]) if bm25 else None, dots))
         return out
@@ -288,21 +213,12 @@ class OpenSearchStore:
         checked = self._check_lexical(layout, fields, mode, boosts)
         body = bodies.build_lexical_query(text, checked, k, filters, mode, boosts)
         hits = self._read(self.client.search, index=self.index, body=body)["hits"]["hits"]
-        return rank({h["_id"]: float(h["_score"]) for h in hits}, k)
+        return ranked({h["_id"]: float(h["_score"]) for h in hits}, k)
 
     def _check_lexical(self, layout: IndexLayout, fields: Sequence[str] | None, mode: str,
                        boosts: Mapping[str, float] | None) -> list[str]:
-        check_lexical(mode, fields if mode == "combined" else None, boosts)
-        fields = list(layout.text_fields if fields is None else fields)
-        unknown = sorted((set(fields) | set(boosts or {})) - set(layout.text_fields))
-        if unknown:
-            raise ConfigError(f"{unknown[0]!r} is not a text field of index {self.index!r} (text fields: "
-                              f"{', '.join(layout.text_fields) or 'none'})")
-        if mode == "combined" and not layout.options.catch_all:
-            raise ConfigError(f"index {self.index!r} has no catch-all text field (created before it existed, "
-                              "or with [index] catch_all = false); use the most_fields lexical mode or "
+        return lexical_fields(layout, fields, mode, boosts, f"index {self.index!r}",
                               "re-ingest into a new index")
-        return fields
 
     def attributes(self, doc_ids: Sequence[str]) -> dict[str, dict[str, object]]:
         return {d: dict(s.get("attr", {})) for d, s in self._mget(doc_ids, ["attr"]).items()}
@@ -322,6 +238,12 @@ class OpenSearchStore:
         scrub from messages, and retry and bulk settings."""
         other = copy.copy(self)
         other.index, other._layout = index, None
+        return other
+
+    def with_ef_search(self, ef_search: int | None) -> OpenSearchStore:
+        """This store with another HNSW beam (None: the layout's); the search client's `ef_search`."""
+        other = copy.copy(self)
+        other.ef_search = ef_search
         return other
 
     # -- catalogue (gcl-search index list / info) --------------------------------------------------------
@@ -344,84 +266,3 @@ class OpenSearchStore:
                              aliases=sorted(aliases.get(name, {}).get("aliases", {})), location=self.url,
                              engine_version=version)
                 for name in names]
-
-    def _not_found(self) -> IndexNotFound:
-        return IndexNotFound(f"index {self.index!r} not found at {self.url}; create it with "
-                             "`gcl-search ingest`")
-
-    def _read(self, method: Any, **kwargs: Any) -> Any:
-        """A search or _msearch, retried (bounded: `read_attempts`, short backoff) when the cluster cannot
-        answer it completely: no node reachable, a 429/5xx item, or failed shards (a node lost mid-request
-        answers HTTP 200 with fewer hits; that is retried, never returned as a complete result)."""
-        retrying = Retrying(stop=stop_after_attempt(self.read_attempts), reraise=True,
-                            wait=wait_exponential_jitter(multiplier=0.2, max=2.0, jitter=0.2),
-                            retry=retry_if_exception_type(StoreUnavailable))
-        for attempt in retrying:
-            with attempt:
-                response = self._call(method, **kwargs)
-                for item in response.get("responses", [response]):
-                    if "error" in item and item.get("status") in RETRY_STATUSES:
-                        self._candidates_of(item, bm25=False)  # raises StoreUnavailable, naming the cause
-                    if item.get("_shards", {}).get("failed", 0):
-                        raise StoreUnavailable(f"OpenSearch at {self.url} answered from fewer than all "
-                                               f"shards of {self.index!r} ({item['_shards']['failed']} "
-                                               "failed); retry later")
-        return response
-
-    def _call(self, method: Any, **kwargs: Any) -> Any:
-        try:
-            return method(**kwargs)
-        except exc.NotFoundError as err:
-            raise self._not_found() from err
-        except exc.ConnectionError as err:
-            reason = scrub(str(err)[:200], self._secrets)
-            raise StoreUnavailable(f"cannot reach OpenSearch at {self.url} ({reason}); "
-                                   "check that the cluster is up") from err
-        except (exc.AuthenticationException, exc.AuthorizationException) as err:
-            raise StoreUnavailable(f"OpenSearch at {self.url} refused the credentials (HTTP "
-                                   f"{err.status_code})") from err
-
-
-def _reason(error: object) -> str:
-    if isinstance(error, dict):
-        return f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
-    return str(error)
-
-
-def create_versioned_index(client_or_store: Any, alias: str, layout: IndexLayout) -> OpenSearchStore:
-    """Create `<alias>-v<n+1>` (n = the highest existing version) for `layout` and return its store, on the
-    given store's connection (its retry settings, redacted URL and secrets)."""
-    base = _as_store(client_or_store, alias)
-    existing = base._call(base.client.indices.get, index=f"{alias}-v*", ignore_unavailable=True,
-                          allow_no_indices=True)
-    versions = [int(name.rsplit("-v", 1)[1]) for name in existing if name.rsplit("-v", 1)[1].isdigit()]
-    store = base.with_index(f"{alias}-v{max(versions, default=0) + 1}")
-    store.create(layout)
-    return store
-
-
-def swap_alias(client_or_store: Any, alias: str, new_index: str, delete_old: bool = False) -> list[str]:
-    """Point `alias` at `new_index` only, in one atomic `_aliases` request; returns the indices it left.
-
-    Searches through the alias see either the old or the new index, never neither.
-    """
-    store = _as_store(client_or_store, alias)
-    try:
-        old = list(store._call(store.client.indices.get_alias, name=alias))
-    except IndexNotFound:
-        old = []
-    if alias in old:
-        raise ConfigError(f"{alias!r} is a concrete index, not an alias; re-index into a new name first")
-    actions = [{"remove": {"index": name, "alias": alias}} for name in old if name != new_index]
-    actions.append({"add": {"index": new_index, "alias": alias}})
-    store._call(store.client.indices.update_aliases, body={"actions": actions})
-    left = [name for name in old if name != new_index]
-    if delete_old and left:
-        store._call(store.client.indices.delete, index=",".join(left))
-    return left
-
-
-def _as_store(client_or_store: Any, index: str) -> OpenSearchStore:
-    if isinstance(client_or_store, OpenSearchStore):
-        return client_or_store
-    return OpenSearchStore(client_or_store, index)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from gcl_search.ranking import rank_key
 from gcl_search.training.data import Triple
 from gcl_search.training.dev import exact_top_k
 from gcl_search.training.towers import FieldTowers
@@ -41,7 +42,7 @@ def mine_negatives(triples: Sequence[Triple], towers: FieldTowers, count: int, s
     hits = exact_top_k(towers.encode_queries(queries, batch_size), docs, doc_ids, depth)
     mined = []
     for query, found in zip(queries, hits):
-        ranked = sorted(found, key=lambda d: (-found[d], d))
+        ranked = sorted(found, key=lambda d: rank_key(found[d], d))
         unjudged = [d for d in ranked if d not in judged[query]]
         for rank, doc_id in enumerate(unjudged[skip:skip + count], start=skip + 1):
             mined.append(Triple(query, doc_id, 0.0, f"{MINED}:{rank}"))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gcl_search.errors import ConfigError
+from gcl_search.ranking import ranked
 from gcl_search.training.data import Triple
 
 RANK_FORMULAS = ("linear", "reciprocal")
@@ -144,8 +145,7 @@ def generate_queries(records: Iterable[Mapping[str, object]], *, title_field: st
 
 def ranking_from_run(run: Mapping[str, Mapping[str, float]]) -> dict[str, list[str]]:
     """query -> doc ids best first (score descending, ties by doc id) from a run."""
-    return {q: [d for d, _ in sorted(docs.items(), key=lambda kv: (-kv[1], kv[0]))]
-            for q, docs in run.items()}
+    return {q: [d for d, _ in ranked(docs)] for q, docs in run.items()}
 
 
 def ranking_from_client(client: object, queries: Sequence[str], depth: int, *, progress: bool = False,

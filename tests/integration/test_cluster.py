@@ -200,7 +200,7 @@ def _search(store: OpenSearchStore, query: tuple[dict[str, np.ndarray], str]) ->
     """One configured-weight hybrid request (knn + BM25 in one _msearch), as the search client sends it;
     returns the dense and the lexical candidates' ids with their scores, rounded to float32 precision."""
     vectors, text = query
-    dense, lex = store.candidates(vectors, {"title": 0.7, "desc": 0.3}, depth=10, ef_search=100,
+    dense, lex = store.with_ef_search(100).candidates(vectors, {"title": 0.7, "desc": 0.3}, depth=10,
                                   lexical=LexicalQuery(text, None, 10), attributes=False)
     return ([(c.doc_id, round(sum(c.field_scores.values()), 4)) for c in dense]
             + [(c.doc_id, round(c.bm25 or 0.0, 3)) for c in lex])

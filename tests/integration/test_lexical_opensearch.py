@@ -20,7 +20,7 @@ from gcl_search.records import Document
 from gcl_search.stores.base import DenseField, IndexLayout, LayoutOptions
 from gcl_search.stores.bm25 import analyze
 from gcl_search.stores.local import LocalStore
-from gcl_search.stores.opensearch_bodies import ANALYZER_NAMES
+from gcl_search.stores.opensearch_mapping import ANALYZER_NAMES
 from tests.unit.test_bm25 import TRICKY
 
 pytestmark = pytest.mark.opensearch

@@ -15,7 +15,9 @@ from gcl_search.stores.base import AttributeField, DenseField, IndexLayout, Layo
 from gcl_search.stores.local import LocalStore
 
 opensearch = pytest.importorskip("opensearchpy")
-from gcl_search.stores.opensearch import OpenSearchStore, create_versioned_index, swap_alias  # noqa: E402
+from gcl_search.stores.derived import concat_document, query_vector  # noqa: E402
+from gcl_search.stores.opensearch import OpenSearchStore  # noqa: E402
+from gcl_search.stores.opensearch_admin import create_versioned_index, swap_alias  # noqa: E402
 
 pytestmark = pytest.mark.opensearch
 
@@ -103,9 +105,9 @@ def test_raw_similarity_recovered_and_filters_inside_knn(store, tmp_path):
     store.refresh()
     rng = np.random.default_rng(1)
     q = {"title": rng.normal(size=8).astype(np.float32), "desc": rng.normal(size=4).astype(np.float32)}
-    qv = LAYOUT.query_vector({f: v / np.linalg.norm(v) for f, v in q.items()}, {"title": 0.6, "desc": 0.4})
+    qv = query_vector(LAYOUT, {f: v / np.linalg.norm(v) for f, v in q.items()}, {"title": 0.6, "desc": 0.4})
     hits = store.knn(qv, k=10)
-    exact = {d.doc_id: float(qv @ LAYOUT.concat_document(d)[0]) for d in docs}
+    exact = {d.doc_id: float(qv @ concat_document(LAYOUT, d)[0]) for d in docs}
     for doc_id, score in hits:
         assert score == pytest.approx(exact[doc_id], abs=1e-5)
     filtered = store.knn(qv, k=5, filters=[Term("brand", "Acme"), Range("price", gte=30)])
@@ -165,7 +167,7 @@ def test_alias_swap_keeps_search_working(client):
         v1.upsert(_docs(30, seed=1))
         v1.refresh()
         swap_alias(client, alias, v1.index)
-        qv = LAYOUT.query_vector({"title": np.eye(8, dtype=np.float32)[0]}, {"title": 1.0})
+        qv = query_vector(LAYOUT, {"title": np.eye(8, dtype=np.float32)[0]}, {"title": 1.0})
         through_alias = OpenSearchStore(client, alias)
         errors, counts, stop = [], [], threading.Event()
 
@@ -240,7 +242,7 @@ def test_preset_vector_search_matches_the_local_store_and_the_concatenated_vecto
     stores = {}
     for name, preset in (("plain", None), ("preset", {"title": 0.6, "desc": 0.4})):
         layout = IndexLayout(fields, options=LayoutOptions(preset_weights=preset))
-        stores[name] = OpenSearchStore(client, f"gcl-test-{name}-{uuid.uuid4().hex[:8]}")
+        stores[name] = OpenSearchStore(client, f"gcl-test-{name}-{uuid.uuid4().hex[:8]}", ef_search=100)
         stores[name].create(layout)
         assert not stores[name].upsert(docs).failed
         stores[name].refresh()
@@ -255,7 +257,7 @@ def test_preset_vector_search_matches_the_local_store_and_the_concatenated_vecto
         for weights in ({"title": 0.6, "desc": 0.4}, {"title": 0.3, "desc": 0.2, "brand": 0.0},
                         {"title": 0.6, "desc": 0.4, "brand": 0.2}):
             for method in ("fused", "sum"):
-                got = {name: s.candidates(qv, weights, 60, ef_search=100, dense_score=method)[0]
+                got = {name: s.candidates(qv, weights, 60, dense_score=method)[0]
                        for name, s in stores.items()}
                 want = {c.doc_id: c.field_scores for c in got["local-plain"]}
                 exact = dict(zip(want, candidate_scores(got["local-plain"], weights, names, method)))
@@ -272,7 +274,7 @@ def test_preset_vector_search_matches_the_local_store_and_the_concatenated_vecto
                         want, key=lambda d: (-round(exact[d], 5), d)), where
             # the preset vector at its own weights is exact for the fused score: no pool, knn order
             if weights == {"title": 0.6, "desc": 0.4}:
-                top = stores["preset"].candidates(qv, weights, 10, ef_search=100, dense_score="fused")[0]
+                top = stores["preset"].candidates(qv, weights, 10, dense_score="fused")[0]
                 assert len(top) == 10
                 plain = stores["local-plain"].candidates(qv, weights, 60, dense_score="fused")[0]
                 fused = dict(zip((c.doc_id for c in plain), candidate_scores(plain, weights, names)))

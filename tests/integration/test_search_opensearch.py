@@ -22,6 +22,7 @@ from gcl_search.fields import encode_records
 from gcl_search.records import Document
 from gcl_search.search.client import LexicalSpec, SearchClient
 from gcl_search.stores.base import AttributeField, IndexLayout, LayoutOptions, Range, layout_from_config
+from gcl_search.stores.derived import query_vector
 from gcl_search.stores.local import LocalStore
 
 pytestmark = pytest.mark.opensearch
@@ -205,7 +206,7 @@ def test_raw_similarities_recovered_from_opensearch_scores(stores):
     doc = docs[0]
     for sign in (1.0, -1.0):  # -1: every inner product near the top is negative (the 1 / (1 - dot) branch)
         weights = {"title": 0.7, "description": 0.3}
-        q = layout.query_vector({f: sign * v for f, v in doc.vectors.items()}, weights)
+        q = query_vector(layout, {f: sign * v for f, v in doc.vectors.items()}, weights)
         got = remote.knn(q, 20)
         exact = dict(local.knn(q, 300))
         assert any(s < 0 for _, s in got) == (sign < 0)

@@ -18,6 +18,7 @@ from gcl_search.fields.vectors import field_gram, multi_field_scores
 from gcl_search.records import Document
 from gcl_search.search.client import SearchClient, candidate_scores
 from gcl_search.stores.base import Candidate, DenseField, IndexLayout, LayoutOptions, candidates_from_parts
+from gcl_search.stores.derived import concat_document
 from gcl_search.stores.local import LocalStore
 
 NAMES = ("title", "description", "brand")
@@ -175,14 +176,14 @@ def test_imputed_blocks_are_the_unit_mean_and_never_reported(tmp_path):
     layout = _layout()
     doc = Document("x", {"title": np.array([1, 0, 0, 0], np.float32),
                          "brand": np.array([0, 1, 0, 0], np.float32)})
-    concat, present = layout.concat_document(doc)
+    concat, present = concat_document(layout, doc)
     assert present == ("title", "brand")
     np.testing.assert_allclose(concat[4:8], np.array([1, 1, 0, 0]) / math.sqrt(2), rtol=1e-6)
     store = LocalStore(tmp_path / "s")
     store.create(layout)
     store.upsert([doc])
     assert set(store.vectors(["x"])["x"]) == {"title", "brand"}
-    assert not _layout(impute_missing=False).concat_document(doc)[0][4:8].any()
+    assert not concat_document(_layout(impute_missing=False), doc)[0][4:8].any()
 
 
 def test_layouts_written_before_keep_their_meaning():

@@ -6,6 +6,8 @@ import pytest
 from gcl_search.errors import ConfigError, DimensionMismatch
 from gcl_search.records import Document
 from gcl_search.stores.base import AttributeField, DenseField, IndexLayout, LayoutOptions, layout_from_config
+from gcl_search.stores.derived import concat_document, knn_exact, knn_plan, preset_vector, query_vector
+from gcl_search.stores.knn import OpenSearchOptions
 
 
 def _layout(**options) -> IndexLayout:
@@ -25,11 +27,17 @@ def test_offsets_and_concat_dim_follow_field_order():
     assert layout.offsets == {"title": slice(0, 3), "image": slice(3, 5)}
 
 
-def test_meta_round_trip_including_fused_weights():
+def test_meta_round_trip_keeps_the_recorded_format():
     layout = IndexLayout((DenseField("a", 2, "m"), DenseField("b", 2, "m")),
-                         options=LayoutOptions(fused_weights={"a": 0.9, "b": 0.1}, m=8, oversample=2.0))
-    assert IndexLayout.from_meta(layout.to_meta()) == layout
+                         options=LayoutOptions(opensearch=OpenSearchOptions(m=8), oversample=2.0))
+    meta = layout.to_meta()
+    assert IndexLayout.from_meta(meta) == layout
     assert IndexLayout.from_meta(_layout().to_meta()) == _layout()
+    # OpenSearch's HNSW settings stay flat among the options, as indices already record them
+    assert meta["options"]["m"] == 8 and "opensearch" not in meta["options"]
+    # a layout recorded while the training-weights fused vector existed still reads
+    old = {**meta, "options": {**meta["options"], "fused_weights": None}}
+    assert IndexLayout.from_meta(old) == layout
 
 
 def test_concatenated_inner_product_is_the_weighted_field_sum():
@@ -37,32 +45,32 @@ def test_concatenated_inner_product_is_the_weighted_field_sum():
     layout = _layout()
     d = {"title": _unit(*rng.normal(size=3)), "image": _unit(*rng.normal(size=2))}
     q = {"title": _unit(*rng.normal(size=3)), "image": _unit(*rng.normal(size=2))}
-    concat, present = layout.concat_document(Document("x", d))
+    concat, present = concat_document(layout, Document("x", d))
     assert present == ("title", "image")
     for w in ({"title": 0.7, "image": 0.3}, {"title": 0.0, "image": 1.0}, {"title": 2.5}):
         expected = sum(w.get(f, 0.0) * float(q[f] @ d[f]) for f in d)
-        assert float(layout.query_vector(q, w) @ concat) == pytest.approx(expected, abs=1e-6)
+        assert float(query_vector(layout, q, w) @ concat) == pytest.approx(expected, abs=1e-6)
 
 
 def test_absent_field_is_zeros_and_not_present():
-    concat, present = _layout().concat_document(Document("x", {"image": _unit(1, 1)}))
+    concat, present = concat_document(_layout(), Document("x", {"image": _unit(1, 1)}))
     assert present == ("image",)
     np.testing.assert_array_equal(concat[:3], 0)
 
 
 def test_wrong_dimension_names_document_and_field():
     with pytest.raises(DimensionMismatch, match=r"'doc-7'.*'title'.*\(3,\)"):
-        _layout().concat_document(Document("doc-7", {"title": np.ones(4, dtype=np.float32)}))
+        concat_document(_layout(), Document("doc-7", {"title": np.ones(4, dtype=np.float32)}))
 
 
 def test_unknown_vector_field_is_refused():
     with pytest.raises(ConfigError, match="'colour' is not in the index layout"):
-        _layout().concat_document(Document("d", {"colour": np.ones(3)}))
+        concat_document(_layout(), Document("d", {"colour": np.ones(3)}))
 
 
 def test_check_compatible_refuses_mismatches():
     index = _layout()
-    index.check_compatible(_layout(m=32, oversample=5.0))  # options may differ
+    index.check_compatible(_layout(opensearch=OpenSearchOptions(m=32), oversample=5.0))  # options may differ
     other_dim = IndexLayout((DenseField("title", 4, "minilm"), DenseField("image", 2, "clip", "image")),
                             index.text_fields, index.attributes)
     with pytest.raises(DimensionMismatch, match="'title' has dimension 3 in the index but 4"):
@@ -88,23 +96,21 @@ def test_from_meta_refuses_foreign_metadata():
 
 
 def test_invalid_layouts_are_refused():
-    with pytest.raises(ConfigError, match="same dimension"):
-        _layout(fused_weights={"title": 1.0})
     with pytest.raises(ConfigError, match="engine"):
-        LayoutOptions(engine="annoy")
+        OpenSearchOptions(engine="annoy")
     with pytest.raises(ConfigError, match="twice"):
         IndexLayout((DenseField("a", 2, "m"), DenseField("a", 2, "m")))
     with pytest.raises(ConfigError, match="reserved"):
         DenseField("_concat", 2, "m")
 
 
-def test_fused_vector_renormalises_over_present_fields():
+def test_preset_vector_renormalises_over_present_fields():
     layout = IndexLayout((DenseField("a", 2, "m"), DenseField("b", 2, "m")),
-                         options=LayoutOptions(fused_weights={"a": 0.9, "b": 0.1}))
+                         options=LayoutOptions(preset_weights={"a": 0.9, "b": 0.1}))
     a, b = np.array([1, 0], dtype=np.float32), np.array([0, 1], dtype=np.float32)
     expected = np.array([0.9, 0.1]) / np.hypot(0.9, 0.1)
-    np.testing.assert_allclose(layout.fused_vector({"a": a, "b": b}), expected, rtol=1e-6)
-    np.testing.assert_allclose(layout.fused_vector({"b": b}), b)
+    np.testing.assert_allclose(preset_vector(layout, {"a": a, "b": b}), expected, rtol=1e-6)
+    np.testing.assert_allclose(preset_vector(layout, {"b": b}), b)
 
 
 def test_layout_from_config():
@@ -136,16 +142,16 @@ def test_legacy_preset_plan_gives_the_same_scores_as_the_concatenated_vector():
     docs = [{"title": _unit(*rng.normal(size=3)), "desc": _unit(*rng.normal(size=3)), "image": _unit(1, 0)},
             {"desc": _unit(*rng.normal(size=3))}, {"image": _unit(0, 1)}]
     for weights in ({"title": 0.7, "desc": 0.3}, {"title": 1.4, "desc": 0.6, "image": 0.0}):
-        target, vec = layout.knn_plan(qv, weights)
+        target, vec = knn_plan(layout, qv, weights)
         assert target == "_preset" and vec.shape == (3,)
         for d in docs:
-            concat, _ = layout.concat_document(Document("x", d))
-            want = layout.query_vector(qv, weights) @ concat
-            assert float(vec @ layout.preset_vector(d)) == pytest.approx(float(want), abs=1e-6)
+            concat, _ = concat_document(layout, Document("x", d))
+            want = query_vector(layout, qv, weights) @ concat
+            assert float(vec @ preset_vector(layout, d)) == pytest.approx(float(want), abs=1e-6)
     # a document with none of the preset's fields gets a zero vector (score 0, as on the concatenated one)
-    assert not layout.preset_vector({"image": _unit(0, 1)}).any()
-    assert layout.knn_exact("_preset", "sum") and not layout.knn_exact("_preset", "fused")
-    assert layout.knn_exact("_concat", "sum") and not layout.knn_exact("_concat", "fused")
+    assert not preset_vector(layout, {"image": _unit(0, 1)}).any()
+    assert knn_exact(layout, "_preset", "sum") and not knn_exact(layout, "_preset", "fused")
+    assert knn_exact(layout, "_concat", "sum") and not knn_exact(layout, "_concat", "fused")
 
 
 def test_fused_preset_plan_gives_the_fused_score_exactly():
@@ -159,16 +165,16 @@ def test_fused_preset_plan_gives_the_fused_score_exactly():
     docs = [{"title": _unit(*rng.normal(size=3)), "desc": _unit(*rng.normal(size=3)), "image": _unit(1, 0)},
             {"desc": _unit(*rng.normal(size=3))}, {"image": _unit(0, 1)}]
     for weights in ({"title": 0.7, "desc": 0.3}, {"title": 1.4, "desc": 0.6, "image": 0.0}):
-        target, vec = layout.knn_plan(qv, weights)
-        assert target == "_preset" and layout.knn_exact(target, "fused")
+        target, vec = knn_plan(layout, qv, weights)
+        assert target == "_preset" and knn_exact(layout, target, "fused")
         for d in docs:
             sims = np.array([[float(qv[n] @ d[n]) if n in d else 0.0 for n in names]])
             want = multi_field_scores(sims, field_gram(d, names)[None], np.array([[n in d for n in names]]),
                                       np.array([weights.get(n, 0.0) for n in names]))[0]
-            assert float(vec @ layout.preset_vector(d)) == pytest.approx(want, abs=1e-6)
+            assert float(vec @ preset_vector(layout, d)) == pytest.approx(want, abs=1e-6)
     # a "sum" request takes the fused preset too, for candidates only (a pool); so does the imputed concat
-    assert layout.knn_plan(qv, {"title": 0.7, "desc": 0.3}, "sum")[0] == "_preset"
-    assert not layout.knn_exact("_concat", "sum") and not layout.knn_exact("_preset", "sum")
+    assert knn_plan(layout, qv, {"title": 0.7, "desc": 0.3}, "sum")[0] == "_preset"
+    assert not knn_exact(layout, "_concat", "sum") and not knn_exact(layout, "_preset", "sum")
 
 
 @pytest.mark.parametrize("weights, vectors", [
@@ -180,22 +186,22 @@ def test_preset_plan_falls_back_to_the_concatenated_vector(weights, vectors):
     layout = _preset_layout()
     q = _unit(1, 2, 3)
     qv = {"title": q, "desc": q if vectors == "same" else _unit(3, 2, 1), "image": _unit(1, 1)}
-    target, vec = layout.knn_plan(qv, weights)
+    target, vec = knn_plan(layout, qv, weights)
     assert target == "_concat"
-    np.testing.assert_array_equal(vec, layout.query_vector(qv, weights))
+    np.testing.assert_array_equal(vec, query_vector(layout, qv, weights))
 
 
 def test_preset_weights_are_validated_and_round_trip():
-    layout = _preset_layout(preset_ef_search=64)
+    layout = _preset_layout(opensearch=OpenSearchOptions(preset_ef_search=64))
     assert IndexLayout.from_meta(layout.to_meta()) == layout and layout.preset_dim == 3
-    with pytest.raises(ConfigError, match="not a dense field"):
+    with pytest.raises(ConfigError, match="unknown field 'nope'"):
         IndexLayout((DenseField("title", 3, "m"),), options=LayoutOptions(preset_weights={"nope": 1.0}))
     with pytest.raises(ConfigError, match="several encoders"):
         IndexLayout((DenseField("title", 3, "m"), DenseField("image", 3, "clip", "image")),
                     options=LayoutOptions(preset_weights={"title": 0.5, "image": 0.5}))
-    with pytest.raises(ConfigError, match="not all 0"):
+    with pytest.raises(ConfigError, match="every preset weight is 0"):
         LayoutOptions(preset_weights={"title": 0.0})
-    with pytest.raises(ConfigError, match="bad: title=-1"):
+    with pytest.raises(ConfigError, match="preset weight title = -1.0 is negative"):
         LayoutOptions(preset_weights={"title": -1.0, "desc": 1.0})
 
 

@@ -8,7 +8,7 @@ import pytest
 from gcl_search.errors import ConfigError, IndexNotFound
 from gcl_search.records import Document
 from gcl_search.stores.base import (
-    FUSED,
+    PRESET,
     AttributeField,
     DenseField,
     IndexLayout,
@@ -18,13 +18,14 @@ from gcl_search.stores.base import (
     VectorStore,
 )
 from gcl_search.stores.bm25 import analyze
+from gcl_search.stores.derived import query_vector
 from gcl_search.stores.local import LocalStore
 
 LAYOUT = IndexLayout((DenseField("title", 2, "m"), DenseField("desc", 2, "m")), ("title", "desc"),
                      (AttributeField("price", "float"), AttributeField("brand"),
                       AttributeField("stock", "boolean")),
                      # zero blocks for absent fields: the knn tests below check the plain concat contract
-                     LayoutOptions(fused_weights={"title": 0.8, "desc": 0.2}, impute_missing=False))
+                     LayoutOptions(preset_weights={"title": 0.8, "desc": 0.2}, impute_missing=False))
 
 
 def _v(x: float, y: float) -> np.ndarray:
@@ -61,14 +62,14 @@ def test_implements_protocol(store):
 def test_knn_raw_inner_product_is_weighted_field_sum(store):
     q = {"title": _v(1, 0), "desc": _v(1, 0)}
     w = {"title": 0.7, "desc": 0.3}
-    hits = store.knn(LAYOUT.query_vector(q, w), k=3)
+    hits = store.knn(query_vector(LAYOUT, q, w), k=3)
     # a: 0.7*1 + 0.3*0 = 0.7; b: 0.7*0 + 0.3*1 = 0.3; c: 0.7*(1/sqrt2) + desc absent = 0.4950
     assert [d for d, _ in hits] == ["a", "c", "b"]
     np.testing.assert_allclose([s for _, s in hits], [0.7, 0.7 / np.sqrt(2), 0.3], rtol=1e-6)
 
 
 def test_knn_weight_zero_field_and_ties_break_by_id(store):
-    hits = store.knn(LAYOUT.query_vector({"desc": _v(1, 0)}, {"desc": 1.0, "title": 0.0}), k=3)
+    hits = store.knn(query_vector(LAYOUT, {"desc": _v(1, 0)}, {"desc": 1.0, "title": 0.0}), k=3)
     # a: desc (0,1) -> 0; b: 1; c: no desc -> 0. a and c tie at 0: doc_id order.
     assert hits == [("b", pytest.approx(1.0)), ("a", pytest.approx(0.0)), ("c", pytest.approx(0.0))]
 
@@ -81,7 +82,7 @@ def test_vectors_leave_absent_fields_out(store):
 
 
 def test_filters_apply_before_ranking(store):
-    q = LAYOUT.query_vector({"title": _v(1, 0)}, {"title": 1.0})
+    q = query_vector(LAYOUT, {"title": _v(1, 0)}, {"title": 1.0})
     assert [d for d, _ in store.knn(q, k=1, filters=[Range("price", gte=100)])] == ["b"]
     assert [d for d, _ in store.knn(q, k=3, filters=[Term("brand", "Acme")])] == ["a", "c"]  # c: a list
     assert [d for d, _ in store.knn(q, k=3, filters=[Term("stock", True)])] == ["a"]
@@ -92,9 +93,9 @@ def test_filters_apply_before_ranking(store):
         store.knn(q, k=3, filters=[Range("brand", gte=1)])
 
 
-def test_per_field_and_fused_targets(store):
+def test_per_field_and_preset_targets(store):
     assert [d for d, _ in store.knn(_v(1, 0), k=3, target="desc")] == ["b", "a"]  # c has no desc
-    fused = store.knn(_v(1, 0), k=3, target=FUSED)
+    fused = store.knn(_v(1, 0), k=3, target=PRESET)
     # a: normalize(0.8*(1,0) + 0.2*(0,1)) . (1,0) = 0.8/|(0.8,0.2)|; c: title alone (1,1)/sqrt2; b: 0.2/...
     norm = np.hypot(0.8, 0.2)
     assert [d for d, _ in fused] == ["a", "c", "b"]

@@ -9,8 +9,10 @@ import pytest
 from gcl_search.errors import ConfigError, DimensionMismatch
 from gcl_search.records import Document
 from gcl_search.stores import opensearch_bodies as bodies
+from gcl_search.stores import opensearch_mapping as mapping
+from gcl_search.stores import opensearch_scripts as scripts
 from gcl_search.stores.base import (
-    FUSED,
+    PRESET,
     AttributeField,
     DenseField,
     IndexLayout,
@@ -18,6 +20,7 @@ from gcl_search.stores.base import (
     Range,
     Term,
 )
+from gcl_search.stores.knn import OpenSearchOptions
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 LAYOUT = IndexLayout((DenseField("title", 3, "m"), DenseField("desc", 3, "m")), ("title",),
@@ -34,7 +37,7 @@ def icecat_layout() -> IndexLayout:
 
 
 def test_index_body_is_lucene_innerproduct_with_layout_meta():
-    body = bodies.build_index_body(LAYOUT)
+    body = mapping.build_index_body(LAYOUT)
     assert body["settings"]["index"]["knn"] is True
     mappings = body["mappings"]
     concat = mappings["properties"]["gcl_concat"]
@@ -49,21 +52,21 @@ def test_index_body_is_lucene_innerproduct_with_layout_meta():
 
 
 def test_optional_vectors_and_native_engine_opt_in():
-    lay = IndexLayout(LAYOUT.dense_fields, options=LayoutOptions(per_field_vectors=True, m=32,
-                                                                 fused_weights={"title": 1.0}))
-    props = bodies.build_mappings(lay)["properties"]
+    lay = IndexLayout(LAYOUT.dense_fields, options=LayoutOptions(per_field_vectors=True,
+                                                                 opensearch=OpenSearchOptions(m=32)))
+    props = mapping.build_mappings(lay)["properties"]
     assert props["vec"]["properties"]["desc"]["dimension"] == 3
-    assert props["gcl_fused"]["dimension"] == 3
     assert props["gcl_concat"]["method"]["parameters"]["m"] == 32
-    faiss = IndexLayout(LAYOUT.dense_fields, options=LayoutOptions(engine="faiss"))
-    props = bodies.build_index_body(faiss)["mappings"]["properties"]
+    faiss = IndexLayout(LAYOUT.dense_fields, options=LayoutOptions(
+        opensearch=OpenSearchOptions(engine="faiss")))
+    props = mapping.build_index_body(faiss)["mappings"]["properties"]
     assert props["gcl_concat"]["method"]["engine"] == "faiss"
 
 
 def test_bulk_action_has_explicit_id_concat_and_present_fields():
     v = np.array([0.6, 0.8, 0.0], dtype=np.float32)
     doc = Document("p-1", {"desc": v}, {"title": "Red", "desc": ""}, {"price": 9.5})
-    action = bodies.to_bulk_action(doc, "idx", LAYOUT)
+    action = mapping.to_bulk_action(doc, "idx", LAYOUT)
     assert action["_id"] == "p-1" and action["_index"] == "idx" and action["_op_type"] == "index"
     src = action["_source"]
     assert src["gcl_concat"].dtype == np.float32  # left to the serializer (see test_serializer.py)
@@ -71,16 +74,16 @@ def test_bulk_action_has_explicit_id_concat_and_present_fields():
     np.testing.assert_array_equal(src["gcl_concat"], np.array([0.6, 0.8, 0, 0.6, 0.8, 0], dtype=np.float32))
     assert src["gcl_present"] == ["desc"]
     legacy = IndexLayout(LAYOUT.dense_fields, options=LayoutOptions(impute_missing=False))
-    np.testing.assert_array_equal(bodies.to_bulk_action(doc, "idx", legacy)["_source"]["gcl_concat"],
+    np.testing.assert_array_equal(mapping.to_bulk_action(doc, "idx", legacy)["_source"]["gcl_concat"],
                                   np.array([0, 0, 0, 0.6, 0.8, 0], dtype=np.float32))
     assert src["text"] == {"title": "Red"} and src["attr"] == {"price": 9.5}
 
 
 def test_bulk_action_refuses_bad_documents():
     with pytest.raises(DimensionMismatch, match="'p-2'"):
-        bodies.to_bulk_action(Document("p-2", {"title": np.ones(2)}), "idx", LAYOUT)
+        mapping.to_bulk_action(Document("p-2", {"title": np.ones(2)}), "idx", LAYOUT)
     with pytest.raises(ConfigError, match="non-empty"):
-        bodies.to_bulk_action(Document("", {}), "idx", LAYOUT)
+        mapping.to_bulk_action(Document("", {}), "idx", LAYOUT)
 
 
 def test_knn_query_single_clause_with_filters_inside():
@@ -88,13 +91,13 @@ def test_knn_query_single_clause_with_filters_inside():
     body = bodies.build_knn_query(LAYOUT, q, 30, [Term("brand", ("A", "B")), Range("price", gte=1, lt=5)])
     clause = body["query"]["knn"]["gcl_concat"]
     assert body["size"] == 30 and clause["k"] == 30 and clause["vector"] == list(range(6))
-    assert clause["method_parameters"] == {"ef_search": LayoutOptions().ef_search}
+    assert clause["method_parameters"] == {"ef_search": OpenSearchOptions().ef_search}
     assert clause["filter"] == {"bool": {"filter": [{"terms": {"attr.brand": ["A", "B"]}},
                                                     {"range": {"attr.price": {"gte": 1, "lt": 5}}}]}}
     assert bodies.build_knn_query(LAYOUT, q, 500, ef_search=50)["query"]["knn"]["gcl_concat"][
         "method_parameters"] == {"ef_search": 500}
     with pytest.raises(ConfigError, match="not stored"):
-        bodies.build_knn_query(LAYOUT, q[:3], 5, target=FUSED)
+        bodies.build_knn_query(LAYOUT, q[:3], 5, target=PRESET)
 
 
 def test_lexical_query_sums_one_match_per_field():
@@ -107,7 +110,7 @@ def test_lexical_query_sums_one_match_per_field():
 
 def test_mappings_folder_template_is_in_sync():
     """mappings/icecat-minilm.template.json is the rendered template (regenerate: mappings/README.md)."""
-    rendered = bodies.build_index_template(icecat_layout(), ["icecat-*"])
+    rendered = mapping.build_index_template(icecat_layout(), ["icecat-*"])
     on_disk = json.loads((MAPPINGS / "icecat-minilm.template.json").read_text())
     assert on_disk == rendered
 
@@ -160,7 +163,7 @@ def test_candidate_searches_return_field_similarities_and_attributes_in_one_msea
     assert lex["size"] == 40 and lex["query"]["bool"]["filter"] == [{"terms": {"attr.brand": ["A"]}}]
     for body in searches:
         assert body["_source"] == {"includes": ["attr"]}
-        params = body["script_fields"][bodies.SIMS]["script"]["params"]
+        params = body["script_fields"][scripts.SIMS]["script"]["params"]
         # one encoder: the query vector is sent once, each field points at it and at its slice of gcl_concat
         assert params == {"names": ["title", "desc"], "fields": ["gcl_concat", "gcl_concat"],
                           "offsets": [0, 3], "qi": [0, 0], "q": [[1.0, 0.0, 0.0]], "dims": [3, 3],
@@ -171,24 +174,24 @@ def test_candidate_searches_return_field_similarities_and_attributes_in_one_msea
                                                lexical=LexicalQuery("red", None, 30))
     assert len(only_lex) == 1 and only_lex[0]["_source"] is False
     assert "knn" not in json.dumps(only_lex[0]["query"])
-    assert only_lex[0]["script_fields"][bodies.SIMS]["script"]["params"]["names"] == ["title"]
+    assert only_lex[0]["script_fields"][scripts.SIMS]["script"]["params"]["names"] == ["title"]
 
 
 def test_candidate_search_uses_the_preset_vector_for_its_weights_with_its_own_beam():
     layout = IndexLayout(LAYOUT.dense_fields, ("title",), options=LayoutOptions(preset_weights={"title": 0.7,
                                                                                                "desc": 0.3}))
-    assert bodies.build_mappings(layout)["properties"]["gcl_preset"]["dimension"] == 3
+    assert mapping.build_mappings(layout)["properties"]["gcl_preset"]["dimension"] == 3
     doc = Document("d", {"title": np.array([1, 0, 0], np.float32), "desc": np.array([0, 1, 0], np.float32)})
     # the seed's fused unit vector normalize(0.7 title + 0.3 desc)
     fused = np.array([0.7, 0.3, 0]) / np.hypot(0.7, 0.3)
-    assert bodies.to_bulk_action(doc, "i", layout)["_source"]["gcl_preset"] == pytest.approx(fused)
+    assert mapping.to_bulk_action(doc, "i", layout)["_source"]["gcl_preset"] == pytest.approx(fused)
     q = np.array([0, 1, 0], dtype=np.float32)
     qv = {"title": q, "desc": q}
     (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 1.4, "desc": 0.6}, 10, dense_score="fused")
     clause = knn["query"]["knn"]["gcl_preset"]
     # exact for the fused score: no rescoring pool, the page itself; the query is q (the score is scale-free)
     assert clause["vector"] == pytest.approx([0, 1, 0]) and clause["method_parameters"] == {"ef_search": 200}
-    assert clause["k"] == 10 and knn["script_fields"][bodies.SIMS]["script"]["params"]["dot"] == [True, True]
+    assert clause["k"] == 10 and knn["script_fields"][scripts.SIMS]["script"]["params"]["dot"] == [True, True]
     # other weights: the concatenated vector, a pool of rescore_depth (or the request's own pool)
     (knn,) = bodies.build_candidate_searches(layout, qv, {"title": 0.5, "desc": 0.5}, 10, dense_score="fused")
     assert knn["query"]["knn"]["gcl_concat"]["k"] == 200 and knn["size"] == 10
@@ -212,31 +215,30 @@ def test_candidate_search_uses_the_preset_vector_for_its_weights_with_its_own_be
 
 def test_field_similarity_script_reads_per_field_vectors_without_concat():
     layout = IndexLayout(LAYOUT.dense_fields, options=LayoutOptions(concat=False, per_field_vectors=True))
-    params = bodies.field_sims_script(layout, {"title": np.ones(3), "desc": np.arange(3)})[bodies.SIMS][
+    params = scripts.field_sims_script(layout, {"title": np.ones(3), "desc": np.arange(3)})[scripts.SIMS][
         "script"]["params"]
     assert params["fields"] == ["vec.title", "vec.desc"] and params["offsets"] == [0, 0]
     assert params["qi"] == [0, 1] and params["q"] == [[1.0, 1.0, 1.0], [0.0, 1.0, 2.0]]
     # a field with weight but no query vector (no query image, say) is read for the fused score's norm only
-    params = bodies.field_sims_script(layout, {"title": np.ones(3), "desc": np.zeros(3)}, ("title", "desc"))[
-        bodies.SIMS]["script"]["params"]
+    params = scripts.field_sims_script(layout, {"title": np.ones(3), "desc": np.zeros(3)}, ("title", "desc"))[
+        scripts.SIMS]["script"]["params"]
     assert params["names"] == ["title", "desc"] and params["qi"] == [0, -1] and params["dot"] == [True, True]
 
 
 def test_parse_field_sims_reads_similarities_and_dot_products():
-    hit = {"fields": {bodies.SIMS: [{"s": {"title": 0.5}, "d": {"title": {"title": 1.0, "desc": 0.25},
+    hit = {"fields": {scripts.SIMS: [{"s": {"title": 0.5}, "d": {"title": {"title": 1.0, "desc": 0.25},
                                                                "desc": {"desc": 1.0}}}]}}
-    assert bodies.parse_field_sims(hit) == ({"title": 0.5}, {("title", "title"): 1.0, ("title", "desc"): 0.25,
-                                                             ("desc", "desc"): 1.0})
-    only_sims = {"fields": {bodies.SIMS: [{"s": {"title": 0.5}}]}}
-    assert bodies.parse_field_sims(only_sims) == ({"title": 0.5}, None)
+    assert scripts.parse_field_sims(hit) == ({"title": 0.5}, {("title", "title"): 1.0,
+                                                              ("title", "desc"): 0.25, ("desc", "desc"): 1.0})
+    only_sims = {"fields": {scripts.SIMS: [{"s": {"title": 0.5}}]}}
+    assert scripts.parse_field_sims(only_sims) == ({"title": 0.5}, None)
 
 
 def test_vectors_stay_out_of_source_and_are_read_from_doc_values():
-    assert bodies.build_mappings(LAYOUT)["_source"] == {"excludes": ["gcl_concat", "gcl_fused", "gcl_preset",
-                                                                  "vec.*"]}
+    assert mapping.build_mappings(LAYOUT)["_source"] == {"excludes": ["gcl_concat", "gcl_preset", "vec.*"]}
     body = bodies.build_vectors_query(LAYOUT, ["a", "b"])
     assert body["query"] == {"ids": {"values": ["a", "b"]}} and body["size"] == 2 and body["_source"] is False
-    params = body["script_fields"][bodies.VECTORS]["script"]["params"]
+    params = body["script_fields"][scripts.VECTORS]["script"]["params"]
     assert params == {"names": ["title", "desc"], "fields": ["gcl_concat", "gcl_concat"], "offsets": [0, 3],
                       "dims": [3, 3]}
 
@@ -262,7 +264,7 @@ def test_candidates_turn_per_search_errors_into_clear_errors(status, error, mess
 
     failed = {"status": status, "error": {"root_cause": [{"type": "x_exception", "reason": "broken"}]}}
     ok = {"hits": {"hits": [{"_id": "a", "_score": 3.5, "_source": {"attr": {"p": 1}},
-                             "fields": {bodies.SIMS: [{"s": {"title": 0.25}}]}}]}}
+                             "fields": {scripts.SIMS: [{"s": {"title": 0.25}}]}}]}}
     store = OpenSearchStore(_MsearchClient([ok, failed]), "idx")
     store._layout = LAYOUT
     q = {"title": np.ones(3, np.float32), "desc": np.ones(3, np.float32)}

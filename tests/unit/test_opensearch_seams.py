@@ -7,7 +7,8 @@ import pytest
 from opensearchpy import OpenSearch
 
 from gcl_search.errors import StoreUnavailable
-from gcl_search.stores.opensearch import OpenSearchStore, create_versioned_index, swap_alias
+from gcl_search.stores.opensearch import OpenSearchStore
+from gcl_search.stores.opensearch_admin import create_versioned_index, swap_alias
 from tests.fakes import make_layout
 
 DEAD = "http://127.0.0.1:1"  # nothing listens there

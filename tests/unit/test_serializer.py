@@ -15,7 +15,7 @@ pytest.importorskip("orjson")
 from opensearchpy.serializer import JSONSerializer  # noqa: E402
 
 from gcl_search.records import Document  # noqa: E402
-from gcl_search.stores import opensearch_bodies as bodies  # noqa: E402
+from gcl_search.stores import opensearch_mapping as mapping  # noqa: E402
 from gcl_search.stores.base import DenseField, IndexLayout, LayoutOptions  # noqa: E402
 from gcl_search.stores.connection import connect  # noqa: E402
 from gcl_search.stores.serializer import VectorJSONSerializer  # noqa: E402
@@ -85,15 +85,15 @@ def test_strings_pass_through_and_unserialisable_still_raises():
 
 
 def test_bulk_source_is_the_old_document_with_shorter_vectors():
-    options = LayoutOptions(per_field_vectors=True, fused_weights={"title": 1.0, "desc": 1.0})
+    options = LayoutOptions(per_field_vectors=True, preset_weights={"title": 1.0, "desc": 1.0})
     layout = IndexLayout((DenseField("title", 3, "m"), DenseField("desc", 3, "m")), ("title",),
                          options=options)
     doc = Document("p-1", {"title": np.array([0.6, 0.8, 0.0], np.float32),
                            "desc": np.array([1 / 3, 0.5, 0.0], np.float32)}, {"title": "Red"}, {"price": 9.5})
-    source = bodies.to_bulk_action(doc, "idx", layout)["_source"]
+    source = mapping.to_bulk_action(doc, "idx", layout)["_source"]
     new, old = json.loads(NEW.dumps(source)), json.loads(OLD.dumps(source))
     assert json.dumps(new["gcl_concat"]) == "[0.6, 0.8, 0.0, 0.33333334, 0.5, 0.0]"
-    for key in ("gcl_concat", "gcl_fused"):  # different doubles, the same float32 once narrowed
+    for key in ("gcl_concat", "gcl_preset"):  # different doubles, the same float32 once narrowed
         np.testing.assert_array_equal(_float32_values(json.dumps(new.pop(key))),
                                       _float32_values(json.dumps(old.pop(key))))
     for name in ("title", "desc"):
