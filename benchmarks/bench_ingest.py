@@ -1,6 +1,6 @@
 """Ingest throughput: the full pipeline (read + encode + write) vs the encoder alone on the same inputs.
 
-Target (design.md section 7): encode+write >= 0.9x the encoder's own batch throughput, i.e. the pipeline keeps
+Target: encode+write >= 0.9x the encoder's own batch throughput, i.e. the pipeline keeps
 the model busy while reading and writing happen in background threads.
 
 - "encode alone": `encode_batch` (the pipeline's own encode step: every field, texts de-duplicated per batch)

@@ -1,5 +1,5 @@
-"""The one check of field weights, wherever they come from: a request, the query fields, an encode call, the
-layout's preset. Neutral (errors only) so that stores, fields and search all use it without import cycles.
+"""The one check of field weights, wherever they come from: a request, the query fields, the layout's preset.
+Neutral (errors only) so that stores, fields and search all use it without import cycles.
 """
 
 from __future__ import annotations

@@ -111,9 +111,10 @@ def _summary(name: str, store_dir: Path | None, opensearch_url: str | None, ca_c
 
 
 def _opensearch(url: str, index: str, ca_certs: str | None, insecure: bool, timeout: float) -> Any:
-    from gcl_search.stores.engines import open_cluster_store
+    from gcl_search.search.options import open_store
 
-    return open_cluster_store(url, index, ca_certs=ca_certs, verify_certs=not insecure, timeout=timeout)
+    return open_store(index, opensearch_url=url, ca_certs=ca_certs, verify_certs=not insecure,
+                      timeout=timeout)
 
 
 def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:

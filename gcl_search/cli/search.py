@@ -88,8 +88,9 @@ def build_client(config_path: Path, index: str, store_dir: Path | None, opensear
 
     store_dir, opensearch_url = store_target(store_dir, opensearch_url)
     config = load_config(config_path)
+    # searches are small: a short timeout, and opensearch-py retries timeouts on another node
     store = open_store(index, store_dir, opensearch_url, ca_certs=ca_certs, verify_certs=not insecure,
-                       timeout=timeout)
+                       timeout=timeout, max_retries=3, retry_on_timeout=True)
     return SearchClient(store, config, retries=retries, oversample=config.search.oversample,
                         ef_search=config.search.ef_search)
 
@@ -196,15 +197,14 @@ def live_options(func: F) -> F:
 
 def live_runs(judgments: Any, live: dict[str, Any],
               specs: list[tuple[str, dict[str, Any]]] | None = None) -> list[tuple[str, Any]]:
-    """The live runs asked for by `live_options` values: one per `specs` entry (name, request options with
-    `run_out`; `evaluate --live`), else the single run of the top-level options; [] when neither --config nor
-    --index was given. One client (model and store loaded once) serves every run.
+    """The live runs asked for by `live_options` values (`gcl_search.search.live.live_runs`): one per `specs`
+    entry (name, request options with `run_out`; `evaluate --live`), else the single run of the top-level
+    options; [] when neither --config nor --index was given.
 
     Raises:
         click.UsageError: --live without both --config and --index, or only one of them.
     """
-    from gcl_search.evaluation import write_run
-    from gcl_search.search.live import queries_from_judgments, read_queries, run_queries
+    from gcl_search.search import live as live_mod
 
     if live["config_path"] is None and live["index"] is None and not specs:
         return []
@@ -215,15 +215,12 @@ def live_runs(judgments: Any, live: dict[str, Any],
         specs = [(live["run_name"], {name: live[name] for name in (*REQUEST_OPTIONS, "run_out")})]
     client = build_client(live["config_path"], live["index"], live["store_dir"], live["opensearch_url"],
                           live["ca_certs"], live["insecure"], live["timeout"], live["retries"])
-    queries = read_queries(live["queries"]) if live["queries"] else queries_from_judgments(judgments)
-    results = []
+    queries = (live_mod.read_queries(live["queries"]) if live["queries"]
+               else live_mod.queries_from_judgments(judgments))
+    requests = []
     for name, options in specs:
         options = dict(options)
         run_out = options.pop("run_out")
-        if named:
-            click.echo(f"live run {name}", err=True)
-        run = run_queries(client, queries, live["live_k"], progress=True, **build_request(client, **options))
-        if run_out is not None:
-            click.echo(f"run written to {write_run(run_out, run, tag=name)}", err=True)
-        results.append((name, run))
-    return results
+        requests.append(live_mod.LiveRequest(name, build_request(client, **options), run_out))
+    return live_mod.live_runs(client, queries, live["live_k"], requests, progress=True, announce=named,
+                              log=lambda message: click.echo(message, err=True))

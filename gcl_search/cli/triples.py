@@ -110,9 +110,9 @@ def _catalogue_rows(catalogue: str):
         from gcl_search.datasets.icecat import iter_catalogue
 
         return iter_catalogue()
-    from gcl_search.training.data import _rows
+    from gcl_search.training.data import table_rows
 
-    return (row for _, row in _rows(Path(catalogue)))
+    return (row for _, row in table_rows(catalogue))
 
 
 def _read_query_texts(path: Path) -> list[str]:

@@ -72,7 +72,7 @@ def count_rows(path: Path, fmt: str) -> int | None:
     """How many items `open_rows` will yield (the progress bar's total), or None when it cannot tell.
 
     Parquet reads the footer; JSONL counts non-blank lines and CSV/TSV parses rows (both a pass over the file
-    at disk speed, far below the cost of encoding it); Icecat parses its zips (~2 s for the bundled sample).
+    at disk speed, far below the cost of encoding it); Icecat parses its zips (docs/ingest.md).
     """
     try:
         if fmt == "parquet":

@@ -26,7 +26,6 @@ from gcl_search.ingest.read import read_for_config
 from gcl_search.records import CatalogueRecord, FailedDoc, IngestReport
 from gcl_search.stores import DEFAULT_STORE_DIR
 from gcl_search.stores.base import VectorStore, layout_from_config
-from gcl_search.stores.local import LocalStore
 
 STATE_DIR = Path(".gcl-search")
 
@@ -172,18 +171,18 @@ def _fingerprint(job: IngestJob, config: Config) -> dict[str, object]:
 
 def _open_store(job: IngestJob, config: Config, encoders: Mapping[str, Encoder],
                 checkpoint: Checkpoint) -> VectorStore:
-    if job.opensearch_url is None:
-        return LocalStore(Path(job.store_dir) / (job.index or ""))
-    from gcl_search.stores.engines import create_versioned_index, open_cluster_store
+    from gcl_search.search.options import open_store
 
     connection = {"ca_certs": job.ca_certs, "verify_certs": job.verify_certs,
                   "shards": config.index.shards, "replicas": config.index.replicas}
     if not job.alias:
-        return open_cluster_store(job.opensearch_url, job.index or "", **connection)
-    base = open_cluster_store(job.opensearch_url, job.alias, **connection)
+        return open_store(job.index or "", job.store_dir, job.opensearch_url, **connection)
+    from gcl_search.stores.engines import create_versioned_index  # OpenSearch or Elasticsearch
+
+    base = open_store(job.alias, job.store_dir, job.opensearch_url, **connection)
     building = checkpoint.extra.get("index")  # set only by a checkpoint loaded for resuming
     if isinstance(building, str):
-        return base.with_index(building)
+        return base.with_index(building)  # type: ignore[attr-defined]
     dims = {name: encoder.dim for name, encoder in encoders.items()}
     store = create_versioned_index(base, job.alias, layout_from_config(config, dims))
     # Remember the version now, so a crash before the first batch still resumes into it.

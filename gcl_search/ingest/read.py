@@ -10,6 +10,7 @@ Memory is bounded by one source batch plus the set of ids seen so far (kept to r
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,12 +121,7 @@ def _checked(path: Path, mapping: ColumnMap, known: Sequence[str] | None,
         names = ", ".join(map(repr, missing))
         raise CatalogueError(path, None, f"mapped column(s) {names} not found in {where} "
                              f"(columns: {shown}); fix the field sources / id column")
-    return _chain(head, rows)
-
-
-def _chain(head: list[RawRow], rows: Iterator[RawRow]) -> Iterator[RawRow]:
-    yield from head
-    yield from rows
+    return itertools.chain(head, rows)
 
 
 def _records(source: str, mapping: ColumnMap,

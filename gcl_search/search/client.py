@@ -1,6 +1,7 @@
 """SearchClient: weighted multi-field dense retrieval, optionally fused with BM25, on any VectorStore.
 
-One request (design.md section 3), ONE store call (`VectorStore.candidates`; on OpenSearch one HTTP request):
+One request (docs/search.md, "Scoring"), ONE store call (`VectorStore.candidates`; on OpenSearch one HTTP
+request):
 
 1. the query is embedded once per encoder (`QueryEmbedder`), giving `q_f` for every document field;
 2. ONE approximate inner-product search on the concatenated vector with `Q = [w_1 q_1; ...; w_F q_F]` (or on
@@ -39,7 +40,8 @@ from gcl_search.fields.vectors import multi_field_scores
 from gcl_search.ranking import rank_key
 from gcl_search.records import Hit
 from gcl_search.search.embed import QueryEmbedder, check_field_weights
-from gcl_search.search.fusion import DEFAULT_RANK_CONSTANT, check_fusion, fuse
+from gcl_search.search.fusion import fuse
+from gcl_search.search.lexical import LexicalSpec, lexical_text
 from gcl_search.stores.base import (
     Candidate,
     Filter,
@@ -48,57 +50,30 @@ from gcl_search.stores.base import (
     VectorStore,
     layout_from_config,
 )
-from gcl_search.stores.bm25 import analyze, check_lexical
+from gcl_search.stores.derived import query_vector
+
+__all__ = ["CandidatePool", "LexicalSpec", "SearchClient", "candidate_scores", "lexical_text", "rank_hits"]
 
 T = TypeVar("T")
-# OpenSearch turns every query term into a clause and refuses more than indices.query.bool.max_clause_count
-# (1024 by default); a pasted paragraph must not turn into an error.
-MAX_LEXICAL_TERMS = 256
 SCORE_DECIMALS = 10
+LEXICAL_MODES = ("combined", "most_fields")
 
 
 @dataclass(frozen=True)
-class LexicalSpec:
-    """The lexical (BM25) component of a request.
+class CandidatePool:
+    """One query's candidates with everything needed to score them at any weights without a store call.
 
-    Args:
-        fields: text fields to search (None: all of the index's text fields); BM25 is summed over them.
-        weight: lam in [0, 1], the lexical share of the fused score (1 - lam goes to the dense part).
-        fusion: "minmax" or "zscore" (normalise both lists over the candidates, then a weighted sum) or "rrf".
-        rank_constant: RRF's c (ignored by the other methods).
-        depth: lexical candidates to fetch (None: as many as the dense search, `ceil((offset+k)*oversample)`).
-        mode: "combined" (BM25 of the index's catch-all field plus `boosts`) or "most_fields" (boosted sum
-            over `fields`); None: combined when the index has a catch-all field and `fields` is None.
-        boosts: text field -> boost > 0 (`gcl_search.stores.bm25`).
-        oversample: candidates per requested hit of each search (None: the client's).
+    Attributes:
+        query_vectors: document field -> `q_f` (dim,).
+        doc_ids: the pool, in the order the searches found it (dense searches first, then each mode's BM25).
+        vectors: doc_id -> field -> stored `d_f` (the fields the document has).
+        lexical: lexical mode -> doc_id -> raw BM25, for the documents that mode's search returned.
     """
 
-    fields: tuple[str, ...] | None = None
-    weight: float = 0.7  # = [search] lexical_weight's default
-    fusion: str = "rrf"  # = [search] fusion's default
-    rank_constant: float = DEFAULT_RANK_CONSTANT
-    depth: int | None = None
-    mode: str | None = None
-    boosts: Mapping[str, float] | None = None
-    oversample: float | None = None
-
-    def __post_init__(self) -> None:
-        check_fusion(self.fusion, self.weight, self.rank_constant)
-        check_lexical(self.mode, self.fields, self.boosts)
-        if self.depth is not None and not 1 <= self.depth <= MAX_K:
-            raise ConfigError(f"lexical depth {self.depth} must be in 1..{MAX_K}")
-        if self.oversample is not None and not (math.isfinite(self.oversample) and self.oversample >= 1):
-            raise ConfigError(f"oversample = {self.oversample} must be a finite number >= 1")
-        if self.fields is not None:
-            object.__setattr__(self, "fields", tuple(self.fields))
-        if self.boosts is not None:
-            object.__setattr__(self, "boosts", dict(self.boosts))
-
-    def resolved_mode(self, layout: IndexLayout) -> str:
-        """The mode this request runs in on an index laid out as `layout`."""
-        if self.mode is not None:
-            return self.mode
-        return "combined" if layout.options.catch_all and self.fields is None else "most_fields"
+    query_vectors: dict[str, np.ndarray]
+    doc_ids: list[str]
+    vectors: dict[str, dict[str, np.ndarray]]
+    lexical: dict[str, dict[str, float]]
 
 
 class SearchClient:
@@ -228,6 +203,38 @@ class SearchClient:
         page = rank_hits(scored, bm25, lexical)[offset:offset + k]
         return [replace(h, attributes=dict(found[h.doc_id].attributes)) for h in page]
 
+    def lexical_modes(self, lexical: LexicalSpec) -> tuple[str, ...]:
+        """The modes `lexical` could run in on this index: its own first, then the other one when the index
+        has a catch-all field and `lexical` names no fields."""
+        mode = lexical.resolved_mode(self.layout)
+        if self.layout.options.catch_all and lexical.fields is None:
+            return (mode, *(m for m in LEXICAL_MODES if m != mode))
+        return (mode,)
+
+    def candidate_pool(self, text: str | None = None, image: ImageInput | None = None, *, depth: int,
+                       lexical: LexicalSpec | None = None, modes: Sequence[str] = ()) -> CandidatePool:
+        """A wide candidate pool for re-ranking offline (weight tuning): the union of the ANN search at the
+        default weights, one single-field ANN search per field, and with `lexical` and text the BM25 top
+        list of each of `modes`; `depth` documents each. No filters; store calls are retried like `search`'s.
+        """
+        vectors = self.embedder.embed(text, image)
+        ids: dict[str, None] = {}
+        for weights in [self.default_weights] + [{n: 1.0} for n in self.field_names]:
+            if any(weights.get(n, 0) > 0 and np.any(vectors[n]) for n in self.field_names):
+                q = query_vector(self.layout, vectors, weights)
+                found = self._call(self.store.knn, q, depth)
+                ids.update(dict.fromkeys(doc_id for doc_id, _ in found))
+        lex: dict[str, dict[str, float]] = {mode: {} for mode in modes}
+        if lexical is not None and text:
+            for mode in modes:
+                fields = None if lexical.fields is None or mode == "combined" else list(lexical.fields)
+                lex[mode] = dict(self._call(self.store.lexical, lexical_text(text), fields, depth, mode=mode,
+                                            boosts=lexical.boosts))
+                ids.update(dict.fromkeys(lex[mode]))
+        stored = self._call(self.store.vectors, list(ids))
+        order = [d for d in ids if d in stored]
+        return CandidatePool(vectors, order, {d: stored[d] for d in order}, lex)
+
     def _call(self, method: Callable[..., T], *args: object, **kwargs: object) -> T:
         wait = wait_exponential_jitter(multiplier=self.backoff, max=5.0, jitter=self.backoff)
         retrying = Retrying(stop=stop_after_attempt(self.retries), reraise=True, wait=wait,
@@ -284,12 +291,6 @@ def rank_hits(scored: Sequence[tuple[str, float, dict[str, float]]], lexical_sco
             for (doc_id, d, fs), c in zip(scored, combined)]
     hits.sort(key=lambda h: rank_key(h.score, h.doc_id))
     return hits
-
-
-def lexical_text(text: str) -> str:
-    """The query text for BM25, cut to its first MAX_LEXICAL_TERMS analysed terms."""
-    tokens = analyze(text)
-    return text if len(tokens) <= MAX_LEXICAL_TERMS else " ".join(tokens[:MAX_LEXICAL_TERMS])
 
 
 def _check_page(k: int, offset: int) -> None:

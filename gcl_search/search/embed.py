@@ -63,14 +63,18 @@ class QueryEmbedder:
         if not text and image is None:
             raise ConfigError("the query has neither text nor an image; pass text=... or image=...")
         record = self._record(text or None, image)
+        weights = _check_query_weights(query_weights, self.query_fields)
         encoded = encode_records([record], self.query_fields, self.encoders, id_key=None,
-                                 weights=_check_query_weights(query_weights, self.query_fields),
                                  on_error="skip_field")
         if not len(encoded):
             reasons = "; ".join(str(e) for e in encoded.errors) or "no query field has a value"
             raise ConfigError(f"cannot embed the query ({reasons}); the query fields are "
                               f"{', '.join(f'{q.name} ({q.modality})' for q in self.query_fields)}")
-        vectors = query_vectors_for_fields(encoded, self.query_fields, self.config.fields)
+        present = [q.name for q in self.query_fields if encoded.present[q.name][0]]
+        if not any(weights.get(name, 0.0) > 0 for name in present):
+            raise ConfigError(f"cannot embed the query (only zero-weight query fields present: "
+                              f"{', '.join(present)}); give one of them a weight > 0")
+        vectors = query_vectors_for_fields(encoded, self.query_fields, self.config.fields, weights)
         return {name: np.asarray(vec[0], dtype=np.float32) for name, vec in vectors.items()}
 
     def _record(self, text: str | None, image: ImageInput | None) -> dict[str, object]:
@@ -81,12 +85,10 @@ class QueryEmbedder:
         return {q.source: wanted[q.modality] for q in self.query_fields if wanted[q.modality] is not None}
 
 
-def _check_query_weights(weights: Mapping[str, float] | None, specs: Sequence[FieldSpec]
-                         ) -> dict[str, float] | None:
-    if weights is None:
-        return None
-    check_weights(weights, [q.name for q in specs], "query weight")
-    return dict(weights)
+def _check_query_weights(weights: Mapping[str, float] | None, specs: Sequence[FieldSpec]) -> dict[str, float]:
+    """Query field -> weight for every query field: the configured weights, overridden by `weights`."""
+    checked = check_weights(weights or {}, [q.name for q in specs], "query weight")
+    return {q.name: checked.get(q.name, float(q.weight)) for q in specs}
 
 
 def check_field_weights(weights: Mapping[str, float] | None, field_names: Sequence[str],

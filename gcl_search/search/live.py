@@ -5,15 +5,17 @@ Queries files:
   optional `image` path for image query fields);
 - TSV: `query_id<TAB>text` per line; a line without a tab is a query whose text is its id.
 When the judgments key their queries by the query text itself (as the Icecat judgments do), the queries can be
-taken from the judgments (`queries_from_judgments`).
+taken from the judgments (`queries_from_judgments`). `live_runs` runs them once per named request setting
+through one client (`gcl-search evaluate --live`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gcl_search.errors import InputFileError
 from gcl_search.evaluation.runs import Run
@@ -122,3 +124,44 @@ def run_queries(client: SearchClient, queries: Iterable[SearchQuery], k: int = 1
                              dense_score=dense_score)
         run[query.query_id] = {hit.doc_id: hit.score for hit in hits}
     return run
+
+
+@dataclass(frozen=True)
+class LiveRequest:
+    """One named live run's settings.
+
+    Args:
+        name: the run's name (its tag in a written run file).
+        options: `run_queries` keyword arguments (weights, lexical, filters, dense_score).
+        run_out: write the run here (TREC, or JSONL for a .jsonl path); None: not written.
+    """
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    run_out: Path | None = None
+
+
+def live_runs(client: SearchClient, queries: Sequence[SearchQuery], k: int,
+              requests: Sequence[LiveRequest], *, progress: bool = False, announce: bool = False,
+              log: Callable[[str], None] | None = None) -> list[tuple[str, Run]]:
+    """(name, run) per request, in order: every query through one client (model and store loaded once).
+
+    Args:
+        client, queries, k, progress: as for `run_queries`.
+        requests: the runs' settings.
+        announce: log "live run NAME" before each run.
+        log: where messages go ("run written to PATH" after each written run); None: nowhere.
+    """
+    from gcl_search.evaluation import write_run
+
+    results = []
+    for request in requests:
+        if announce and log is not None:
+            log(f"live run {request.name}")
+        run = run_queries(client, queries, k, progress=progress, **request.options)
+        if request.run_out is not None:
+            written = write_run(request.run_out, run, tag=request.name)
+            if log is not None:
+                log(f"run written to {written}")
+        results.append((request.name, run))
+    return results

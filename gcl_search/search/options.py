@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from gcl_search.config import SearchSpec
 from gcl_search.errors import ConfigError
@@ -131,21 +132,21 @@ def _number(value: str, item: str) -> float:
     return number
 
 
-def open_store(index: str, store_dir: str | Path = DEFAULT_STORE_DIR, opensearch_url: str | None = None, *,
-               ca_certs: str | None = None, verify_certs: bool = True, timeout: float = 30.0,
-               transport_retries: int = 3) -> VectorStore:
-    """The store to search: `<store_dir>/<index>` (local) or `index` on the OpenSearch cluster (the
-    Elasticsearch cluster for a URL tagged by `store_target`, `stores.engines`).
+def open_store(index: str, store_dir: str | Path = DEFAULT_STORE_DIR, opensearch_url: str | None = None,
+               **opensearch: Any) -> VectorStore:
+    """The store of an index, for every command: `<store_dir>/<index>` (local) or `index` on the OpenSearch
+    cluster at `opensearch_url` (on Elasticsearch for a URL tagged by `cli.options.store_target`:
+    `stores.engines.open_cluster_store`).
 
     Args:
         index: index name (a directory under `store_dir` for the local store).
         store_dir: the local store's parent directory.
         opensearch_url: cluster URL; None means the local store.
-        ca_certs, verify_certs: TLS settings.
-        timeout: seconds per OpenSearch request.
-        transport_retries: opensearch-py's own retries on connection errors, timeouts and 502/503/504.
+        opensearch: `OpenSearchStore` / `connect` keyword arguments (ca_certs, verify_certs, timeout,
+            max_retries, shards, replicas, ...); ignored by the local store.
 
     Raises:
+        ConfigError: no index name.
         StoreUnavailable: the cluster cannot be reached.
     """
     if not index:
@@ -156,5 +157,4 @@ def open_store(index: str, store_dir: str | Path = DEFAULT_STORE_DIR, opensearch
         return LocalStore(Path(store_dir) / index)
     from gcl_search.stores.engines import open_cluster_store
 
-    return open_cluster_store(opensearch_url, index, ca_certs=ca_certs, verify_certs=verify_certs,
-                              timeout=timeout, max_retries=transport_retries, retry_on_timeout=True)
+    return open_cluster_store(opensearch_url, index, **opensearch)

@@ -17,14 +17,7 @@ Icecat), so:
    smaller `a`, i.e. closer to the defaults; a = 0 keeps the defaults when tuning does not generalise);
 4. the result is `d + a (best - d)` for the in-sample best on all tuning queries.
 
-Each trial re-ranks a fixed per-query candidate pool, so it costs numpy work and no store call:
-- the pool is the union of the concatenated-vector ANN search at the default weights, one single-field ANN
-  search per field (the concatenated query with one non-zero block), and the BM25 top list of each lexical
-  mode, `pool_depth` each;
-- every pool document is scored exactly per field once (`q_f . d_f`, and its field Gram matrix `d_f . d_g`),
-  so any weights give exact dense scores of the client's kind (`multi_field_scores`, as search computes them);
-- a hybrid trial fuses over what the client would for a run of k hits: the top `ceil(k * oversample)` of the
-  pool by its dense score and of the BM25 list (bounded by the pool).
+Each trial re-ranks a fixed per-query candidate pool (`tune_pool`), so it costs numpy work and no store call.
 
 The pool only bounds what a trial can see; the reported numbers are LIVE runs through the SearchClient with
 the default and the chosen weights, on held-out queries the tuning never saw (and on the tuning queries).
@@ -42,11 +35,10 @@ import numpy as np
 
 from gcl_search.errors import ConfigError
 from gcl_search.evaluation import evaluate
-from gcl_search.fields.vectors import field_gram, multi_field_scores
-from gcl_search.search.client import LexicalSpec, SearchClient, lexical_text
-from gcl_search.search.fusion import FUSIONS, fuse
+from gcl_search.search.client import LexicalSpec, SearchClient
+from gcl_search.search.fusion import FUSIONS
 from gcl_search.search.live import SearchQuery, run_queries
-from gcl_search.stores.derived import query_vector
+from gcl_search.search.tune_pool import Pool, build_pool, rank_pool
 
 GRID_STEP = 0.2
 LEXICAL_STEP = 0.1
@@ -89,22 +81,6 @@ class TuneResult:
     folds: int = 0
     scores: dict[str, float] = field(default_factory=dict)
     trials: int = 0
-
-
-@dataclass
-class _Pool:
-    ids: np.ndarray        # (n,) doc ids, as str
-    fields: np.ndarray     # (n, F) q_f . d_f, 0 where the document lacks the field
-    lexical: dict[str, np.ndarray]  # mode -> (n,) raw BM25, 0 where not returned
-    matched: dict[str, np.ndarray]  # mode -> (n,) bool, returned by BM25
-    present: np.ndarray    # (n, F) bool, the fields each document has
-    gram: np.ndarray       # (n, F, F) d_f . d_g
-    dense_score: str = "fused"
-
-    def __post_init__(self) -> None:
-        # Ranked thousands of times: tie-break on integers, not strings, and hand fuse() a ready list.
-        self.tie = np.argsort(np.argsort(self.ids, kind="stable"), kind="stable")
-        self.id_list = [str(d) for d in self.ids]
 
 
 def split_queries(queries: Sequence[SearchQuery], heldout: float, seed: int = 0
@@ -171,36 +147,37 @@ def tune_weights(client: SearchClient, queries: Sequence[SearchQuery],
     start: Candidate = (default, None, None, None, None)
     choices: list[tuple] = [(None, None, None, None)]
     if lexical is not None:
-        mode = lexical.resolved_mode(client.layout)
+        possible = client.lexical_modes(lexical)
+        mode = possible[0]
         over = float(lexical.oversample or client.oversample)
         start = (default, lexical.weight, lexical.fusion, mode, over)
         if modes is None:
-            modes = (mode, *({"combined", "most_fields"} - {mode})) if (
-                client.layout.options.catch_all and lexical.fields is None) else (mode,)
+            modes = possible
         units = _units(lexical_step, "lexical_step")
         lams = sorted({lexical.weight, *(i / units for i in range(units + 1))})
         choices = list(itertools.product(lams, _unique(lexical.fusion, fusions or FUSIONS),
                                          _unique(mode, modes), _unique(over, oversamples)))
     candidates = _candidates(len(names), start, choices, grid_step)
     used_modes = sorted({c[3] for c in candidates if c[3] is not None})
-    pools = {q.query_id: _build_pool(client, q, pool_depth, lexical, used_modes) for q in train}
+    pools = {q.query_id: build_pool(client, q, pool_depth, lexical, used_modes) for q in train}
     options = {"condensed": condensed, "unknown_queries": "ignore"}
     scorer = _Scorer(pools, {q.query_id: judgments.get(q.query_id, {}) for q in train}, metric, lexical, k,
                      options)
     matrix = np.stack([scorer(c) for c in candidates])  # (candidates, scored queries)
     shrink, cv_scores, n_folds = _choose_shrinkage(scorer, candidates, matrix, start, folds, seed)
     chosen = _blend(start, candidates[_best(candidates, matrix.mean(axis=1))], shrink)
-    result = TuneResult(metric, dict(zip(names, chosen[0])), _spec(lexical, chosen),
-                        dict(zip(names, default)), lexical, tuple(q.query_id for q in train),
-                        tuple(q.query_id for q in held), shrink, cv_scores, n_folds, trials=len(candidates))
-    _live_scores(client, result, {"train": train, "heldout": held}, judgments, k, options)
-    return result
+    weights, spec = dict(zip(names, chosen[0])), _spec(lexical, chosen)
+    settings = {"default": (dict(zip(names, default)), lexical), "best": (weights, spec)}
+    scores = _live_scores(client, metric, settings, {"train": train, "heldout": held}, judgments, k, options)
+    return TuneResult(metric, weights, spec, settings["default"][0], lexical,
+                      tuple(q.query_id for q in train), tuple(q.query_id for q in held), shrink, cv_scores,
+                      n_folds, scores, len(candidates))
 
 
 class _Scorer:
     """Per-query metric of one candidate on the pools (all tuning queries, or a subset by position)."""
 
-    def __init__(self, pools: Mapping[str, _Pool], judgments: Mapping[str, Mapping[str, int]], metric: str,
+    def __init__(self, pools: Mapping[str, Pool], judgments: Mapping[str, Mapping[str, int]], metric: str,
                  lexical: LexicalSpec | None, k: int, options: Mapping[str, object]):
         self.pools, self.judgments, self.metric = pools, judgments, metric
         self.lexical, self.k, self.options = lexical, k, options
@@ -212,7 +189,7 @@ class _Scorer:
     def __call__(self, candidate: Candidate, subset: Sequence[int] | None = None) -> np.ndarray:
         spec = _spec(self.lexical, candidate)
         ids = self.query_ids if subset is None else [self.query_ids[i] for i in subset]
-        run = {qid: _rank_pool(self.pools[qid], candidate[0], spec, candidate[3], self.k) for qid in ids}
+        run = {qid: rank_pool(self.pools[qid], candidate[0], spec, candidate[3], self.k) for qid in ids}
         report = evaluate({qid: self.judgments[qid] for qid in ids}, run, [self.metric],
                           missing_queries="zero", **self.options)
         values = dict(zip(report.query_ids, report.column(self.metric)))
@@ -313,73 +290,18 @@ def _compositions(total: int, parts: int):
             yield (first, *rest)
 
 
-def _build_pool(client: SearchClient, query: SearchQuery, depth: int, lexical: LexicalSpec | None,
-                modes: Sequence[str]) -> _Pool:
-    vectors = client.embedder.embed(query.text, query.image)
-    layout, store = client.layout, client.store
-    searches = [client.default_weights] + [{n: 1.0} for n in client.field_names]
-    ids: dict[str, None] = {}
-    for weights in searches:
-        if any(weights.get(n, 0) > 0 and np.any(vectors[n]) for n in client.field_names):
-            q = query_vector(layout, vectors, weights)
-            found = client._call(store.knn, q, depth)
-            ids.update(dict.fromkeys(doc_id for doc_id, _ in found))
-    lex: dict[str, dict[str, float]] = {mode: {} for mode in modes}
-    if lexical is not None and query.text:
-        for mode in modes:
-            fields = None if lexical.fields is None or mode == "combined" else list(lexical.fields)
-            lex[mode] = dict(client._call(store.lexical, lexical_text(query.text), fields, depth, mode=mode,
-                                          boosts=lexical.boosts))
-            ids.update(dict.fromkeys(lex[mode]))
-    found = client._call(store.vectors, list(ids))
-    order = [d for d in ids if d in found]
-    matrix = np.zeros((len(order), len(client.field_names)), dtype=np.float64)
-    for i, doc_id in enumerate(order):
-        for j, name in enumerate(client.field_names):
-            if name in found[doc_id]:
-                matrix[i, j] = float(np.dot(vectors[name], found[doc_id][name]))
-    present = np.array([[n in found[d] for n in client.field_names] for d in order], dtype=bool)
-    gram = np.array([field_gram(found[d], client.field_names) for d in order]).reshape(
-        len(order), len(client.field_names), len(client.field_names))
-    return _Pool(np.array(order, dtype=str), matrix,
-                 {m: np.array([lex[m].get(d, 0.0) for d in order]) for m in lex},
-                 {m: np.array([d in lex[m] for d in order], dtype=bool) for m in lex},
-                 present.reshape(matrix.shape), gram, client.dense_score)
-
-
-def _rank_pool(pool: _Pool, weights: Sequence[float], lexical: LexicalSpec | None, mode: str | None, k: int
-               ) -> dict[str, float]:
-    if not len(pool.ids):
-        return {}
-    scores = multi_field_scores(pool.fields, pool.gram, pool.present, np.asarray(weights, dtype=np.float64),
-                                pool.dense_score)
-    if lexical is None:
-        top = np.lexsort((pool.tie, -scores))[:k]
-        return {pool.id_list[i]: float(scores[i]) for i in top}
-    # the client's candidate set: the dense top and the BM25 top, ceil(k * oversample) each
-    depth = math.ceil(k * (lexical.oversample or 1.0))
-    lex, matched = pool.lexical[mode], pool.matched[mode]
-    dense_top = np.lexsort((pool.tie, -scores))[:depth]
-    lex_rows = np.flatnonzero(matched)
-    lex_top = lex_rows[np.lexsort((pool.tie[lex_rows], -lex[lex_rows]))[:depth]]
-    rows = np.union1d(dense_top, lex_top)
-    ids = [pool.id_list[i] for i in rows]
-    found = np.isin(rows, lex_top)  # as the client: no BM25 score for what its BM25 search did not return
-    fused = fuse(ids, scores[rows], np.where(found, lex[rows], 0.0), found, lexical.fusion, lexical.weight,
-                 lexical.rank_constant)
-    order = np.lexsort((pool.tie[rows], -fused))[:k]
-    return {ids[i]: float(fused[i]) for i in order}
-
-
-def _live_scores(client: SearchClient, result: TuneResult, splits: Mapping[str, Sequence[SearchQuery]],
-                 judgments: Mapping[str, Mapping[str, int]], k: int, options: Mapping[str, object]) -> None:
-    settings = {"default": (result.default_weights, result.default_lexical),
-                "best": (result.weights, result.lexical)}
+def _live_scores(client: SearchClient, metric: str,
+                 settings: Mapping[str, tuple[dict[str, float], LexicalSpec | None]],
+                 splits: Mapping[str, Sequence[SearchQuery]], judgments: Mapping[str, Mapping[str, int]],
+                 k: int, options: Mapping[str, object]) -> dict[str, float]:
+    """`<split>/<setting>` -> `metric` of a live run through the client."""
+    scores: dict[str, float] = {}
     for split, queries in splits.items():
         if not queries:
             continue
         split_judgments = {q.query_id: judgments.get(q.query_id, {}) for q in queries}
         for name, (weights, spec) in settings.items():
             run = run_queries(client, queries, k, weights=weights, lexical=spec)
-            report = evaluate(split_judgments, run, [result.metric], **options)
-            result.scores[f"{split}/{name}"] = float(report.means[result.metric])
+            report = evaluate(split_judgments, run, [metric], **options)
+            scores[f"{split}/{name}"] = float(report.means[metric])
+    return scores

@@ -1,21 +1,22 @@
 """Training data: (query, doc_id, score) triples plus the catalogue they point into.
 
-Readers for JSONL / CSV / Parquet triples and catalogues, the bundled Icecat sample (score = the three raters'
-mean rating) and the Marqo-GS-10M layout (`query_{a}_product_id_{b}.csv`, the GCL paper's dataset), validation
-that names the file and row of every bad input, and seeded query-level train/dev splits.
+Readers for JSONL / CSV / Parquet triples and catalogues (through ingest's catalogue reader), the bundled
+Icecat sample (score = the three raters' mean rating) and the Marqo-GS-10M layout
+(`query_{a}_product_id_{b}.csv`, the GCL paper's dataset), validation that names the file and row of every bad
+input, and seeded query-level train/dev splits.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from gcl_search.errors import ConfigError, InputFileError
+from gcl_search.ingest.formats import detect_format, open_rows
 
 
 @dataclass(frozen=True)
@@ -53,62 +54,28 @@ class TrainingData:
     extra: list[Triple] = field(default_factory=list)
 
 
-def _rows(path: Path) -> Iterable[tuple[int, Mapping[str, object]]]:
-    """(1-based row number as a user would count it in the file, row dict) for JSONL / CSV / Parquet."""
-    suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
+def table_rows(path: str | Path) -> Iterator[tuple[int, dict[str, object]]]:
+    """(line / row number, row dict) of a JSONL, CSV/TSV or Parquet file (or an Icecat directory), read by
+    ingest's catalogue reader (`gcl_search.ingest.formats`). Training data must be clean: the first bad row
+    is an error, not a skipped record.
+
+    A row holds every column of the file's header (an empty CSV cell is "", a Parquet null None).
+
+    Raises:
+        InputFileError: an unknown suffix, a missing or unreadable file, or a malformed row (file and line
+            named).
+    """
+    path = Path(path)
+    fmt = detect_format(path, None)
+    columns, rows = open_rows(path, fmt)
+    empty = "" if fmt in ("csv", "tsv") else None
     try:
-        if suffix in (".jsonl", ".json", ".jsonl.gz"):
-            yield from _jsonl_rows(path)
-        elif suffix in (".csv", ".tsv", ".parquet"):
-            yield from _table_rows(path, suffix)
-        else:
-            raise InputFileError(path, None, f"unknown file type {suffix!r}; "
-                                 "use .jsonl, .csv, .tsv or .parquet")
+        for row in rows:
+            if row.values is None:
+                raise InputFileError(path, row.line, row.error or "unreadable row")
+            yield row.line, {**dict.fromkeys(columns or (), empty), **row.values}
     except OSError as err:
         raise InputFileError(path, None, f"cannot read the file ({err.strerror or err})") from err
-
-
-def _jsonl_rows(path: Path) -> Iterable[tuple[int, Mapping[str, object]]]:
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputFileError(path, line_no, f"not valid JSON ({err.msg}); one JSON object per line")
-            if not isinstance(row, dict):
-                raise InputFileError(path, line_no, "expected a JSON object per line")
-            yield line_no, row
-
-
-def _table_rows(path: Path, suffix: str) -> Iterable[tuple[int, Mapping[str, object]]]:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
-    try:
-        if suffix == ".parquet":
-            table, first = pq.read_table(path), 1
-        else:
-            parse = pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",", newlines_in_values=True)
-            # Every column stays a string: ids like "0012" must not become integers, and a score like "nan"
-            # must reach the validation (pyarrow would silently read it as null).
-            convert = pacsv.ConvertOptions(strings_can_be_null=False, null_values=[],
-                                           column_types=_string_columns(path, parse))
-            table, first = pacsv.read_csv(path, parse_options=parse, convert_options=convert), 2
-    except pa.ArrowInvalid as err:
-        raise InputFileError(path, None, f"cannot parse the table ({err})") from err
-    for offset, row in enumerate(table.to_pylist()):
-        yield first + offset, row
-
-
-def _string_columns(path: Path, parse: object) -> dict[str, object]:
-    import pyarrow as pa
-
-    with open(path, encoding="utf-8") as handle:
-        header = handle.readline().rstrip("\r\n").split(getattr(parse, "delimiter", ","))
-    return {name.strip('"'): pa.string() for name in header}
 
 
 def read_triples(path: str | Path, query_column: str = "query", doc_id_column: str = "doc_id",
@@ -121,7 +88,7 @@ def read_triples(path: str | Path, query_column: str = "query", doc_id_column: s
     """
     path = Path(path)
     triples = []
-    for row_no, row in _rows(path):
+    for row_no, row in table_rows(path):
         missing = [c for c in (query_column, doc_id_column, score_column) if c not in row]
         if missing:
             raise InputFileError(path, row_no, f"no column {missing[0]!r} (columns: {', '.join(row)}); "
@@ -158,7 +125,7 @@ def read_catalogue_columns(path: str | Path, columns: Sequence[str],
     catalogue: dict[str, dict[str, str]] = {}
     locations: dict[str, str] = {}
     seen_columns: set[str] = set()
-    for row_no, row in _rows(path):
+    for row_no, row in table_rows(path):
         doc_id = str(row.get(id_column) or "").strip()
         if not doc_id:
             raise InputFileError(path, row_no, f"no {id_column!r}; every catalogue row needs a document id")

@@ -1,5 +1,5 @@
 """Hard negatives mined by exact search: unjudged products that the starting model ranks high for a training
-query become extra negatives for it (design.md section 2: "mine further hard negatives from an index").
+query become extra negatives for it (docs/training.md, "Mined hard negatives").
 
 The top of such a ranking holds many unjudged relevant products (false negatives), so the first `skip`
 unjudged hits are passed over and the next `count` are taken. Mined pairs are score-0 triples: the batch

@@ -20,8 +20,8 @@ from gcl_search.training.data import (
     Triple,
     _check_columns,
     _non_empty,
-    _rows,
     _triple,
+    table_rows,
     validate,
 )
 
@@ -89,7 +89,7 @@ def load_marqo_gs(root: str | Path, split: str = "query_0_product_id_0", score_c
     path = marqo_split_path(root, split)
     base = Path(image_root) if image_root is not None else path.parent
     triples, catalogue = [], {}
-    for row_no, row in _rows(path):
+    for row_no, row in table_rows(path):
         if limit is not None and len(triples) >= limit:
             break
         missing = [c for c in ("query", "product_id", "title", "image_local", score_column) if c not in row]

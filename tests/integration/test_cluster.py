@@ -29,31 +29,13 @@ from gcl_search.stores.base import DenseField, IndexLayout, LayoutOptions, Lexic
 
 pytest.importorskip("opensearchpy")
 from gcl_search.stores.opensearch import OpenSearchStore  # noqa: E402
-from tests.fakes import KeywordEncoder  # noqa: E402
+from tests.fakes import KeywordEncoder, keyword_toml  # noqa: E402
 
 pytestmark = pytest.mark.cluster
 
 NODE_SH = Path(__file__).resolve().parents[2] / "tools" / "opensearch-node" / "node.sh"
 NODES = 3
-CONFIG = """
-[encoders.kw]
-backend = "sentence-transformers"
-model = "fake-keyword"
-
-[[fields]]
-name = "title"
-encoder = "kw"
-weight = 0.7
-
-[[fields]]
-name = "description"
-encoder = "kw"
-weight = 0.3
-
-[index]
-shards = 3
-replicas = 1
-"""
+CONFIG = keyword_toml(index={"shards": 3, "replicas": 1})
 DIM = 24
 WORDS = ["usb", "cable", "mouse", "laptop", "bag", "red", "black", "wireless", "printer", "ink", "toner"]
 LAYOUT = IndexLayout((DenseField("title", DIM, "m"), DenseField("desc", DIM, "m")), ("title", "desc"), (),

@@ -19,33 +19,17 @@ import pytest
 from gcl_search.ingest.job import IngestJob, run_job
 from gcl_search.ingest.read import read_catalogue
 from gcl_search.records import CatalogueRecord, FailedDoc
+from tests.fakes import KeywordEncoder, keyword_toml
 
 pytestmark = pytest.mark.opensearch
 
-UNIT = Path(__file__).resolve().parents[1] / "unit"
-sys.path.insert(0, str(UNIT))
-from test_ingest_fakes import KeywordEncoder  # noqa: E402
-
-CONFIG = """
-[encoders.kw]
-backend = "sentence-transformers"
-model = "fake-keyword"
-
-[[fields]]
-name = "title"
-encoder = "kw"
-weight = 0.7
-
-[[fields]]
-name = "description"
-encoder = "kw"
-weight = 0.3
-"""
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = keyword_toml()
 
 KILLED_RUN = """
 import sys, time
-sys.path.insert(0, {unit!r})
-from test_ingest_fakes import KeywordEncoder
+sys.path.insert(0, {root!r})
+from tests.fakes import KeywordEncoder
 from gcl_search.ingest.job import IngestJob, run_job
 
 class SlowEncoder(KeywordEncoder):
@@ -94,7 +78,7 @@ def test_icecat_slice_killed_midway_resumes_exactly(job_args, client, tmp_path):
     n, batch = 600, 50
     args = {**job_args, "index": index, "limit": n, "batch_size": batch}
     script = tmp_path / "killed_run.py"
-    script.write_text(KILLED_RUN.format(unit=str(UNIT), job=args))
+    script.write_text(KILLED_RUN.format(root=str(ROOT), job=args))
     proc = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     checkpoint = tmp_path / "cp.json"
     deadline = time.monotonic() + 120

@@ -147,7 +147,8 @@ def test_bool_of_two_knn_clauses_sums_named_scores(client, index, corpus):
             cos = similarity_from_score(named["cos"], "cosinesimil", boost=0.3)
             assert cos == pytest.approx(cosines[doc], abs=TOL)
         only_one_clause += len(named) == 1
-    # The bool-of-knn caveat (design.md §3): a doc outside one clause's top-k gets 0 from that clause.
+    # The bool-of-knn caveat (docs/search.md, "Scoring"): a doc outside one clause's top-k gets 0 from that
+    # clause.
     assert only_one_clause > 0
     assert len(hits) <= 40
 

@@ -253,3 +253,36 @@ def test_layout_round_trip(stores):
     _, _, local, remote, _ = stores
     assert isinstance(remote.layout(), IndexLayout)
     assert remote.layout().dense_fields == local.layout().dense_fields
+
+
+def test_candidate_pool_parity_and_tuning_on_the_node(stores):
+    """Weight tuning's one store-facing call, `SearchClient.candidate_pool`, on the node: with a depth that
+    reaches every product the pools are the same documents, stored vectors and BM25 scores as the local
+    store's, and tuning on them chooses the same weights."""
+    from gcl_search.search.live import SearchQuery
+    from gcl_search.search.tune import tune_weights
+
+    local, remote = _clients(stores)
+    depth = len(stores[4])
+    spec = LexicalSpec()
+    modes = local.lexical_modes(spec)
+    assert remote.lexical_modes(spec) == modes
+    for query in QUERIES:
+        a = local.candidate_pool(query, depth=depth, lexical=spec, modes=modes)
+        b = remote.candidate_pool(query, depth=depth, lexical=spec, modes=modes)
+        assert set(a.doc_ids) == set(b.doc_ids)
+        for doc_id in a.doc_ids:
+            assert a.vectors[doc_id].keys() == b.vectors[doc_id].keys()
+            for field, vector in a.vectors[doc_id].items():
+                np.testing.assert_allclose(vector, b.vectors[doc_id][field], atol=1e-6)
+        for mode in modes:
+            assert a.lexical[mode].keys() == b.lexical[mode].keys()
+            assert a.lexical[mode] == pytest.approx(b.lexical[mode], rel=1e-4)
+    # judgments: each query's local top-3 at description-heavy weights, so tuning has something to move
+    queries = [SearchQuery(q, q) for q in QUERIES]
+    judgments = {q: {h.doc_id: 2 for h in local.search(q, weights={"title": 0.2, "description": 0.8}, k=3)}
+                 for q in QUERIES}
+    options = {"heldout": 0.0, "k": 10, "pool_depth": depth, "grid_step": 0.25, "folds": 3}
+    ours, theirs = (tune_weights(c, queries, judgments, "ndcg@10", **options) for c in (local, remote))
+    assert ours.weights == pytest.approx(theirs.weights) and ours.shrinkage == theirs.shrinkage
+    assert ours.cv_scores == pytest.approx(theirs.cv_scores, abs=1e-9)

@@ -7,10 +7,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from test_cli_search import CONFIG, JUDGMENTS
-from test_search_fakes import KeywordEncoder, make_store
 
 from gcl_search.cli import main
+from tests.fakes import CLI_JUDGMENTS, KeywordEncoder, keyword_toml, make_store
 
 
 @pytest.fixture
@@ -26,8 +25,8 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "load_encoders", load)
     monkeypatch.delenv("OPENSEARCH_URL", raising=False)
     make_store(tmp_path / "stores" / "kw")
-    (tmp_path / "config.toml").write_text(CONFIG, encoding="utf-8")
-    (tmp_path / "j.csv").write_text(JUDGMENTS, encoding="utf-8")
+    (tmp_path / "config.toml").write_text(keyword_toml(query_field=True), encoding="utf-8")
+    (tmp_path / "j.csv").write_text(CLI_JUDGMENTS, encoding="utf-8")
     base = ["evaluate", "-j", str(tmp_path / "j.csv"), "--config", str(tmp_path / "config.toml"),
             "--index", "kw", "--store", str(tmp_path / "stores"), "-m", "ndcg@10", "--resamples", "100"]
     return tmp_path, base, loads

@@ -7,28 +7,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_ingest_fakes import KeywordEncoder, write_catalogue
 
 from gcl_search.cli import main
 from gcl_search.stores.base import DenseField, IndexLayout
 from gcl_search.stores.local import LocalStore
-
-CONFIG = """
-[encoders.kw]
-backend = "sentence-transformers"
-model = "fake-keyword"
-
-[[fields]]
-name = "title"
-encoder = "kw"
-weight = 0.7
-
-[[fields]]
-name = "description"
-source = "desc"
-encoder = "kw"
-weight = 0.3
-"""
+from tests.fakes import KeywordEncoder, keyword_toml, write_catalogue
 
 
 @pytest.fixture()
@@ -36,7 +19,7 @@ def workdir(tmp_path, monkeypatch):
     """A working directory with a config, and the encoder loader replaced by the keyword encoder."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("OPENSEARCH_URL", raising=False)
-    (tmp_path / "cfg.toml").write_text(CONFIG)
+    (tmp_path / "cfg.toml").write_text(keyword_toml(description_source="desc"))
     loaded = []
 
     def fake_load(config, names=None):

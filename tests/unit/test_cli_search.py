@@ -10,42 +10,17 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from test_search_fakes import KeywordEncoder, make_store
 
 from gcl_search.cli import main
 from gcl_search.config import load_config
+from tests.fakes import CLI_JUDGMENTS, keyword_toml, make_cli_env
 
-CONFIG = """[encoders.kw]
-backend = "sentence-transformers"
-model = "fake-keyword"
-
-[[fields]]
-name = "title"
-encoder = "kw"
-weight = 0.7
-
-[[fields]]
-name = "description"
-encoder = "kw"
-weight = 0.3
-
-[[query_fields]]
-name = "query"
-encoder = "kw"
-"""
+CONFIG = keyword_toml(query_field=True)
 
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    import gcl_search.encoders.registry as registry
-
-    monkeypatch.setattr(registry, "load_encoders", lambda config, names=None: {"kw": KeywordEncoder()})
-    monkeypatch.delenv("OPENSEARCH_URL", raising=False)
-    make_store(tmp_path / "stores" / "kw")
-    config = tmp_path / "config.toml"
-    config.write_text(CONFIG, encoding="utf-8")
-    base = ["--config", str(config), "--index", "kw", "--store", str(tmp_path / "stores")]
-    return tmp_path, base
+    return make_cli_env(tmp_path, monkeypatch)
 
 
 def _run(args):
@@ -100,13 +75,10 @@ def test_search_missing_index_and_missing_query(env):
     assert result.exit_code == 2 and "--text and/or --image" in result.output
 
 
-JUDGMENTS = "query,docid,rating\nusb cable,d1,3\nusb cable,d3,0\nred mouse,d5,2\nred mouse,d3,1\n"
-
-
 def test_evaluate_live_writes_the_run_and_compares(env):
     tmp_path, base = env
     qrels = tmp_path / "judgments.csv"
-    qrels.write_text(JUDGMENTS, encoding="utf-8")
+    qrels.write_text(CLI_JUDGMENTS, encoding="utf-8")
     run_out = tmp_path / "live.jsonl"
     result = _run(["evaluate", "-j", str(qrels), *base, "--run-out", str(run_out), "-m", "ndcg@10,mrr@10"])
     assert result.exit_code == 0, result.output
@@ -125,7 +97,7 @@ def test_evaluate_live_writes_the_run_and_compares(env):
 def test_evaluate_needs_runs_or_live(env):
     tmp_path, base = env
     qrels = tmp_path / "j.csv"
-    qrels.write_text(JUDGMENTS, encoding="utf-8")
+    qrels.write_text(CLI_JUDGMENTS, encoding="utf-8")
     result = CliRunner().invoke(main, ["evaluate", "-j", str(qrels)])
     assert result.exit_code == 2 and "--config and --index" in result.output
 
@@ -133,7 +105,7 @@ def test_evaluate_needs_runs_or_live(env):
 def test_tune_writes_a_config_copy(env):
     tmp_path, base = env
     qrels = tmp_path / "j.csv"
-    qrels.write_text(JUDGMENTS + "usb,d6,3\nhdmi,d2,2\n", encoding="utf-8")
+    qrels.write_text(CLI_JUDGMENTS + "usb,d6,3\nhdmi,d2,2\n", encoding="utf-8")
     out = tmp_path / "tuned.toml"
     result = _run(["tune", *base, "-j", str(qrels), "-m", "ndcg@10", "--heldout", "0.25", "--k", "10",
                    "--write-config", str(out)])
@@ -150,7 +122,7 @@ def test_tune_writes_a_config_copy(env):
 def test_tune_a_hybrid_writes_the_search_table_and_the_heldout_queries(env):
     tmp_path, base = env
     qrels = tmp_path / "j.csv"
-    qrels.write_text(JUDGMENTS + "usb,d6,3\nhdmi,d2,2\n", encoding="utf-8")
+    qrels.write_text(CLI_JUDGMENTS + "usb,d6,3\nhdmi,d2,2\n", encoding="utf-8")
     out, held = tmp_path / "tuned.toml", tmp_path / "held.jsonl"
     result = _run(["tune", *base, "-j", str(qrels), "--lexical-fields", "title", "--fusion", "rrf",
                    "--rank-constant", "10", "--heldout", "0.25", "--grid-step", "0.5",

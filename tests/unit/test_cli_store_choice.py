@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from test_cli_search import JUDGMENTS, env  # noqa: F401 - env is the fixture
 
 from gcl_search.cli import main
+from tests.fakes import CLI_JUDGMENTS, make_cli_env
 
 DEAD = "http://127.0.0.1:1"  # nothing listens there: reaching for it would fail the command
 
 
 @pytest.fixture
-def qrels(env):  # noqa: F811
+def env(tmp_path, monkeypatch):
+    return make_cli_env(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def qrels(env):
     tmp_path, _ = env
     path = tmp_path / "j.csv"
-    path.write_text(JUDGMENTS + "usb,d6,3\nhdmi,d2,2\n", encoding="utf-8")
+    path.write_text(CLI_JUDGMENTS + "usb,d6,3\nhdmi,d2,2\n", encoding="utf-8")
     return str(path)
 
 

@@ -63,8 +63,8 @@ def test_load_good_config(tmp_path):
     assert config.fields[1].weight == 1.0 and isinstance(config.fields[1].weight, float)
     assert config.query_fields[0].weight == 1.0
     assert config.images == ImageSpec(root=str(tmp_path / "imgs"))
-    assert config.encoder_for(config.fields[1]) is clip
-    assert config.get_field("image").source == "image_path"
+    assert config.encoders[config.fields[1].encoder] is clip
+    assert config.fields[1].source == "image_path"
 
 
 def test_example_icecat_config_loads():

@@ -14,7 +14,7 @@ from gcl_search.config import EncoderSpec, FieldSpec, ImageSpec
 from gcl_search.encoders.base import Encoder, resolve_device
 from gcl_search.encoders.clip import read_state_dict
 from gcl_search.encoders.images import load_image
-from gcl_search.encoders.registry import load_encoder, parse_encoder_ref, save_encoder
+from gcl_search.encoders.registry import load_encoder, save_encoder
 from gcl_search.encoders.sentence import resolve_model_path
 from gcl_search.errors import ConfigError, EncoderNotFound, InputFileError
 from gcl_search.fields import encode_records
@@ -95,16 +95,6 @@ def test_sentence_loading_errors(tmp_path):
         load_encoder(EncoderSpec(backend="sentence-transformers", model="nobody/no-such-model"))
 
 
-def test_parse_encoder_ref():
-    assert parse_encoder_ref("st:pkg:x") == EncoderSpec(backend="sentence-transformers", model="pkg:x",
-                                                         name="st:pkg:x")
-    spec = parse_encoder_ref("clip:ViT-B-32/laion2b_s34b_b79k")
-    assert (spec.model, spec.pretrained) == ("ViT-B-32", "laion2b_s34b_b79k")
-    assert parse_encoder_ref("clip:hf-hub:Marqo/x").model == "hf-hub:Marqo/x"
-    with pytest.raises(EncoderNotFound, match="use st:<name|path> or clip:<arch>/<tag>"):
-        parse_encoder_ref("foo:bar")
-
-
 def test_clip_texts_and_images(clip, images):
     from PIL import Image
 
@@ -160,8 +150,8 @@ def test_bad_images_become_per_record_errors(clip, images, bad_images):
         assert f"record {kind}, field image: {path}" in str(by_id[kind])
     assert "allow_remote" in by_id["url"].reason
     np.testing.assert_allclose(out.vectors["image"][0], clip.encode_images([images[0]])[0], atol=1e-6)
-    expected = 0.1 * clip.encode_texts(["usb cable"])[0] + 0.9 * out.vectors["image"][0]
-    np.testing.assert_allclose(out.fused[0], expected / np.linalg.norm(expected), atol=1e-6)
+    np.testing.assert_allclose(out.vectors["title"][0], clip.encode_texts(["usb cable"])[0], atol=1e-6)
+    assert out.present["image"].tolist() == [True, True] and out.present["title"].tolist() == [True, True]
 
 
 def test_remote_images_only_when_enabled(clip, images):

@@ -7,7 +7,6 @@ import threading
 
 import numpy as np
 import pytest
-from test_ingest_fakes import KeywordEncoder, keyword_vector, make_config, write_catalogue
 
 from gcl_search.errors import ConfigError, DimensionMismatch, StoreUnavailable
 from gcl_search.ingest.checkpoint import Checkpoint, FailureLog
@@ -16,6 +15,8 @@ from gcl_search.ingest.read import read_for_config
 from gcl_search.records import FailedDoc
 from gcl_search.stores.base import AttributeField, DenseField, IndexLayout
 from gcl_search.stores.local import LocalStore
+from tests.fakes import KeywordEncoder, keyword_vector, write_catalogue
+from tests.fakes import make_ingest_config as make_config
 
 
 class Crash(Exception):
@@ -58,17 +59,25 @@ def test_per_record_failures_are_collected_written_and_the_rest_is_indexed(tmp_p
     with catalogue.open("a") as handle:
         handle.write(json.dumps({"id": "p0", "title": "duplicate"}) + "\n")
         handle.write(json.dumps({"id": "z", "desc": "wireless"}) + "\n")  # title missing
-    # weight 0 description: a record with only a description cannot be fused -> an encode failure
-    report, store = _run(tmp_path, catalogue, KeywordEncoder(), config=make_config(description_weight=0.0))
-    assert report.indexed == 10 and store.count() == 10
+    report, store = _run(tmp_path, catalogue, KeywordEncoder())
+    assert report.indexed == 11 and store.count() == 11
     stages = [(f.stage, f.location.rsplit(":", 1)[1]) for f in report.failed]
-    assert stages == [("read", "5"), ("read", "10"), ("validate", "13"), ("encode", "14")]
+    assert stages == [("read", "5"), ("read", "10"), ("validate", "13")]
     assert "duplicate id 'p0'" in report.failed[2].reason
-    assert "zero-weight" in report.failed[3].reason
     lines = _failures(tmp_path)
     assert [(line["stage"], line["doc_id"], line["position"]) for line in lines] == [
-        ("read", None, 4), ("read", None, 9), ("validate", "p0", 12), ("encode", "z", 13)]
+        ("read", None, 4), ("read", None, 9), ("validate", "p0", 12)]
     assert all(line["reason"] for line in lines)
+
+
+def test_a_record_whose_present_fields_all_weigh_zero_is_indexed(tmp_path):
+    # weight 0 keeps a field indexed (config.FieldSpec): such a record is searchable by that field
+    catalogue = tmp_path / "cat.jsonl"
+    catalogue.write_text(json.dumps({"id": "z", "title": "", "desc": "wireless mouse"}) + "\n")
+    report, store = _run(tmp_path, catalogue, KeywordEncoder(), config=make_config(description_weight=0.0))
+    assert (report.indexed, report.failed) == (1, []) and store.count() == 1
+    np.testing.assert_allclose(store.vectors(["z"])["z"]["description"], keyword_vector("wireless mouse"),
+                               atol=1e-6)
 
 
 def test_store_rejections_are_write_failures_with_location(tmp_path):

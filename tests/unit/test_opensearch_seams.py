@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 from opensearchpy import OpenSearch
-from test_search_fakes import make_layout
 
 from gcl_search.errors import StoreUnavailable
 from gcl_search.stores.opensearch import OpenSearchStore
 from gcl_search.stores.opensearch_admin import create_versioned_index, swap_alias
+from tests.fakes import make_layout
 
 DEAD = "http://127.0.0.1:1"  # nothing listens there
 

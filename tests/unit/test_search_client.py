@@ -15,14 +15,14 @@ import math
 
 import numpy as np
 import pytest
-from test_search_fakes import KeywordEncoder, exact_field_score, keyword_vector, make_store
-from test_search_fakes import make_config as _make_config
 
 from gcl_search.errors import ConfigError, DimensionMismatch, IndexNotFound, StoreUnavailable
 from gcl_search.search.client import LexicalSpec, SearchClient
 from gcl_search.search.fusion import normalise_min_max
 from gcl_search.stores.base import Range, Term, candidates_from_parts
 from gcl_search.stores.local import LocalStore
+from tests.fakes import KeywordEncoder, exact_field_score, keyword_vector, make_store
+from tests.fakes import make_config as _make_config
 
 S2, S6 = math.sqrt(2), math.sqrt(6)
 
@@ -170,6 +170,23 @@ def test_image_and_multi_field_query(store):
     for h in both:
         if h.doc_id in expected:
             assert h.field_scores["title"] == pytest.approx(expected[h.doc_id] / 0.7, abs=1e-6)
+
+
+def test_query_weights_decide_the_query_vector(store):
+    from PIL import Image
+
+    client = SearchClient(store, make_config(image_query=True), {"kw": KeywordEncoder()})
+    red = Image.new("RGB", (4, 4), (220, 10, 10))
+    # the configured query weights are 1 and 1; these leave the image out of q, so q = usb-cable
+    hits = client.search("usb cable", image=red, query_weights={"query": 1.0, "query_image": 0.0}, k=6)
+    text_only = client.search("usb cable", k=6)
+    assert [(h.doc_id, h.field_scores) for h in hits] == [(h.doc_id, h.field_scores) for h in text_only]
+    with pytest.raises(ConfigError, match="zero-weight"):
+        client.search("usb cable", query_weights={"query": 0.0, "query_image": 1.0})
+    with pytest.raises(ConfigError, match="unknown (query )?field 'title'"):
+        client.search("usb cable", query_weights={"title": 1.0})
+    with pytest.raises(ConfigError, match="finite number >= 0"):
+        client.search("usb cable", query_weights={"query": -1.0})
 
 
 @pytest.mark.parametrize("text", ["", "   ", None])

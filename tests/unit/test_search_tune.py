@@ -11,7 +11,6 @@ import json
 
 import numpy as np
 import pytest
-from test_search_fakes import KeywordEncoder, make_config, make_store
 
 from gcl_search.config import load_config
 from gcl_search.errors import ConfigError, InputFileError
@@ -19,13 +18,16 @@ from gcl_search.evaluation import evaluate
 from gcl_search.search.client import LexicalSpec, SearchClient
 from gcl_search.search.config_io import write_weights
 from gcl_search.search.live import (
+    LiveRequest,
     SearchQuery,
+    live_runs,
     queries_from_judgments,
     read_queries,
     run_queries,
     write_queries,
 )
 from gcl_search.search.tune import simplex_grid, split_queries, tune_weights
+from tests.fakes import KeywordEncoder, make_config, make_store
 
 # doc_id -> (title, description, price, brand)
 WORDS = ["usb", "hdmi", "mouse", "red"]
@@ -48,6 +50,20 @@ def test_run_queries_builds_a_run_in_hit_order(client):
     # fused: (0.9 * 1 + 0.1 * 0) / ||0.9 usb + 0.1 laptop|| = 0.9 / sqrt(0.82)
     assert run["q1"]["t0"] == pytest.approx(0.9 / np.sqrt(0.82))
     assert set(run) == {"q1", "q2"}
+
+
+def test_live_runs_run_each_request_through_one_client_and_write_the_asked_ones(client, tmp_path):
+    from gcl_search.evaluation import read_run
+
+    queries = [SearchQuery("q1", "usb")]
+    requests = [LiveRequest("default"), LiveRequest("desc", {"weights": {"title": 0.0, "description": 1.0}},
+                                                    tmp_path / "desc.jsonl")]
+    messages: list[str] = []
+    runs = live_runs(client, queries, 2, requests, announce=True, log=messages.append)
+    assert [name for name, _ in runs] == ["default", "desc"]
+    assert list(runs[0][1]["q1"]) == ["t0", "d0"] and list(runs[1][1]["q1"])[0] == "d0"
+    assert messages == ["live run default", "live run desc", f"run written to {tmp_path / 'desc.jsonl'}"]
+    assert read_run(tmp_path / "desc.jsonl")["q1"] == pytest.approx(runs[1][1]["q1"])
 
 
 def test_default_weights_rank_the_relevant_document_second(client):
@@ -115,6 +131,23 @@ def test_tuning_a_hybrid_reports_the_lexical_weight(client):
     assert result.scores["heldout/best"] == pytest.approx(1.0)
     # field weights (.9, .1) (defaults), (1, 0), (.5, .5), (0, 1) x 11 lams x 3 fusions
     assert result.trials == 4 * 11 * 3
+
+
+def test_candidate_pool_is_the_union_of_the_searches_with_stored_vectors(client):
+    spec = LexicalSpec(fields=("description",))
+    assert client.lexical_modes(spec) == ("most_fields",)  # fields named: no catch-all alternative
+    pool = client.candidate_pool("usb wireless", depth=2, lexical=spec, modes=("most_fields",))
+    # the default-weight search finds t0 and d0; the title-only and description-only ones find them too
+    assert pool.doc_ids[:2] == ["t0", "d0"] and len(pool.doc_ids) == len(set(pool.doc_ids))
+    assert set(pool.lexical) == {"most_fields"} and set(pool.lexical["most_fields"]) <= set(pool.doc_ids)
+    assert pool.lexical["most_fields"]["d0"] > 0  # "usb" is d0's description
+    for doc_id, vectors in pool.vectors.items():
+        stored = client.store.vectors([doc_id])[doc_id]
+        assert vectors.keys() == stored.keys()
+        assert all(np.array_equal(vectors[f], stored[f]) for f in vectors)
+    np.testing.assert_allclose(pool.query_vectors["title"], client.embedder.embed("usb wireless")["title"])
+    # without text, no BM25 list (an image-only query), and without lexical none either
+    assert client.candidate_pool("usb wireless", depth=2).lexical == {}
 
 
 def test_split_is_seeded_and_disjoint():

@@ -74,6 +74,23 @@ def test_bad_scores_name_file_and_row(tmp_path, score, message):
     assert info.value.line_no == 3 and info.value.path == str(path)  # header is line 1
 
 
+@pytest.mark.parametrize(("name", "text", "line", "message"), [
+    ("t.jsonl", '{"query": "q", "doc_id": "d1", "score": 1}\n{"query": \n', 2, "malformed JSON"),
+    ("t.jsonl", '{"query": "q", "doc_id": "d1", "score": 1}\n\n[1, 2]\n', 3, "JSON object"),
+    ("t.csv", 'query,doc_id,score\nq,d1,1\nq,d2\n', 3, "2 fields but the header has 3"),
+    ("t.txt", 'query,doc_id,score\n', None, "suffix '.txt'"),
+])
+def test_malformed_files_name_file_and_line(tmp_path, name, text, line, message):
+    # the catalogue reader of ingest (ingest/formats.py), with its messages; a bad row stops training data
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputFileError, match=message) as info:
+        read_triples(path)
+    assert info.value.line_no == line and info.value.path == str(path)
+    with pytest.raises(InputFileError, match="no such catalogue file"):
+        read_triples(tmp_path / "missing.csv")
+
+
 def test_unknown_doc_id_names_the_triples_row(tmp_path):
     cat = write_jsonl(tmp_path / "c.jsonl", CATALOGUE)
     triples = write_jsonl(tmp_path / "t.jsonl", [*TRIPLES, {"query": "q", "doc_id": "nope", "score": 1}])
