@@ -99,10 +99,19 @@ class SearchClient:
         ConfigError / DimensionMismatch: the index's recorded layout (`_meta`) does not match the config.
     """
 
-    def __init__(self, store: VectorStore, config: Config, encoders: Mapping[str, Encoder] | None = None, *,
-                 oversample: float | None = None, ef_search: int | None = None,
-                 dense_score: str | None = None, rescore_depth: int | None = None, retries: int = 3,
-                 backoff: float = 0.2):
+    def __init__(
+        self,
+        store: VectorStore,
+        config: Config,
+        encoders: Mapping[str, Encoder] | None = None,
+        *,
+        oversample: float | None = None,
+        ef_search: int | None = None,
+        dense_score: str | None = None,
+        rescore_depth: int | None = None,
+        retries: int = 3,
+        backoff: float = 0.2,
+    ):
         if encoders is None:
             from gcl_search.encoders.registry import load_encoders
 
@@ -130,11 +139,20 @@ class SearchClient:
         """The index's dense fields, in concatenation order."""
         return self.layout.field_names
 
-    def search(self, text: str | None = None, image: ImageInput | None = None, *,
-               weights: Mapping[str, float] | None = None, query_weights: Mapping[str, float] | None = None,
-               lexical: LexicalSpec | None = None, k: int = 10, offset: int = 0,
-               filters: Sequence[Filter] = (), attributes: bool = True,
-               dense_score: str | None = None) -> list[Hit]:
+    def search(
+        self,
+        text: str | None = None,
+        image: ImageInput | None = None,
+        *,
+        weights: Mapping[str, float] | None = None,
+        query_weights: Mapping[str, float] | None = None,
+        lexical: LexicalSpec | None = None,
+        k: int = 10,
+        offset: int = 0,
+        filters: Sequence[Filter] = (),
+        attributes: bool = True,
+        dense_score: str | None = None,
+    ) -> list[Hit]:
         """Run one request.
 
         Args:
@@ -162,17 +180,35 @@ class SearchClient:
             return []
         if lexical is not None and not has_text:
             raise ConfigError("a lexical component needs query text; drop lexical or pass text=...")
-        w = check_field_weights(weights, self.field_names, self.default_weights,
-                                allow_all_zero=lexical is not None)
+        w = check_field_weights(
+            weights, self.field_names, self.default_weights, allow_all_zero=lexical is not None
+        )
         vectors = self.embedder.embed(text if has_text else None, image, query_weights)
-        return self.search_vectors(vectors, w, text=text if has_text else None, lexical=lexical, k=k,
-                                   offset=offset, filters=filters, attributes=attributes,
-                                   dense_score=dense_score)
+        return self.search_vectors(
+            vectors,
+            w,
+            text=text if has_text else None,
+            lexical=lexical,
+            k=k,
+            offset=offset,
+            filters=filters,
+            attributes=attributes,
+            dense_score=dense_score,
+        )
 
-    def search_vectors(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], *,
-                       text: str | None = None, lexical: LexicalSpec | None = None, k: int = 10,
-                       offset: int = 0, filters: Sequence[Filter] = (), attributes: bool = True,
-                       dense_score: str | None = None) -> list[Hit]:
+    def search_vectors(
+        self,
+        query_vectors: Mapping[str, np.ndarray],
+        weights: Mapping[str, float],
+        *,
+        text: str | None = None,
+        lexical: LexicalSpec | None = None,
+        k: int = 10,
+        offset: int = 0,
+        filters: Sequence[Filter] = (),
+        attributes: bool = True,
+        dense_score: str | None = None,
+    ) -> list[Hit]:
         """`search` with the query already embedded (benchmarks and weight tuning embed once).
 
         Args:
@@ -183,16 +219,31 @@ class SearchClient:
         """
         method = _check_dense_score(dense_score or self.dense_score)
         _check_page(k, offset)
-        w = check_field_weights(weights, self.field_names, self.default_weights,
-                                allow_all_zero=lexical is not None)
+        w = check_field_weights(
+            weights, self.field_names, self.default_weights, allow_all_zero=lexical is not None
+        )
         depth = offset + k
         lex_query = None
         if lexical is not None:
             depth = min(MAX_K, math.ceil((offset + k) * (lexical.oversample or self.oversample)))
-            lex_query = LexicalQuery(lexical_text(text or ""), lexical.fields, lexical.depth or depth,
-                                     lexical.resolved_mode(self.layout), lexical.boosts or {})
-        dense, lex = self._call(self.store.candidates, query_vectors, w, depth, filters, lex_query,
-                                attributes, method, self.rescore_depth)
+            lex_query = LexicalQuery(
+                lexical_text(text or ""),
+                lexical.fields,
+                lexical.depth or depth,
+                lexical.resolved_mode(self.layout),
+                lexical.boosts or {},
+            )
+        dense, lex = self._call(
+            self.store.candidates,
+            query_vectors,
+            w,
+            depth,
+            filters,
+            lex_query,
+            attributes,
+            method,
+            self.rescore_depth,
+        )
         found = {c.doc_id: c for c in (*lex, *dense)}
         score_of = dict(zip(found, candidate_scores(list(found.values()), w, self.field_names, method)))
         if len(dense) > depth:  # a rescoring pool: keep the dense candidates the exact score ranks best
@@ -200,7 +251,7 @@ class SearchClient:
             found = {c.doc_id: c for c in (*lex, *dense)}
         scored = [(c.doc_id, score_of[c.doc_id], c.field_scores) for c in found.values()]
         bm25 = {c.doc_id: c.bm25 for c in lex}
-        page = rank_hits(scored, bm25, lexical)[offset:offset + k]
+        page = rank_hits(scored, bm25, lexical)[offset : offset + k]
         return [replace(h, attributes=dict(found[h.doc_id].attributes)) for h in page]
 
     def lexical_modes(self, lexical: LexicalSpec) -> tuple[str, ...]:
@@ -211,8 +262,15 @@ class SearchClient:
             return (mode, *(m for m in LEXICAL_MODES if m != mode))
         return (mode,)
 
-    def candidate_pool(self, text: str | None = None, image: ImageInput | None = None, *, depth: int,
-                       lexical: LexicalSpec | None = None, modes: Sequence[str] = ()) -> CandidatePool:
+    def candidate_pool(
+        self,
+        text: str | None = None,
+        image: ImageInput | None = None,
+        *,
+        depth: int,
+        lexical: LexicalSpec | None = None,
+        modes: Sequence[str] = (),
+    ) -> CandidatePool:
         """A wide candidate pool for re-ranking offline (weight tuning): the union of the ANN search at the
         default weights, one single-field ANN search per field, and with `lexical` and text the BM25 top
         list of each of `modes`; `depth` documents each. No filters; store calls are retried like `search`'s.
@@ -228,8 +286,16 @@ class SearchClient:
         if lexical is not None and text:
             for mode in modes:
                 fields = None if lexical.fields is None or mode == "combined" else list(lexical.fields)
-                lex[mode] = dict(self._call(self.store.lexical, lexical_text(text), fields, depth, mode=mode,
-                                            boosts=lexical.boosts))
+                lex[mode] = dict(
+                    self._call(
+                        self.store.lexical,
+                        lexical_text(text),
+                        fields,
+                        depth,
+                        mode=mode,
+                        boosts=lexical.boosts,
+                    )
+                )
                 ids.update(dict.fromkeys(lex[mode]))
         stored = self._call(self.store.vectors, list(ids))
         order = [d for d in ids if d in stored]
@@ -237,13 +303,21 @@ class SearchClient:
 
     def _call(self, method: Callable[..., T], *args: object, **kwargs: object) -> T:
         wait = wait_exponential_jitter(multiplier=self.backoff, max=5.0, jitter=self.backoff)
-        retrying = Retrying(stop=stop_after_attempt(self.retries), reraise=True, wait=wait,
-                            retry=retry_if_exception_type(StoreUnavailable))
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retries),
+            reraise=True,
+            wait=wait,
+            retry=retry_if_exception_type(StoreUnavailable),
+        )
         return retrying(method, *args, **kwargs)
 
 
-def candidate_scores(candidates: Sequence[Candidate], weights: Mapping[str, float],
-                     field_names: Sequence[str], method: str = "fused") -> np.ndarray:
+def candidate_scores(
+    candidates: Sequence[Candidate],
+    weights: Mapping[str, float],
+    field_names: Sequence[str],
+    method: str = "fused",
+) -> np.ndarray:
     """The dense score of each candidate (float64 (n,)) by `multi_field_scores`, from its `field_scores` and,
     for "fused", its `dots` (whose diagonal says which weighted fields it has)."""
     n, f = len(candidates), len(field_names)
@@ -273,8 +347,11 @@ def _check_dense_score(method: str) -> str:
     return method
 
 
-def rank_hits(scored: Sequence[tuple[str, float, dict[str, float]]], lexical_scores: Mapping[str, float],
-              lexical: LexicalSpec | None) -> list[Hit]:
+def rank_hits(
+    scored: Sequence[tuple[str, float, dict[str, float]]],
+    lexical_scores: Mapping[str, float],
+    lexical: LexicalSpec | None,
+) -> list[Hit]:
     """Combine and sort (score descending, doc_id ascending). Pure: the tuner calls it too."""
     if not scored:
         return []
@@ -286,9 +363,16 @@ def rank_hits(scored: Sequence[tuple[str, float, dict[str, float]]], lexical_sco
         raw = np.array([lexical_scores.get(doc_id, 0.0) for doc_id in ids], dtype=np.float64)
         matched = np.array([doc_id in lexical_scores for doc_id in ids], dtype=bool)
         combined = fuse(ids, dense, raw, matched, lexical.fusion, lexical.weight, lexical.rank_constant)
-    hits = [Hit(doc_id=doc_id, score=float(c), dense_score=float(d), field_scores=fs,
-                lexical_score=lexical_scores.get(doc_id) if lexical is not None else None)
-            for (doc_id, d, fs), c in zip(scored, combined)]
+    hits = [
+        Hit(
+            doc_id=doc_id,
+            score=float(c),
+            dense_score=float(d),
+            field_scores=fs,
+            lexical_score=lexical_scores.get(doc_id) if lexical is not None else None,
+        )
+        for (doc_id, d, fs), c in zip(scored, combined)
+    ]
     hits.sort(key=lambda h: rank_key(h.score, h.doc_id))
     return hits
 

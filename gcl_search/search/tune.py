@@ -83,8 +83,9 @@ class TuneResult:
     trials: int = 0
 
 
-def split_queries(queries: Sequence[SearchQuery], heldout: float, seed: int = 0
-                  ) -> tuple[list[SearchQuery], list[SearchQuery]]:
+def split_queries(
+    queries: Sequence[SearchQuery], heldout: float, seed: int = 0
+) -> tuple[list[SearchQuery], list[SearchQuery]]:
     """A seeded random split into (train, held-out); held-out gets round(heldout * n), at least 1 when
     heldout > 0 and there are 2+ queries."""
     if not 0.0 <= heldout < 1.0:
@@ -104,12 +105,25 @@ def simplex_grid(n_fields: int, step: float) -> list[tuple[float, ...]]:
     return [tuple(c / units for c in combo) for combo in _compositions(units, n_fields)]
 
 
-def tune_weights(client: SearchClient, queries: Sequence[SearchQuery],
-                 judgments: Mapping[str, Mapping[str, int]], metric: str = "ndcg@10", *,
-                 lexical: LexicalSpec | None = None, heldout: float = 0.3, seed: int = 0, k: int = 100,
-                 pool_depth: int = 200, grid_step: float = GRID_STEP, lexical_step: float = LEXICAL_STEP,
-                 folds: int = FOLDS, condensed: bool = False, fusions: Sequence[str] | None = None,
-                 modes: Sequence[str] | None = None, oversamples: Sequence[float] = ()) -> TuneResult:
+def tune_weights(
+    client: SearchClient,
+    queries: Sequence[SearchQuery],
+    judgments: Mapping[str, Mapping[str, int]],
+    metric: str = "ndcg@10",
+    *,
+    lexical: LexicalSpec | None = None,
+    heldout: float = 0.3,
+    seed: int = 0,
+    k: int = 100,
+    pool_depth: int = 200,
+    grid_step: float = GRID_STEP,
+    lexical_step: float = LEXICAL_STEP,
+    folds: int = FOLDS,
+    condensed: bool = False,
+    fusions: Sequence[str] | None = None,
+    modes: Sequence[str] | None = None,
+    oversamples: Sequence[float] = (),
+) -> TuneResult:
     """Choose the field weights (and `lexical.weight` when `lexical` is given) that maximise `metric` and
     hold up across folds of the tuning queries (see the module docstring).
 
@@ -155,49 +169,86 @@ def tune_weights(client: SearchClient, queries: Sequence[SearchQuery],
             modes = possible
         units = _units(lexical_step, "lexical_step")
         lams = sorted({lexical.weight, *(i / units for i in range(units + 1))})
-        choices = list(itertools.product(lams, _unique(lexical.fusion, fusions or FUSIONS),
-                                         _unique(mode, modes), _unique(over, oversamples)))
+        choices = list(
+            itertools.product(
+                lams,
+                _unique(lexical.fusion, fusions or FUSIONS),
+                _unique(mode, modes),
+                _unique(over, oversamples),
+            )
+        )
     candidates = _candidates(len(names), start, choices, grid_step)
     used_modes = sorted({c[3] for c in candidates if c[3] is not None})
     pools = {q.query_id: build_pool(client, q, pool_depth, lexical, used_modes) for q in train}
     options = {"condensed": condensed, "unknown_queries": "ignore"}
-    scorer = _Scorer(pools, {q.query_id: judgments.get(q.query_id, {}) for q in train}, metric, lexical, k,
-                     options)
+    scorer = _Scorer(
+        pools, {q.query_id: judgments.get(q.query_id, {}) for q in train}, metric, lexical, k, options
+    )
     matrix = np.stack([scorer(c) for c in candidates])  # (candidates, scored queries)
     shrink, cv_scores, n_folds = _choose_shrinkage(scorer, candidates, matrix, start, folds, seed)
     chosen = _blend(start, candidates[_best(candidates, matrix.mean(axis=1))], shrink)
     weights, spec = dict(zip(names, chosen[0])), _spec(lexical, chosen)
     settings = {"default": (dict(zip(names, default)), lexical), "best": (weights, spec)}
     scores = _live_scores(client, metric, settings, {"train": train, "heldout": held}, judgments, k, options)
-    return TuneResult(metric, weights, spec, settings["default"][0], lexical,
-                      tuple(q.query_id for q in train), tuple(q.query_id for q in held), shrink, cv_scores,
-                      n_folds, scores, len(candidates))
+    return TuneResult(
+        metric,
+        weights,
+        spec,
+        settings["default"][0],
+        lexical,
+        tuple(q.query_id for q in train),
+        tuple(q.query_id for q in held),
+        shrink,
+        cv_scores,
+        n_folds,
+        scores,
+        len(candidates),
+    )
 
 
 class _Scorer:
     """Per-query metric of one candidate on the pools (all tuning queries, or a subset by position)."""
 
-    def __init__(self, pools: Mapping[str, Pool], judgments: Mapping[str, Mapping[str, int]], metric: str,
-                 lexical: LexicalSpec | None, k: int, options: Mapping[str, object]):
+    def __init__(
+        self,
+        pools: Mapping[str, Pool],
+        judgments: Mapping[str, Mapping[str, int]],
+        metric: str,
+        lexical: LexicalSpec | None,
+        k: int,
+        options: Mapping[str, object],
+    ):
         self.pools, self.judgments, self.metric = pools, judgments, metric
         self.lexical, self.k, self.options = lexical, k, options
         self.query_ids = list(evaluate(judgments, {}, [metric], missing_queries="zero", **options).query_ids)
         if not self.query_ids:
-            raise ConfigError("no tuning query has a judged relevant document (grade >= 1); nothing to "
-                              "tune on")
+            raise ConfigError(
+                "no tuning query has a judged relevant document (grade >= 1); nothing to tune on"
+            )
 
     def __call__(self, candidate: Candidate, subset: Sequence[int] | None = None) -> np.ndarray:
         spec = _spec(self.lexical, candidate)
         ids = self.query_ids if subset is None else [self.query_ids[i] for i in subset]
         run = {qid: rank_pool(self.pools[qid], candidate[0], spec, candidate[3], self.k) for qid in ids}
-        report = evaluate({qid: self.judgments[qid] for qid in ids}, run, [self.metric],
-                          missing_queries="zero", **self.options)
+        report = evaluate(
+            {qid: self.judgments[qid] for qid in ids},
+            run,
+            [self.metric],
+            missing_queries="zero",
+            **self.options,
+        )
         values = dict(zip(report.query_ids, report.column(self.metric)))
         return np.array([values[qid] for qid in ids], dtype=np.float64)
 
 
-def _choose_shrinkage(scorer: _Scorer, candidates: Sequence[Candidate], matrix: np.ndarray,
-                      default: Candidate, folds: int, seed: int) -> tuple[float, dict[float, float], int]:
+def _choose_shrinkage(
+    scorer: _Scorer,
+    candidates: Sequence[Candidate],
+    matrix: np.ndarray,
+    default: Candidate,
+    folds: int,
+    seed: int,
+) -> tuple[float, dict[float, float], int]:
     """(chosen a, a -> cross-validated mean, folds used): k-fold over the scored tuning queries."""
     n = matrix.shape[1]
     n_folds = min(folds, n)
@@ -237,21 +288,30 @@ def _spec(lexical: LexicalSpec | None, candidate: Candidate) -> LexicalSpec | No
     if lexical is None or candidate[1] is None:
         return None
     _, lam, fusion, mode, oversample = candidate
-    return replace(lexical, weight=lam, fusion=fusion, mode=mode, oversample=oversample,
-                   fields=lexical.fields if mode == "most_fields" else None)
+    return replace(
+        lexical,
+        weight=lam,
+        fusion=fusion,
+        mode=mode,
+        oversample=oversample,
+        fields=lexical.fields if mode == "most_fields" else None,
+    )
 
 
 def _unique(first, others) -> list:
     return list(dict.fromkeys([first, *others]))
 
 
-def _candidates(n_fields: int, start: Candidate, choices: Sequence[tuple], grid_step: float
-                ) -> list[Candidate]:
+def _candidates(
+    n_fields: int, start: Candidate, choices: Sequence[tuple], grid_step: float
+) -> list[Candidate]:
     """The start first, then the grid x the lexical choices sorted by distance to it (ties stay close)."""
     grid = simplex_grid(n_fields, grid_step)
     if (len(grid) + 1) * len(choices) > MAX_CANDIDATES:
-        raise ConfigError(f"{(len(grid) + 1) * len(choices)} settings to try (> {MAX_CANDIDATES}); use a "
-                          "coarser grid step or fewer lexical choices")
+        raise ConfigError(
+            f"{(len(grid) + 1) * len(choices)} settings to try (> {MAX_CANDIDATES}); use a "
+            "coarser grid step or fewer lexical choices"
+        )
     points = [start[0], *(w for w in grid if sum(abs(x - y) for x, y in zip(w, start[0])) > 1e-9)]
     others = [(w, *c) for w, c in itertools.product(points, choices)]
     others = [c for c in others if not _same(c, start)]
@@ -290,10 +350,15 @@ def _compositions(total: int, parts: int):
             yield (first, *rest)
 
 
-def _live_scores(client: SearchClient, metric: str,
-                 settings: Mapping[str, tuple[dict[str, float], LexicalSpec | None]],
-                 splits: Mapping[str, Sequence[SearchQuery]], judgments: Mapping[str, Mapping[str, int]],
-                 k: int, options: Mapping[str, object]) -> dict[str, float]:
+def _live_scores(
+    client: SearchClient,
+    metric: str,
+    settings: Mapping[str, tuple[dict[str, float], LexicalSpec | None]],
+    splits: Mapping[str, Sequence[SearchQuery]],
+    judgments: Mapping[str, Mapping[str, int]],
+    k: int,
+    options: Mapping[str, object],
+) -> dict[str, float]:
     """`<split>/<setting>` -> `metric` of a live run through the client."""
     scores: dict[str, float] = {}
     for split, queries in splits.items():

@@ -52,8 +52,10 @@ class DenseField:
 
     def __post_init__(self) -> None:
         if not self.name or self.name.startswith("_"):
-            raise ConfigError(f"dense field name {self.name!r} must be non-empty and not start with '_' "
-                              "(reserved for the store's own fields)")
+            raise ConfigError(
+                f"dense field name {self.name!r} must be non-empty and not start with '_' "
+                "(reserved for the store's own fields)"
+            )
         if self.dim < 1:
             raise ConfigError(f"dense field {self.name!r}: dim = {self.dim} must be >= 1")
 
@@ -73,8 +75,10 @@ class AttributeField:
 
     def __post_init__(self) -> None:
         if self.type not in ATTRIBUTE_TYPES:
-            raise ConfigError(f"attribute {self.name!r}: type {self.type!r} is not known; use one of: "
-                              f"{', '.join(ATTRIBUTE_TYPES)}")
+            raise ConfigError(
+                f"attribute {self.name!r}: type {self.type!r} is not known; use one of: "
+                f"{', '.join(ATTRIBUTE_TYPES)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -148,8 +152,11 @@ class IndexLayout:
         names = [f.name for f in self.dense_fields]
         if not names:
             raise ConfigError("an index layout needs at least one dense field")
-        for kind, values in (("dense field", names), ("text field", list(self.text_fields)),
-                             ("attribute", [a.name for a in self.attributes])):
+        for kind, values in (
+            ("dense field", names),
+            ("text field", list(self.text_fields)),
+            ("attribute", [a.name for a in self.attributes]),
+        ):
             dupes = sorted({v for v in values if values.count(v) > 1})
             if dupes:
                 raise ConfigError(f"{kind} {dupes[0]!r} is listed twice in the index layout")
@@ -158,10 +165,12 @@ class IndexLayout:
             check_weights(preset, names, "preset weight")
             weighted = [f for f in self.dense_fields if preset.get(f.name, 0) > 0]
             if len({(f.encoder, f.dim) for f in weighted}) > 1:
-                raise ConfigError(f"preset_weights weights fields of several encoders or dimensions "
-                                  f"({sorted({(f.encoder, f.dim) for f in weighted})}); "
-                                  "a preset vector needs one query vector for all its fields: weight only "
-                                  "fields of one encoder")
+                raise ConfigError(
+                    f"preset_weights weights fields of several encoders or dimensions "
+                    f"({sorted({(f.encoder, f.dim) for f in weighted})}); "
+                    "a preset vector needs one query vector for all its fields: weight only "
+                    "fields of one encoder"
+                )
 
     @property
     def preset_dim(self) -> int:
@@ -194,8 +203,10 @@ class IndexLayout:
             if a.name == name:
                 return a
         known = ", ".join(a.name for a in self.attributes) or "none"
-        raise ConfigError(f"{name!r} is not a filterable attribute of this index (declared: {known}); "
-                          "declare it in the index layout and re-create the index")
+        raise ConfigError(
+            f"{name!r} is not a filterable attribute of this index (declared: {known}); "
+            "declare it in the index layout and re-create the index"
+        )
 
     def to_meta(self) -> dict:
         """A JSON-able dict for `_meta.gcl_search` / meta.json (inverse: `from_meta`)."""
@@ -203,11 +214,13 @@ class IndexLayout:
         options.update(options.pop("opensearch"))
         if options["preset_weights"] is not None:
             options["preset_weights"] = dict(options["preset_weights"])
-        return {"layout_version": LAYOUT_VERSION,
-                "dense_fields": [asdict(f) for f in self.dense_fields],
-                "text_fields": list(self.text_fields),
-                "attributes": [asdict(a) for a in self.attributes],
-                "options": options}
+        return {
+            "layout_version": LAYOUT_VERSION,
+            "dense_fields": [asdict(f) for f in self.dense_fields],
+            "text_fields": list(self.text_fields),
+            "attributes": [asdict(a) for a in self.attributes],
+            "options": options,
+        }
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, object], where: str = "index") -> IndexLayout:
@@ -218,20 +231,25 @@ class IndexLayout:
         """
         version = meta.get("layout_version") if isinstance(meta, Mapping) else None
         if version != LAYOUT_VERSION:
-            raise ConfigError(f"{where}: layout version {version!r} is not {LAYOUT_VERSION}; the index was "
-                              "not created by this gcl-search version (re-create it)")
+            raise ConfigError(
+                f"{where}: layout version {version!r} is not {LAYOUT_VERSION}; the index was "
+                "not created by this gcl-search version (re-create it)"
+            )
         try:
             options = {**_LEGACY_OPTIONS, **meta["options"]}
             opensearch = OpenSearchOptions(**{k: options.pop(k) for k in _OPENSEARCH_KEYS if k in options})
             for key in _DROPPED_OPTIONS:
                 options.pop(key, None)
-            return cls(dense_fields=tuple(DenseField(**f) for f in meta["dense_fields"]),
-                       text_fields=tuple(meta["text_fields"]),
-                       attributes=tuple(AttributeField(**a) for a in meta["attributes"]),
-                       options=LayoutOptions(**options, opensearch=opensearch))
+            return cls(
+                dense_fields=tuple(DenseField(**f) for f in meta["dense_fields"]),
+                text_fields=tuple(meta["text_fields"]),
+                attributes=tuple(AttributeField(**a) for a in meta["attributes"]),
+                options=LayoutOptions(**options, opensearch=opensearch),
+            )
         except (KeyError, TypeError) as err:
-            raise ConfigError(f"{where}: malformed gcl_search layout metadata ({err!r}); "
-                              "re-create the index") from err
+            raise ConfigError(
+                f"{where}: malformed gcl_search layout metadata ({err!r}); re-create the index"
+            ) from err
 
     def check_compatible(self, other: IndexLayout, where: str = "index") -> None:
         """Refuse to write or search `where` (laid out as `self`) with a config that gives `other`.
@@ -245,29 +263,41 @@ class IndexLayout:
         """
         mine, theirs = self.dense_fields, other.dense_fields
         if [f.name for f in mine] != [f.name for f in theirs]:
-            raise ConfigError(f"{where} was built with dense fields {list(self.field_names)} but the config "
-                              f"has {list(other.field_names)}; use a matching config or re-index into a new "
-                              "index")
+            raise ConfigError(
+                f"{where} was built with dense fields {list(self.field_names)} but the config "
+                f"has {list(other.field_names)}; use a matching config or re-index into a new "
+                "index"
+            )
         for a, b in zip(mine, theirs):
             if a.dim != b.dim:
-                raise DimensionMismatch(f"{where}: field {a.name!r} has dimension {a.dim} in the index but "
-                                        f"{b.dim} in the config (encoder {b.encoder!r}); re-index into a new "
-                                        "index or use the original encoder")
+                raise DimensionMismatch(
+                    f"{where}: field {a.name!r} has dimension {a.dim} in the index but "
+                    f"{b.dim} in the config (encoder {b.encoder!r}); re-index into a new "
+                    "index or use the original encoder"
+                )
             if a.encoder != b.encoder or a.modality != b.modality:
-                raise ConfigError(f"{where}: field {a.name!r} was encoded with {a.encoder!r} ({a.modality}) "
-                                  f"but the config uses {b.encoder!r} ({b.modality}); re-index or fix the "
-                                  "config")
+                raise ConfigError(
+                    f"{where}: field {a.name!r} was encoded with {a.encoder!r} ({a.modality}) "
+                    f"but the config uses {b.encoder!r} ({b.modality}); re-index or fix the "
+                    "config"
+                )
         same_attrs = set(self.attributes) == set(other.attributes)
         if tuple(self.text_fields) != tuple(other.text_fields) or not same_attrs:
-            raise ConfigError(f"{where}: text fields / attributes {list(self.text_fields)} / "
-                              f"{[a.name for a in self.attributes]} differ from the config's "
-                              f"{list(other.text_fields)} / {[a.name for a in other.attributes]}; re-index "
-                              "into a new index or fix the config")
+            raise ConfigError(
+                f"{where}: text fields / attributes {list(self.text_fields)} / "
+                f"{[a.name for a in self.attributes]} differ from the config's "
+                f"{list(other.text_fields)} / {[a.name for a in other.attributes]}; re-index "
+                "into a new index or fix the config"
+            )
 
 
-def layout_from_config(config: Config, dims: Mapping[str, int], text_fields: Sequence[str] | None = None,
-                       attributes: Sequence[AttributeField] = (), options: LayoutOptions | None = None
-                       ) -> IndexLayout:
+def layout_from_config(
+    config: Config,
+    dims: Mapping[str, int],
+    text_fields: Sequence[str] | None = None,
+    attributes: Sequence[AttributeField] = (),
+    options: LayoutOptions | None = None,
+) -> IndexLayout:
     """Build the IndexLayout for a Config's document fields.
 
     Args:
@@ -284,13 +314,18 @@ def layout_from_config(config: Config, dims: Mapping[str, int], text_fields: Seq
     dense = []
     for spec in config.fields:
         if spec.encoder not in dims:
-            raise ConfigError(f"no dimension known for encoder {spec.encoder!r} (field {spec.name!r}); "
-                              "load the encoder first")
+            raise ConfigError(
+                f"no dimension known for encoder {spec.encoder!r} (field {spec.name!r}); "
+                "load the encoder first"
+            )
         dense.append(DenseField(spec.name, int(dims[spec.encoder]), spec.encoder, spec.modality))
     if text_fields is None:
         text_fields = config.text_field_names()
     if options is None:
         preset = {spec.name: spec.weight for spec in config.fields if spec.weight > 0}
-        options = LayoutOptions(preset_weights=preset if config.index.preset_vector else None,
-                                analyzer=config.index.analyzer, catch_all=config.index.catch_all)
+        options = LayoutOptions(
+            preset_weights=preset if config.index.preset_vector else None,
+            analyzer=config.index.analyzer,
+            catch_all=config.index.catch_all,
+        )
     return IndexLayout(tuple(dense), tuple(text_fields), tuple(attributes), options)

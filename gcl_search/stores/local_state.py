@@ -59,15 +59,18 @@ def _to_row(layout: IndexLayout, doc: Document) -> Row:
         value = doc.attributes.get(attr.name)
         values = value if isinstance(value, (list, tuple)) else [value]
         if any(v is not None and not _TYPE_CHECKS[attr.type](v) for v in values):
-            raise ConfigError(f"document {doc.doc_id!r}: attribute {attr.name!r} = {value!r} is not a "
-                              f"{attr.type}; fix the catalogue value or the attribute type")
+            raise ConfigError(
+                f"document {doc.doc_id!r}: attribute {attr.name!r} = {value!r} is not a "
+                f"{attr.type}; fix the catalogue value or the attribute type"
+            )
     texts = {name: text for name, text in doc.texts.items() if isinstance(text, str) and text}
     try:
         json.dumps([texts, dict(doc.attributes)])
     except (TypeError, ValueError) as err:
         raise ConfigError(f"document {doc.doc_id!r}: texts/attributes are not JSON values ({err})") from err
-    return Row(doc.doc_id, concat, tuple(name in present for name in layout.field_names), texts,
-               dict(doc.attributes))
+    return Row(
+        doc.doc_id, concat, tuple(name in present for name in layout.field_names), texts, dict(doc.attributes)
+    )
 
 
 @dataclass
@@ -75,8 +78,8 @@ class LocalState:
     """All documents, latest version per id, as arrays for search."""
 
     ids: list[str]
-    concat: np.ndarray          # (n, concat_dim) float32
-    present: np.ndarray         # (n, F) bool
+    concat: np.ndarray  # (n, concat_dim) float32
+    present: np.ndarray  # (n, F) bool
     texts: list[dict[str, str]]
     attrs: list[dict[str, object]]
     row_of: dict[str, int] = field(default_factory=dict)
@@ -142,8 +145,10 @@ class LocalState:
             elif target in layout.field_names:
                 self._matrices[target] = np.ascontiguousarray(self.concat[:, layout.offsets[target]])
             else:
-                raise ConfigError(f"unknown knn target {target!r}; use {CONCAT!r}, {PRESET!r} or "
-                                  f"a dense field ({', '.join(layout.field_names)})")
+                raise ConfigError(
+                    f"unknown knn target {target!r}; use {CONCAT!r}, {PRESET!r} or "
+                    f"a dense field ({', '.join(layout.field_names)})"
+                )
         return self._matrices[target]
 
     def gram(self, layout: IndexLayout) -> np.ndarray:
@@ -154,14 +159,22 @@ class LocalState:
             for i, f in enumerate(fields):
                 for j in range(i, len(fields)):
                     if fields[j].dim == f.dim:
-                        dots = np.einsum("nd,nd->n", self.concat[:, offsets[f.name]],
-                                         self.concat[:, offsets[fields[j].name]])
+                        dots = np.einsum(
+                            "nd,nd->n",
+                            self.concat[:, offsets[f.name]],
+                            self.concat[:, offsets[fields[j].name]],
+                        )
                         out[:, i, j] = out[:, j, i] = dots * self.present[:, i] * self.present[:, j]
             self._gram = out
         return self._gram
 
-    def dense_scores(self, layout: IndexLayout, query_vectors: Mapping[str, np.ndarray],
-                     weights: Mapping[str, float], method: str) -> np.ndarray:
+    def dense_scores(
+        self,
+        layout: IndexLayout,
+        query_vectors: Mapping[str, np.ndarray],
+        weights: Mapping[str, float],
+        method: str,
+    ) -> np.ndarray:
         """(n,) exact dense score of every document (`multi_field_scores`; float32 similarities)."""
         sims = np.zeros(self.present.shape, dtype=np.float32)
         w = np.array([float(weights.get(name, 0.0)) for name in layout.field_names])
@@ -182,8 +195,11 @@ class LocalState:
         """(n, dim) matrix of `per_document(field vectors)` (a zero row where it gives None)."""
         out = np.zeros((len(self.ids), dim), dtype=np.float32)
         for i in range(len(self.ids)):
-            vecs = {name: self.concat[i, layout.offsets[name]]
-                    for j, name in enumerate(layout.field_names) if self.present[i, j]}
+            vecs = {
+                name: self.concat[i, layout.offsets[name]]
+                for j, name in enumerate(layout.field_names)
+                if self.present[i, j]
+            }
             vec = per_document(layout, vecs)
             if vec is not None:
                 out[i] = vec
@@ -197,9 +213,13 @@ def _read_segment(path: Path, name: str) -> tuple[list[str], np.ndarray, np.ndar
         with open(path / f"{name}.jsonl", encoding="utf-8") as handle:
             docs = [json.loads(line) for line in handle]
     except (OSError, ValueError, KeyError) as err:
-        raise StoreUnavailable(f"cannot read segment {name} of the local store {path} ({err}); the store is "
-                               "damaged, re-create it") from err
+        raise StoreUnavailable(
+            f"cannot read segment {name} of the local store {path} ({err}); the store is "
+            "damaged, re-create it"
+        ) from err
     if len(docs) != len(ids):
-        raise StoreUnavailable(f"segment {name} of {path} is inconsistent ({len(ids)} vectors, {len(docs)} "
-                               "records); re-create the store")
+        raise StoreUnavailable(
+            f"segment {name} of {path} is inconsistent ({len(ids)} vectors, {len(docs)} "
+            "records); re-create the store"
+        )
     return ids, concat, present, docs

@@ -48,8 +48,17 @@ class OpenSearchStore(OpenSearchConnection):
         kwargs: the connection's (`OpenSearchConnection`: retries, bulk sizes, `connect` arguments).
     """
 
-    def __init__(self, client_or_url: Any, index: str, *, shards: int = 1, replicas: int = 0,
-                 drop_replicas_during_load: bool = False, ef_search: int | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        client_or_url: Any,
+        index: str,
+        *,
+        shards: int = 1,
+        replicas: int = 0,
+        drop_replicas_during_load: bool = False,
+        ef_search: int | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(client_or_url, index, **kwargs)
         self.shards, self.replicas = shards, replicas
         self.drop_replicas_during_load = drop_replicas_during_load
@@ -68,8 +77,10 @@ class OpenSearchStore(OpenSearchConnection):
     def create(self, layout: IndexLayout, *, exist_ok: bool = False) -> None:
         if self.exists():
             if not exist_ok:
-                raise ConfigError(f"index {self.index!r} exists already at {self.url}; pass exist_ok, "
-                                  "drop it, or build a new version behind an alias")
+                raise ConfigError(
+                    f"index {self.index!r} exists already at {self.url}; pass exist_ok, "
+                    "drop it, or build a new version behind an alias"
+                )
             self.layout().check_compatible(layout, where=f"index {self.index!r}")
             return
         body = mapping.build_index_body(layout, self.shards, self.replicas)
@@ -90,8 +101,10 @@ class OpenSearchStore(OpenSearchConnection):
             concrete = next(iter(mapping.values()))["mappings"]
             meta = concrete.get("_meta", {}).get("gcl_search")
             if meta is None:
-                raise ConfigError(f"index {self.index!r} has no gcl_search layout in its _meta; it was not "
-                                  "created by gcl-search (use another index name)")
+                raise ConfigError(
+                    f"index {self.index!r} has no gcl_search layout in its _meta; it was not "
+                    "created by gcl-search (use another index name)"
+                )
             self._layout = IndexLayout.from_meta(meta, where=f"index {self.index!r}")
         return self._layout
 
@@ -110,8 +123,10 @@ class OpenSearchStore(OpenSearchConnection):
         saved = {}
         for settings in current.values():
             index_settings = settings["settings"]["index"]
-            saved = {"refresh_interval": index_settings.get("refresh_interval"),
-                     "number_of_replicas": index_settings.get("number_of_replicas")}
+            saved = {
+                "refresh_interval": index_settings.get("refresh_interval"),
+                "number_of_replicas": index_settings.get("number_of_replicas"),
+            }
         relaxed: dict[str, Any] = {"refresh_interval": "-1"}
         if self.drop_replicas_during_load:
             relaxed["number_of_replicas"] = 0
@@ -146,8 +161,9 @@ class OpenSearchStore(OpenSearchConnection):
 
     # -- reads -----------------------------------------------------------------------------------------------
 
-    def knn(self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT
-            ) -> list[tuple[str, float]]:
+    def knn(
+        self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT
+    ) -> list[tuple[str, float]]:
         layout = self.layout()
         check_filters(layout, filters)
         body = bodies.build_knn_query(layout, vector, k, filters, target, self.ef_search)
@@ -159,22 +175,39 @@ class OpenSearchStore(OpenSearchConnection):
     def vectors(self, doc_ids: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
         layout, out = self.layout(), {}
         for lo in range(0, len(doc_ids), VECTORS_BATCH):
-            body = bodies.build_vectors_query(layout, doc_ids[lo:lo + VECTORS_BATCH])
+            body = bodies.build_vectors_query(layout, doc_ids[lo : lo + VECTORS_BATCH])
             for hit in self._read(self.client.search, index=self.index, body=body)["hits"]["hits"]:
                 found = hit.get("fields", {}).get(scripts.VECTORS, [{}])[0]
                 out[hit["_id"]] = {name: np.asarray(v, dtype=np.float32) for name, v in found.items()}
         return out
 
-    def candidates(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], depth: int,
-                   filters: Sequence[Filter] = (), lexical: LexicalQuery | None = None,
-                   attributes: bool = True, dense_score: str = "sum", pool: int | None = None
-                   ) -> tuple[list[Candidate], list[Candidate]]:
+    def candidates(
+        self,
+        query_vectors: Mapping[str, np.ndarray],
+        weights: Mapping[str, float],
+        depth: int,
+        filters: Sequence[Filter] = (),
+        lexical: LexicalQuery | None = None,
+        attributes: bool = True,
+        dense_score: str = "sum",
+        pool: int | None = None,
+    ) -> tuple[list[Candidate], list[Candidate]]:
         layout = self.layout()
         check_filters(layout, filters)
         if lexical is not None:
             self._check_lexical(layout, lexical.fields, lexical.mode, lexical.boosts)
-        searches = bodies.build_candidate_searches(layout, query_vectors, weights, depth, filters,
-                                                   self.ef_search, lexical, attributes, dense_score, pool)
+        searches = bodies.build_candidate_searches(
+            layout,
+            query_vectors,
+            weights,
+            depth,
+            filters,
+            self.ef_search,
+            lexical,
+            attributes,
+            dense_score,
+            pool,
+        )
         if not searches:
             return [], []
         if len(searches) == 1:
@@ -201,13 +234,27 @@ class OpenSearchStore(OpenSearchConnection):
         out = []
         for hit in response["hits"]["hits"]:
             sims, dots = scripts.parse_field_sims(hit)
-            out.append(Candidate(hit["_id"], sims, dict((hit.get("_source") or {}).get("attr", {})),
-                                 float(hit["_score"]) if bm25 else None, dots))
+            out.append(
+                Candidate(
+                    hit["_id"],
+                    sims,
+                    dict((hit.get("_source") or {}).get("attr", {})),
+                    float(hit["_score"]) if bm25 else None,
+                    dots,
+                )
+            )
         return out
 
-    def lexical(self, text: str, fields: Sequence[str] | None, k: int, filters: Sequence[Filter] = (), *,
-                mode: str = "most_fields", boosts: Mapping[str, float] | None = None
-                ) -> list[tuple[str, float]]:
+    def lexical(
+        self,
+        text: str,
+        fields: Sequence[str] | None,
+        k: int,
+        filters: Sequence[Filter] = (),
+        *,
+        mode: str = "most_fields",
+        boosts: Mapping[str, float] | None = None,
+    ) -> list[tuple[str, float]]:
         layout = self.layout()
         check_filters(layout, filters)
         checked = self._check_lexical(layout, fields, mode, boosts)
@@ -215,10 +262,12 @@ class OpenSearchStore(OpenSearchConnection):
         hits = self._read(self.client.search, index=self.index, body=body)["hits"]["hits"]
         return ranked({h["_id"]: float(h["_score"]) for h in hits}, k)
 
-    def _check_lexical(self, layout: IndexLayout, fields: Sequence[str] | None, mode: str,
-                       boosts: Mapping[str, float] | None) -> list[str]:
-        return lexical_fields(layout, fields, mode, boosts, f"index {self.index!r}",
-                              "re-ingest into a new index")
+    def _check_lexical(
+        self, layout: IndexLayout, fields: Sequence[str] | None, mode: str, boosts: Mapping[str, float] | None
+    ) -> list[str]:
+        return lexical_fields(
+            layout, fields, mode, boosts, f"index {self.index!r}", "re-ingest into a new index"
+        )
 
     def attributes(self, doc_ids: Sequence[str]) -> dict[str, dict[str, object]]:
         return {d: dict(s.get("attr", {})) for d, s in self._mget(doc_ids, ["attr"]).items()}
@@ -229,8 +278,9 @@ class OpenSearchStore(OpenSearchConnection):
     def _mget(self, doc_ids: Sequence[str], includes: list[str]) -> dict[str, dict]:
         if not doc_ids:
             return {}
-        response = self._call(self.client.mget, index=self.index, body={"ids": list(doc_ids)},
-                              _source_includes=includes)
+        response = self._call(
+            self.client.mget, index=self.index, body={"ids": list(doc_ids)}, _source_includes=includes
+        )
         return {d["_id"]: d.get("_source", {}) for d in response["docs"] if d.get("found")}
 
     def with_index(self, index: str) -> OpenSearchStore:
@@ -251,8 +301,9 @@ class OpenSearchStore(OpenSearchConnection):
     def summaries(self) -> list[IndexSummary]:
         """The gcl-search indices this store's name matches (an index, an alias, or a pattern such as `*`):
         layout metadata as stored, document count, size (primaries and replicas), aliases, server version."""
-        metas = self._call(self.client.indices.get_mapping, index=self.index,
-                           filter_path="*.mappings._meta.gcl_search")
+        metas = self._call(
+            self.client.indices.get_mapping, index=self.index, filter_path="*.mappings._meta.gcl_search"
+        )
         names = sorted(metas)
         if not names:
             return []
@@ -260,9 +311,16 @@ class OpenSearchStore(OpenSearchConnection):
         stats = self._call(self.client.indices.stats, index=joined, metric="store")["indices"]
         aliases = self._call(self.client.indices.get_alias, index=joined)
         version = self._call(self.client.info)["version"]["number"]
-        return [IndexSummary(name, "opensearch", int(self._call(self.client.count, index=name)["count"]),
-                             int(stats[name]["total"]["store"]["size_in_bytes"]),
-                             metas[name]["mappings"]["_meta"]["gcl_search"],
-                             aliases=sorted(aliases.get(name, {}).get("aliases", {})), location=self.url,
-                             engine_version=version)
-                for name in names]
+        return [
+            IndexSummary(
+                name,
+                "opensearch",
+                int(self._call(self.client.count, index=name)["count"]),
+                int(stats[name]["total"]["store"]["size_in_bytes"]),
+                metas[name]["mappings"]["_meta"]["gcl_search"],
+                aliases=sorted(aliases.get(name, {}).get("aliases", {})),
+                location=self.url,
+                engine_version=version,
+            )
+            for name in names
+        ]
