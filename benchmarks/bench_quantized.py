@@ -115,7 +115,8 @@ def main() -> None:
             print(
                 f"{name:12s} ef {ef:5d}  "
                 + "  ".join(
-                    f"{label}: recall {np.mean(recall[label]):.4f} p50 {np.median(times[label]) * 1000:5.1f} ms"
+                    f"{label}: recall {np.mean(recall[label]):.4f} "
+                    f"p50 {np.median(times[label]) * 1000:5.1f} ms"
                     for label in times
                 ),
                 flush=True,

@@ -99,8 +99,8 @@ def test_example_icecat_config_loads():
         (
             'modality = "image"\nencoder = "clip"',
             'modality = "image"\nencoder = "minilm"',
-            r"fields\[1\] \(name = 'image'\): modality 'image' needs an encoder with an image tower, but 'minilm' "
-            r"\(sentence-transformers\) encodes text only",
+            r"fields\[1\] \(name = 'image'\): modality 'image' needs an encoder with an image tower, "
+            r"but 'minilm' \(sentence-transformers\) encodes text only",
         ),
         (
             'name = "image"',
@@ -173,8 +173,8 @@ def test_search_fusions_match_the_fusion_module():
         ('lexical_fields = ["title", "title"]', r"lexical_fields = \['title', 'title'\] must list distinct"),
         (
             'lexical_fields = ["image"]',
-            r"\[search\].lexical_fields: 'image' is not a BM25 text field \(\[index\] text_fields, else the text "
-            r"\[\[fields\]\]: title\)",
+            r"\[search\].lexical_fields: 'image' is not a BM25 text field "
+            r"\(\[index\] text_fields, else the text \[\[fields\]\]: title\)",
         ),
         ("lexical_boosts = {image = 2.0}", r"\[search\].lexical_boosts: 'image' is not a BM25 text field"),
         ("lexical_boosts = {title = 0}", r"\[search\]: lexical boost title=0.0 must be a finite number > 0"),
