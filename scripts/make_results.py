@@ -196,7 +196,7 @@ def _refresh_copied(out: Path, log) -> None:
 
 def _runs(args: argparse.Namespace, qrels, log) -> dict[str, dict]:
     """BM25, dense and hybrid runs of the base model over every judged query, live through the store."""
-    from gcl_search.cli.search import build_client
+    from gcl_search.cli.request import build_client
     from gcl_search.search.live import SearchQuery, run_queries
     from gcl_search.search.options import resolve_lexical
 

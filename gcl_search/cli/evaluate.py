@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from gcl_search.cli.search import REQUEST_OPTIONS, live_options, live_runs, request_options
+from gcl_search.cli.live import live_options, live_runs
+from gcl_search.cli.request import REQUEST_OPTIONS, request_options
 from gcl_search.evaluation import DEFAULT_METRICS, compare, evaluate, read_judgments, read_run
 from gcl_search.evaluation.compare import TESTS
 from gcl_search.evaluation.report import FORMATS, render

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from gcl_search.cli.options import connection_options
-from gcl_search.cli.search import REQUEST_OPTIONS, request_options
+from gcl_search.cli.request import REQUEST_OPTIONS, request_options
 from gcl_search.training.teacher import RANK_FORMULAS
 
 
@@ -181,7 +181,7 @@ def triples_command(
     else:
         if not (config_path and index):
             raise ConfigError("a live teacher needs both --config and --index")
-        from gcl_search.cli.search import build_client, build_request
+        from gcl_search.cli.request import build_client, build_request
 
         client = build_client(config_path, index, store_dir, opensearch_url, ca_certs, insecure, timeout, 3)
         request = build_request(client, **{k: request_options_given[k] for k in REQUEST_OPTIONS})

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from gcl_search.cli.search import build_client, build_request, request_options, store_options
+from gcl_search.cli.request import build_client, build_request, request_options, store_options
 from gcl_search.search.tune import FOLDS, GRID_STEP, LEXICAL_STEP
 
 if TYPE_CHECKING:
