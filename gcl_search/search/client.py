@@ -33,30 +33,21 @@ from typing import TypeVar
 import numpy as np
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from gcl_search.config import DENSE_SCORES, MAX_K, Config
+from gcl_search.config import LEXICAL_MODES, MAX_K, Config
 from gcl_search.encoders.base import Encoder, ImageInput
 from gcl_search.errors import ConfigError, StoreUnavailable
-from gcl_search.fields.vectors import multi_field_scores
 from gcl_search.ranking import rank_key
 from gcl_search.records import Hit
+from gcl_search.search.checks import check_dense_score, check_layout, check_page
 from gcl_search.search.embed import QueryEmbedder, check_field_weights
-from gcl_search.search.fusion import fuse
 from gcl_search.search.lexical import LexicalSpec, lexical_text
-from gcl_search.stores.base import (
-    Candidate,
-    Filter,
-    IndexLayout,
-    LexicalQuery,
-    VectorStore,
-    layout_from_config,
-)
+from gcl_search.search.scoring import candidate_scores, rank_hits
+from gcl_search.stores.base import Filter, IndexLayout, LexicalQuery, VectorStore
 from gcl_search.stores.derived import query_vector
 
 __all__ = ["CandidatePool", "LexicalSpec", "SearchClient", "candidate_scores", "lexical_text", "rank_hits"]
 
 T = TypeVar("T")
-SCORE_DECIMALS = 10
-LEXICAL_MODES = ("combined", "most_fields")
 
 
 @dataclass(frozen=True)
@@ -123,12 +114,12 @@ class SearchClient:
         self.store, self.config, self.retries, self.backoff = store, config, retries, max(0.0, backoff)
         self.embedder = QueryEmbedder(config, encoders)
         self.layout: IndexLayout = self._call(store.layout)
-        _check_layout(self.layout, config, encoders, store.name)
+        check_layout(self.layout, config, encoders, store.name)
         self.oversample = float(oversample if oversample is not None else self.layout.options.oversample)
         if not (math.isfinite(self.oversample) and self.oversample >= 1):
             raise ConfigError(f"oversample = {self.oversample} must be a finite number >= 1")
         self.ef_search = ef_search
-        self.dense_score = _check_dense_score(dense_score or config.search.dense_score)
+        self.dense_score = check_dense_score(dense_score or config.search.dense_score)
         self.rescore_depth = rescore_depth if rescore_depth is not None else config.search.rescore_depth
         if self.rescore_depth is not None and not 1 <= self.rescore_depth <= MAX_K:
             raise ConfigError(f"rescore_depth = {self.rescore_depth} must be in 1..{MAX_K}")
@@ -174,7 +165,7 @@ class SearchClient:
             ConfigError: invalid weights, k, offset, fusion or filter; lexical without text.
             StoreUnavailable: the store stayed unreachable after `retries` attempts.
         """
-        _check_page(k, offset)
+        check_page(k, offset)
         has_text = isinstance(text, str) and bool(text.strip())
         if not has_text and image is None:
             return []
@@ -217,8 +208,8 @@ class SearchClient:
             text: query text for the lexical component.
             lexical, k, offset, filters, attributes, dense_score: as for `search`.
         """
-        method = _check_dense_score(dense_score or self.dense_score)
-        _check_page(k, offset)
+        method = check_dense_score(dense_score or self.dense_score)
+        check_page(k, offset)
         w = check_field_weights(
             weights, self.field_names, self.default_weights, allow_all_zero=lexical is not None
         )
@@ -310,83 +301,3 @@ class SearchClient:
             retry=retry_if_exception_type(StoreUnavailable),
         )
         return retrying(method, *args, **kwargs)
-
-
-def candidate_scores(
-    candidates: Sequence[Candidate],
-    weights: Mapping[str, float],
-    field_names: Sequence[str],
-    method: str = "fused",
-) -> np.ndarray:
-    """The dense score of each candidate (float64 (n,)) by `multi_field_scores`, from its `field_scores` and,
-    for "fused", its `dots` (whose diagonal says which weighted fields it has)."""
-    n, f = len(candidates), len(field_names)
-    sims, present = np.zeros((n, f)), np.zeros((n, f), dtype=bool)
-    dots = np.zeros((n, f, f)) if method == "fused" else None
-    index = {name: j for j, name in enumerate(field_names)}
-    for i, c in enumerate(candidates):
-        for name, s in c.field_scores.items():
-            if name in index:
-                sims[i, index[name]] = s
-        if dots is None:
-            present[i] = [name in c.field_scores for name in field_names]
-            continue
-        for (a, b), value in (c.dots or {}).items():
-            dots[i, index[a], index[b]] = dots[i, index[b], index[a]] = value
-            present[i, index[a]] |= a == b
-    w = np.array([float(weights.get(name, 0.0)) for name in field_names])
-    # The stores reach the same value through different summation orders (numpy vs painless), and the same
-    # product can be stored twice with its title repeated as description: the last bits of float64 must not
-    # break such ties. Vectors are float32 (~7 digits), so 10 decimals lose nothing.
-    return np.round(multi_field_scores(sims, dots, present, w, method), SCORE_DECIMALS)
-
-
-def _check_dense_score(method: str) -> str:
-    if method not in DENSE_SCORES:
-        raise ConfigError(f"dense score {method!r} is not known; use one of: {', '.join(DENSE_SCORES)}")
-    return method
-
-
-def rank_hits(
-    scored: Sequence[tuple[str, float, dict[str, float]]],
-    lexical_scores: Mapping[str, float],
-    lexical: LexicalSpec | None,
-) -> list[Hit]:
-    """Combine and sort (score descending, doc_id ascending). Pure: the tuner calls it too."""
-    if not scored:
-        return []
-    ids = [doc_id for doc_id, _, _ in scored]
-    dense = np.array([d for _, d, _ in scored], dtype=np.float64)
-    if lexical is None:
-        combined = dense
-    else:
-        raw = np.array([lexical_scores.get(doc_id, 0.0) for doc_id in ids], dtype=np.float64)
-        matched = np.array([doc_id in lexical_scores for doc_id in ids], dtype=bool)
-        combined = fuse(ids, dense, raw, matched, lexical.fusion, lexical.weight, lexical.rank_constant)
-    hits = [
-        Hit(
-            doc_id=doc_id,
-            score=float(c),
-            dense_score=float(d),
-            field_scores=fs,
-            lexical_score=lexical_scores.get(doc_id) if lexical is not None else None,
-        )
-        for (doc_id, d, fs), c in zip(scored, combined)
-    ]
-    hits.sort(key=lambda h: rank_key(h.score, h.doc_id))
-    return hits
-
-
-def _check_page(k: int, offset: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise ConfigError(f"k = {k!r} must be an integer in 1..{MAX_K}")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0 or offset + k > MAX_K:
-        raise ConfigError(f"offset = {offset!r} must be an integer >= 0 with offset + k <= {MAX_K}")
-
-
-def _check_layout(layout: IndexLayout, config: Config, encoders: Mapping[str, Encoder], where: str) -> None:
-    """Refuse to search an index whose recorded dense fields differ from the config's (names, order, dims,
-    encoders); text fields and attributes come from the index itself."""
-    dims = {name: enc.dim for name, enc in encoders.items()}
-    expected = layout_from_config(config, dims, text_fields=layout.text_fields, attributes=layout.attributes)
-    layout.check_compatible(expected, where=f"{where} (its _meta)")
