@@ -91,7 +91,7 @@ def lexical_scores(state, layout, queries, analyzer: str, fields: tuple[str, ...
 
 
 def top(scores: np.ndarray, n: int, ids: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """The n best rows by score, ties by doc_id (the local store's `_top_k`, tie-exact at the cut-off)."""
+    """The n best rows by score, ties by doc_id (as `local_state.top_k`, tie-exact at the cut-off)."""
     idx = np.flatnonzero(mask) if mask is not None else np.arange(len(scores))
     if len(idx) > n:
         kth = np.partition(scores[idx], len(idx) - n)[len(idx) - n]

@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 from gcl_search.errors import ConfigError, IndexNotFound, StoreUnavailable
-from gcl_search.ranking import ranked
 from gcl_search.records import Document, IngestReport
 from gcl_search.stores.base import (
     CONCAT,
@@ -37,12 +36,11 @@ from gcl_search.stores.base import (
     Filter,
     IndexLayout,
     LexicalQuery,
-    attribute_matches,
     candidates_from_parts,
     check_filters,
 )
 from gcl_search.stores.bm25 import LexicalIndex, lexical_fields
-from gcl_search.stores.local_state import LocalState, prepare_rows
+from gcl_search.stores.local_state import LocalState, prepare_rows, top_k
 
 MAX_SEGMENTS = 32
 
@@ -155,8 +153,8 @@ class LocalStore:
                 f"({matrix.shape[1]},); build it with derived.query_vector"
             )
         scores = matrix @ vector
-        mask = self._filter_mask(state, filters) & state.has_target(layout, target)
-        return _top_k(state.ids, scores, mask, k)
+        mask = state.filter_mask(filters) & state.has_target(layout, target)
+        return top_k(state.ids, scores, mask, k)
 
     def vectors(self, doc_ids: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
         state, layout = self._loaded(), self.layout()
@@ -191,7 +189,7 @@ class LocalStore:
             state, layout = self._loaded(), self.layout()
             check_filters(layout, filters)
             scores = state.dense_scores(layout, query_vectors, weights, dense_score)
-            dense_ids = [d for d, _ in _top_k(state.ids, scores, self._filter_mask(state, filters), depth)]
+            dense_ids = [d for d, _ in top_k(state.ids, scores, state.filter_mask(filters), depth)]
         return candidates_from_parts(
             self, query_vectors, weights, depth, filters, lexical, attributes, dense_score, pool, dense_ids
         )
@@ -217,7 +215,7 @@ class LocalStore:
             texts = {name: [t.get(name) for t in state.texts] for name in layout.text_fields}
             self._bm25 = LexicalIndex(texts, layout.options.analyzer, layout.options.catch_all)
         scores, matched = self._bm25.scores(text, mode, fields, boosts or {})
-        return _top_k(state.ids, scores, matched & self._filter_mask(state, filters), k)
+        return top_k(state.ids, scores, matched & state.filter_mask(filters), k)
 
     def set_text_analysis(self, analyzer: str, catch_all: bool) -> None:
         """Change the analyzer and catch-all field of this store's BM25 side (no re-encoding).
@@ -241,16 +239,6 @@ class LocalStore:
 
     # -- internals -------------------------------------------------------------------------------------------
 
-    def _filter_mask(self, state: LocalState, filters: Sequence[Filter]) -> np.ndarray:
-        mask = np.ones(len(state.ids), dtype=bool)
-        for flt in filters:
-            mask &= np.fromiter(
-                (attribute_matches(a.get(flt.field), flt) for a in state.attrs),
-                dtype=bool,
-                count=len(state.ids),
-            )
-        return mask
-
     def _segments(self) -> list[str]:
         return list(_read_json(self.path / "manifest.json")["segments"])
 
@@ -271,17 +259,6 @@ class LocalStore:
         name = f"seg-{max(existing, default=0) + 1:06d}"
         LocalState.write_segment(self.path, name, rows, self.layout())
         return name
-
-
-def _top_k(ids: list[str], scores: np.ndarray, mask: np.ndarray, k: int) -> list[tuple[str, float]]:
-    idx = np.flatnonzero(mask)
-    if k <= 0 or not len(idx):
-        return []
-    if len(idx) > k:
-        # Keep everything tied with the k-th score so the doc_id tie-break is exact at the boundary.
-        kth = np.partition(scores[idx], len(idx) - k)[len(idx) - k]
-        idx = idx[scores[idx] >= kth]
-    return ranked({ids[i]: float(scores[i]) for i in idx}, k)
 
 
 def _write_json(path: Path, data: object) -> None:

@@ -1,10 +1,11 @@
-"""The local store's in-memory state and segment files (see `gcl_search.stores.local` for the layout)."""
+"""The local store's in-memory state (and the filter masks and top-k on it) and segment files (see
+`gcl_search.stores.local` for the layout)."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,8 +13,10 @@ import numpy as np
 
 from gcl_search.errors import ConfigError, DimensionMismatch, StoreUnavailable
 from gcl_search.fields.vectors import multi_field_scores
+from gcl_search.ranking import ranked
 from gcl_search.records import Document, FailedDoc
 from gcl_search.stores.derived import concat_document, preset_vector
+from gcl_search.stores.filters import Filter, attribute_matches
 from gcl_search.stores.layout import CONCAT, PRESET, IndexLayout
 
 _TYPE_CHECKS = {
@@ -191,6 +194,17 @@ class LocalState:
             return np.ones(len(self.ids), dtype=bool)
         return self.present[:, layout.field_names.index(target)]
 
+    def filter_mask(self, filters: Sequence[Filter]) -> np.ndarray:
+        """bool (n,): which rows match every filter (`attribute_matches`, OpenSearch's semantics)."""
+        mask = np.ones(len(self.ids), dtype=bool)
+        for flt in filters:
+            mask &= np.fromiter(
+                (attribute_matches(a.get(flt.field), flt) for a in self.attrs),
+                dtype=bool,
+                count=len(self.ids),
+            )
+        return mask
+
     def _derived(self, layout: IndexLayout, per_document, dim: int) -> np.ndarray:
         """(n, dim) matrix of `per_document(field vectors)` (a zero row where it gives None)."""
         out = np.zeros((len(self.ids), dim), dtype=np.float32)
@@ -204,6 +218,18 @@ class LocalState:
             if vec is not None:
                 out[i] = vec
         return out
+
+
+def top_k(ids: list[str], scores: np.ndarray, mask: np.ndarray, k: int) -> list[tuple[str, float]]:
+    """The k best (doc_id, score) of the rows in `mask`, score descending, ties by doc_id."""
+    idx = np.flatnonzero(mask)
+    if k <= 0 or not len(idx):
+        return []
+    if len(idx) > k:
+        # Keep everything tied with the k-th score so the doc_id tie-break is exact at the boundary.
+        kth = np.partition(scores[idx], len(idx) - k)[len(idx) - k]
+        idx = idx[scores[idx] >= kth]
+    return ranked({ids[i]: float(scores[i]) for i in idx}, k)
 
 
 def _read_segment(path: Path, name: str) -> tuple[list[str], np.ndarray, np.ndarray, list[dict]]:
