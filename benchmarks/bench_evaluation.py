@@ -111,5 +111,6 @@ def main() -> None:
         f"no slower than ranx: {'met' if ours_subset_s <= ranx_s else 'MISSED'}; means agree with ranx"
     )
 
+
 if __name__ == "__main__":
     main()

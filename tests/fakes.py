@@ -56,8 +56,9 @@ class KeywordEncoder:
         with self._lock:
             return [text for batch in self.text_calls for text in batch]
 
-    def encode_texts(self, texts: Sequence[str], batch_size: int | None = None,
-                     progress: bool = False) -> np.ndarray:
+    def encode_texts(
+        self, texts: Sequence[str], batch_size: int | None = None, progress: bool = False
+    ) -> np.ndarray:
         if self.on_encode is not None:
             self.on_encode(self.calls)
         with self._lock:
@@ -74,9 +75,16 @@ class KeywordEncoder:
         return np.stack(out)
 
 
-def make_config(title_weight: float = 0.7, description_weight: float = 0.3, *, required_title: bool = False,
-                description_source: str | None = None, query_fields: bool = True,
-                image_query: bool = False, dense_score: str | None = None) -> Config:
+def make_config(
+    title_weight: float = 0.7,
+    description_weight: float = 0.3,
+    *,
+    required_title: bool = False,
+    description_source: str | None = None,
+    query_fields: bool = True,
+    image_query: bool = False,
+    dense_score: str | None = None,
+) -> Config:
     """Fields `title` and `description` on the keyword encoder `kw`, and a `query` field (plus a
     `query_image` field with `image_query`, which makes `kw` an open_clip encoder); `dense_score` sets
     `[search] dense_score`."""
@@ -84,16 +92,29 @@ def make_config(title_weight: float = 0.7, description_weight: float = 0.3, *, r
     if description_source:
         description["source"] = description_source
     tables: dict = {
-        "encoders": {"kw": {"backend": "open_clip" if image_query else "sentence-transformers",
-                            "model": "fake-keyword"}},
-        "fields": [{"name": "title", "encoder": "kw", "weight": title_weight, "required": required_title},
-                   description],
+        "encoders": {
+            "kw": {
+                "backend": "open_clip" if image_query else "sentence-transformers",
+                "model": "fake-keyword",
+            }
+        },
+        "fields": [
+            {"name": "title", "encoder": "kw", "weight": title_weight, "required": required_title},
+            description,
+        ],
     }
     if query_fields:
         tables["query_fields"] = [{"name": "query", "encoder": "kw", "weight": 1.0}]
         if image_query:
-            tables["query_fields"].append({"name": "query_image", "source": "image", "modality": "image",
-                                           "encoder": "kw", "weight": 1.0})
+            tables["query_fields"].append(
+                {
+                    "name": "query_image",
+                    "source": "image",
+                    "modality": "image",
+                    "encoder": "kw",
+                    "weight": 1.0,
+                }
+            )
     if dense_score is not None:
         tables["search"] = {"dense_score": dense_score}
     return parse_config(tables)
@@ -118,17 +139,37 @@ def make_cli_env(tmp_path: Path, monkeypatch) -> tuple[Path, list[str]]:
 
 def make_ingest_config(required_title: bool = False, description_weight: float = 0.3) -> Config:
     """The ingest config: the description is read from the catalogue's `desc` column; no query fields."""
-    return make_config(description_weight=description_weight, required_title=required_title,
-                       description_source="desc", query_fields=False)
+    return make_config(
+        description_weight=description_weight,
+        required_title=required_title,
+        description_source="desc",
+        query_fields=False,
+    )
 
 
-def keyword_toml(*, description_source: str | None = None, query_field: bool = False,
-                 index: Mapping[str, object] | None = None) -> str:
+def keyword_toml(
+    *,
+    description_source: str | None = None,
+    query_field: bool = False,
+    index: Mapping[str, object] | None = None,
+) -> str:
     """`make_config`'s fields as a config file's text (title 0.7, description 0.3 on the keyword encoder
     `kw`), for the tests that go through the CLI or a job; `index` adds an `[index]` table."""
-    lines = ["[encoders.kw]", 'backend = "sentence-transformers"', 'model = "fake-keyword"', "",
-             "[[fields]]", 'name = "title"', 'encoder = "kw"', "weight = 0.7", "",
-             "[[fields]]", 'name = "description"', 'encoder = "kw"', "weight = 0.3"]
+    lines = [
+        "[encoders.kw]",
+        'backend = "sentence-transformers"',
+        'model = "fake-keyword"',
+        "",
+        "[[fields]]",
+        'name = "title"',
+        'encoder = "kw"',
+        "weight = 0.7",
+        "",
+        "[[fields]]",
+        'name = "description"',
+        'encoder = "kw"',
+        "weight = 0.3",
+    ]
     if description_source:
         lines.append(f"source = {json.dumps(description_source)}")
     if query_field:
@@ -146,8 +187,16 @@ def write_catalogue(path: Path, n: int, bad_every: int = 0) -> Path:
             lines.append('{"id": "broken", "title": ')
             continue
         colour = ("red", "black")[i % 2]
-        lines.append(json.dumps({"id": f"p{i}", "title": f"{colour} usb cable {i}",
-                                 "desc": "wireless mouse" if i % 3 == 0 else "", "price": float(i)}))
+        lines.append(
+            json.dumps(
+                {
+                    "id": f"p{i}",
+                    "title": f"{colour} usb cable {i}",
+                    "desc": "wireless mouse" if i % 3 == 0 else "",
+                    "price": float(i),
+                }
+            )
+        )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -169,7 +218,8 @@ def make_layout(oversample: float = 3.0) -> IndexLayout:
         dense_fields=(DenseField("title", len(VOCAB), "kw"), DenseField("description", len(VOCAB), "kw")),
         text_fields=("title", "description"),
         attributes=(AttributeField("price", "float"), AttributeField("brand", "keyword")),
-        options=LayoutOptions(oversample=oversample))
+        options=LayoutOptions(oversample=oversample),
+    )
 
 
 def make_documents(catalogue: dict = CATALOGUE) -> list[Document]:

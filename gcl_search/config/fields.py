@@ -64,22 +64,29 @@ class EncoderSpec:
         if not self.model:
             raise ConfigError("model is empty; name a model, a directory or pkg:<package>")
         if not _DEVICE_RE.match(self.device):
-            raise ConfigError(f"device = {self.device!r} is not a device; use auto, cpu, cuda, cuda:<n> "
-                              "or mps")
+            raise ConfigError(
+                f"device = {self.device!r} is not a device; use auto, cpu, cuda, cuda:<n> or mps"
+            )
         if self.batch_size < 1:
             raise ConfigError(f"batch_size = {self.batch_size} must be >= 1")
         if self.max_length is not None and self.max_length < 1:
             raise ConfigError(f"max_length = {self.max_length} must be >= 1 (or left out)")
         check_choice("runtime", self.runtime, RUNTIMES)
         if self.runtime.startswith("onnx") and self.backend != "sentence-transformers":
-            raise ConfigError(f"runtime = {self.runtime!r} exports sentence-transformers models only; use "
-                              "runtime = 'torch' (or 'auto') for open_clip")
+            raise ConfigError(
+                f"runtime = {self.runtime!r} exports sentence-transformers models only; use "
+                "runtime = 'torch' (or 'auto') for open_clip"
+            )
         if self.runtime.startswith("onnx") and self.device not in ("auto", "cpu"):
-            raise ConfigError(f"runtime = {self.runtime!r} runs on the CPU (onnxruntime); use device = 'cpu' "
-                              f"or 'auto', or runtime = 'auto' / 'torch' for device = {self.device!r}")
+            raise ConfigError(
+                f"runtime = {self.runtime!r} runs on the CPU (onnxruntime); use device = 'cpu' "
+                f"or 'auto', or runtime = 'auto' / 'torch' for device = {self.device!r}"
+            )
         if self.pretrained is not None and self.backend != "open_clip":
-            raise ConfigError("pretrained is an open_clip key; for sentence-transformers put the model "
-                              "name or directory in model")
+            raise ConfigError(
+                "pretrained is an open_clip key; for sentence-transformers put the model "
+                "name or directory in model"
+            )
 
     @property
     def modalities(self) -> frozenset[str]:
@@ -114,8 +121,10 @@ class FieldSpec:
             raise ConfigError("name is empty; every field needs a unique name")
         check_choice("modality", self.modality, MODALITIES)
         if not math.isfinite(self.weight) or self.weight < 0:
-            raise ConfigError(f"weight = {self.weight} must be a finite number >= 0 (0 keeps the field "
-                              "indexed but out of the default fused vector)")
+            raise ConfigError(
+                f"weight = {self.weight} must be a finite number >= 0 (0 keeps the field "
+                "indexed but out of the default fused vector)"
+            )
         if not self.source:
             object.__setattr__(self, "source", self.name)
 

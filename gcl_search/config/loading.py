@@ -49,8 +49,10 @@ class Config:
             unknown = [name for name in getattr(self.search, key) or () if name not in text_fields]
             if unknown:
                 known = ", ".join(text_fields) or "none"
-                raise ConfigError(f"[search].{key}: {unknown[0]!r} is not a BM25 text field ([index] "
-                                  f"text_fields, else the text [[fields]]: {known})")
+                raise ConfigError(
+                    f"[search].{key}: {unknown[0]!r} is not a BM25 text field ([index] "
+                    f"text_fields, else the text [[fields]]: {known})"
+                )
 
     def text_field_names(self) -> list[str]:
         """The BM25 text fields of a new index: `[index] text_fields`, else the text `[[fields]]`."""
@@ -64,18 +66,24 @@ def _check_fields(key: str, specs: tuple[FieldSpec, ...], encoders: Mapping[str,
     for i, spec in enumerate(specs):
         where = f"{key}[{i}] (name = {spec.name!r})"
         if spec.name in seen:
-            raise ConfigError(f"{where}: duplicate name, already used by {key}[{seen[spec.name]}]; "
-                              "field names must be unique")
+            raise ConfigError(
+                f"{where}: duplicate name, already used by {key}[{seen[spec.name]}]; "
+                "field names must be unique"
+            )
         seen[spec.name] = i
         encoder = encoders.get(spec.encoder)
         if encoder is None:
             known = ", ".join(sorted(encoders)) or "none"
-            raise ConfigError(f"{where}: encoder = {spec.encoder!r} is not defined; defined encoders: "
-                              f"{known} (add an [encoders.{spec.encoder}] table)")
+            raise ConfigError(
+                f"{where}: encoder = {spec.encoder!r} is not defined; defined encoders: "
+                f"{known} (add an [encoders.{spec.encoder}] table)"
+            )
         if spec.modality not in encoder.modalities:
-            raise ConfigError(f"{where}: modality {spec.modality!r} needs an encoder with an image tower, "
-                              f"but {spec.encoder!r} ({encoder.backend}) encodes text only; use an open_clip "
-                              "encoder")
+            raise ConfigError(
+                f"{where}: modality {spec.modality!r} needs an encoder with an image tower, "
+                f"but {spec.encoder!r} ({encoder.backend}) encodes text only; use an open_clip "
+                "encoder"
+            )
     if specs and not any(spec.weight > 0 for spec in specs):
         raise ConfigError(f"{key}: every weight is 0; give at least one field a weight > 0")
 
@@ -104,8 +112,9 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: {err}") from err
 
 
-def parse_config(data: Mapping[str, object], base_dir: Path | None = None,
-                 path: Path | None = None) -> Config:
+def parse_config(
+    data: Mapping[str, object], base_dir: Path | None = None, path: Path | None = None
+) -> Config:
     """Build a Config from an already-parsed TOML mapping (what `load_config` does after reading the file)."""
     hints = typing.get_type_hints(Config)
     known = [f.name for f in dataclasses.fields(Config) if f.name != "path"]
@@ -138,9 +147,7 @@ def _encoder(name: str, table: object, base_dir: Path | None) -> EncoderSpec:
 
 def _resolve(value: str, base_dir: Path | None, always: bool = False) -> str:
     prefix = "local-dir:" if value.startswith("local-dir:") else ""
-    raw = value[len(prefix):]
+    raw = value[len(prefix) :]
     if base_dir is None or not (always or prefix or raw.startswith(_PATH_PREFIXES)):
         return value
     return prefix + str((base_dir / Path(raw).expanduser()).resolve())
-
-

@@ -66,8 +66,9 @@ class SearchSpec:
         if not 1 <= self.k <= MAX_K:
             raise ConfigError(f"k = {self.k} must be in 1..{MAX_K}")
         if not (math.isfinite(self.lexical_weight) and 0.0 <= self.lexical_weight <= 1.0):
-            raise ConfigError(f"lexical_weight = {self.lexical_weight} must be in [0, 1] (0: dense only, "
-                              "1: BM25 only)")
+            raise ConfigError(
+                f"lexical_weight = {self.lexical_weight} must be in [0, 1] (0: dense only, 1: BM25 only)"
+            )
         check_choice("fusion", self.fusion, FUSIONS)
         if not (math.isfinite(self.rank_constant) and self.rank_constant > 0):
             raise ConfigError(f"rank_constant = {self.rank_constant} must be a finite number > 0")
@@ -77,8 +78,10 @@ class SearchSpec:
             raise ConfigError(f"ef_search = {self.ef_search} must be >= 1 (or left out)")
         if self.lexical_fields is not None:
             if not self.lexical_fields or len(set(self.lexical_fields)) != len(self.lexical_fields):
-                raise ConfigError(f"lexical_fields = {list(self.lexical_fields)} must list distinct text "
-                                  "fields (leave it out for all of them)")
+                raise ConfigError(
+                    f"lexical_fields = {list(self.lexical_fields)} must list distinct text "
+                    "fields (leave it out for all of them)"
+                )
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,11 @@ class IndexSpec:
         from gcl_search.stores.bm25 import check_analyzer
 
         check_analyzer(self.analyzer)
-        if self.text_fields is not None and (not self.text_fields or not all(self.text_fields)
-                                             or len(set(self.text_fields)) != len(self.text_fields)):
+        if self.text_fields is not None and (
+            not self.text_fields
+            or not all(self.text_fields)
+            or len(set(self.text_fields)) != len(self.text_fields)
+        ):
             raise ConfigError(f"text_fields = {list(self.text_fields)} must list distinct, non-empty names")
         if self.shards < 1:
             raise ConfigError(f"shards = {self.shards} must be >= 1")

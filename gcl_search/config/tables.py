@@ -56,8 +56,14 @@ def from_table(cls: type, table: object, where: str) -> typing.Any:
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls) if f.init]
     reject_unknown(table, names, where)
-    missing = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in table
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.init
+        and f.name not in table
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
     if missing:
         raise ConfigError(f"{where}: missing required key {missing[0]!r}")
     values = {key: coerce(value, hints[key], f"{where}.{key}") for key, value in table.items()}

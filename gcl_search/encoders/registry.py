@@ -65,7 +65,13 @@ def save_encoder(encoder: Encoder, out_dir: str | Path) -> EncoderSpec:
     if isinstance(encoder, (SentenceTransformerEncoder, OnnxSentenceEncoder)):
         out = Path(out_dir).resolve()
         encoder.model.save(str(out))
-        return EncoderSpec(backend="sentence-transformers", model=str(out), name=encoder.name,
-                           runtime=getattr(encoder, "runtime", "torch"))
-    raise EncoderNotFound(f"cannot save encoder {encoder.name!r} of type {type(encoder).__name__}; "
-                          "supported: SentenceTransformerEncoder, OpenClipEncoder")
+        return EncoderSpec(
+            backend="sentence-transformers",
+            model=str(out),
+            name=encoder.name,
+            runtime=getattr(encoder, "runtime", "torch"),
+        )
+    raise EncoderNotFound(
+        f"cannot save encoder {encoder.name!r} of type {type(encoder).__name__}; "
+        "supported: SentenceTransformerEncoder, OpenClipEncoder"
+    )

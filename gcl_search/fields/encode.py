@@ -48,10 +48,17 @@ class EncodedRecords:
         return {name: self.vectors[name][i] for name in self.field_names if self.present[name][i]}
 
 
-def encode_records(records: Sequence[Mapping[str, object]], specs: Sequence[FieldSpec],
-                   encoders: Mapping[str, Encoder], *, id_key: str | None = "doc_id",
-                   images: ImageSpec | None = None, on_error: str = "skip_record",
-                   batch_size: int | None = None, progress: bool = False) -> EncodedRecords:
+def encode_records(
+    records: Sequence[Mapping[str, object]],
+    specs: Sequence[FieldSpec],
+    encoders: Mapping[str, Encoder],
+    *,
+    id_key: str | None = "doc_id",
+    images: ImageSpec | None = None,
+    on_error: str = "skip_record",
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> EncodedRecords:
     """Embed records field by field.
 
     Args:
@@ -84,8 +91,10 @@ def encode_records(records: Sequence[Mapping[str, object]], specs: Sequence[Fiel
 
 def _encoder(encoders: Mapping[str, Encoder], name: str) -> Encoder:
     if name not in encoders:
-        raise ConfigError(f"encoder {name!r} is not loaded; loaded: {', '.join(sorted(encoders)) or 'none'} "
-                          "(load them with gcl_search.encoders.registry.load_encoders(config))")
+        raise ConfigError(
+            f"encoder {name!r} is not loaded; loaded: {', '.join(sorted(encoders)) or 'none'} "
+            "(load them with gcl_search.encoders.registry.load_encoders(config))"
+        )
     return encoders[name]
 
 
@@ -96,9 +105,17 @@ def _groups(specs: Sequence[FieldSpec]) -> dict[tuple[str, str], list[FieldSpec]
     return groups
 
 
-def _encode_texts(encoder: Encoder, group: list[FieldSpec], values: dict[str, list[object]],
-                  columns: dict[str, list[np.ndarray | None]], errors: dict[int, list[RecordError]],
-                  ids: list[str], images: ImageSpec, batch_size: int | None, progress: bool) -> None:
+def _encode_texts(
+    encoder: Encoder,
+    group: list[FieldSpec],
+    values: dict[str, list[object]],
+    columns: dict[str, list[np.ndarray | None]],
+    errors: dict[int, list[RecordError]],
+    ids: list[str],
+    images: ImageSpec,
+    batch_size: int | None,
+    progress: bool,
+) -> None:
     # Distinct values only: brands and repeated titles are embedded once per batch.
     unique = list(dict.fromkeys(v for s in group for v in values[s.name] if isinstance(v, str)))
     if not unique:
@@ -111,18 +128,30 @@ def _encode_texts(encoder: Encoder, group: list[FieldSpec], values: dict[str, li
                 columns[spec.name][i] = matrix[row[value]]
 
 
-def _encode_images(encoder: Encoder, group: list[FieldSpec], values: dict[str, list[object]],
-                   columns: dict[str, list[np.ndarray | None]], errors: dict[int, list[RecordError]],
-                   ids: list[str], images: ImageSpec, batch_size: int | None, progress: bool) -> None:
+def _encode_images(
+    encoder: Encoder,
+    group: list[FieldSpec],
+    values: dict[str, list[object]],
+    columns: dict[str, list[np.ndarray | None]],
+    errors: dict[int, list[RecordError]],
+    ids: list[str],
+    images: ImageSpec,
+    batch_size: int | None,
+    progress: bool,
+) -> None:
     keyed = {_image_key(v): v for s in group for v in values[s.name] if v is not None}
     keys = list(keyed)
     step = batch_size or getattr(encoder, "batch_size", 64)
     found: dict[object, np.ndarray | InputFileError] = {}
     # Open and encode chunk by chunk, so at most one batch of decoded images is held in memory.
     for start in range(0, len(keys), step):
-        chunk = keys[start:start + step]
-        opened = open_images([keyed[k] for k in chunk], allow_remote=images.allow_remote, root=images.root,
-                             timeout_s=images.timeout_s)
+        chunk = keys[start : start + step]
+        opened = open_images(
+            [keyed[k] for k in chunk],
+            allow_remote=images.allow_remote,
+            root=images.root,
+            timeout_s=images.timeout_s,
+        )
         good = [(k, im) for k, im in zip(chunk, opened) if not isinstance(im, InputFileError)]
         found.update((k, im) for k, im in zip(chunk, opened) if isinstance(im, InputFileError))
         if good:
@@ -144,22 +173,29 @@ def _image_key(value: object) -> object:
     return str(value) if isinstance(value, str) or hasattr(value, "__fspath__") else id(value)
 
 
-def _assemble(specs: Sequence[FieldSpec], ids: list[str], columns: dict[str, list[np.ndarray | None]],
-              errors: dict[int, list[RecordError]], on_error: str,
-              encoders: Mapping[str, Encoder]) -> EncodedRecords:
+def _assemble(
+    specs: Sequence[FieldSpec],
+    ids: list[str],
+    columns: dict[str, list[np.ndarray | None]],
+    errors: dict[int, list[RecordError]],
+    on_error: str,
+    encoders: Mapping[str, Encoder],
+) -> EncodedRecords:
     names = tuple(s.name for s in specs)
     failed = [e for i in sorted(errors) for e in errors[i]]
     # A required field's error drops its record even under skip_field: that is what required means.
     required = {s.name for s in specs if s.required}
     keep: list[int] = []
     for i, rid in enumerate(ids):
-        if i in errors and (on_error == "skip_record" or any(e.field is None or e.field in required
-                                                             for e in errors[i])):
+        if i in errors and (
+            on_error == "skip_record" or any(e.field is None or e.field in required for e in errors[i])
+        ):
             continue
         present = [k for k in names if columns[k][i] is not None]
         if not present:
-            failed.append(RecordError(rid, None, f"no field present (all of {', '.join(names)} are "
-                                                 "missing or empty)"))
+            failed.append(
+                RecordError(rid, None, f"no field present (all of {', '.join(names)} are missing or empty)")
+            )
         else:
             keep.append(i)
     dims = {k: encoders[s.encoder].dim for k, s in zip(names, specs)}

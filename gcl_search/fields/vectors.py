@@ -39,8 +39,11 @@ def renormalised_weights(weights: Sequence[float], present: np.ndarray) -> np.nd
     return np.divide(masked, totals, out=np.zeros_like(masked), where=totals > 0)
 
 
-def fuse_fields(vectors: Mapping[str, np.ndarray], weights: Mapping[str, float],
-                present: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+def fuse_fields(
+    vectors: Mapping[str, np.ndarray],
+    weights: Mapping[str, float],
+    present: Mapping[str, np.ndarray] | None = None,
+) -> np.ndarray:
     """`normalize(sum_k a_k normalize(v_k))` row by row, weights renormalised over present fields.
 
     Args:
@@ -61,9 +64,12 @@ def fuse_fields(vectors: Mapping[str, np.ndarray], weights: Mapping[str, float],
     return l2_normalise(total)
 
 
-def query_vectors_for_fields(query: EncodedRecords, query_fields: Sequence[FieldSpec],
-                             doc_fields: Sequence[FieldSpec],
-                             weights: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
+def query_vectors_for_fields(
+    query: EncodedRecords,
+    query_fields: Sequence[FieldSpec],
+    doc_fields: Sequence[FieldSpec],
+    weights: Mapping[str, float] | None = None,
+) -> dict[str, np.ndarray]:
     """For each document field f, the query's vector `q_f` in f's encoder space.
 
     `q_f` fuses the query fields that use f's encoder (their weights renormalised over present ones), so a
@@ -77,16 +83,20 @@ def query_vectors_for_fields(query: EncodedRecords, query_fields: Sequence[Field
     for doc in doc_fields:
         names = [q.name for q in query_fields if q.encoder == doc.encoder]
         if not names:
-            raise ConfigError(f"document field {doc.name!r} uses encoder {doc.encoder!r} but no query field "
-                              f"does; add a [[query_fields]] table with encoder = {doc.encoder!r}")
+            raise ConfigError(
+                f"document field {doc.name!r} uses encoder {doc.encoder!r} but no query field "
+                f"does; add a [[query_fields]] table with encoder = {doc.encoder!r}"
+            )
         weights_of = {q.name: float((weights or {}).get(q.name, q.weight)) for q in query_fields}
-        out[doc.name] = fuse_fields({k: query.vectors[k] for k in names}, weights_of,
-                                    {k: query.present[k] for k in names})
+        out[doc.name] = fuse_fields(
+            {k: query.vectors[k] for k in names}, weights_of, {k: query.present[k] for k in names}
+        )
     return out
 
 
-def multi_field_scores(sims: np.ndarray, dots: np.ndarray | None, present: np.ndarray,
-                       weights: np.ndarray, method: str = "fused") -> np.ndarray:
+def multi_field_scores(
+    sims: np.ndarray, dots: np.ndarray | None, present: np.ndarray, weights: np.ndarray, method: str = "fused"
+) -> np.ndarray:
     """Dense scores of n documents from their per-field similarities: THE formula (docs/search.md, "Scoring"),
     used by both stores' search, by `gcl-search tune` and by the recall benchmarks.
 
@@ -126,18 +136,26 @@ def scored_fields(query_vectors: Mapping[str, np.ndarray]) -> dict[str, np.ndarr
     return {name: np.asarray(q, dtype=np.float64) for name, q in query_vectors.items() if np.any(q)}
 
 
-def field_similarities(doc_vectors: Mapping[str, np.ndarray], query_vectors: Mapping[str, np.ndarray]
-                       ) -> dict[str, float]:
+def field_similarities(
+    doc_vectors: Mapping[str, np.ndarray], query_vectors: Mapping[str, np.ndarray]
+) -> dict[str, float]:
     """{field: q_f . d_f} in float64 over the fields both sides have (query vectors from `scored_fields`)."""
-    return {name: float(np.dot(query_vectors[name], np.asarray(vec, dtype=np.float64)))
-            for name, vec in doc_vectors.items() if name in query_vectors}
+    return {
+        name: float(np.dot(query_vectors[name], np.asarray(vec, dtype=np.float64)))
+        for name, vec in doc_vectors.items()
+        if name in query_vectors
+    }
 
 
 def field_dots(doc_vectors: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[tuple[str, str], float]:
     """{(f, g): d_f . d_g} in float64 for f <= g in `names` order over the fields the document has."""
     have = [(n, np.asarray(doc_vectors[n], dtype=np.float64)) for n in names if n in doc_vectors]
-    return {(f, g): float(np.dot(a, b)) for i, (f, a) in enumerate(have) for g, b in have[i:]
-            if a.shape == b.shape}
+    return {
+        (f, g): float(np.dot(a, b))
+        for i, (f, a) in enumerate(have)
+        for g, b in have[i:]
+        if a.shape == b.shape
+    }
 
 
 def field_gram(vectors: Mapping[str, np.ndarray], names: Sequence[str]) -> np.ndarray:

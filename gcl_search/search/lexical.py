@@ -61,7 +61,6 @@ class LexicalSpec:
         return "combined" if layout.options.catch_all and self.fields is None else "most_fields"
 
 
-
 def lexical_text(text: str) -> str:
     """The query text for BM25, cut to its first MAX_LEXICAL_TERMS analysed terms."""
     tokens = analyze(text)

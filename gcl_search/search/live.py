@@ -58,8 +58,9 @@ def read_queries(path: str | Path) -> list[SearchQuery]:
         query = _parse_line(path, line_no, line)
         if query.query_id in seen:
             first = seen[query.query_id]
-            raise InputFileError(path, line_no, f"query id {query.query_id!r} repeats line {first}; give "
-                                 "each query one line")
+            raise InputFileError(
+                path, line_no, f"query id {query.query_id!r} repeats line {first}; give each query one line"
+            )
         seen[query.query_id] = line_no
         queries.append(query)
     return queries
@@ -86,8 +87,17 @@ def _parse_line(path: Path, line_no: int, line: str) -> SearchQuery:
 def write_queries(path: str | Path, queries: Iterable[SearchQuery]) -> Path:
     """Write queries as JSONL (`query_id`, `text`, and `image` when set), readable by `read_queries`."""
     path = Path(path)
-    lines = [json.dumps({k: v for k, v in (("query_id", q.query_id), ("text", q.text), ("image", q.image))
-                         if v is not None}, ensure_ascii=False) for q in queries]
+    lines = [
+        json.dumps(
+            {
+                k: v
+                for k, v in (("query_id", q.query_id), ("text", q.text), ("image", q.image))
+                if v is not None
+            },
+            ensure_ascii=False,
+        )
+        for q in queries
+    ]
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return path
 
@@ -97,10 +107,17 @@ def queries_from_judgments(judgments: Mapping[str, object]) -> list[SearchQuery]
     return [SearchQuery(query_id, query_id) for query_id in judgments]
 
 
-def run_queries(client: SearchClient, queries: Iterable[SearchQuery], k: int = 100, *,
-                weights: Mapping[str, float] | None = None, lexical: LexicalSpec | None = None,
-                filters: Sequence[Filter] = (), progress: bool = False,
-                dense_score: str | None = None) -> Run:
+def run_queries(
+    client: SearchClient,
+    queries: Iterable[SearchQuery],
+    k: int = 100,
+    *,
+    weights: Mapping[str, float] | None = None,
+    lexical: LexicalSpec | None = None,
+    filters: Sequence[Filter] = (),
+    progress: bool = False,
+    dense_score: str | None = None,
+) -> Run:
     """Search every query and collect the top k as a run (`query_id -> {doc_id: score}`).
 
     Args:
@@ -120,8 +137,15 @@ def run_queries(client: SearchClient, queries: Iterable[SearchQuery], k: int = 1
         queries = tqdm(queries, desc="queries", unit="q")
     run = Run(source="live")
     for query in queries:
-        hits = client.search(query.text, query.image, weights=weights, lexical=lexical, k=k, filters=filters,
-                             dense_score=dense_score)
+        hits = client.search(
+            query.text,
+            query.image,
+            weights=weights,
+            lexical=lexical,
+            k=k,
+            filters=filters,
+            dense_score=dense_score,
+        )
         run[query.query_id] = {hit.doc_id: hit.score for hit in hits}
     return run
 
@@ -141,9 +165,16 @@ class LiveRequest:
     run_out: Path | None = None
 
 
-def live_runs(client: SearchClient, queries: Sequence[SearchQuery], k: int,
-              requests: Sequence[LiveRequest], *, progress: bool = False, announce: bool = False,
-              log: Callable[[str], None] | None = None) -> list[tuple[str, Run]]:
+def live_runs(
+    client: SearchClient,
+    queries: Sequence[SearchQuery],
+    k: int,
+    requests: Sequence[LiveRequest],
+    *,
+    progress: bool = False,
+    announce: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> list[tuple[str, Run]]:
     """(name, run) per request, in order: every query through one client (model and store loaded once).
 
     Args:

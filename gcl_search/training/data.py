@@ -78,8 +78,9 @@ def table_rows(path: str | Path) -> Iterator[tuple[int, dict[str, object]]]:
         raise InputFileError(path, None, f"cannot read the file ({err.strerror or err})") from err
 
 
-def read_triples(path: str | Path, query_column: str = "query", doc_id_column: str = "doc_id",
-                 score_column: str = "score") -> list[Triple]:
+def read_triples(
+    path: str | Path, query_column: str = "query", doc_id_column: str = "doc_id", score_column: str = "score"
+) -> list[Triple]:
     """Read (query, doc_id, score) triples from JSONL, CSV/TSV or Parquet.
 
     Raises:
@@ -91,8 +92,11 @@ def read_triples(path: str | Path, query_column: str = "query", doc_id_column: s
     for row_no, row in table_rows(path):
         missing = [c for c in (query_column, doc_id_column, score_column) if c not in row]
         if missing:
-            raise InputFileError(path, row_no, f"no column {missing[0]!r} (columns: {', '.join(row)}); "
-                                 "pass the column names or rename them")
+            raise InputFileError(
+                path,
+                row_no,
+                f"no column {missing[0]!r} (columns: {', '.join(row)}); pass the column names or rename them",
+            )
         triples.append(_triple(path, row_no, row[query_column], row[doc_id_column], row[score_column]))
     if not triples:
         raise InputFileError(path, None, "no triples in the file")
@@ -108,13 +112,17 @@ def _triple(path: Path, row_no: int, query: object, doc_id: object, score: objec
     except (TypeError, ValueError) as err:
         raise InputFileError(path, row_no, f"score {score!r} is not a number") from err
     if not math.isfinite(value) or value < 0:
-        raise InputFileError(path, row_no, f"score {score!r} must be a finite number >= 0 "
-                             "(0 = judged irrelevant); fix or drop the row")
+        raise InputFileError(
+            path,
+            row_no,
+            f"score {score!r} must be a finite number >= 0 (0 = judged irrelevant); fix or drop the row",
+        )
     return Triple(query_text, doc, value, f"{path}:{row_no}")
 
 
-def read_catalogue_columns(path: str | Path, columns: Sequence[str],
-                           id_column: str = "doc_id") -> TrainingData:
+def read_catalogue_columns(
+    path: str | Path, columns: Sequence[str], id_column: str = "doc_id"
+) -> TrainingData:
     """Read the catalogue columns the training fields use (JSONL / CSV / Parquet), keyed by doc id.
 
     Raises:
@@ -147,12 +155,15 @@ def _non_empty(value: object) -> bool:
 def _check_columns(path: object, columns: Sequence[str], seen: set[str]) -> None:
     absent = [c for c in columns if c not in seen]
     if absent:
-        raise ConfigError(f"{path}: the config's field source column {absent[0]!r} is in no catalogue row "
-                          f"(columns: {', '.join(sorted(seen)[:20])}); fix the field's source in the config")
+        raise ConfigError(
+            f"{path}: the config's field source column {absent[0]!r} is in no catalogue row "
+            f"(columns: {', '.join(sorted(seen)[:20])}); fix the field's source in the config"
+        )
 
 
-def load_pairs(triples_path: str | Path, catalogue_path: str | Path, columns: Sequence[str],
-               **column_names: str) -> TrainingData:
+def load_pairs(
+    triples_path: str | Path, catalogue_path: str | Path, columns: Sequence[str], **column_names: str
+) -> TrainingData:
     """Triples file + catalogue file -> validated TrainingData (see `validate`)."""
     data = read_catalogue_columns(catalogue_path, columns)
     data.triples = read_triples(triples_path, **column_names)
@@ -173,16 +184,25 @@ def validate(data: TrainingData, columns: Sequence[str]) -> None:
         row_no = int(row) if row.isdigit() else None
         record = data.catalogue.get(triple.doc_id)
         if record is None:
-            raise InputFileError(path or "triples", row_no, f"doc id {triple.doc_id!r} is not in the "
-                                 f"catalogue ({data.source}); drop the row or add the document")
+            raise InputFileError(
+                path or "triples",
+                row_no,
+                f"doc id {triple.doc_id!r} is not in the "
+                f"catalogue ({data.source}); drop the row or add the document",
+            )
         if triple.score > 0 and not any(record.get(c) for c in columns):
             where = data.catalogue_locations.get(triple.doc_id, triple.doc_id)
-            raise InputFileError(path or "triples", row_no, f"doc {triple.doc_id!r} ({where}) has no value "
-                                 f"in any training field ({', '.join(columns)}); fill one or drop the pair")
+            raise InputFileError(
+                path or "triples",
+                row_no,
+                f"doc {triple.doc_id!r} ({where}) has no value "
+                f"in any training field ({', '.join(columns)}); fill one or drop the pair",
+            )
 
 
-def split_by_query(triples: Sequence[Triple], dev_fraction: float,
-                   seed: int) -> tuple[list[Triple], list[Triple]]:
+def split_by_query(
+    triples: Sequence[Triple], dev_fraction: float, seed: int
+) -> tuple[list[Triple], list[Triple]]:
     """Split triples into train and dev by query (no query in both), seeded and independent of input order.
 
     Args:
@@ -204,8 +224,9 @@ def split_by_query(triples: Sequence[Triple], dev_fraction: float,
     return train, dev
 
 
-def query_folds(triples: Sequence[Triple], folds: int, seed: int,
-                positive_threshold: float = 0.0) -> list[set[str]]:
+def query_folds(
+    triples: Sequence[Triple], folds: int, seed: int, positive_threshold: float = 0.0
+) -> list[set[str]]:
     """Partition the queries into `folds` seeded folds (K-fold cross-validation by query).
 
     Queries with a positive pair are dealt round-robin first, then the rest, so every fold holds about the
@@ -222,8 +243,9 @@ def query_folds(triples: Sequence[Triple], folds: int, seed: int,
     return [set(dealt[i::folds]) for i in range(folds)]
 
 
-def split_by_fold(triples: Sequence[Triple], folds: int, fold: int, seed: int,
-                  positive_threshold: float = 0.0) -> tuple[list[Triple], list[Triple]]:
+def split_by_fold(
+    triples: Sequence[Triple], folds: int, fold: int, seed: int, positive_threshold: float = 0.0
+) -> tuple[list[Triple], list[Triple]]:
     """(train, dev) triples where dev is fold `fold` of `query_folds` (0-based) and train the other folds."""
     if not 0 <= fold < folds:
         raise ConfigError(f"fold = {fold} must be in [0, folds = {folds})")

@@ -40,8 +40,11 @@ def test_semantics_and_batch_invariance(encoders):
     enc = encoders["minilm"]
     v = enc.encode_texts(["laptop bag", "notebook carrying case", "printer ink cartridge"], batch_size=1)
     assert v[0] @ v[1] > v[0] @ v[2] + 0.1
-    np.testing.assert_allclose(enc.encode_texts(["laptop bag", "notebook carrying case",
-                                                 "printer ink cartridge"], batch_size=3), v, atol=1e-5)
+    np.testing.assert_allclose(
+        enc.encode_texts(["laptop bag", "notebook carrying case", "printer ink cartridge"], batch_size=3),
+        v,
+        atol=1e-5,
+    )
 
 
 def test_icecat_records_multi_field(config, encoders, icecat_dir):

@@ -29,8 +29,15 @@ COMMANDS = {
     "search": lambda qrels: ["search", "--text", "usb cable", "-k", "3"],
     "tune": lambda qrels: ["tune", "-j", qrels, "-m", "ndcg@10", "--heldout", "0.25", "--k", "10"],
     "evaluate": lambda qrels: ["evaluate", "-j", qrels, "-m", "ndcg@10"],
-    "evaluate --live": lambda qrels: ["evaluate", "-j", qrels, "-m", "ndcg@10",
-                                      "--live", "hybrid=--lexical-weight 0.3"],
+    "evaluate --live": lambda qrels: [
+        "evaluate",
+        "-j",
+        qrels,
+        "-m",
+        "ndcg@10",
+        "--live",
+        "hybrid=--lexical-weight 0.3",
+    ],
 }
 
 

@@ -58,7 +58,7 @@ def test_encode_records_keeps_per_field_vectors():
     enc = KeywordEncoder("axes", VOCAB)
     records = [
         {"doc_id": "d1", "title": "laptop", "description": "bag"},
-        {"doc_id": "d2", "title": "usb", "description": ""},          # description empty -> absent
+        {"doc_id": "d2", "title": "usb", "description": ""},  # description empty -> absent
         {"doc_id": "d3", "title": "dell", "description": None},
     ]
     out = encode_records(records, [TITLE, DESC], {"axes": enc})
@@ -66,15 +66,16 @@ def test_encode_records_keeps_per_field_vectors():
     np.testing.assert_allclose(out.vectors["title"], [[1, 0, 0, 0, 0], [0, 0, 0, 0, 1], [0, 0, 0, 1, 0]])
     np.testing.assert_allclose(out.vectors["description"][0], [0, 1, 0, 0, 0])
     assert out.present["description"].tolist() == [True, False, False]
-    assert not out.vectors["description"][1].any()                          # absent field = zero block
+    assert not out.vectors["description"][1].any()  # absent field = zero block
     assert out.field_vectors(1).keys() == {"title"}
 
 
 def test_each_encoder_runs_once_per_batch_on_distinct_values():
     enc = KeywordEncoder("axes", VOCAB)
     brand = FieldSpec(name="brand", encoder="axes", weight=0.1)
-    records = [{"doc_id": str(i), "title": "laptop bag", "description": "black", "brand": "dell"}
-               for i in range(5)]
+    records = [
+        {"doc_id": str(i), "title": "laptop bag", "description": "black", "brand": "dell"} for i in range(5)
+    ]
     encode_records(records, [TITLE, DESC, brand], {"axes": enc})
     assert len(enc.text_calls) == 1
     assert sorted(enc.text_calls[0]) == ["black", "dell", "laptop bag"]
@@ -120,8 +121,9 @@ def test_zero_weight_only_record_is_kept():
 
 def test_lists_and_numbers_become_text():
     enc = KeywordEncoder("axes", VOCAB + ["42"])
-    out = encode_records([{"doc_id": 7, "title": ["black", "bag"], "description": 42}], [TITLE, DESC],
-                         {"axes": enc})
+    out = encode_records(
+        [{"doc_id": 7, "title": ["black", "bag"], "description": 42}], [TITLE, DESC], {"axes": enc}
+    )
     assert out.ids == ["7"]
     assert sorted(enc.text_calls[0]) == ["42", "black bag"]
 

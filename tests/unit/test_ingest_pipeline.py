@@ -23,14 +23,33 @@ class Crash(Exception):
     pass
 
 
-def _run(tmp_path, catalogue, encoder, *, batch_size=4, checkpoint=None, after_commit=None, config=None,
-         store=None, layout=None):
+def _run(
+    tmp_path,
+    catalogue,
+    encoder,
+    *,
+    batch_size=4,
+    checkpoint=None,
+    after_commit=None,
+    config=None,
+    store=None,
+    layout=None,
+):
     config = config or make_config()
     store = store or LocalStore(tmp_path / "store")
     records = read_for_config(catalogue, config, id_column="id")
-    report = ingest(records, config, {"kw": encoder}, store, batch_size=batch_size,
-                    failures_file=tmp_path / "failures.jsonl", checkpoint=checkpoint, progress=False,
-                    after_commit=after_commit, layout=layout)
+    report = ingest(
+        records,
+        config,
+        {"kw": encoder},
+        store,
+        batch_size=batch_size,
+        failures_file=tmp_path / "failures.jsonl",
+        checkpoint=checkpoint,
+        progress=False,
+        after_commit=after_commit,
+        layout=layout,
+    )
     return report, store
 
 
@@ -66,7 +85,10 @@ def test_per_record_failures_are_collected_written_and_the_rest_is_indexed(tmp_p
     assert "duplicate id 'p0'" in report.failed[2].reason
     lines = _failures(tmp_path)
     assert [(line["stage"], line["doc_id"], line["position"]) for line in lines] == [
-        ("read", None, 4), ("read", None, 9), ("validate", "p0", 12)]
+        ("read", None, 4),
+        ("read", None, 9),
+        ("validate", "p0", 12),
+    ]
     assert all(line["reason"] for line in lines)
 
 
@@ -76,16 +98,24 @@ def test_a_record_whose_present_fields_all_weigh_zero_is_indexed(tmp_path):
     catalogue.write_text(json.dumps({"id": "z", "title": "", "desc": "wireless mouse"}) + "\n")
     report, store = _run(tmp_path, catalogue, KeywordEncoder(), config=make_config(description_weight=0.0))
     assert (report.indexed, report.failed) == (1, []) and store.count() == 1
-    np.testing.assert_allclose(store.vectors(["z"])["z"]["description"], keyword_vector("wireless mouse"),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        store.vectors(["z"])["z"]["description"], keyword_vector("wireless mouse"), atol=1e-6
+    )
 
 
 def test_store_rejections_are_write_failures_with_location(tmp_path):
     catalogue = tmp_path / "cat.jsonl"
-    catalogue.write_text(json.dumps({"id": "a", "title": "usb", "desc": "", "price": 1.5}) + "\n"
-                         + json.dumps({"id": "b", "title": "hdmi", "price": "cheap"}) + "\n")
-    layout = IndexLayout((DenseField("title", 8, "kw"), DenseField("description", 8, "kw")), ("title",),
-                         (AttributeField("price", "float"),))
+    catalogue.write_text(
+        json.dumps({"id": "a", "title": "usb", "desc": "", "price": 1.5})
+        + "\n"
+        + json.dumps({"id": "b", "title": "hdmi", "price": "cheap"})
+        + "\n"
+    )
+    layout = IndexLayout(
+        (DenseField("title", 8, "kw"), DenseField("description", 8, "kw")),
+        ("title",),
+        (AttributeField("price", "float"),),
+    )
     report, store = _run(tmp_path, catalogue, KeywordEncoder(), layout=layout)
     assert report.indexed == 1 and store.count() == 1
     (failed,) = report.failed
@@ -112,16 +142,22 @@ def test_crash_after_two_batches_then_resume_without_re_encoding(tmp_path):
 
     first = KeywordEncoder()
     with pytest.raises(Crash):
-        _run(tmp_path, catalogue, first, checkpoint=Checkpoint.open(tmp_path / "cp.json", fingerprint),
-             after_commit=crash_after_two)
+        _run(
+            tmp_path,
+            catalogue,
+            first,
+            checkpoint=Checkpoint.open(tmp_path / "cp.json", fingerprint),
+            after_commit=crash_after_two,
+        )
     assert json.loads((tmp_path / "cp.json").read_text())["position"] == 8
     store = LocalStore(tmp_path / "store")
     written_before = store.count()
     assert written_before == 7  # items 0-7 minus the malformed line 7
 
     second = KeywordEncoder()
-    report, store = _run(tmp_path, catalogue, second, checkpoint=Checkpoint.open(tmp_path / "cp.json",
-                                                                                 fingerprint))
+    report, store = _run(
+        tmp_path, catalogue, second, checkpoint=Checkpoint.open(tmp_path / "cp.json", fingerprint)
+    )
     assert report.skipped == 8 and report.indexed == 22 - 3 - written_before
     assert store.count() == 19
     titles = [t for t in second.encoded if "usb cable" in t]
@@ -169,11 +205,17 @@ def test_store_outage_keeps_committed_batches_and_resume_finishes(tmp_path):
 
     fingerprint = {"c": "cat"}
     with pytest.raises(StoreUnavailable):
-        _run(tmp_path, catalogue, KeywordEncoder(), store=FlakyStore(tmp_path / "store"),
-             checkpoint=Checkpoint.open(tmp_path / "cp.json", fingerprint))
+        _run(
+            tmp_path,
+            catalogue,
+            KeywordEncoder(),
+            store=FlakyStore(tmp_path / "store"),
+            checkpoint=Checkpoint.open(tmp_path / "cp.json", fingerprint),
+        )
     assert LocalStore(tmp_path / "store").count() == 4
-    report, store = _run(tmp_path, catalogue, KeywordEncoder(),
-                         checkpoint=Checkpoint.open(tmp_path / "cp.json", fingerprint))
+    report, store = _run(
+        tmp_path, catalogue, KeywordEncoder(), checkpoint=Checkpoint.open(tmp_path / "cp.json", fingerprint)
+    )
     assert (report.skipped, report.indexed, store.count()) == (4, 8, 12)
 
 
@@ -193,8 +235,9 @@ def test_writing_overlaps_encoding_of_the_next_batch(tmp_path):
                 overlapped.append(next_encode_started[WaitingStore.writes].wait(timeout=5))
             return super().upsert(docs)
 
-    report, _ = _run(tmp_path, write_catalogue(tmp_path / "c.jsonl", 12), encoder,
-                     store=WaitingStore(tmp_path / "store"))
+    report, _ = _run(
+        tmp_path, write_catalogue(tmp_path / "c.jsonl", 12), encoder, store=WaitingStore(tmp_path / "store")
+    )
     assert overlapped == [True, True] and report.indexed == 12
 
 
@@ -234,8 +277,15 @@ def test_bm25_only_text_fields_come_from_catalogue_columns(tmp_path):
     from gcl_search.config import IndexSpec
 
     catalogue = tmp_path / "cat.jsonl"
-    catalogue.write_text("\n".join(json.dumps({"id": f"p{i}", "title": f"usb cable {i}", "desc": "",
-                                               "model": ("AB-12", "XY-9")[i % 2]}) for i in range(4)) + "\n")
+    catalogue.write_text(
+        "\n".join(
+            json.dumps(
+                {"id": f"p{i}", "title": f"usb cable {i}", "desc": "", "model": ("AB-12", "XY-9")[i % 2]}
+            )
+            for i in range(4)
+        )
+        + "\n"
+    )
     config = dataclasses.replace(make_config(), index=IndexSpec(text_fields=("title", "model")))
     _, store = _run(tmp_path, catalogue, KeywordEncoder(), config=config)
     layout = store.layout()

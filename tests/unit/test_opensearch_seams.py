@@ -42,6 +42,10 @@ def test_with_index_keeps_the_connection_and_settings(dead_store):
     other = dead_store.with_index("products-v3")
     assert other.index == "products-v3" and dead_store.index == "products"
     assert other.client is dead_store.client
-    assert (other.url, other._secrets, other.max_attempts, other.chunk_size) == \
-        ("http://***@127.0.0.1:1", ["s3cret"], 2, 7)
+    assert (other.url, other._secrets, other.max_attempts, other.chunk_size) == (
+        "http://***@127.0.0.1:1",
+        ["s3cret"],
+        2,
+        7,
+    )
     assert "s3cret" not in other.name

@@ -56,8 +56,10 @@ def test_live_runs_run_each_request_through_one_client_and_write_the_asked_ones(
     from gcl_search.evaluation import read_run
 
     queries = [SearchQuery("q1", "usb")]
-    requests = [LiveRequest("default"), LiveRequest("desc", {"weights": {"title": 0.0, "description": 1.0}},
-                                                    tmp_path / "desc.jsonl")]
+    requests = [
+        LiveRequest("default"),
+        LiveRequest("desc", {"weights": {"title": 0.0, "description": 1.0}}, tmp_path / "desc.jsonl"),
+    ]
     messages: list[str] = []
     runs = live_runs(client, queries, 2, requests, announce=True, log=messages.append)
     assert [name for name, _ in runs] == ["default", "desc"]
@@ -95,17 +97,22 @@ def test_tuning_keeps_the_defaults_when_a_majority_does_not_hold_up_across_folds
     catalogue = {f"t{i}": (w, "laptop", 1.0, "x") for i, w in enumerate(words)}
     catalogue.update({f"d{i}": ("laptop", w, 1.0, "x") for i, w in enumerate(words)})
     judgments = {f"{w} wireless": ({f"d{i}": 2} if i < 3 else {f"t{i}": 2}) for i, w in enumerate(words)}
-    client = SearchClient(make_store(tmp_path / "s", catalogue=catalogue),
-                          make_config(title_weight=0.9, description_weight=0.1), {"kw": KeywordEncoder()})
-    result = tune_weights(client, queries_from_judgments(judgments), judgments, "mrr@10", heldout=0.0, k=10,
-                          folds=5)
+    client = SearchClient(
+        make_store(tmp_path / "s", catalogue=catalogue),
+        make_config(title_weight=0.9, description_weight=0.1),
+        {"kw": KeywordEncoder()},
+    )
+    result = tune_weights(
+        client, queries_from_judgments(judgments), judgments, "mrr@10", heldout=0.0, k=10, folds=5
+    )
     assert result.folds == 5 and result.shrinkage == 0.0
     assert result.cv_scores[0.0] == pytest.approx(0.7) and result.cv_scores[1.0] == pytest.approx(0.5)
     assert result.weights == pytest.approx({"title": 0.9, "description": 0.1})
     assert result.scores["train/best"] == pytest.approx(result.scores["train/default"]) == pytest.approx(0.7)
     # without cross-validation the in-sample best is taken
-    greedy = tune_weights(client, queries_from_judgments(judgments), judgments, "mrr@10", heldout=0.0, k=10,
-                          folds=1)
+    greedy = tune_weights(
+        client, queries_from_judgments(judgments), judgments, "mrr@10", heldout=0.0, k=10, folds=1
+    )
     assert greedy.shrinkage == 1.0 and greedy.weights["description"] > greedy.weights["title"]
     assert greedy.scores["train/best"] == pytest.approx(0.8)
 
@@ -123,8 +130,9 @@ def test_simplex_grid_covers_the_simplex_and_checks_the_step():
 def test_tuning_a_hybrid_reports_the_lexical_weight(client):
     queries = queries_from_judgments(JUDGMENTS)
     start = LexicalSpec(fields=("description",), weight=0.0, fusion="minmax")
-    result = tune_weights(client, queries, JUDGMENTS, "mrr@10", lexical=start, heldout=0.25, k=10,
-                          grid_step=0.5)
+    result = tune_weights(
+        client, queries, JUDGMENTS, "mrr@10", lexical=start, heldout=0.25, k=10, grid_step=0.5
+    )
     assert result.lexical is not None and result.lexical.fields == ("description",)
     assert result.default_lexical == start
     assert result.scores["heldout/default"] == pytest.approx(0.5)
@@ -199,8 +207,13 @@ weight = 1.0
 def test_write_weights_keeps_comments_and_other_keys(tmp_path):
     src, out = tmp_path / "c.toml", tmp_path / "tuned.toml"
     src.write_text(CONFIG, encoding="utf-8")
-    write_weights(src, out, {"title": 0.25, "description": 0.75}, LexicalSpec(weight=0.3, fusion="minmax"),
-                  note="ndcg@10 0.5")
+    write_weights(
+        src,
+        out,
+        {"title": 0.25, "description": 0.75},
+        LexicalSpec(weight=0.3, fusion="minmax"),
+        note="ndcg@10 0.5",
+    )
     text = out.read_text(encoding="utf-8")
     assert "# a comment that must survive" in text and "weight = 0.25   # default title weight" in text
     assert text.endswith("# gcl-search tune: ndcg@10 0.5\n")
@@ -220,17 +233,29 @@ def test_write_weights_keeps_comments_and_other_keys(tmp_path):
 
 def test_write_weights_edits_an_existing_search_table_in_place(tmp_path):
     src = tmp_path / "c.toml"
-    src.write_text(CONFIG.replace("[[query_fields]]", "[search]\nk = 7  # page size\nlexical = false\n"
-                                  "lexical_fields = [\"title\"]   # only titles\nfusion = \"zscore\"\n\n"
-                                  "[[query_fields]]"), encoding="utf-8")
+    src.write_text(
+        CONFIG.replace(
+            "[[query_fields]]",
+            "[search]\nk = 7  # page size\nlexical = false\n"
+            'lexical_fields = ["title"]   # only titles\nfusion = "zscore"\n\n'
+            "[[query_fields]]",
+        ),
+        encoding="utf-8",
+    )
     spec = LexicalSpec(fields=("description",), weight=0.4, fusion="rrf", rank_constant=20)
     write_weights(src, src, {"title": 0.5, "description": 0.5}, spec)
     text = src.read_text(encoding="utf-8")
     assert text.count("[search]") == 1 and "k = 7  # page size" in text
     assert 'lexical_fields = ["description"]   # only titles' in text
     search = load_config(src).search
-    assert (search.k, search.lexical, search.lexical_fields, search.lexical_weight, search.fusion,
-            search.rank_constant) == (7, True, ("description",), 0.4, "rrf", 20.0)
+    assert (
+        search.k,
+        search.lexical,
+        search.lexical_fields,
+        search.lexical_weight,
+        search.fusion,
+        search.rank_constant,
+    ) == (7, True, ("description",), 0.4, "rrf", 20.0)
     # all text fields: the key goes
     write_weights(src, src, {"title": 0.5}, LexicalSpec(weight=0.6, fusion="minmax"))
     search = load_config(src).search
