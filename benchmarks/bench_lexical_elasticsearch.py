@@ -41,8 +41,11 @@ def main() -> None:
     args = parser.parse_args()
     local = LocalStore(args.store)
     options = local.layout().options
-    layout = IndexLayout((DenseField("title", 4, "dummy"),), local.layout().text_fields,
-                         options=LayoutOptions(analyzer=options.analyzer, catch_all=options.catch_all))
+    layout = IndexLayout(
+        (DenseField("title", 4, "dummy"),),
+        local.layout().text_fields,
+        options=LayoutOptions(analyzer=options.analyzer, catch_all=options.catch_all),
+    )
     ids = list(local._loaded().ids)
     remote = ElasticsearchStore(args.elasticsearch_url, f"bench-lexical-{uuid.uuid4().hex[:8]}", timeout=120)
     remote.create(layout)
@@ -50,7 +53,7 @@ def main() -> None:
         unit = np.array([1, 0, 0, 0], dtype=np.float32)
         with remote.bulk_load():
             for lo in range(0, len(ids), 2000):
-                texts = local.texts(ids[lo:lo + 2000])
+                texts = local.texts(ids[lo : lo + 2000])
                 report = remote.upsert(Document(d, {"title": unit}, texts.get(d, {}), {}) for d in texts)
                 assert not report.failed, report.failed[:3]
         print(f"{remote.count()} documents, analysis {remote.engine_meta()['gcl_search_es']['analysis']}")
@@ -68,9 +71,11 @@ def main() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         for name, run in runs.items():
             write_run(args.out / f"{name}.jsonl", run, tag=name)
-        print(f"top-10 overlap, local english vs Elasticsearch: mean {np.mean(overlap):.3f}, "
-              f"min {np.min(overlap):.2f}, identical top-10 in {sum(o == 1 for o in overlap)} of "
-              f"{len(overlap)} queries; runs in {args.out}")
+        print(
+            f"top-10 overlap, local english vs Elasticsearch: mean {np.mean(overlap):.3f}, "
+            f"min {np.min(overlap):.2f}, identical top-10 in {sum(o == 1 for o in overlap)} of "
+            f"{len(overlap)} queries; runs in {args.out}"
+        )
     finally:
         remote.drop()
 

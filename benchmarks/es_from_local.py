@@ -36,7 +36,7 @@ def main() -> None:
     ids, start = list(local._loaded().ids), time.perf_counter()
     with remote.bulk_load():
         for lo in range(0, len(ids), 1000):
-            batch = ids[lo:lo + 1000]
+            batch = ids[lo : lo + 1000]
             vectors, texts, attrs = local.vectors(batch), local.texts(batch), local.attributes(batch)
             report = remote.upsert(Document(d, vectors[d], texts.get(d, {}), attrs.get(d, {})) for d in batch)
             assert not report.failed, report.failed[:3]

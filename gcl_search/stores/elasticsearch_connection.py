@@ -37,12 +37,20 @@ def is_tagged(url: str | None) -> bool:
 
 def untag_url(url: str) -> str:
     """`url` without the `tag_url` mark."""
-    return url[len(SCHEME_PREFIX):] if is_tagged(url) else url
+    return url[len(SCHEME_PREFIX) :] if is_tagged(url) else url
 
 
-def connect(url: str | None = None, *, username: str | None = None, password: str | None = None,
-            api_key: str | None = None, ca_certs: str | None = None, verify_certs: bool = True,
-            timeout: float = 120.0, **client_kwargs: Any) -> tuple[Any, str, list[str]]:
+def connect(
+    url: str | None = None,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    api_key: str | None = None,
+    ca_certs: str | None = None,
+    verify_certs: bool = True,
+    timeout: float = 120.0,
+    **client_kwargs: Any,
+) -> tuple[Any, str, list[str]]:
     """Build an `elasticsearch.Elasticsearch` client (no request is sent; see `check_connection`).
 
     Args:
@@ -64,8 +72,10 @@ def connect(url: str | None = None, *, username: str | None = None, password: st
     try:
         from elasticsearch import Elasticsearch
     except ImportError as err:
-        raise ConfigError(f"Elasticsearch support needs the elasticsearch 8.x client ({err}): "
-                          "pip install 'gcl-search[elasticsearch]'") from err
+        raise ConfigError(
+            f"Elasticsearch support needs the elasticsearch 8.x client ({err}): "
+            "pip install 'gcl-search[elasticsearch]'"
+        ) from err
     url = untag_url(url or os.environ.get("ELASTICSEARCH_URL") or "http://127.0.0.1:9200")
     parts = [urlsplit(u) for u in split_urls(url)]
     if not parts:
@@ -81,8 +91,18 @@ def connect(url: str | None = None, *, username: str | None = None, password: st
         raise ConfigError(f"both basic auth and an API key are set for {redact_url(url)}; use one of them")
     default_port = 443 if parts[0].scheme == "https" else 9200
     # The client reads credentials out of a URL itself; pass them explicitly and the hosts without them.
-    hosts = [urlunsplit((p.scheme or "http", f"{p.hostname or '127.0.0.1'}:{p.port or default_port}",
-                         p.path.rstrip("/"), "", "")) for p in parts]
+    hosts = [
+        urlunsplit(
+            (
+                p.scheme or "http",
+                f"{p.hostname or '127.0.0.1'}:{p.port or default_port}",
+                p.path.rstrip("/"),
+                "",
+                "",
+            )
+        )
+        for p in parts
+    ]
     kwargs: dict[str, Any] = {"request_timeout": timeout, "verify_certs": verify_certs, **client_kwargs}
     if parts[0].scheme == "https" and verify_certs and ca_certs:
         kwargs["ca_certs"] = ca_certs
@@ -114,15 +134,22 @@ def check_connection(client: Any, where: str, secrets: list[str]) -> str:
     try:
         version = server_version(client)
     except (AuthenticationException, AuthorizationException) as err:
-        raise StoreUnavailable(f"Elasticsearch at {where} refused the credentials (HTTP {err.meta.status}); "
-                               "check ELASTICSEARCH_USERNAME/PASSWORD or ELASTICSEARCH_API_KEY") from err
+        raise StoreUnavailable(
+            f"Elasticsearch at {where} refused the credentials (HTTP {err.meta.status}); "
+            "check ELASTICSEARCH_USERNAME/PASSWORD or ELASTICSEARCH_API_KEY"
+        ) from err
     except ApiError as err:
-        raise StoreUnavailable(f"Elasticsearch at {where} answered HTTP {err.meta.status} to GET /_nodes; "
-                               "check the URL") from err
+        raise StoreUnavailable(
+            f"Elasticsearch at {where} answered HTTP {err.meta.status} to GET /_nodes; check the URL"
+        ) from err
     except TransportError as err:  # connection refused, TLS, timeouts
-        raise StoreUnavailable(f"cannot reach Elasticsearch at {where} ({scrub(str(err)[:200], secrets)}); "
-                               "check the URL, that the cluster is up, and the TLS settings") from err
+        raise StoreUnavailable(
+            f"cannot reach Elasticsearch at {where} ({scrub(str(err)[:200], secrets)}); "
+            "check the URL, that the cluster is up, and the TLS settings"
+        ) from err
     if version.split(".")[0] != "8":
-        raise StoreUnavailable(f"Elasticsearch at {where} is version {version}; gcl-search supports 8.x "
-                               "(the elasticsearch client is pinned to 8)")
+        raise StoreUnavailable(
+            f"Elasticsearch at {where} is version {version}; gcl-search supports 8.x "
+            "(the elasticsearch client is pinned to 8)"
+        )
     return version

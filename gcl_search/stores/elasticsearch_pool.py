@@ -20,9 +20,14 @@ from gcl_search.stores.elasticsearch_bodies import PRESENT_FIELD, VECTORS_FIELD
 from gcl_search.stores.layout import IndexLayout
 
 
-def best_of_pool(layout: IndexLayout, hits: Sequence[Mapping[str, Any]],
-                 query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], dense_score: str,
-                 depth: int) -> list[Mapping[str, Any]]:
+def best_of_pool(
+    layout: IndexLayout,
+    hits: Sequence[Mapping[str, Any]],
+    query_vectors: Mapping[str, np.ndarray],
+    weights: Mapping[str, float],
+    dense_score: str,
+    depth: int,
+) -> list[Mapping[str, Any]]:
     """The `depth` hits with the best exact dense score, best first (ties by doc_id)."""
     from gcl_search.search.client import SCORE_DECIMALS
 

@@ -9,8 +9,7 @@ alias in one atomic `_aliases` request.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,9 +35,8 @@ class _RetryBatch(Exception):
         self.failures = failures
 
 
-
 class BulkWrites:
-    """`upsert` and `bulk_load` for `ElasticsearchStore` (uses its client, index, layout and settings)."""
+    """`upsert` for `ElasticsearchStore` (uses its client, index, layout and retry settings)."""
 
     client: Any
     index: str
@@ -51,23 +49,7 @@ class BulkWrites:
     max_chunk_bytes: int
 
     def layout(self) -> IndexLayout: ...
-    def refresh(self) -> None: ...
     def _call(self, method: Any, **kwargs: Any) -> Any: ...
-
-    @contextmanager
-    def bulk_load(self) -> Iterator[None]:
-        """refresh_interval -1 during the load; the previous value comes back on exit (also when the block
-        raises), followed by a refresh."""
-        current = self._call(self.client.indices.get_settings, index=self.index)
-        saved = {"refresh_interval": None}
-        for settings in current.values():
-            saved["refresh_interval"] = settings["settings"]["index"].get("refresh_interval")
-        self._call(self.client.indices.put_settings, index=self.index, settings={"refresh_interval": "-1"})
-        try:
-            yield
-        finally:
-            self._call(self.client.indices.put_settings, index=self.index, settings=saved)
-            self.refresh()
 
     # -- writes ----------------------------------------------------------------------------------------------
 
@@ -89,10 +71,14 @@ class BulkWrites:
         return report
 
     def _bulk(self, actions: list[dict], report: IngestReport) -> None:
-        retrying = Retrying(stop=stop_after_attempt(self.max_attempts), reraise=True,
-                            wait=wait_exponential_jitter(multiplier=self.initial_backoff,
-                                                         max=self.max_backoff, jitter=self.initial_backoff),
-                            retry=retry_if_exception_type(_RetryBatch))
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            reraise=True,
+            wait=wait_exponential_jitter(
+                multiplier=self.initial_backoff, max=self.max_backoff, jitter=self.initial_backoff
+            ),
+            retry=retry_if_exception_type(_RetryBatch),
+        )
         pending = actions
         try:
             for attempt in retrying:
@@ -103,20 +89,34 @@ class BulkWrites:
                         raise _RetryBatch(failures)
         except _RetryBatch as gave_up:
             if all(not isinstance(status, int) for _, status, _ in gave_up.failures) and report.indexed == 0:
-                raise StoreUnavailable(f"cannot write to {self.index!r} at {self.url} after "
-                                       f"{self.max_attempts} attempts ({gave_up.failures[0][2]}); "
-                                       "check the cluster") from gave_up
+                raise StoreUnavailable(
+                    f"cannot write to {self.index!r} at {self.url} after "
+                    f"{self.max_attempts} attempts ({gave_up.failures[0][2]}); "
+                    "check the cluster"
+                ) from gave_up
             for action, status, reason in gave_up.failures:
-                report.failed.append(FailedDoc(action["_id"], None, "write",
-                                               f"{reason} (gave up after {self.max_attempts} attempts)",
-                                               status if isinstance(status, int) else None))
+                report.failed.append(
+                    FailedDoc(
+                        action["_id"],
+                        None,
+                        "write",
+                        f"{reason} (gave up after {self.max_attempts} attempts)",
+                        status if isinstance(status, int) else None,
+                    )
+                )
 
     def _send(self, actions: list[dict], report: IngestReport) -> list[tuple[dict, object, str]]:
         by_id = {action["_id"]: action for action in actions}
         retry = []
-        for ok, item in helpers.streaming_bulk(self.client, actions, chunk_size=self.chunk_size,
-                                               max_chunk_bytes=self.max_chunk_bytes, raise_on_error=False,
-                                               raise_on_exception=False, max_retries=0):
+        for ok, item in helpers.streaming_bulk(
+            self.client,
+            actions,
+            chunk_size=self.chunk_size,
+            max_chunk_bytes=self.max_chunk_bytes,
+            raise_on_error=False,
+            raise_on_exception=False,
+            max_retries=0,
+        ):
             info = next(iter(item.values()))
             if ok:
                 report.indexed += 1
@@ -147,8 +147,9 @@ def _plain(value: Any) -> Any:
 
 def create_versioned_index(store: ElasticsearchStore, alias: str, layout: IndexLayout) -> ElasticsearchStore:
     """Create `<alias>-v<n+1>` (n = the highest existing version) for `layout` on `store`'s connection."""
-    existing = store._call(store.client.indices.get, index=f"{alias}-v*", ignore_unavailable=True,
-                           allow_no_indices=True)
+    existing = store._call(
+        store.client.indices.get, index=f"{alias}-v*", ignore_unavailable=True, allow_no_indices=True
+    )
     versions = [int(name.rsplit("-v", 1)[1]) for name in existing if name.rsplit("-v", 1)[1].isdigit()]
     new = store.with_index(f"{alias}-v{max(versions, default=0) + 1}")
     new.create(layout)

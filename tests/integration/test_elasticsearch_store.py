@@ -18,19 +18,32 @@ DIM = 16
 
 
 def _layout(**options) -> IndexLayout:
-    return IndexLayout((DenseField("title", DIM, "m"), DenseField("description", DIM, "m")), ("title",),
-                       (AttributeField("price", "float"), AttributeField("brand")), LayoutOptions(**options))
+    return IndexLayout(
+        (DenseField("title", DIM, "m"), DenseField("description", DIM, "m")),
+        ("title",),
+        (AttributeField("price", "float"), AttributeField("brand")),
+        LayoutOptions(**options),
+    )
 
 
 def _docs(n=400, seed=0) -> list[Document]:
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
-        vecs = {f: rng.normal(size=DIM).astype(np.float32) for f in ("title", "description")
-                if f == "title" or i % 3}
+        vecs = {
+            f: rng.normal(size=DIM).astype(np.float32)
+            for f in ("title", "description")
+            if f == "title" or i % 3
+        }
         vecs = {f: v / np.linalg.norm(v) for f, v in vecs.items()}
-        out.append(Document(f"d{i:04d}", vecs, {"title": f"product {i} {'usb' if i % 5 == 0 else 'hdmi'}"},
-                            {"price": float(i % 50), "brand": "HP" if i % 2 else "Dell"}))
+        out.append(
+            Document(
+                f"d{i:04d}",
+                vecs,
+                {"title": f"product {i} {'usb' if i % 5 == 0 else 'hdmi'}"},
+                {"price": float(i % 50), "brand": "HP" if i % 2 else "Dell"},
+            )
+        )
     return out
 
 
@@ -44,6 +57,7 @@ def es(elasticsearch_url):
         store = ElasticsearchStore(elasticsearch_url, index or f"test-es-{uuid.uuid4().hex[:8]}", **kwargs)
         made.append(store)
         return store
+
     yield make
     for store in made:  # the node refuses wildcard deletes (action.destructive_requires_name)
         names = store.client.indices.get(index=f"{store.index}*", allow_no_indices=True)
@@ -143,8 +157,13 @@ def test_read_retries_then_gives_up(es, monkeypatch):
     q = {"title": np.ones(DIM, dtype=np.float32) / 4}
     dense, _ = store.candidates(q, {"title": 1.0}, 5)
     assert len(dense) == 5 and len(calls) == 2
-    monkeypatch.setattr(store.client, "msearch", lambda **kw: (_ for _ in ()).throw(
-        ApiError("unavailable", meta, {"error": {"type": "unavailable", "reason": "busy"}})))
+    monkeypatch.setattr(
+        store.client,
+        "msearch",
+        lambda **kw: (_ for _ in ()).throw(
+            ApiError("unavailable", meta, {"error": {"type": "unavailable", "reason": "busy"}})
+        ),
+    )
     with pytest.raises(StoreUnavailable, match="503"):
         store.candidates(q, {"title": 1.0}, 5)
 

@@ -20,16 +20,23 @@ from gcl_search.stores.local import LocalStore
 from tests.integration.test_lexical_opensearch import TEXT_FIELDS, _documents, _queries
 
 pytestmark = pytest.mark.elasticsearch
-MODES = [("combined", None, None), ("combined", None, {"title": 0.5}), ("most_fields", None, None),
-         ("most_fields", ("title", "description"), {"title": 2.0})]
+MODES = [
+    ("combined", None, None),
+    ("combined", None, {"title": 0.5}),
+    ("most_fields", None, None),
+    ("most_fields", ("title", "description"), {"title": 2.0}),
+]
 
 
 @pytest.fixture(scope="module", params=["english", "standard"])
 def stores(request, tmp_path_factory, elasticsearch_url):
     from gcl_search.stores.elasticsearch import ElasticsearchStore
 
-    layout = IndexLayout((DenseField("title", 4, "m"),), TEXT_FIELDS,
-                         options=LayoutOptions(analyzer=request.param, catch_all=True))
+    layout = IndexLayout(
+        (DenseField("title", 4, "m"),),
+        TEXT_FIELDS,
+        options=LayoutOptions(analyzer=request.param, catch_all=True),
+    )
     local = LocalStore(tmp_path_factory.mktemp("local") / "lex")
     remote = ElasticsearchStore(elasticsearch_url, f"test-lexical-{uuid.uuid4().hex[:8]}")
     docs = _documents()
@@ -86,6 +93,8 @@ def test_english_fallback_overlap(stores, mode, fields, boosts):
         if a or b:
             overlaps.append(len(a & b) / max(len(a), len(b)))
     mean = sum(overlaps) / len(overlaps)
-    print(f"english fallback vs gcl_english, {mode}: mean top-10 overlap {mean:.3f} over {len(overlaps)} "
-          "queries")
+    print(
+        f"english fallback vs gcl_english, {mode}: mean top-10 overlap {mean:.3f} over {len(overlaps)} "
+        "queries"
+    )
     assert mean >= 0.6, mean

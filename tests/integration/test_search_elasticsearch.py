@@ -39,9 +39,12 @@ def stores(tmp_path_factory, elasticsearch_url, opensearch_url):
 
     config = _config(tiny_st_model_dir(tmp_path_factory.mktemp("model")))
     encoders = load_encoders(config)
-    layout = layout_from_config(config, {"tiny": encoders["tiny"].dim},
-                                attributes=(AttributeField("price", "float"), AttributeField("brand")),
-                                options=LayoutOptions(per_field_vectors=True, oversample=3.0))
+    layout = layout_from_config(
+        config,
+        {"tiny": encoders["tiny"].dim},
+        attributes=(AttributeField("price", "float"), AttributeField("brand")),
+        options=LayoutOptions(per_field_vectors=True, oversample=3.0),
+    )
     docs = _documents(config, encoders)
     name = f"test-search-{uuid.uuid4().hex[:8]}"
     local = LocalStore(tmp_path_factory.mktemp("local") / "icecat")
@@ -78,8 +81,9 @@ def test_dense_parity_three_stores(stores, name):
 
 
 @pytest.mark.parametrize("dense_score", ["fused", "sum"])
-@pytest.mark.parametrize("weights", [(0.7, 0.3), (0.5, 0.5), (0.2, 0.8), (1.0, 0.0), (0.0, 1.0), (7.0, 3.0),
-                                     (0.05, 0.95)])
+@pytest.mark.parametrize(
+    "weights", [(0.7, 0.3), (0.5, 0.5), (0.2, 0.8), (1.0, 0.0), (0.0, 1.0), (7.0, 3.0), (0.05, 0.95)]
+)
 def test_dense_score_parity_at_any_weights(stores, weights, dense_score):
     """The pool (the whole slice, as in the OpenSearch test) is rescored client-side from doc-value vectors:
     the same pages and scores as the local store's brute force."""
@@ -99,8 +103,9 @@ def test_hybrid_parity_three_stores(stores, fusion):
     clients = _clients(stores)
     lexical = LexicalSpec(weight=0.5, fusion=fusion)
     for query in QUERIES:
-        pages = {name: {h.doc_id: h for h in c.search(query, k=10, lexical=lexical)}
-                 for name, c in clients.items()}
+        pages = {
+            name: {h.doc_id: h for h in c.search(query, k=10, lexical=lexical)} for name, c in clients.items()
+        }
         for other in ("local", "opensearch"):
             a, b = pages[other], pages["elasticsearch"]
             assert len(set(a) & set(b)) >= 9, (fusion, query, other)
@@ -120,8 +125,9 @@ def test_candidates_parity(stores):
         for dense_score in ("sum", "fused"):
             lexical = LexicalQuery("wireless mouse", None, 20)
             a_dense, a_lex = local.candidates(q, weights, 20, lexical=lexical, dense_score=dense_score)
-            b_dense, b_lex = elastic.candidates(q, weights, 20, lexical=lexical, dense_score=dense_score,
-                                                pool=300)
+            b_dense, b_lex = elastic.candidates(
+                q, weights, 20, lexical=lexical, dense_score=dense_score, pool=300
+            )
             assert _ranked(a_dense, weights)[:15] == _ranked(b_dense, weights)[:15]
             assert [c.doc_id for c in a_lex][:15] == [c.doc_id for c in b_lex][:15]
             mine = {c.doc_id: c for c in (*a_lex, *a_dense)}
@@ -161,8 +167,9 @@ def test_knn_raw_similarities_and_vectors(stores):
     local, elastic = by_name["local"], by_name["elasticsearch"]
     layout = elastic.layout()
     for sign in (1.0, -1.0):
-        q = query_vector(layout, {f: sign * v for f, v in docs[0].vectors.items()},
-                         {"title": 0.7, "description": 0.3})
+        q = query_vector(
+            layout, {f: sign * v for f, v in docs[0].vectors.items()}, {"title": 0.7, "description": 0.3}
+        )
         got = elastic.knn(q, 20)
         exact = dict(local.knn(q, 300))
         assert any(s < 0 for _, s in got) == (sign < 0)
@@ -185,7 +192,8 @@ def test_missing_index_and_meta_mismatch(stores, elasticsearch_url):
     config, encoders, by_name, _ = stores
     with pytest.raises(IndexNotFound, match="gcl-search ingest"):
         SearchClient(ElasticsearchStore(elasticsearch_url, "no-such-index-gcl"), config, encoders)
-    swapped = type(config)(encoders=config.encoders, fields=tuple(reversed(config.fields)),
-                           query_fields=config.query_fields)
+    swapped = type(config)(
+        encoders=config.encoders, fields=tuple(reversed(config.fields)), query_fields=config.query_fields
+    )
     with pytest.raises(ConfigError, match="_meta|dense fields"):
         SearchClient(by_name["elasticsearch"], swapped, encoders)

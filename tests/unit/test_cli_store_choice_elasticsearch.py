@@ -22,14 +22,17 @@ def probe(store_dir, opensearch_url, ca_certs, insecure, timeout):
     click.echo(repr(store_target(store_dir, opensearch_url)))
 
 
-@pytest.mark.parametrize("args,environ,expected", [
-    (["--elasticsearch-url", "http://e:9"], {}, "elasticsearch+http://e:9"),
-    ([], {"ELASTICSEARCH_URL": "http://e:9"}, "elasticsearch+http://e:9"),
-    ([], {"ELASTICSEARCH_URL": "http://e:9", "OPENSEARCH_URL": "http://o:9"}, "'http://o:9'"),
-    (["--elasticsearch-url", "http://e:9"], {"OPENSEARCH_URL": "http://o:9"}, "elasticsearch+http://e:9"),
-    (["--opensearch-url", "http://o:9"], {"ELASTICSEARCH_URL": "http://e:9"}, "'http://o:9'"),
-    (["--store", "s"], {"ELASTICSEARCH_URL": "http://e:9"}, "None"),
-])
+@pytest.mark.parametrize(
+    "args,environ,expected",
+    [
+        (["--elasticsearch-url", "http://e:9"], {}, "elasticsearch+http://e:9"),
+        ([], {"ELASTICSEARCH_URL": "http://e:9"}, "elasticsearch+http://e:9"),
+        ([], {"ELASTICSEARCH_URL": "http://e:9", "OPENSEARCH_URL": "http://o:9"}, "'http://o:9'"),
+        (["--elasticsearch-url", "http://e:9"], {"OPENSEARCH_URL": "http://o:9"}, "elasticsearch+http://e:9"),
+        (["--opensearch-url", "http://o:9"], {"ELASTICSEARCH_URL": "http://e:9"}, "'http://o:9'"),
+        (["--store", "s"], {"ELASTICSEARCH_URL": "http://e:9"}, "None"),
+    ],
+)
 def test_precedence(args, environ, expected, monkeypatch):
     for name in ("ELASTICSEARCH_URL", "OPENSEARCH_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -38,8 +41,10 @@ def test_precedence(args, environ, expected, monkeypatch):
     assert expected in result.output
 
 
-@pytest.mark.parametrize("args", [["--store", "s", "--elasticsearch-url", DEAD],
-                                  ["--opensearch-url", DEAD, "--elasticsearch-url", DEAD]])
+@pytest.mark.parametrize(
+    "args",
+    [["--store", "s", "--elasticsearch-url", DEAD], ["--opensearch-url", DEAD, "--elasticsearch-url", DEAD]],
+)
 def test_two_explicit_targets_are_a_usage_error(args):
     result = CliRunner().invoke(probe, args)
     assert result.exit_code == 2 and "not both" in result.output
