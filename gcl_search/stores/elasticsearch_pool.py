@@ -2,7 +2,7 @@
 
 OpenSearch ranks the pool on the node (a painless rescore window); without painless, every pool hit brings
 its field vectors (`gcl_vectors` doc values) and the best `depth` by the dense score are picked here, with
-the score's one definition (`fields.vectors.multi_field_scores`, rounded as the search client rounds it), on
+the score's one definition (`fields.vectors.multi_field_scores`, rounded as `search.scoring` rounds it), on
 matrices: a Candidate (with its per-field dicts) is built only for the hits kept. Profiled on a pool of 200:
 the per-hit Candidate path spent ~20 ms in Python, this ~2 ms.
 """
@@ -29,7 +29,7 @@ def best_of_pool(
     depth: int,
 ) -> list[Mapping[str, Any]]:
     """The `depth` hits with the best exact dense score, best first (ties by doc_id)."""
-    from gcl_search.search.client import SCORE_DECIMALS
+    from gcl_search.search.scoring import SCORE_DECIMALS
 
     names, offsets, n = layout.field_names, layout.offsets, len(hits)
     if n <= depth:
