@@ -29,28 +29,50 @@ def _remember_elasticsearch(ctx: click.Context, param: click.Parameter, value: s
 
 def elasticsearch_option(func: F) -> F:
     """--elasticsearch-url / $ELASTICSEARCH_URL; read by `store_target`, not passed to the command."""
-    return click.option("--elasticsearch-url", envvar="ELASTICSEARCH_URL", show_envvar=True,
-                        expose_value=False, callback=_remember_elasticsearch,
-                        help="Elasticsearch 8.x URL instead of OpenSearch (credentials from "
-                             "ELASTICSEARCH_USERNAME/PASSWORD or ELASTICSEARCH_API_KEY).")(func)
+    return click.option(
+        "--elasticsearch-url",
+        envvar="ELASTICSEARCH_URL",
+        show_envvar=True,
+        expose_value=False,
+        callback=_remember_elasticsearch,
+        help="Elasticsearch 8.x URL instead of OpenSearch (credentials from "
+        "ELASTICSEARCH_USERNAME/PASSWORD or ELASTICSEARCH_API_KEY).",
+    )(func)
 
 
 def connection_options(func: F) -> F:
     """--store, --opensearch-url, --elasticsearch-url, --ca-certs, --insecure, --timeout."""
     options = [
-        click.option("--store", "store_dir", type=click.Path(file_okay=False, path_type=Path),
-                     help=f"Local store parent directory (default: {DEFAULT_STORE_DIR}, when no OpenSearch "
-                          "URL)."),
-        click.option("--opensearch-url", envvar="OPENSEARCH_URL", show_envvar=True,
-                     help="OpenSearch URL, or comma-separated node URLs of one cluster (credentials from "
-                          "OPENSEARCH_USERNAME/PASSWORD or OPENSEARCH_API_KEY)."),
+        click.option(
+            "--store",
+            "store_dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help=f"Local store parent directory (default: {DEFAULT_STORE_DIR}, when no OpenSearch URL).",
+        ),
+        click.option(
+            "--opensearch-url",
+            envvar="OPENSEARCH_URL",
+            show_envvar=True,
+            help="OpenSearch URL, or comma-separated node URLs of one cluster (credentials from "
+            "OPENSEARCH_USERNAME/PASSWORD or OPENSEARCH_API_KEY).",
+        ),
         elasticsearch_option,
-        click.option("--ca-certs", envvar="OPENSEARCH_CA_CERTS", type=click.Path(dir_okay=False),
-                     help="CA bundle for TLS verification."),
-        click.option("--insecure", is_flag=True,
-                     help="Do not verify TLS certificates (throwaway clusters only)."),
-        click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
-                     help="Seconds per OpenSearch request."),
+        click.option(
+            "--ca-certs",
+            envvar="OPENSEARCH_CA_CERTS",
+            type=click.Path(dir_okay=False),
+            help="CA bundle for TLS verification.",
+        ),
+        click.option(
+            "--insecure", is_flag=True, help="Do not verify TLS certificates (throwaway clusters only)."
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0.1),
+            default=30.0,
+            show_default=True,
+            help="Seconds per OpenSearch request.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -75,8 +97,9 @@ def store_target(store_dir: Path | None, opensearch_url: str | None) -> tuple[Pa
     es_url, es_source = ctx.meta.get(_ES_META, (None, None))
     es_explicit = es_url is not None and es_source is not env
     if store_dir is not None and (os_explicit or es_explicit):
-        raise click.UsageError("give --store or a cluster URL (--opensearch-url / --elasticsearch-url), "
-                               "not both")
+        raise click.UsageError(
+            "give --store or a cluster URL (--opensearch-url / --elasticsearch-url), not both"
+        )
     if store_dir is not None:
         return store_dir, None
     if es_url is not None and opensearch_url is not None:

@@ -111,8 +111,17 @@ def run_job(job: IngestJob, encoders: Mapping[str, Encoder] | None = None) -> In
         encoders = load_encoders(config, {spec.encoder for spec in config.fields})
     store = _open_store(job, config, encoders, checkpoint)
     failures = job.failures_file or _state_path(job, "failures.jsonl")
-    report = ingest(records, config, encoders, store, batch_size=job.batch_size, failures_file=failures,
-                    checkpoint=checkpoint, progress=job.progress, total=_total(job) if job.progress else None)
+    report = ingest(
+        records,
+        config,
+        encoders,
+        store,
+        batch_size=job.batch_size,
+        failures_file=failures,
+        checkpoint=checkpoint,
+        progress=job.progress,
+        total=_total(job) if job.progress else None,
+    )
     outcome = IngestOutcome(report, store.name, failures, job.alias)
     if job.alias and (not report.failed or job.swap_with_failures):
         from gcl_search.stores.engines import swap_alias
@@ -126,8 +135,10 @@ def _check_job(job: IngestJob) -> None:
     if not job.index and not job.alias:
         raise ConfigError("name the target: --index NAME (or --alias NAME for a versioned build)")
     if job.alias and job.opensearch_url is None:
-        raise ConfigError("--alias needs OpenSearch (--opensearch-url or OPENSEARCH_URL); the local store "
-                          "has no aliases: ingest into a new --index directory instead")
+        raise ConfigError(
+            "--alias needs OpenSearch (--opensearch-url or OPENSEARCH_URL); the local store "
+            "has no aliases: ingest into a new --index directory instead"
+        )
     if job.index and job.alias:
         raise ConfigError("give --index or --alias, not both: with --alias the index is <alias>-v<n>")
     if job.limit is not None and job.limit < 1:
@@ -135,8 +146,9 @@ def _check_job(job: IngestJob) -> None:
 
 
 def _records(job: IngestJob, config: Config) -> Iterator[CatalogueRecord | FailedDoc]:
-    records = read_for_config(job.catalogue, config, id_column=job.id_column, base_dir=job.base_dir,
-                              fmt=job.fmt)
+    records = read_for_config(
+        job.catalogue, config, id_column=job.id_column, base_dir=job.base_dir, fmt=job.fmt
+    )
     return islice(records, job.limit) if job.limit is not None else records
 
 
@@ -162,19 +174,30 @@ def _fingerprint(job: IngestJob, config: Config) -> dict[str, object]:
     if job.catalogue != ICECAT_NAME and path.is_file():
         stat = path.stat()
         source = {"catalogue": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    return {**source, "format": detect_format(path, job.fmt), "id_column": job.id_column, "limit": job.limit,
-            "fields": [[s.name, s.source, s.encoder, s.modality] for s in config.fields],
-            "encoders": {n: dataclasses.asdict(e) for n, e in sorted(config.encoders.items())},
-            "target": job.target, "opensearch": job.opensearch_url is not None,
-            "store_dir": None if job.opensearch_url else str(Path(job.store_dir).resolve())}
+    return {
+        **source,
+        "format": detect_format(path, job.fmt),
+        "id_column": job.id_column,
+        "limit": job.limit,
+        "fields": [[s.name, s.source, s.encoder, s.modality] for s in config.fields],
+        "encoders": {n: dataclasses.asdict(e) for n, e in sorted(config.encoders.items())},
+        "target": job.target,
+        "opensearch": job.opensearch_url is not None,
+        "store_dir": None if job.opensearch_url else str(Path(job.store_dir).resolve()),
+    }
 
 
-def _open_store(job: IngestJob, config: Config, encoders: Mapping[str, Encoder],
-                checkpoint: Checkpoint) -> VectorStore:
+def _open_store(
+    job: IngestJob, config: Config, encoders: Mapping[str, Encoder], checkpoint: Checkpoint
+) -> VectorStore:
     from gcl_search.search.options import open_store
 
-    connection = {"ca_certs": job.ca_certs, "verify_certs": job.verify_certs,
-                  "shards": config.index.shards, "replicas": config.index.replicas}
+    connection = {
+        "ca_certs": job.ca_certs,
+        "verify_certs": job.verify_certs,
+        "shards": config.index.shards,
+        "replicas": config.index.replicas,
+    }
     if not job.alias:
         return open_store(job.index or "", job.store_dir, job.opensearch_url, **connection)
     from gcl_search.stores.engines import create_versioned_index  # OpenSearch or Elasticsearch
