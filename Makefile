@@ -11,5 +11,8 @@ demo:
 test:
 	@scripts/test.sh
 
+LINT_PATHS = gcl_search tests benchmarks scripts training
+
+# `ruff check` (pyproject's [tool.ruff.lint]) and the formatter's check: `ruff format $(LINT_PATHS)` fixes the latter.
 lint:
-	@"$$(scripts/venv.sh)/bin/ruff" check gcl_search tests benchmarks
+	@ruff="$$(scripts/venv.sh)/bin/ruff" && "$$ruff" check $(LINT_PATHS) && "$$ruff" format --check $(LINT_PATHS)

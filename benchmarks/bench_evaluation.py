@@ -5,7 +5,7 @@ Prints times and ratios measured side by side in one run (both warm: ranx's numb
     ours/ranx : evaluate(...) on the metrics ranx also has  (ndcg@10, map@100, mrr@10, recall@100, rbp@0.8)
     ranx      : ranx.evaluate on pre-built Qrels/Run         (scoring only)
     ranx+dict : Qrels(dict) + Run(dict) + ranx.evaluate      (from the same dicts ours starts from)
-Target (design.md section 7): ours <= 3 s and no slower than ranx.
+Target: ours <= 3 s and no slower than ranx.
 
 Usage: python benchmarks/bench_evaluation.py [--queries 10000] [--hits 1000] [--judged 50] [--repeats 3]
 """
@@ -110,6 +110,7 @@ def main() -> None:
         f"target <= 3 s wall: {'met' if ours_s <= 3.0 else 'MISSED'} (cpu {ours_cpu:.2f} s); "
         f"no slower than ranx: {'met' if ours_subset_s <= ranx_s else 'MISSED'}; means agree with ranx"
     )
+
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """Ingest throughput: the full pipeline (read + encode + write) vs the encoder alone on the same inputs.
 
-Target (design.md section 7): encode+write >= 0.9x the encoder's own batch throughput, i.e. the pipeline keeps
+Target: encode+write >= 0.9x the encoder's own batch throughput, i.e. the pipeline keeps
 the model busy while reading and writing happen in background threads.
 
 - "encode alone": `encode_batch` (the pipeline's own encode step: every field, texts de-duplicated per batch)
@@ -58,7 +58,7 @@ def records(config, n: int):
 
 def encode_alone(config, encoders, n: int, batch_size: int) -> float:
     items = list(enumerate(records(config, n)))
-    batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
+    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     text_fields = [spec.name for spec in config.fields]
     start = time.perf_counter()
     for batch in batches:
@@ -68,9 +68,16 @@ def encode_alone(config, encoders, n: int, batch_size: int) -> float:
 
 def pipeline(config, encoders, n: int, batch_size: int, store, work: Path) -> float:
     start = time.perf_counter()
-    report = ingest(records(config, n), config, encoders, store, batch_size=batch_size,
-                    failures_file=work / "failures.jsonl",
-                    checkpoint=Checkpoint.open(work / "cp.json", {"run": uuid.uuid4().hex}), progress=False)
+    report = ingest(
+        records(config, n),
+        config,
+        encoders,
+        store,
+        batch_size=batch_size,
+        failures_file=work / "failures.jsonl",
+        checkpoint=Checkpoint.open(work / "cp.json", {"run": uuid.uuid4().hex}),
+        progress=False,
+    )
     elapsed = time.perf_counter() - start
     if report.indexed + len(report.failed) != n:
         raise SystemExit(f"pipeline lost records: {report.indexed} + {len(report.failed)} != {n}")
@@ -78,23 +85,33 @@ def pipeline(config, encoders, n: int, batch_size: int, store, work: Path) -> fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config", default=str(ROOT / "configs" / "icecat.toml"))
     parser.add_argument("--n", type=int, default=2000, help="Icecat products")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--opensearch-url", default=None, help="also measure the pipeline into OpenSearch")
-    parser.add_argument("--pin", action="store_true",
-                        help="this process on CPU 0 with torch at 1 thread, the node's JVM on CPU 1")
-    parser.add_argument("--node-pid", type=int, default=None,
-                        help="with --pin: the node's JVM pid (default: from the pid file node.sh writes)")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="this process on CPU 0 with torch at 1 thread, the node's JVM on CPU 1",
+    )
+    parser.add_argument(
+        "--node-pid",
+        type=int,
+        default=None,
+        help="with --pin: the node's JVM pid (default: from the pid file node.sh writes)",
+    )
     args = parser.parse_args()
     node = _node_pid(args) if args.pin and args.opensearch_url else None
     if args.pin:
         if not {BENCH_CPU, NODE_CPU} <= os.sched_getaffinity(0):
-            raise SystemExit(f"--pin needs CPUs {BENCH_CPU} and {NODE_CPU}; this process may use "
-                             f"{sorted(os.sched_getaffinity(0))}")
+            raise SystemExit(
+                f"--pin needs CPUs {BENCH_CPU} and {NODE_CPU}; this process may use "
+                f"{sorted(os.sched_getaffinity(0))}"
+            )
         _pin(os.getpid(), {BENCH_CPU})  # numpy's threads exist already; torch's pools will inherit CPU 0
         import torch
 
@@ -115,12 +132,16 @@ def run(args, mode: str) -> None:
     encode_batch(list(enumerate(records(config, 64))), config, encoders, [])  # warm-up
     url = f" --opensearch-url {args.opensearch_url}" if args.opensearch_url else ""
     pin = " --pin" + (f" --node-pid {args.node_pid}" if args.node_pid else "") if args.pin else ""
-    print(f"# python benchmarks/bench_ingest.py --config {args.config} --n {args.n} --batch-size "
-          f"{args.batch_size} --repeats {args.repeats}{url}{pin}")
+    print(
+        f"# python benchmarks/bench_ingest.py --config {args.config} --n {args.n} --batch-size "
+        f"{args.batch_size} --repeats {args.repeats}{url}{pin}"
+    )
     print(f"# mode: {mode}")
-    print(f"# bench_ingest: {args.n} Icecat products, fields {[s.name for s in config.fields]}, "
-          f"batch {args.batch_size}, torch threads {torch.get_num_threads()}, cpu count {os.cpu_count()}, "
-          f"load avg {os.getloadavg()[0]:.1f}")
+    print(
+        f"# bench_ingest: {args.n} Icecat products, fields {[s.name for s in config.fields]}, "
+        f"batch {args.batch_size}, torch threads {torch.get_num_threads()}, cpu count {os.cpu_count()}, "
+        f"load avg {os.getloadavg()[0]:.1f}"
+    )
     targets = ["local"] + (["opensearch"] if args.opensearch_url else [])
     times: dict[str, list[float]] = {"encode": [], **{t: [] for t in targets}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,14 +160,18 @@ def run(args, mode: str) -> None:
                 finally:
                     store.drop()
             line = ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items())
-            print(f"repeat {repeat} (first: {kinds[shift]}): {line}; load avg {os.getloadavg()[0]:.1f}",
-                  flush=True)
+            print(
+                f"repeat {repeat} (first: {kinds[shift]}): {line}; load avg {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
     base = statistics.median(times["encode"])
     print(f"encode alone:            {args.n / base:8.1f} docs/s (median {base:.1f} s)")
     for target in targets:
         t = statistics.median(times[target])
-        print(f"encode+write ({target:10s}): {args.n / t:8.1f} docs/s (median {t:.1f} s)  "
-              f"ratio {base / t:.3f}  (target >= 0.9)")
+        print(
+            f"encode+write ({target:10s}): {args.n / t:8.1f} docs/s (median {t:.1f} s)  "
+            f"ratio {base / t:.3f}  (target >= 0.9)"
+        )
 
 
 def _mode(args, node: int | None) -> str:
@@ -163,8 +188,10 @@ def _node_pid(args) -> int:
     port = urlsplit(args.opensearch_url).port
     pid_file = ROOT / "tools" / "opensearch-node" / "run" / str(port) / "node.pid"
     if not pid_file.is_file():
-        raise SystemExit(f"--pin: no {pid_file} (node not started by tools/opensearch-node/node.sh from this "
-                         "checkout?); pass --node-pid with the JVM's pid")
+        raise SystemExit(
+            f"--pin: no {pid_file} (node not started by tools/opensearch-node/node.sh from this "
+            "checkout?); pass --node-pid with the JVM's pid"
+        )
     return int(pid_file.read_text().strip())
 
 

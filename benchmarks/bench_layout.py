@@ -47,7 +47,7 @@ def main() -> None:
     load = os.getloadavg()
     ids, vecs, present = load_fields()
     _, qmatrix = load_queries()
-    qmatrix = qmatrix[:args.queries]
+    qmatrix = qmatrix[: args.queries]
     if args.index:
         from gcl_search.stores.opensearch import OpenSearchStore
 
@@ -57,21 +57,31 @@ def main() -> None:
         options = LayoutOptions(opensearch=OpenSearchOptions(m=args.m, ef_construction=args.ef_construction))
         store, how = build_index(args.url, name, options, ids, vecs, present, rebuild=False)
     opts = store.layout().options.opensearch
-    config = parse_config({"encoders": {"minilm": {"backend": "sentence-transformers", "model": "x"}},
-                           "fields": [{"name": f, "encoder": "minilm", "weight": 1.0} for f in FIELDS]})
+    config = parse_config(
+        {
+            "encoders": {"minilm": {"backend": "sentence-transformers", "model": "x"}},
+            "fields": [{"name": f, "encoder": "minilm", "weight": 1.0} for f in FIELDS],
+        }
+    )
     concat = np.concatenate([vecs[f] * present[f][:, None] for f in FIELDS], axis=1).astype(np.float64)
     row = {d: i for i, d in enumerate(ids)}
-    exact = {(name, qi): concat @ np.concatenate([wf * q.astype(np.float64) for wf in wt])
-             for name, wt in WEIGHTS.items() for qi, q in enumerate(qmatrix)}
-    print(f"# bench_layout: {len(ids)} docs, {len(qmatrix)} queries, index {store.index} ({how}; HNSW "
-          f"m={opts.m} ef_construction={opts.ef_construction}), node {args.url}; load average before "
-          f"{load[0]:.2f}")
+    exact = {
+        (name, qi): concat @ np.concatenate([wf * q.astype(np.float64) for wf in wt])
+        for name, wt in WEIGHTS.items()
+        for qi, q in enumerate(qmatrix)
+    }
+    print(
+        f"# bench_layout: {len(ids)} docs, {len(qmatrix)} queries, index {store.index} ({how}; HNSW "
+        f"m={opts.m} ef_construction={opts.ef_construction}), node {args.url}; load average before "
+        f"{load[0]:.2f}"
+    )
     names = "  ".join(f"{n:>11s}" for n in WEIGHTS)
     print(f"{'ef':>5s} {'depth':>5s} {'min rec':>7s} {'p50 ms':>6s}  {names}")
     for depth in (int(x) for x in args.depth.split(",")):
         for ef in (int(x) for x in args.ef.split(",")):
-            client = SearchClient(store, config, {"minilm": SimpleNamespace(dim=384)}, oversample=depth / 10,
-                                  ef_search=ef)
+            client = SearchClient(
+                store, config, {"minilm": SimpleNamespace(dim=384)}, oversample=depth / 10, ef_search=ef
+            )
             recalls, times = [], []
             for name, wt in WEIGHTS.items():
                 w = dict(zip(FIELDS, wt))
@@ -82,8 +92,11 @@ def main() -> None:
                     times.append(time.perf_counter() - start)
                     rec.append(tie_recall([h.doc_id for h in hits], exact[name, qi], row))
                 recalls.append(float(np.mean(rec)))
-            print(f"{ef:5d} {depth:5d} {min(recalls):7.4f} {1000 * np.median(times):6.1f}  "
-                  + "  ".join(f"{r:11.4f}" for r in recalls), flush=True)
+            print(
+                f"{ef:5d} {depth:5d} {min(recalls):7.4f} {1000 * np.median(times):6.1f}  "
+                + "  ".join(f"{r:11.4f}" for r in recalls),
+                flush=True,
+            )
     load = os.getloadavg()
     print(f"# load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 

@@ -76,8 +76,13 @@ def load(store_dir: Path, config_path: Path, dense_score: str):
 
 
 def lexical_scores(state, layout, queries, analyzer: str, fields: tuple[str, ...], mode: str) -> np.ndarray:
-    texts = {name: [t.get(name) or (a.get(name) if isinstance(a.get(name), str) else None)
-                    for t, a in zip(state.texts, state.attrs)] for name in fields}
+    texts = {
+        name: [
+            t.get(name) or (a.get(name) if isinstance(a.get(name), str) else None)
+            for t, a in zip(state.texts, state.attrs)
+        ]
+        for name in fields
+    }
     index = LexicalIndex(texts, analyzer, catch_all=mode == "combined")
     out = np.zeros((len(queries), len(state.ids)), dtype=np.float64)
     for i, text in enumerate(queries):
@@ -86,7 +91,7 @@ def lexical_scores(state, layout, queries, analyzer: str, fields: tuple[str, ...
 
 
 def top(scores: np.ndarray, n: int, ids: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """The n best rows by score, ties by doc_id (the local store's `_top_k`, tie-exact at the cut-off)."""
+    """The n best rows by score, ties by doc_id (as `local_state.top_k`, tie-exact at the cut-off)."""
     idx = np.flatnonzero(mask) if mask is not None else np.arange(len(scores))
     if len(idx) > n:
         kth = np.partition(scores[idx], len(idx) - n)[len(idx) - n]
@@ -112,8 +117,9 @@ class Ranker:
             run[q] = {str(self.ids[j]): float(lex[i, j]) for j in idx}
         return run
 
-    def hybrid_run(self, dense: np.ndarray, lex: np.ndarray, fusion: str, lam: float,
-                   oversample: float) -> dict:
+    def hybrid_run(
+        self, dense: np.ndarray, lex: np.ndarray, fusion: str, lam: float, oversample: float
+    ) -> dict:
         depth = math.ceil(K * oversample)
         run = {}
         for i, q in enumerate(self.queries):
@@ -132,8 +138,9 @@ class Ranker:
 CRITERIA = ("both", "standard", "condensed")
 
 
-def cross_validate(names: list, std: np.ndarray, cond: np.ndarray, folds: int, seeds: int,
-                   criterion: str = "both"):
+def cross_validate(
+    names: list, std: np.ndarray, cond: np.ndarray, folds: int, seeds: int, criterion: str = "both"
+):
     """Out-of-fold (standard, condensed) means per seed, and how often each setting was chosen."""
     n = std.shape[1]
     select = {"both": (std + cond) / 2, "standard": std, "condensed": cond}[criterion]
@@ -158,18 +165,28 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--save", type=Path, help="write the per-query nDCG matrices here (.npz)")
-    parser.add_argument("--dense-score", choices=("fused", "sum"), default="fused",
-                        help="the dense score (`[search] dense_score`): fused (the default) or sum")
+    parser.add_argument(
+        "--dense-score",
+        choices=("fused", "sum"),
+        default="fused",
+        help="the dense score (`[search] dense_score`): fused (the default) or sum",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     state, layout, judgments, queries, dense = load(args.store, args.config, args.dense_score)
     ranker = Ranker(state, judgments, queries)
     base = tuple(layout.text_fields)
-    variants = [(an, mode, fields) for an in ("english", "standard") for mode in ("combined", "most_fields")
-                for fields in (base, (*base, "name"))]
+    variants = [
+        (an, mode, fields)
+        for an in ("english", "standard")
+        for mode in ("combined", "most_fields")
+        for fields in (base, (*base, "name"))
+    ]
     lex = {v: lexical_scores(state, layout, queries, *v[:1], v[2], v[1]) for v in variants}
-    print(f"# {len(state.ids)} products, {len(queries)} queries; config {args.config} (dense score: "
-          f"{args.dense_score}); {args.folds}-fold CV x {args.seeds} seeds, query-level\n")
+    print(
+        f"# {len(state.ids)} products, {len(queries)} queries; config {args.config} (dense score: "
+        f"{args.dense_score}); {args.folds}-fold CV x {args.seeds} seeds, query-level\n"
+    )
     print("## BM25 alone (nDCG@10 over the 86 queries with a relevant product)\n")
     print("| analyzer | mode | fields | standard | condensed |\n|---|---|---|---|---|")
     names, std_rows, cond_rows = [], [], []
@@ -180,10 +197,13 @@ def main() -> None:
         cond_rows.append(c)
         print(f"| {v[0]} | {v[1]} | {'+'.join(v[2])} | {s.mean():.4f} | {c.mean():.4f} |")
     for criterion in CRITERIA:
-        oof, chosen = cross_validate(names, np.array(std_rows), np.array(cond_rows), args.folds, args.seeds,
-                                     criterion)
-        print(f"\nCV of the BM25 choice (criterion {criterion}): out-of-fold standard {oof[:, 0].mean():.4f} "
-              f"(sd over seeds {oof[:, 0].std():.4f}), condensed {oof[:, 1].mean():.4f}; chosen: {chosen}")
+        oof, chosen = cross_validate(
+            names, np.array(std_rows), np.array(cond_rows), args.folds, args.seeds, criterion
+        )
+        print(
+            f"\nCV of the BM25 choice (criterion {criterion}): out-of-fold standard {oof[:, 0].mean():.4f} "
+            f"(sd over seeds {oof[:, 0].std():.4f}), condensed {oof[:, 1].mean():.4f}; chosen: {chosen}"
+        )
     print()
     print("## Hybrid grid (variant x fusion x lexical weight x oversample)\n")
     settings = list(itertools.product(variants, FUSIONS, LAMBDAS, OVERSAMPLES))
@@ -196,29 +216,39 @@ def main() -> None:
     if args.save:
         np.savez(args.save, std=std_h, cond=cond_h, settings=np.array([repr(s) for s in settings]))
     means = ((std_h + cond_h) / 2).mean(axis=1)
-    print("best in-sample settings by the mean of standard and condensed (NOT an estimate of quality on new "
-          "queries):\n")
-    print("| analyzer | mode | fields | fusion | lam | oversample | standard | condensed |\n"
-          "|---|---|---|---|---|---|---|---|")
+    print(
+        "best in-sample settings by the mean of standard and condensed (NOT an estimate of quality on new "
+        "queries):\n"
+    )
+    print(
+        "| analyzer | mode | fields | fusion | lam | oversample | standard | condensed |\n"
+        "|---|---|---|---|---|---|---|---|"
+    )
     for i in np.argsort(-means)[:12]:
         v, fusion, lam, over = settings[i]
-        print(f"| {v[0]} | {v[1]} | {'+'.join(v[2])} | {fusion} | {lam} | {over:g} | {std_h[i].mean():.4f} | "
-              f"{cond_h[i].mean():.4f} |")
+        print(
+            f"| {v[0]} | {v[1]} | {'+'.join(v[2])} | {fusion} | {lam} | {over:g} | {std_h[i].mean():.4f} | "
+            f"{cond_h[i].mean():.4f} |"
+        )
     print("\nbest per fusion x variant (in-sample), at its best lam and oversample:\n")
     for v in variants:
         row = []
         for fusion in FUSIONS:
             idx = [i for i, s in enumerate(settings) if s[0] == v and s[1] == fusion]
             b = max(idx, key=lambda i: means[i])
-            row.append(f"{fusion} {std_h[b].mean():.4f}/{cond_h[b].mean():.4f} "
-                       f"(lam {settings[b][2]}, x{settings[b][3]:g})")
+            row.append(
+                f"{fusion} {std_h[b].mean():.4f}/{cond_h[b].mean():.4f} "
+                f"(lam {settings[b][2]}, x{settings[b][3]:g})"
+            )
         print(f"- {v[0]} {v[1]} {'+'.join(v[2])}: " + "; ".join(row))
     labels = [f"{s[0][0]}/{s[0][1]}/{'+'.join(s[0][2])}/{s[1]}/lam{s[2]}/x{s[3]:g}" for s in settings]
     for criterion in CRITERIA:
         oof, chosen = cross_validate(labels, std_h, cond_h, args.folds, args.seeds, criterion)
-        print(f"\nCV of the whole hybrid choice ({len(settings)} settings, criterion {criterion}): "
-              f"out-of-fold standard {oof[:, 0].mean():.4f} (sd over seeds {oof[:, 0].std():.4f}), condensed "
-              f"{oof[:, 1].mean():.4f} (sd {oof[:, 1].std():.4f})")
+        print(
+            f"\nCV of the whole hybrid choice ({len(settings)} settings, criterion {criterion}): "
+            f"out-of-fold standard {oof[:, 0].mean():.4f} (sd over seeds {oof[:, 0].std():.4f}), condensed "
+            f"{oof[:, 1].mean():.4f} (sd {oof[:, 1].std():.4f})"
+        )
         print("settings chosen in the folds (count over folds x seeds):")
         for name, count in sorted(chosen.items(), key=lambda kv: -kv[1])[:8]:
             print(f"  {count:3d}  {name}")

@@ -39,25 +39,33 @@ def main() -> None:
     source = LocalStore(args.store)
     state = source._loaded()
     fields = source.layout().text_fields
-    layout = IndexLayout((DenseField("dummy", 1, "none"),), fields,
-                         options=LayoutOptions(analyzer=args.analyzer, catch_all=True))
+    layout = IndexLayout(
+        (DenseField("dummy", 1, "none"),),
+        fields,
+        options=LayoutOptions(analyzer=args.analyzer, catch_all=True),
+    )
     local = LocalStore(Path("/tmp") / f"{INDEX}-{args.analyzer}")
     remote = OpenSearchStore(args.opensearch_url, f"{INDEX}-{args.analyzer}")
-    docs = [Document(d, {}, {f: t[f] for f in fields if t.get(f)}, {})
-            for d, t in zip(state.ids, state.texts)]
+    docs = [
+        Document(d, {}, {f: t[f] for f in fields if t.get(f)}, {}) for d, t in zip(state.ids, state.texts)
+    ]
     started = time.perf_counter()
     for store in (local, remote):
         store.drop()
         store.create(layout)
         for lo in range(0, len(docs), 2000):
-            assert not store.upsert(docs[lo:lo + 2000]).failed
+            assert not store.upsert(docs[lo : lo + 2000]).failed
         store.refresh()
     remote.client.indices.forcemerge(index=remote.index, max_num_segments=1, request_timeout=600)
-    print(f"# {len(docs)} products, text fields {', '.join(fields)}, analyzer {args.analyzer}; "
-          f"loaded in {time.perf_counter() - started:.0f} s\n")
+    print(
+        f"# {len(docs)} products, text fields {', '.join(fields)}, analyzer {args.analyzer}; "
+        f"loaded in {time.perf_counter() - started:.0f} s\n"
+    )
     judgments = read_judgments(judgments_path())
-    print("| mode | store | nDCG@10 | condensed | same top-10 | same top-100 (ties at the cut aside) | "
-          "max score rel. diff |")
+    print(
+        "| mode | store | nDCG@10 | condensed | same top-10 | same top-100 (ties at the cut aside) | "
+        "max score rel. diff |"
+    )
     print("|---|---|---|---|---|---|---|")
     for mode in ("combined", "most_fields"):
         runs: dict[str, dict] = {"local": {}, "opensearch": {}}
@@ -77,8 +85,10 @@ def main() -> None:
         for name, run in runs.items():
             std = evaluate(judgments, run, ["ndcg@10"]).means["ndcg@10"]
             cond = evaluate(judgments, run, ["ndcg@10"], condensed=True).means["ndcg@10"]
-            print(f"| {mode} | {name} | {std:.4f} | {cond:.4f} | {same10}/{len(judgments)} | "
-                  f"{same100}/{len(judgments)} | {worst:.1e} |")
+            print(
+                f"| {mode} | {name} | {std:.4f} | {cond:.4f} | {same10}/{len(judgments)} | "
+                f"{same100}/{len(judgments)} | {worst:.1e} |"
+            )
     remote.drop()
     local.drop()
 

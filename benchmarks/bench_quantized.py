@@ -39,13 +39,26 @@ def build(client, concat: np.ndarray, ids: list[str]) -> str:
     if client.indices.exists(index=SQ_INDEX) and client.count(index=SQ_INDEX)["count"] == len(ids):
         return "reused"
     client.indices.delete(index=SQ_INDEX, ignore_unavailable=True)
-    method = {"name": "hnsw", "engine": "lucene", "space_type": "innerproduct",
-              "parameters": {"m": 16, "ef_construction": 200,
-                             "encoder": {"name": "sq", "parameters": {"confidence_interval": 1.0}}}}
-    client.indices.create(index=SQ_INDEX, body={
-        "settings": {"index": {"knn": True, "number_of_shards": 1, "number_of_replicas": 0}},
-        "mappings": {"_source": {"excludes": ["v"]}, "properties": {
-            "v": {"type": "knn_vector", "dimension": concat.shape[1], "method": method}}}})
+    method = {
+        "name": "hnsw",
+        "engine": "lucene",
+        "space_type": "innerproduct",
+        "parameters": {
+            "m": 16,
+            "ef_construction": 200,
+            "encoder": {"name": "sq", "parameters": {"confidence_interval": 1.0}},
+        },
+    }
+    client.indices.create(
+        index=SQ_INDEX,
+        body={
+            "settings": {"index": {"knn": True, "number_of_shards": 1, "number_of_replicas": 0}},
+            "mappings": {
+                "_source": {"excludes": ["v"]},
+                "properties": {"v": {"type": "knn_vector", "dimension": concat.shape[1], "method": method}},
+            },
+        },
+    )
     start = time.perf_counter()
     actions = ({"_index": SQ_INDEX, "_id": d, "_source": {"v": concat[i]}} for i, d in enumerate(ids))
     helpers.bulk(client, actions, chunk_size=500, request_timeout=3600)
@@ -67,10 +80,15 @@ def main() -> None:
     concat = np.concatenate([vecs[f] * present[f][:, None] for f in FIELDS], axis=1).astype(np.float32)
     how = build(client, concat, ids)
     row, exact_docs = {d: i for i, d in enumerate(ids)}, concat.astype(np.float64)
-    print(f"# bench_quantized: {len(ids)} docs, {len(queries)} queries, float index {args.float_index} vs "
-          f"{SQ_INDEX} ({how}), node {args.opensearch_url}, load {os.getloadavg()[0]:.2f}")
-    sides = (("float", args.float_index, "gcl_concat", 10), ("sq k10", SQ_INDEX, "v", 10),
-             ("sq k30", SQ_INDEX, "v", 30))
+    print(
+        f"# bench_quantized: {len(ids)} docs, {len(queries)} queries, float index {args.float_index} vs "
+        f"{SQ_INDEX} ({how}), node {args.opensearch_url}, load {os.getloadavg()[0]:.2f}"
+    )
+    sides = (
+        ("float", args.float_index, "gcl_concat", 10),
+        ("sq k10", SQ_INDEX, "v", 10),
+        ("sq k30", SQ_INDEX, "v", 30),
+    )
     for name in args.weights.split(","):
         wt = WEIGHTS[name]
         for ef in map(int, args.ef.split(",")):
@@ -80,18 +98,29 @@ def main() -> None:
                 qc = np.concatenate([w * q for w in wt]).astype(np.float32)
                 exact = exact_docs @ qc.astype(np.float64)
                 for rep in range(2):  # the first pass warms up, the second is timed
-                    for label, index, field, k in (sides if (qi + rep) % 2 == 0 else sides[::-1]):
-                        body = {"size": k, "_source": False, "query": {"knn": {field: {
-                            "vector": qc, "k": k, "method_parameters": {"ef_search": ef}}}}}
+                    for label, index, field, k in sides if (qi + rep) % 2 == 0 else sides[::-1]:
+                        body = {
+                            "size": k,
+                            "_source": False,
+                            "query": {
+                                "knn": {field: {"vector": qc, "k": k, "method_parameters": {"ef_search": ef}}}
+                            },
+                        }
                         start = time.perf_counter()
                         hits = client.search(index=index, body=body)["hits"]["hits"]
                         if rep:
                             times[label].append(time.perf_counter() - start)
                             top = sorted((h["_id"] for h in hits), key=lambda d: -exact[row[d]])[:10]
                             recall[label].append(tie_recall(top, exact, row))
-            print(f"{name:12s} ef {ef:5d}  " + "  ".join(
-                f"{label}: recall {np.mean(recall[label]):.4f} p50 {np.median(times[label]) * 1000:5.1f} ms"
-                for label in times), flush=True)
+            print(
+                f"{name:12s} ef {ef:5d}  "
+                + "  ".join(
+                    f"{label}: recall {np.mean(recall[label]):.4f} "
+                    f"p50 {np.median(times[label]) * 1000:5.1f} ms"
+                    for label in times
+                ),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

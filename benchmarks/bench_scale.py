@@ -131,8 +131,9 @@ def layout_for(name: str) -> IndexLayout:
     dense = tuple(DenseField(f, DIM, "minilm") for f in FIELDS)
     # The layout as measured in results/scale.txt (before issue 13's fused preset and imputed blocks):
     # preset = sum_f a_f d_f, absent fields zero, which is what exact_top scores.
-    options = LayoutOptions(concat=name == "concat", preset_weights=PRESET, preset_fused=False,
-                            impute_missing=False)
+    options = LayoutOptions(
+        concat=name == "concat", preset_weights=PRESET, preset_fused=False, impute_missing=False
+    )
     return IndexLayout(dense, FIELDS, (), options)
 
 
@@ -141,21 +142,32 @@ def cluster_stats(store: OpenSearchStore, index: str) -> dict:
     row = c.cat.indices(index=index, format="json", bytes="b", h="pri.store.size,store.size")[0]
     nodes = c.nodes.stats(metric="jvm,indices")["nodes"].values()
     segs = c.indices.segments(index=index)["indices"][index]["shards"]
-    n_segments = sum(len(copy["segments"]) for copies in segs.values() for copy in copies if copy["routing"]
-                     ["primary"])
-    return {"pri_bytes": int(row["pri.store.size"]), "total_bytes": int(row["store.size"]),
-            "heap_used": sum(n["jvm"]["mem"]["heap_used_in_bytes"] for n in nodes),
-            "heap_max": sum(n["jvm"]["mem"]["heap_max_in_bytes"] for n in nodes),
-            "primary_segments": n_segments}
+    n_segments = sum(
+        len(copy["segments"]) for copies in segs.values() for copy in copies if copy["routing"]["primary"]
+    )
+    return {
+        "pri_bytes": int(row["pri.store.size"]),
+        "total_bytes": int(row["store.size"]),
+        "heap_used": sum(n["jvm"]["mem"]["heap_used_in_bytes"] for n in nodes),
+        "heap_max": sum(n["jvm"]["mem"]["heap_max_in_bytes"] for n in nodes),
+        "primary_segments": n_segments,
+    }
 
 
 def preset_request(store: OpenSearchStore, q: np.ndarray, text: str, depth: int, ef: int) -> list[str]:
     """The single-vector layout's configured-weight hybrid request: knn on the preset vector + BM25, one
     _msearch, ids and scores only; returns the dense top 10."""
     knn = {"gcl_preset": {"vector": q.tolist(), "k": depth, "method_parameters": {"ef_search": ef}}}
-    lines = [{}, {"size": depth, "_source": False, "query": {"knn": knn}},
-             {}, {"size": depth, "_source": False,
-                  "query": {"multi_match": {"query": text, "fields": [f"text.{f}" for f in FIELDS]}}}]
+    lines = [
+        {},
+        {"size": depth, "_source": False, "query": {"knn": knn}},
+        {},
+        {
+            "size": depth,
+            "_source": False,
+            "query": {"multi_match": {"query": text, "fields": [f"text.{f}" for f in FIELDS]}},
+        },
+    ]
     responses = store.client.msearch(index=store.index, body=lines)["responses"]
     assert all(not r.get("_shards", {}).get("failed") for r in responses), responses
     return [h["_id"] for h in responses[0]["hits"]["hits"][:10]]
@@ -164,8 +176,9 @@ def preset_request(store: OpenSearchStore, q: np.ndarray, text: str, depth: int,
 def product_request(store: OpenSearchStore, q: np.ndarray, text: str, weights: dict, depth: int) -> list[str]:
     """`OpenSearchStore.candidates` as the search client calls it (knn + BM25, exact field sims); returns the
     dense top 10 by the exact weighted score."""
-    dense, _ = store.candidates({f: q for f in FIELDS}, weights, depth,
-                                lexical=LexicalQuery(text, None, depth), attributes=False)
+    dense, _ = store.candidates(
+        {f: q for f in FIELDS}, weights, depth, lexical=LexicalQuery(text, None, depth), attributes=False
+    )
     scored = sorted(dense, key=lambda c: -sum(weights.get(f, 0.0) * s for f, s in c.field_scores.items()))
     return [c.doc_id for c in scored[:10]]
 
@@ -176,8 +189,15 @@ def pct(times: list[float], p: float) -> float:
 
 def run_one(args, src: Source, texts: list[str], queries: np.ndarray, n: int, layout_name: str) -> dict:
     index = f"bench-scale-{layout_name}-{n}"
-    store = OpenSearchStore(args.opensearch_url, index, shards=args.shards, replicas=args.replicas,
-                            timeout=600, max_retries=3, retry_on_timeout=True)
+    store = OpenSearchStore(
+        args.opensearch_url,
+        index,
+        shards=args.shards,
+        replicas=args.replicas,
+        timeout=600,
+        max_retries=3,
+        retry_on_timeout=True,
+    )
     layout = layout_for(layout_name)
     result = {"layout": layout_name, "n": n, "shards": args.shards, "replicas": args.replicas}
     if args.reuse and store.exists() and store.count() == n:
@@ -194,20 +214,29 @@ def run_one(args, src: Source, texts: list[str], queries: np.ndarray, n: int, la
                     assert not report.failed, report.failed[:3]
                     done, batch = done + len(batch), []
                     if done % 20000 == 0:
-                        print(f"  {layout_name} {n}: {done} docs, {done / (time.perf_counter() - start):.0f} "
-                              "docs/s", file=sys.stderr, flush=True)
+                        print(
+                            f"  {layout_name} {n}: {done} docs, {done / (time.perf_counter() - start):.0f} "
+                            "docs/s",
+                            file=sys.stderr,
+                            flush=True,
+                        )
             if batch:
                 assert not store.upsert(batch).failed
-        store.client.cluster.health(index=index, wait_for_status="green", params={"timeout": "600s"},
-                                    request_timeout=620)
+        store.client.cluster.health(
+            index=index, wait_for_status="green", params={"timeout": "600s"}, request_timeout=620
+        )
         result["ingest_s"] = time.perf_counter() - start
         result["ingest_docs_s"] = n / result["ingest_s"]
     assert store.count() == n
     result.update(cluster_stats(store, index))
     preset_ef = layout.options.opensearch.preset_ef_search
-    requests = {"configured": lambda q, t: (preset_request(store, q, t, 30, preset_ef)
-                                            if layout_name == "preset" else
-                                            product_request(store, q, t, PRESET, 30))}
+    requests = {
+        "configured": lambda q, t: (
+            preset_request(store, q, t, 30, preset_ef)
+            if layout_name == "preset"
+            else product_request(store, q, t, PRESET, 30)
+        )
+    }
     if layout_name == "concat":
         requests["adhoc"] = lambda q, t: product_request(store, q, t, ADHOC, 30)
     nq = min(args.queries, len(texts))
@@ -223,8 +252,11 @@ def run_one(args, src: Source, texts: list[str], queries: np.ndarray, n: int, la
                 found = fn(queries[i], texts[i])
                 times.append(time.perf_counter() - t0)
                 recalls.append(len(set(found) & set(exact[i])) / 10)
-        result[kind] = {"p50_ms": pct(times, 50), "p95_ms": pct(times, 95),
-                        "recall10": float(np.mean(recalls))}
+        result[kind] = {
+            "p50_ms": pct(times, 50),
+            "p95_ms": pct(times, 95),
+            "recall10": float(np.mean(recalls)),
+        }
     if not args.keep:
         store.drop()
     return result
@@ -233,17 +265,22 @@ def run_one(args, src: Source, texts: list[str], queries: np.ndarray, n: int, la
 def line(r: dict) -> str:
     mb = 1024 * 1024
     ingest = f"{r['ingest_docs_s']:7.0f}" if r.get("ingest_docs_s") else "  reuse"
-    out = (f"{r['layout']:<7} {r['n']:>9,} {ingest} {r['pri_bytes'] / mb:9.1f} {r['total_bytes'] / mb:9.1f} "
-           f"{r['pri_bytes'] / r['n']:8.0f} {r['heap_used'] / mb:7.0f} {r['primary_segments']:5d}")
+    out = (
+        f"{r['layout']:<7} {r['n']:>9,} {ingest} {r['pri_bytes'] / mb:9.1f} {r['total_bytes'] / mb:9.1f} "
+        f"{r['pri_bytes'] / r['n']:8.0f} {r['heap_used'] / mb:7.0f} {r['primary_segments']:5d}"
+    )
     for kind in ("configured", "adhoc"):
         m = r.get(kind)
-        out += (f"  {m['recall10']:.3f} {m['p50_ms']:6.1f} {m['p95_ms']:6.1f}" if m else
-                "      -      -      -")
+        out += (
+            f"  {m['recall10']:.3f} {m['p50_ms']:6.1f} {m['p95_ms']:6.1f}" if m else "      -      -      -"
+        )
     return out
 
 
-HEADER = ("layout        docs  docs/s   pri MB  total MB  B/prod  heapMB  segs  "
-          "conf: R@10    p50    p95  adhoc: R@10   p50    p95")
+HEADER = (
+    "layout        docs  docs/s   pri MB  total MB  B/prod  heapMB  segs  "
+    "conf: R@10    p50    p95  adhoc: R@10   p50    p95"
+)
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -257,13 +294,23 @@ def plot(rows: list[dict], path: Path) -> None:
         rs = sorted((r for r in rows if r["layout"] == name), key=lambda r: r["n"])
         n = [r["n"] for r in rs]
         axes[0].plot(n, [r["pri_bytes"] / 2**20 for r in rs], "o-", label=name)
-        axes[1].plot(n, [r["n"] / r["ingest_docs_s"] / 60 if r.get("ingest_docs_s") else np.nan for r in rs],
-                     "o-", label=name)
+        axes[1].plot(
+            n,
+            [r["n"] / r["ingest_docs_s"] / 60 if r.get("ingest_docs_s") else np.nan for r in rs],
+            "o-",
+            label=name,
+        )
         for kind, style in (("configured", "o-"), ("adhoc", "s--")):
             if all(kind in r for r in rs):
                 axes[2].plot(n, [r[kind]["p50_ms"] for r in rs], style, label=f"{name} {kind} p50")
-    for ax, title in zip(axes, ("primary store (MiB)", "ingest (minutes, 1 client)",
-                                      "hybrid p50 (ms; load 13-25 on 2 shared cores)")):
+    for ax, title in zip(
+        axes,
+        (
+            "primary store (MiB)",
+            "ingest (minutes, 1 client)",
+            "hybrid p50 (ms; load 13-25 on 2 shared cores)",
+        ),
+    ):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("products")
@@ -277,8 +324,12 @@ def plot(rows: list[dict], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--opensearch-url", required=True, help="comma-separated node URLs of the cluster")
-    parser.add_argument("--source", type=Path, default=Path("/work/stores/icecat-demo"),
-                        help="a full-catalogue local store with MiniLM title/description/brand vectors")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=Path("/work/stores/icecat-demo"),
+        help="a full-catalogue local store with MiniLM title/description/brand vectors",
+    )
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--layouts", default="preset,concat")
     parser.add_argument("--shards", type=int, default=3)
@@ -297,10 +348,12 @@ def main() -> None:
     src = Source(args.source)
     texts, queries = load_queries()
     health = OpenSearchStore(args.opensearch_url, "x").client.cluster.health()
-    print(f"# bench_scale: {health['number_of_nodes']} nodes, {args.shards} shards, {args.replicas} "
-          "replica(s); "
-          f"source {len(src.vectors):,} real products; noise {args.noise}; seed {args.seed}; "
-          f"{min(args.queries, len(texts))} queries x {args.repeats}")
+    print(
+        f"# bench_scale: {health['number_of_nodes']} nodes, {args.shards} shards, {args.replicas} "
+        "replica(s); "
+        f"source {len(src.vectors):,} real products; noise {args.noise}; seed {args.seed}; "
+        f"{min(args.queries, len(texts))} queries x {args.repeats}"
+    )
     print(HEADER, flush=True)
     for n in (int(s) for s in args.sizes.split(",")):
         for name in args.layouts.split(","):

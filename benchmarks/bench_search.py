@@ -23,6 +23,14 @@ force-merged) is built once (~5-10 min on 2 cores) and reused by later runs with
     tools/opensearch-node/node.sh start --port 9201
     python benchmarks/bench_search.py --opensearch-url http://127.0.0.1:9201 \
         --store /work/stores/icecat-demo | tee benchmarks/results/search.txt
+
+Elasticsearch 8 instead (same requests through ElasticsearchStore: the pool is rescored client-side from
+doc-value vectors; `--index-type int8_hnsw` for the quantized graph), results in
+benchmarks/results/search-elasticsearch.txt:
+
+    tools/elasticsearch-node/node.sh start --port 9400
+    python benchmarks/bench_search.py --elasticsearch-url http://127.0.0.1:9400 \
+        --store /work/stores/icecat-demo | tee benchmarks/results/search-elasticsearch.txt
 """
 
 from __future__ import annotations
@@ -51,9 +59,15 @@ from gcl_search.stores.local import LocalStore  # noqa: E402
 from gcl_search.stores.opensearch import OpenSearchStore  # noqa: E402
 
 FIELDS = ("title", "description", "brand")
-WEIGHTS = {"2f .7/.3/0": (0.7, 0.3, 0.0), "2f .5/.5/0": (0.5, 0.5, 0.0), "3f .6/.3/.1": (0.6, 0.3, 0.1),
-           "3f 1/3 each": (1 / 3, 1 / 3, 1 / 3), "3f .2/.2/.6": (0.2, 0.2, 0.6),
-           "title only": (1.0, 0.0, 0.0), "descr. only": (0.0, 1.0, 0.0)}
+WEIGHTS = {
+    "2f .7/.3/0": (0.7, 0.3, 0.0),
+    "2f .5/.5/0": (0.5, 0.5, 0.0),
+    "3f .6/.3/.1": (0.6, 0.3, 0.1),
+    "3f 1/3 each": (1 / 3, 1 / 3, 1 / 3),
+    "3f .2/.2/.6": (0.2, 0.2, 0.6),
+    "title only": (1.0, 0.0, 0.0),
+    "descr. only": (0.0, 1.0, 0.0),
+}
 POOLS = (50, 100, 200, 400)
 
 
@@ -78,25 +92,44 @@ def load_queries() -> tuple[list[str], np.ndarray]:
     return texts, np.asarray(load_encoders(config)["minilm"].encode_texts(texts), dtype=np.float32)
 
 
-def build_index(url: str, name: str, options: LayoutOptions, ids, vecs, present, rebuild: bool
-                ) -> tuple[OpenSearchStore, str]:
+def open_store(args: argparse.Namespace, name: str):
+    """OpenSearchStore, or ElasticsearchStore with --elasticsearch-url."""
+    if args.elasticsearch_url:
+        from gcl_search.stores.elasticsearch import ElasticsearchStore
+
+        return ElasticsearchStore(args.elasticsearch_url, name, timeout=120, index_type=args.index_type)
+    return OpenSearchStore(args.opensearch_url, name, timeout=120)
+
+
+def build_index(
+    args: argparse.Namespace, name: str, options: LayoutOptions, ids, vecs, present, rebuild: bool
+):
     """The bench index, reused when it holds every document and was built with the same parameters."""
     layout = IndexLayout(tuple(DenseField(f, 384, "minilm") for f in FIELDS), options=options)
-    store = OpenSearchStore(url, name, timeout=120)
+    store = open_store(args, name)
     if not rebuild and store.exists() and store.count() == len(ids):
         built = store.layout().options
         keys = ("preset_weights", "impute_missing", "preset_fused")
         same = all(getattr(built, key) == getattr(options, key) for key in keys)
-        if same and built.opensearch == options.opensearch:
+        same_type = (
+            not args.elasticsearch_url
+            or store.engine_meta()["gcl_search_es"]["index_type"] == args.index_type
+        )
+        if same and same_type and built.opensearch == options.opensearch:
             return store, "reused"
     store.drop()
     store.create(layout)
     start = time.perf_counter()
     with store.bulk_load():
         for lo in range(0, len(ids), 1000):
-            store.upsert(Document(ids[i], {f: vecs[i, j] for j, f in enumerate(FIELDS) if present[i, j]})
-                         for i in range(lo, min(lo + 1000, len(ids))))
-    store.client.indices.forcemerge(index=name, max_num_segments=1, request_timeout=3600)
+            store.upsert(
+                Document(ids[i], {f: vecs[i, j] for j, f in enumerate(FIELDS) if present[i, j]})
+                for i in range(lo, min(lo + 1000, len(ids)))
+            )
+    if args.elasticsearch_url:
+        store.client.options(request_timeout=3600).indices.forcemerge(index=name, max_num_segments=1)
+    else:
+        store.client.indices.forcemerge(index=name, max_num_segments=1, request_timeout=3600)
     return store, f"built in {time.perf_counter() - start:.0f} s"
 
 
@@ -112,11 +145,11 @@ def tie_recall(found: list[str], exact: np.ndarray, row: dict[str, int], k: int 
     return sum(exact[row[d]] >= bar - 1e-6 for d in found[:k]) / k
 
 
-def today_client(url: str, index: str, config, encoders) -> SearchClient:
+def today_client(args: argparse.Namespace, index: str, config, encoders) -> SearchClient:
     """main's request before the fused score, through the same client: the store sees the index as a layout
     written before (no imputation, a weighted-sum preset), so the knn is "exact" for the sum and fetches the
     page only, with field similarities and attributes, no pool and no dot products."""
-    store = OpenSearchStore(url, index, timeout=120)
+    store = open_store(args, index)
     layout = store.layout()
     store._layout = replace(layout, options=replace(layout.options, impute_missing=False, preset_fused=False))
     return SearchClient(store, config, encoders, dense_score="sum")
@@ -135,8 +168,19 @@ def ms(times: list[float], p: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--opensearch-url", default=os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9201"))
-    parser.add_argument("--store", type=Path, default=Path("/work/stores/icecat-demo"),
-                        help="a local store of the Icecat catalogue with title, description, brand vectors")
+    parser.add_argument("--elasticsearch-url", help="bench an Elasticsearch 8 node instead of OpenSearch")
+    parser.add_argument(
+        "--index-type",
+        default="hnsw",
+        choices=("hnsw", "int8_hnsw"),
+        help="Elasticsearch's dense_vector index type",
+    )
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=Path("/work/stores/icecat-demo"),
+        help="a local store of the Icecat catalogue with title, description, brand vectors",
+    )
     parser.add_argument("--index", default="bench-dense-minilm", help="OpenSearch index name")
     parser.add_argument("--queries", type=int, default=105)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each request per query")
@@ -151,36 +195,48 @@ def main() -> None:
     load_start = os.getloadavg()
     ids, vecs, present = load_fields(args.store)
     texts, qmatrix = load_queries()
-    qmatrix = qmatrix[:args.queries]
+    qmatrix = qmatrix[: args.queries]
     preset = {f: float(a) for f, a in zip(FIELDS, args.preset.split(",")) if float(a) > 0}
-    options = LayoutOptions(opensearch=OpenSearchOptions(m=args.m, ef_construction=args.ef_construction),
-                            preset_weights=preset)
-    store, how = build_index(args.opensearch_url, args.index, options, ids, vecs, present, args.rebuild)
+    options = LayoutOptions(
+        opensearch=OpenSearchOptions(m=args.m, ef_construction=args.ef_construction), preset_weights=preset
+    )
+    if args.elasticsearch_url and args.index == "bench-dense-minilm":
+        args.index = f"bench-dense-minilm-{args.index_type.replace('_', '-')}"
+    store, how = build_index(args, args.index, options, ids, vecs, present, args.rebuild)
     layout = store.layout()
-    config = parse_config({"encoders": {"minilm": {"backend": "sentence-transformers", "model": "x"}},
-                           "fields": [{"name": f, "encoder": "minilm", "weight": 1.0} for f in FIELDS]})
+    config = parse_config(
+        {
+            "encoders": {"minilm": {"backend": "sentence-transformers", "model": "x"}},
+            "fields": [{"name": f, "encoder": "minilm", "weight": 1.0} for f in FIELDS],
+        }
+    )
     encoders = {"minilm": SimpleNamespace(dim=384)}
     client = SearchClient(store, config, encoders)
-    today = today_client(args.opensearch_url, args.index, config, encoders)
+    today = today_client(args, args.index, config, encoders)
     local = SearchClient(LocalStore(args.store), config, encoders)
     v64 = vecs.astype(np.float64)
     gram = np.einsum("nfd,ngd->nfg", v64, v64)
     row = {d: i for i, d in enumerate(ids)}
     hnsw = layout.options.opensearch
-    print(f"# bench_search: {len(ids)} docs (all-MiniLM-L6-v2, 3 x 384-d fields, from {args.store}), "
-          f"{len(qmatrix)} queries x {args.repeats} repeats, k=10, ef_search {hnsw.ef_search} "
-          f"(preset {hnsw.preset_ef_search}), rescore_depth {layout.options.rescore_depth}, preset "
-          f"weights {preset}, HNSW m={args.m} ef_construction={args.ef_construction}, index {args.index} "
-          f"({how}), node {args.opensearch_url}")
+    print(
+        f"# bench_search: {len(ids)} docs (all-MiniLM-L6-v2, 3 x 384-d fields, from {args.store}), "
+        f"{len(qmatrix)} queries x {args.repeats} repeats, k=10, ef_search {hnsw.ef_search} "
+        f"(preset {hnsw.preset_ef_search}), rescore_depth {layout.options.rescore_depth}, preset "
+        f"weights {preset}, HNSW m={args.m} ef_construction={args.ef_construction}, index {args.index} "
+        f"({how}), node {args.elasticsearch_url or args.opensearch_url}"
+        + (f" (Elasticsearch, {args.index_type})" if args.elasticsearch_url else " (OpenSearch)")
+    )
     print(f"# load average before: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}")
-    for q in qmatrix[:args.warmup]:
+    for q in qmatrix[: args.warmup]:
         qv = {f: q for f in FIELDS}
         w = dict(zip(FIELDS, (0.5, 0.3, 0.2)))
         client.search_vectors(qv, w, k=10)
         today.search_vectors(qv, w, k=10)
-    print(f"{'weights':13s} {'path':6s} | {'fused rec':>9s} {'local':>6s} {'sum rec':>7s} {'local':>6s} | "
-          f"{'today':>6s} {'fused':>6s} {'sum':>6s} p50 ms | {'fused/today':>11s} {'sum/today':>9s} "
-          f"{'p95 f/t':>7s}")
+    print(
+        f"{'weights':13s} {'path':6s} | {'fused rec':>9s} {'local':>6s} {'sum rec':>7s} {'local':>6s} | "
+        f"{'today':>6s} {'fused':>6s} {'sum':>6s} p50 ms | {'fused/today':>11s} {'sum/today':>9s} "
+        f"{'p95 f/t':>7s}"
+    )
     ratios = []
     for name, wt in WEIGHTS.items():
         w = dict(zip(FIELDS, wt))
@@ -189,9 +245,11 @@ def main() -> None:
         recall: dict[str, list[float]] = {"fused": [], "sum": [], "local fused": [], "local sum": []}
         for qi, q in enumerate(qmatrix):
             qv = {f: q for f in FIELDS}
-            runs = {"today": lambda: today.search_vectors(qv, w, k=10),
-                    "fused": lambda: client.search_vectors(qv, w, k=10, dense_score="fused"),
-                    "sum": lambda: client.search_vectors(qv, w, k=10, dense_score="sum")}
+            runs = {
+                "today": lambda: today.search_vectors(qv, w, k=10),
+                "fused": lambda: client.search_vectors(qv, w, k=10, dense_score="fused"),
+                "sum": lambda: client.search_vectors(qv, w, k=10, dense_score="sum"),
+            }
             order = list(runs)
             got = {}
             for r in range(args.repeats):
@@ -207,11 +265,14 @@ def main() -> None:
         p50 = {key: ms(t, 50) for key, t in times.items()}
         ratio = p50["fused"] / p50["today"]
         ratios.append(ratio)
-        print(f"{name:13s} {path:6s} | {np.mean(recall['fused']):9.4f} {np.mean(recall['local fused']):6.4f} "
-              f"{np.mean(recall['sum']):7.4f} {np.mean(recall['local sum']):6.4f} | {p50['today']:6.2f} "
-              f"{p50['fused']:6.2f} {p50['sum']:6.2f}        | {ratio:11.2f} "
-              f"{p50['sum'] / p50['today']:9.2f} "
-              f"{ms(times['fused'], 95) / ms(times['today'], 95):7.2f}", flush=True)
+        print(
+            f"{name:13s} {path:6s} | {np.mean(recall['fused']):9.4f} {np.mean(recall['local fused']):6.4f} "
+            f"{np.mean(recall['sum']):7.4f} {np.mean(recall['local sum']):6.4f} | {p50['today']:6.2f} "
+            f"{p50['fused']:6.2f} {p50['sum']:6.2f}        | {ratio:11.2f} "
+            f"{p50['sum'] / p50['today']:9.2f} "
+            f"{ms(times['fused'], 95) / ms(times['today'], 95):7.2f}",
+            flush=True,
+        )
     print(f"p50 fused / today: {min(ratios):.2f}-{max(ratios):.2f} (target <= 1.2)")
     if not args.no_sweep:
         print(f"# pool sweep: fused recall@10 on the node at rescore_depth {', '.join(map(str, POOLS))}")
@@ -221,8 +282,14 @@ def main() -> None:
             cells = []
             for pool in POOLS:
                 client.rescore_depth = pool
-                rec = [tie_recall([h.doc_id for h in client.search_vectors({f: q for f in FIELDS}, w, k=10)],
-                                  exact_scores(q, v64, present, gram, wt, "fused"), row) for q in qmatrix]
+                rec = [
+                    tie_recall(
+                        [h.doc_id for h in client.search_vectors({f: q for f in FIELDS}, w, k=10)],
+                        exact_scores(q, v64, present, gram, wt, "fused"),
+                        row,
+                    )
+                    for q in qmatrix
+                ]
                 cells.append(float(np.mean(rec)))
             client.rescore_depth = None
             print(f"{name:13s} " + " ".join(f"{c:7.4f}" for c in cells), flush=True)

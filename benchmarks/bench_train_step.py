@@ -55,8 +55,10 @@ def main() -> None:
     batch, doc_texts = icecat_batch(args.batch_size)
     optimizer = torch.optim.AdamW(encoder.model.parameters(), lr=1e-6)
     clip_loss, scale = ClipLoss(), torch.tensor(20.0)
-    gcl = GCLLoss(weighting=ScoreToWeight("linear", w_min=0.1, score_min=1 / 3, score_max=3.0),
-                  learnable_temperature=False)
+    gcl = GCLLoss(
+        weighting=ScoreToWeight("linear", w_min=0.1, score_min=1 / 3, score_max=3.0),
+        learnable_temperature=False,
+    )
 
     def plain() -> torch.Tensor:
         q, d = encoder.forward_texts(batch.queries), encoder.forward_texts(doc_texts)
@@ -87,23 +89,32 @@ def main() -> None:
         for name, fn in order:
             times[name].append(step(fn, name))
     # min over repeats: on a loaded machine the median of a sub-millisecond op measures the scheduler
-    loss_only = {name: min(_loss_time(fn, encoder, batch, doc_texts) for _ in range(50))
-                 for name, fn in (("plain", lambda q, d: clip_loss(q, d, scale)),
-                                  ("gcl", lambda q, d: gcl.compute_loss(q, d, batch.scores,
-                                                                        known_positive=batch.known_positive)))}
+    loss_only = {
+        name: min(_loss_time(fn, encoder, batch, doc_texts) for _ in range(50))
+        for name, fn in (
+            ("plain", lambda q, d: clip_loss(q, d, scale)),
+            ("gcl", lambda q, d: gcl.compute_loss(q, d, batch.scores, known_positive=batch.known_positive)),
+        )
+    }
     med = {k: statistics.median(v) for k, v in times.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
-    print(f"model {args.model}, batch {args.batch_size}, max_length {args.max_length}, "
-          f"{args.repeats} interleaved steps each, torch threads {torch.get_num_threads()}")
+    print(
+        f"model {args.model}, batch {args.batch_size}, max_length {args.max_length}, "
+        f"{args.repeats} interleaved steps each, torch threads {torch.get_num_threads()}"
+    )
     print(f"plain contrastive (open_clip ClipLoss) step: median {med['plain'] * 1000:.1f} ms")
     print(f"GCL (linear weights + masking) step:       median {med['gcl'] * 1000:.1f} ms")
-    print(f"loss alone (forward+backward on fixed embeddings, min of 50): "
-          f"plain {loss_only['plain'] * 1e3:.3f} ms, GCL {loss_only['gcl'] * 1e3:.3f} ms")
+    print(
+        f"loss alone (forward+backward on fixed embeddings, min of 50): "
+        f"plain {loss_only['plain'] * 1e3:.3f} ms, GCL {loss_only['gcl'] * 1e3:.3f} ms"
+    )
     for label, table in (("step times (s): ", times), ("step CPU times (s): ", cpu)):
         print(label + "; ".join(f"{k} " + " ".join(f"{t:.2f}" for t in v) for k, v in table.items()))
     print(f"ratio GCL / plain step wall time (medians): {med['gcl'] / med['plain']:.3f} (target <= 1.05)")
-    print(f"ratio GCL / plain step CPU time (medians):  {med_cpu['gcl'] / med_cpu['plain']:.3f} "
-          f"(target <= 1.05; load average {os.getloadavg()[0]:.2f})")
+    print(
+        f"ratio GCL / plain step CPU time (medians):  {med_cpu['gcl'] / med_cpu['plain']:.3f} "
+        f"(target <= 1.05; load average {os.getloadavg()[0]:.2f})"
+    )
 
 
 def _loss_time(fn, encoder, batch, doc_texts) -> float:

@@ -6,19 +6,27 @@
 #   significance tests, reports and a plot.
 # Every step is a plain `gcl-search` command, printed before it runs. Re-running resumes/overwrites safely.
 # Against OpenSearch instead: scripts/demo.sh --opensearch-url http://localhost:9200
-#   (or GCL_SEARCH_DEMO_OPENSEARCH_URL=...). GCL_SEARCH_DEMO_LIMIT=N ingests the first N products only;
+#   (or GCL_SEARCH_DEMO_OPENSEARCH_URL=...); against Elasticsearch 8: scripts/demo.sh --elasticsearch-url URL
+#   (or GCL_SEARCH_DEMO_ELASTICSEARCH_URL=...). GCL_SEARCH_DEMO_LIMIT=N ingests the first N products only;
 #   GCL_SEARCH_DEMO_DIR sets the output folder (default runs/demo).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 url=${GCL_SEARCH_DEMO_OPENSEARCH_URL:-}
+es_url=${GCL_SEARCH_DEMO_ELASTICSEARCH_URL:-}
 while [[ $# -gt 0 ]]; do
     case $1 in
         --opensearch-url) url=${2:?--opensearch-url needs a URL}; shift 2 ;;
         --opensearch-url=*) url=${1#*=}; shift ;;
-        *) echo "usage: scripts/demo.sh [--opensearch-url URL]" >&2; exit 2 ;;
+        --elasticsearch-url) es_url=${2:?--elasticsearch-url needs a URL}; shift 2 ;;
+        --elasticsearch-url=*) es_url=${1#*=}; shift ;;
+        *) echo "usage: scripts/demo.sh [--opensearch-url URL | --elasticsearch-url URL]" >&2; exit 2 ;;
     esac
 done
+if [[ -n $url && -n $es_url ]]; then
+    echo "demo.sh: give --opensearch-url or --elasticsearch-url, not both" >&2
+    exit 2
+fi
 venv=$(scripts/venv.sh)
 export PATH="$venv/bin:$PATH" HF_HUB_OFFLINE=1
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"  # this clone's code, whatever clone the shared venv points at
@@ -33,11 +41,13 @@ step() {  # print the command (copy-pastable: arguments with spaces quoted), run
     printf '  (%s s since start)\n' $(( $(date +%s) - t0 )) >&2
 }
 
-if [[ -n $url ]]; then
+if [[ -n $es_url ]]; then
+    store=(--elasticsearch-url "$es_url")
+elif [[ -n $url ]]; then
     store=(--opensearch-url "$url")
 else
     store=(--store "$out/store")
-    unset OPENSEARCH_URL  # the embedded store, even where a cluster URL is exported
+    unset OPENSEARCH_URL ELASTICSEARCH_URL  # the embedded store, even where a cluster URL is exported
 fi
 config=configs/icecat-demo.toml
 limit=()

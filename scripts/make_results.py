@@ -21,18 +21,29 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("ndcg@10", "err@10", "rbp@0.8", "map@100", "mrr@10", "judged@10")
-COLUMNS = (("ndcg@10", False, "nDCG@10"), ("ndcg@10", True, "nDCG@10 condensed"), ("err@10", False, "ERR@10"),
-           ("rbp@0.8", False, "RBP@0.8"), ("map@100", False, "MAP@100"), ("mrr@10", False, "MRR@10"),
-           ("judged@10", False, "judged@10"))
+COLUMNS = (
+    ("ndcg@10", False, "nDCG@10"),
+    ("ndcg@10", True, "nDCG@10 condensed"),
+    ("err@10", False, "ERR@10"),
+    ("rbp@0.8", False, "RBP@0.8"),
+    ("map@100", False, "MAP@100"),
+    ("mrr@10", False, "MRR@10"),
+    ("judged@10", False, "judged@10"),
+)
 BASELINE = "BM25"
 JUDGMENTS = "examples/icecat/judgments.csv"
 
 
 # ---- pure parts (unit-tested) ----
 
-def quality_table(rows: Sequence[str], means: Mapping[tuple[str, bool], Mapping[str, float]],
-                  significant: Mapping[tuple[str, bool], Mapping[str, bool]], baseline: str = BASELINE,
-                  columns: Sequence[tuple[str, bool, str]] = COLUMNS) -> str:
+
+def quality_table(
+    rows: Sequence[str],
+    means: Mapping[tuple[str, bool], Mapping[str, float]],
+    significant: Mapping[tuple[str, bool], Mapping[str, bool]],
+    baseline: str = BASELINE,
+    columns: Sequence[tuple[str, bool, str]] = COLUMNS,
+) -> str:
     """A markdown table: one row per run, one column per (metric, condensed); `*` after a value whose paired
     test against `baseline` is significant (adjusted p < 0.05); the baseline row is marked `(baseline)`."""
     head = "| run | " + " | ".join(label for _, _, label in columns) + " |"
@@ -48,8 +59,11 @@ def quality_table(rows: Sequence[str], means: Mapping[tuple[str, bool], Mapping[
     return "\n".join(lines) + "\n"
 
 
-_COMMAND = re.compile(r"^[#$\s]*(?:command:\s*)?((?:python\S*|gcl-search)\s+\S*bench\S*.*?)"
-                      r"(?:\s{2,}[(#].*)?$", re.IGNORECASE)
+_COMMAND = re.compile(
+    r"^[#$\s]*(?:command:\s*)?((?:python\S*|gcl-search)\s+\S*bench\S*.*?)"
+    r"(?:\s{2,}[(#].*)?$",
+    re.IGNORECASE,
+)
 
 
 def benchmark_summary(name: str, text: str) -> dict[str, list[str]]:
@@ -98,9 +112,15 @@ def ablation_section(text: str, source: str) -> str:
     while end + 1 < len(lines) and lines[end + 1].startswith("|"):
         end += 1
     protocol = next((line for line in lines[:start] if line.startswith("Protocol")), "")
-    return "\n".join(["## Fine-tunes under query-level cross-validation\n",
-                      f"Copied from `{source}` (written by `training/icecat_ablations.py report`; its "
-                      "notes explain the numbers). " + protocol + "\n", *lines[start:end + 1], ""])
+    return "\n".join(
+        [
+            "## Fine-tunes under query-level cross-validation\n",
+            f"Copied from `{source}` (written by `training/icecat_ablations.py report`; its "
+            "notes explain the numbers). " + protocol + "\n",
+            *lines[start : end + 1],
+            "",
+        ]
+    )
 
 
 EVIDENCE = "training/results/icecat_gcl_evidence.md"
@@ -114,60 +134,102 @@ def evidence_section(text: str, source: str) -> str:
     if not any(line.startswith("|") for line in body):
         return ""
     body = [line for line in body if not line.startswith("# ")]
-    return "\n".join(["## Base vs binary vs GCL: human / teacher-ranked / both, multi-field, seeds\n",
-                      f"Copied from `{source}` (its notes and `training/results/icecat_gcl_evidence_plan.md` "
-                      "explain the numbers and what was not run).", *body]).rstrip() + "\n"
+    return (
+        "\n".join(
+            [
+                "## Base vs binary vs GCL: human / teacher-ranked / both, multi-field, seeds\n",
+                f"Copied from `{source}` (its notes and `training/results/icecat_gcl_evidence_plan.md` "
+                "explain the numbers and what was not run).",
+                *body,
+            ]
+        ).rstrip()
+        + "\n"
+    )
 
 
 def copied_sections(head: str, curves: list[str], summaries) -> str:
     """`head` (the document up to the copied sections) plus freshly copied ablation / evidence / benchmark
     sections: what `--copied-only` writes without re-running any search or model."""
     parts = [head.rstrip() + "\n"]
-    for path, section in ((ROOT / "training/results/icecat_ablations.md", ablation_section),
-                          (ROOT / EVIDENCE, evidence_section)):
+    for path, section in (
+        (ROOT / "training/results/icecat_ablations.md", ablation_section),
+        (ROOT / EVIDENCE, evidence_section),
+    ):
         if path.exists():
             parts.append(section(path.read_text(encoding="utf-8"), _rel(path, ROOT)))
     if curves:
         parts.append("Training curves (loss and dev metrics per epoch, written by the trainer):\n")
         parts += [line + "\n" for line in curves]
-    parts += ["## Benchmark ratios (from benchmarks/results/*.txt, not re-run here)\n",
-              "Each block is copied from the file; read the file's header for the machine and its load.\n",
-              benchmarks_markdown(summaries)]
+    parts += [
+        "## Benchmark ratios (from benchmarks/results/*.txt, not re-run here)\n",
+        "Each block is copied from the file; read the file's header for the machine and its load.\n",
+        benchmarks_markdown(summaries),
+    ]
     return "\n".join(parts)
 
 
 def _refresh_copied(out: Path, log) -> None:
     text = out.read_text(encoding="utf-8")
-    cut = min((i for i in (text.find(COPIED_FROM), text.find("\n## Base vs binary vs GCL"),
-                           text.find("\n## Benchmark ratios")) if i >= 0), default=len(text))
+    cut = min(
+        (
+            i
+            for i in (
+                text.find(COPIED_FROM),
+                text.find("\n## Base vs binary vs GCL"),
+                text.find("\n## Benchmark ratios"),
+            )
+            if i >= 0
+        ),
+        default=len(text),
+    )
     curves = [line for line in text[cut:].splitlines() if line.startswith("![curves-")]
-    summaries = [benchmark_summary(p.name, p.read_text(encoding="utf-8"))
-                 for p in sorted((ROOT / "benchmarks" / "results").glob("*.txt"))]
+    summaries = [
+        benchmark_summary(p.name, p.read_text(encoding="utf-8"))
+        for p in sorted((ROOT / "benchmarks" / "results").glob("*.txt"))
+    ]
     out.write_text(copied_sections(text[:cut], curves, summaries), encoding="utf-8")
     log(f"refreshed the copied sections of {out} (the run sections above them are unchanged)")
 
 
 # ---- the runs ----
 
+
 def _runs(args: argparse.Namespace, qrels, log) -> dict[str, dict]:
     """BM25, dense and hybrid runs of the base model over every judged query, live through the store."""
-    from gcl_search.cli.search import build_client
+    from gcl_search.cli.request import build_client
     from gcl_search.search.live import SearchQuery, run_queries
     from gcl_search.search.options import resolve_lexical
 
     if args.opensearch_url is None and not (args.store / args.index).is_dir():
-        sys.exit(f"make_results: no index {args.index!r} under {args.store}; build it with `make demo` (or "
-                 f"`gcl-search ingest -c {args.config} --catalogue icecat --store {args.store} --index "
-                 f"{args.index}`), or pass --store/--index")
-    client = build_client(args.config, args.index, None if args.opensearch_url else args.store,
-                          args.opensearch_url, None, False, 60.0, 3)
+        sys.exit(
+            f"make_results: no index {args.index!r} under {args.store}; build it with `make demo` (or "
+            f"`gcl-search ingest -c {args.config} --catalogue icecat --store {args.store} --index "
+            f"{args.index}`), or pass --store/--index"
+        )
+    client = build_client(
+        args.config,
+        args.index,
+        None if args.opensearch_url else args.store,
+        args.opensearch_url,
+        None,
+        False,
+        60.0,
+        3,
+    )
     queries = [SearchQuery(q, q) for q in sorted(qrels)]
     defaults = client.config.search
 
     def lexical(**overrides):
-        return resolve_lexical(defaults, lexical=True, fields=None, weight=overrides.get("weight"),
-                               fusion=overrides.get("fusion"), rank_constant=None, mode=overrides.get("mode"),
-                               boosts=None)
+        return resolve_lexical(
+            defaults,
+            lexical=True,
+            fields=None,
+            weight=overrides.get("weight"),
+            fusion=overrides.get("fusion"),
+            rank_constant=None,
+            mode=overrides.get("mode"),
+            boosts=None,
+        )
 
     hybrid = lexical()
     requests = {
@@ -188,22 +250,35 @@ def _runs(args: argparse.Namespace, qrels, log) -> dict[str, dict]:
 
 # ---- the document ----
 
+
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--store", type=Path, default=Path("runs/demo/store"),
-                        help="local store parent dir with the base-model index (default: make demo's)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=Path("runs/demo/store"),
+        help="local store parent dir with the base-model index (default: make demo's)",
+    )
     parser.add_argument("--index", default="icecat-demo", help="index name (default: icecat-demo)")
     parser.add_argument("--opensearch-url", help="use this OpenSearch node for the base rows instead")
-    parser.add_argument("--config", type=Path, default=Path("configs/icecat-demo.toml"),
-                        help="the config the index was built with")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path("configs/icecat-demo.toml"),
+        help="the config the index was built with",
+    )
     parser.add_argument("--judgments", type=Path, default=Path(JUDGMENTS), help="graded judgments")
     parser.add_argument("--out", type=Path, default=Path("docs/results.md"))
     parser.add_argument("--assets", type=Path, default=Path("docs/results"), help="plots dir")
     parser.add_argument("--resamples", type=int, default=10_000, help="randomisation-test resamples")
-    parser.add_argument("--copied-only", action="store_true",
-                        help="only re-copy the sections taken from training/results and benchmarks/results "
-                             "into the existing --out (no search, no model)")
+    parser.add_argument(
+        "--copied-only",
+        action="store_true",
+        help="only re-copy the sections taken from training/results and benchmarks/results "
+        "into the existing --out (no search, no model)",
+    )
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
@@ -220,18 +295,22 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     means, significant, comparisons = {}, {}, {}
     for condensed in (False, True):
-        comparison = compare(qrels, runs, METRICS, baseline=BASELINE, n_resamples=args.resamples, seed=0,
-                             condensed=condensed)
+        comparison = compare(
+            qrels, runs, METRICS, baseline=BASELINE, n_resamples=args.resamples, seed=0, condensed=condensed
+        )
         comparisons[condensed] = comparison
         for metric in METRICS:
             means[(metric, condensed)] = {name: r.means[metric] for name, r in comparison.reports.items()}
-            significant[(metric, condensed)] = {t.run: t.significant for t in comparison.tests
-                                                if t.metric == metric}
+            significant[(metric, condensed)] = {
+                t.run: t.significant for t in comparison.tests if t.metric == metric
+            }
     args.assets.mkdir(parents=True, exist_ok=True)
     bars = _metric_bars(rows=list(runs), means=means, path=args.assets / "metrics.png")
     curves = sorted(args.assets.glob("curves-*.png"))
-    summaries = [benchmark_summary(p.name, p.read_text(encoding="utf-8"))
-                 for p in sorted((ROOT / "benchmarks" / "results").glob("*.txt"))]
+    summaries = [
+        benchmark_summary(p.name, p.read_text(encoding="utf-8"))
+        for p in sorted((ROOT / "benchmarks" / "results").glob("*.txt"))
+    ]
     scored = len(next(iter(comparisons[False].reports.values())).query_ids)
     document = _document(args, argv, qrels, scored, list(runs), means, significant, bars, curves, summaries)
     args.out.write_text(document, encoding="utf-8")
@@ -253,8 +332,14 @@ def _metric_bars(rows: Sequence[str], means, path: Path) -> Path:
         ax.set_title(label, fontsize=9)
         ax.set_xticks([])
         ax.set_ylim(0, 1)
-    fig.legend([plt.Rectangle((0, 0), 1, 1, color=colours[i % len(colours)]) for i in range(len(rows))], rows,
-               loc="lower center", ncol=len(rows), fontsize=8, frameon=False)
+    fig.legend(
+        [plt.Rectangle((0, 0), 1, 1, color=colours[i % len(colours)]) for i in range(len(rows))],
+        rows,
+        loc="lower center",
+        ncol=len(rows),
+        fontsize=8,
+        frameon=False,
+    )
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -267,7 +352,8 @@ def _rel(path: Path, start: Path) -> str:
 
 def _document(args, argv, qrels, scored, rows, means, significant, bars, curves, summaries) -> str:
     command = '"$(scripts/venv.sh)/bin/python" scripts/make_results.py' + "".join(
-        f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
+        f" {shlex.quote(a)}" for a in (argv or sys.argv[1:])
+    )
     parts = [
         "# Results (generated by scripts/make_results.py: do not edit by hand)\n",
         "Regenerate (from the repository root, after `make demo`, whose store it searches; a few minutes "

@@ -4,12 +4,14 @@
 #
 # Three phases, one after the other (one set of JVMs at a time on a small machine):
 #   main     the whole suite (tests/, minus the cluster tests) on one node of the default version (3.5.0)
+#            and, beside it, one Elasticsearch 8 node (tools/elasticsearch-node, 512 MB heap) for the
+#            Elasticsearch store's tests
 #   compat   the OpenSearch-facing subset on one 2.19.1 node with neural-search (client, mappings, painless,
 #            server-side hybrid)
 #   cluster  tests/integration/test_cluster.py on a 3-node cluster of the default version (kills nodes)
 # GCL_SEARCH_TEST_PHASES picks phases (default: all three; with pytest arguments: main only, on those
 # arguments). Ports: $GCL_SEARCH_TEST_PORT (default 9250) for the single nodes, the next three for the cluster
-# ($GCL_SEARCH_TEST_CLUSTER_PORT to move them).
+# ($GCL_SEARCH_TEST_CLUSTER_PORT to move them); Elasticsearch on $GCL_SEARCH_TEST_ES_PORT (default port + 150).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -27,17 +29,24 @@ elif [[ $# -gt 0 ]]; then
 else
     phases="main compat cluster"
 fi
+es_port="${GCL_SEARCH_TEST_ES_PORT:-$((port + 150))}"
 node=tools/opensearch-node/node.sh
-export GCL_SEARCH_REQUIRE_OPENSEARCH=1
+es_node=tools/elasticsearch-node/node.sh
+export GCL_SEARCH_REQUIRE_OPENSEARCH=1 GCL_SEARCH_REQUIRE_ELASTICSEARCH=1
 export HF_HUB_OFFLINE=1
 # This clone's code first, even if another clone holds the shared venv's editable install.
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 
 running=""  # what to stop on exit: "PORT NODES"
+es_running=""
 stop_running() {
     if [[ -n $running ]]; then
         "$node" stop --port "${running% *}" --nodes "${running#* }" || true
         running=""
+    fi
+    if [[ -n $es_running ]]; then
+        "$es_node" stop --port "$es_port" || true
+        es_running=""
     fi
 }
 trap stop_running EXIT
@@ -58,10 +67,14 @@ for phase in $phases; do
             running="$port 1"
             "$node" start --port "$port" --version "$default_version"
             "$node" info --port "$port"
+            es_running=1
+            es_t0=$SECONDS
+            "$es_node" start --port "$es_port"
+            echo "test.sh: Elasticsearch node up in $((SECONDS - es_t0)) s"
             args=("$@")
             ((${#args[@]} > 0)) || args=(tests -m "not cluster")
             OPENSEARCH_URL="http://127.0.0.1:$port" GCL_SEARCH_NODE_VERSION=$default_version \
-                pytest_run "${args[@]}" || rc=$? ;;
+                ELASTICSEARCH_URL="http://127.0.0.1:$es_port" pytest_run "${args[@]}" || rc=$? ;;
         compat)
             running="$port 1"
             "$node" start --port "$port" --version "$compat_version" --neural-search

@@ -57,8 +57,14 @@ def tiny_st_model_dir(tmp_path: Path, seed: int = 0) -> Path:
     tokenizer = BertTokenizerFast(vocab=str(hf_dir / "vocab.txt"), do_lower_case=True)
     # Ids follow vocab.txt's lines, and a piece listed twice keeps its last line: size by the largest id.
     vocab_size = max(tokenizer.get_vocab().values()) + 1
-    config = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(hf_dir)
     tokenizer.save_pretrained(hf_dir)
@@ -71,8 +77,12 @@ def tiny_st_model_dir(tmp_path: Path, seed: int = 0) -> Path:
 def tiny_clip_spec(**overrides: object) -> EncoderSpec:
     """An `EncoderSpec` for the tiny random open_clip model (registers the architecture on first use)."""
     register_tiny_clip()
-    values: dict[str, object] = {"backend": "open_clip", "model": TINY_CLIP_ARCH, "device": "cpu",
-                                 "batch_size": 8}
+    values: dict[str, object] = {
+        "backend": "open_clip",
+        "model": TINY_CLIP_ARCH,
+        "device": "cpu",
+        "batch_size": 8,
+    }
     values.update(overrides)
     return EncoderSpec(**values)  # type: ignore[arg-type]
 

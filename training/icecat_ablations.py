@@ -47,8 +47,10 @@ DEFAULT_MAX_DOCS = 5000
 NOTES = "<!-- notes: kept by the report command -->"
 REPORT = Path(__file__).resolve().parent / "results" / "icecat_ablations.md"
 METRICS = ["ndcg@10", "err@10", "judged@10"]
-TITLE_DESC = [{"name": "title", "encoder": "minilm", "weight": 0.7},
-              {"name": "description", "encoder": "minilm", "weight": 0.3}]
+TITLE_DESC = [
+    {"name": "title", "encoder": "minilm", "weight": 0.7},
+    {"name": "description", "encoder": "minilm", "weight": 0.3},
+]
 
 # name -> (train?, [train.loss] overrides, [train.data] overrides, fields override)
 VARIANTS: dict[str, tuple[bool, dict, dict, list | None]] = {
@@ -76,9 +78,18 @@ def recipe_for(name: str, seed: int, folds: int, fold: int, fold_seed: int, max_
         raw["fields"] = fields
     out = OUT / "train" / f"{name}-s{seed}-f{fold}"
     split = {**data, "folds": folds, "fold": fold, "split_seed": fold_seed}
-    return parse_train_config(raw, RECIPE, output_dir=str(out), seed=seed, overwrite=True,
-                              eval_each_epoch=False, eval_max_docs=max_docs, max_length=32, loss=loss,
-                              data=split)
+    return parse_train_config(
+        raw,
+        RECIPE,
+        output_dir=str(out),
+        seed=seed,
+        overwrite=True,
+        eval_each_epoch=False,
+        eval_max_docs=max_docs,
+        max_length=32,
+        loss=loss,
+        data=split,
+    )
 
 
 def runs_dir(max_docs: int) -> Path:
@@ -102,8 +113,9 @@ def run_fold(name: str, seed: int, fold: int, args, cache: dict) -> tuple[dict, 
     setup = prepare(dataclasses.replace(tc, train=dataclasses.replace(tc.train, data=no_mining)), data)
     if VARIANTS[name][0]:
         result = train(tc, data=data, progress=not args.quiet)
-        setup.towers.encoder = load_trainable(EncoderSpec(backend="sentence-transformers",
-                                                          model=str(result.model_dir), device="cpu"))
+        setup.towers.encoder = load_trainable(
+            EncoderSpec(backend="sentence-transformers", model=str(result.model_dir), device="cpu")
+        )
         queries = sorted(setup.dev_judgments)
     else:
         queries = sorted({t.query for t in data.triples})
@@ -135,9 +147,17 @@ def run_variant(name: str, seed: int, args, cache: dict) -> dict:
     runs_dir(args.max_docs).mkdir(parents=True, exist_ok=True)
     write_run(runs_dir(args.max_docs) / f"{run_name(name, seed)}.jsonl", merged, tag=run_name(name, seed))
     result = score_run(icecat_judgments(), merged, METRICS)
-    row = {"variant": name, "seed": seed, "folds": args.folds, "fold_seed": args.fold_seed,
-           "max_docs": args.max_docs, "seconds": round(seconds, 1), "load_end": round(os.getloadavg()[0], 2),
-           "queries": result.queries, **result.flat()}
+    row = {
+        "variant": name,
+        "seed": seed,
+        "folds": args.folds,
+        "fold_seed": args.fold_seed,
+        "max_docs": args.max_docs,
+        "seconds": round(seconds, 1),
+        "load_end": round(os.getloadavg()[0], 2),
+        "queries": result.queries,
+        **result.flat(),
+    }
     with open(OUT / "results.jsonl", "a", encoding="utf-8") as handle:
         handle.write(json.dumps(row) + "\n")
     print(json.dumps(row), flush=True)
@@ -148,8 +168,9 @@ def _p_values(judgments: dict, runs: dict, baseline: str, condensed: bool) -> di
     if baseline not in runs or len(runs) < 2:
         return {}
     ordered = {baseline: runs[baseline], **{k: v for k, v in runs.items() if k != baseline}}
-    comparison = compare(judgments, ordered, ["ndcg@10"], baseline=baseline, test="randomisation",
-                         condensed=condensed)
+    comparison = compare(
+        judgments, ordered, ["ndcg@10"], baseline=baseline, test="randomisation", condensed=condensed
+    )
     return {t.run: t.p_adjusted for t in comparison.tests}
 
 
@@ -167,9 +188,11 @@ def _fold_means(judgments: dict, run: dict, folds: list[set[str]]) -> list[float
 def _corpus(max_docs: int) -> str:
     if not max_docs:
         return "all 19,406 products"
-    return (f"{max_docs:,} products (the 2,056 judged for any query plus a seeded sample of the others; the "
-            "same corpus for every fold and variant; with fewer distractors standard metrics are higher than "
-            "on the whole catalogue)")
+    return (
+        f"{max_docs:,} products (the 2,056 judged for any query plus a seeded sample of the others; the "
+        "same corpus for every fold and variant; with fewer distractors standard metrics are higher than "
+        "on the whole catalogue)"
+    )
 
 
 def report(max_docs: int) -> str:
@@ -187,9 +210,11 @@ def report(max_docs: int) -> str:
     def fmt(value: float | None) -> str:
         return "-" if value is None else ("<0.001" if value < 0.001 else f"{value:.3f}")
 
-    lines = ["| variant | seed | nDCG@10 | condensed nDCG@10 | ERR@10 | judged@10 | p vs base (std / cond) "
-             "| p vs binary (std / cond) | nDCG@10 per fold | s (sum of folds) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| variant | seed | nDCG@10 | condensed nDCG@10 | ERR@10 | judged@10 | p vs base (std / cond) "
+        "| p vs binary (std / cond) | nDCG@10 per fold | s (sum of folds) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for k in names:
         r = latest[k]
         per_fold = " / ".join(f"{m:.3f}" for m in _fold_means(judgments, runs[k], folds))
@@ -198,7 +223,8 @@ def report(max_docs: int) -> str:
             f"| {r['err@10']:.4f} | {r['judged@10']:.3f} "
             f"| {fmt(p['base', False].get(k))} / {fmt(p['base', True].get(k))} "
             f"| {fmt(p['binary', False].get(k))} / {fmt(p['binary', True].get(k))} | {per_fold} "
-            f"| {r['seconds']:.0f} (load {r['load_end']}) |")
+            f"| {r['seconds']:.0f} (load {r['load_end']}) |"
+        )
     head = [
         "# Icecat: base all-MiniLM-L6-v2 vs binary vs GCL fine-tunes, query-level cross-validation",
         "",
@@ -219,15 +245,20 @@ def report(max_docs: int) -> str:
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["run", "report"])
     parser.add_argument("variants", nargs="*", help=f"any of: {', '.join(VARIANTS)}")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--fold-seed", type=int, default=0)
-    parser.add_argument("--max-docs", type=int, default=DEFAULT_MAX_DOCS,
-                        help="0 = the whole catalogue; N = the 2,056 judged products plus a sample, N in all")
+    parser.add_argument(
+        "--max-docs",
+        type=int,
+        default=DEFAULT_MAX_DOCS,
+        help="0 = the whole catalogue; N = the 2,056 judged products plus a sample, N in all",
+    )
     parser.add_argument("--fresh", action="store_true", help="recompute folds already on disk")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
@@ -242,11 +273,14 @@ def main(argv: list[str]) -> None:
                     run_variant(name, seed, args, cache)
     else:
         text = report(args.max_docs)
-        target = REPORT if args.max_docs == DEFAULT_MAX_DOCS else REPORT.with_stem(f"{REPORT.stem}_docs"
-                                                                                  f"{args.max_docs}")
+        target = (
+            REPORT
+            if args.max_docs == DEFAULT_MAX_DOCS
+            else REPORT.with_stem(f"{REPORT.stem}_docs{args.max_docs}")
+        )
         target.parent.mkdir(parents=True, exist_ok=True)
         old = target.read_text(encoding="utf-8") if target.is_file() else ""
-        notes = old[old.index(NOTES):] if NOTES in old else ""  # hand-written discussion survives a rerun
+        notes = old[old.index(NOTES) :] if NOTES in old else ""  # hand-written discussion survives a rerun
         target.write_text(text + "\n" + ("\n" + notes if notes else ""), encoding="utf-8")
         print(text)
 

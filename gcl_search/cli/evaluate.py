@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from gcl_search.cli.search import REQUEST_OPTIONS, live_options, live_runs, request_options
+from gcl_search.cli.live import live_options, live_runs
+from gcl_search.cli.request import REQUEST_OPTIONS, request_options
 from gcl_search.evaluation import DEFAULT_METRICS, compare, evaluate, read_judgments, read_run
 from gcl_search.evaluation.compare import TESTS
 from gcl_search.evaluation.report import FORMATS, render
@@ -57,15 +58,17 @@ def _live_spec_parser(**options: Any) -> None:
     """Parses the OPTIONS of one --live NAME=OPTIONS (never invoked)."""
 
 
-def _live_specs(ctx: click.Context, param: click.Parameter,
-                values: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
+def _live_specs(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> list[tuple[str, dict[str, Any]]]:
     specs: list[tuple[str, dict[str, Any]]] = []
     for value in values:
         name, sep, text = value.partition("=")
         name = name.strip()
         if not sep or not name or " " in name:
-            raise click.BadParameter(f"{value!r}: write NAME=OPTIONS, e.g. 'bm25=--lexical-weight 1'",
-                                     ctx, param)
+            raise click.BadParameter(
+                f"{value!r}: write NAME=OPTIONS, e.g. 'bm25=--lexical-weight 1'", ctx, param
+            )
         if name in dict(specs):
             raise click.BadParameter(f"two live runs are named {name!r}", ctx, param)
         try:
@@ -79,8 +82,11 @@ def _live_specs(ctx: click.Context, param: click.Parameter,
 
 def _check_single_run_options_unused() -> None:
     ctx = click.get_current_context()
-    given = [name for name in _SINGLE_RUN_OPTIONS
-             if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)]
+    given = [
+        name
+        for name in _SINGLE_RUN_OPTIONS
+        if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+    ]
     if given:
         flag = next(p.opts[0] for p in ctx.command.params if p.name == given[0])
         raise click.UsageError(f"{flag} shapes the single live run; with --live put it inside each spec")
@@ -102,26 +108,52 @@ def _choice(flag: str, choices: Sequence[str], default: str, help: str) -> Calla
 
 
 _input_options = _options(
-    click.option("--judgments", "-j", required=True, type=click.Path(dir_okay=False),
-                 help="Judgments: TREC qrels (qid 0 docid grade) or CSV/TSV with a header."),
+    click.option(
+        "--judgments",
+        "-j",
+        required=True,
+        type=click.Path(dir_okay=False),
+        help="Judgments: TREC qrels (qid 0 docid grade) or CSV/TSV with a header.",
+    ),
     click.option("--judgments-format", type=click.Choice(["trec", "csv"]), help="Override format detection."),
-    click.option("--columns", callback=_columns,
-                 help="CSV headers: query=..,doc_id=..,grade=.. "
-                      "(e.g. query=query,doc_id=docid,grade=rating)."),
-    click.option("--run", "-r", "runs", multiple=True, callback=_named_runs,
-                 help="Run file [NAME=]PATH (TREC or JSONL); repeat to compare runs "
-                      "(the first is the baseline)."),
+    click.option(
+        "--columns",
+        callback=_columns,
+        help="CSV headers: query=..,doc_id=..,grade=.. (e.g. query=query,doc_id=docid,grade=rating).",
+    ),
+    click.option(
+        "--run",
+        "-r",
+        "runs",
+        multiple=True,
+        callback=_named_runs,
+        help="Run file [NAME=]PATH (TREC or JSONL); repeat to compare runs (the first is the baseline).",
+    ),
     click.option("--run-format", type=click.Choice(["trec", "jsonl"]), help="Override run format detection."),
 )
 
 _scoring_options = _options(
-    click.option("--metric", "-m", "metrics", multiple=True, callback=_metrics,
-                 help=f"Metric(s), repeatable or comma-separated. Default: {','.join(DEFAULT_METRICS)}."),
+    click.option(
+        "--metric",
+        "-m",
+        "metrics",
+        multiple=True,
+        callback=_metrics,
+        help=f"Metric(s), repeatable or comma-separated. Default: {','.join(DEFAULT_METRICS)}.",
+    ),
     click.option("--condensed", is_flag=True, help="Judged-only: drop unjudged documents before scoring."),
-    _choice("--no-relevant", ["skip", "zero", "error"], "skip",
-            "Queries with no document of grade >= 1: leave out, score 0, or fail."),
-    _choice("--missing-queries", ["zero", "skip"], "zero",
-            "Judged queries absent from a run: score 0 (retrieved nothing) or leave out."),
+    _choice(
+        "--no-relevant",
+        ["skip", "zero", "error"],
+        "skip",
+        "Queries with no document of grade >= 1: leave out, score 0, or fail.",
+    ),
+    _choice(
+        "--missing-queries",
+        ["zero", "skip"],
+        "zero",
+        "Judged queries absent from a run: score 0 (retrieved nothing) or leave out.",
+    ),
     _choice("--unknown-queries", ["error", "ignore"], "error", "Run queries absent from the judgments."),
     click.option("--max-grade", type=int, help="g_max for standard ERR/RBP (default: highest judged grade)."),
 )
@@ -129,20 +161,38 @@ _scoring_options = _options(
 _comparison_options = _options(
     click.option("--baseline", help="Run name the others are tested against (default: the first --run)."),
     _choice("--test", [*TESTS, "both"], "randomisation", "Paired significance test for comparisons."),
-    click.option("--resamples", type=click.IntRange(100), default=10_000, show_default=True,
-                 help="Randomisation-test resamples."),
+    click.option(
+        "--resamples",
+        type=click.IntRange(100),
+        default=10_000,
+        show_default=True,
+        help="Randomisation-test resamples.",
+    ),
     click.option("--seed", type=int, default=0, show_default=True, help="Randomisation-test seed."),
-    _choice("--correction", ["holm", "none"], "holm",
-            "Multiple-comparison p-value adjustment across runs (per metric)."),
+    _choice(
+        "--correction",
+        ["holm", "none"],
+        "holm",
+        "Multiple-comparison p-value adjustment across runs (per metric).",
+    ),
 )
 
 _output_options = _options(
     click.option("--per-query", is_flag=True, help="Also print per-query values."),
-    click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-                 help="Output format on stdout."),
-    click.option("--plot", type=click.Path(dir_okay=False),
-                 help="Write a plot (.png/.svg/.pdf): metric bars for one run, sorted per-query deltas for a "
-                      "comparison."),
+    click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
+        help="Output format on stdout.",
+    ),
+    click.option(
+        "--plot",
+        type=click.Path(dir_okay=False),
+        help="Write a plot (.png/.svg/.pdf): metric bars for one run, sorted per-query deltas for a "
+        "comparison.",
+    ),
     click.option("--plot-metric", help="Metric for the per-query delta plot (default: the first metric)."),
 )
 

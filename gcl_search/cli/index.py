@@ -23,16 +23,29 @@ def index_group() -> None:
 
 @index_group.command("list", short_help="The gcl-search indices in a store.")
 @connection_options
-@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True,
-              help="A table, or one JSON object per line.")
-def list_command(store_dir: Path | None, opensearch_url: str | None, ca_certs: str | None, insecure: bool,
-                 timeout: float, fmt: str) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=_FORMATS,
+    default="table",
+    show_default=True,
+    help="A table, or one JSON object per line.",
+)
+def list_command(
+    store_dir: Path | None,
+    opensearch_url: str | None,
+    ca_certs: str | None,
+    insecure: bool,
+    timeout: float,
+    fmt: str,
+) -> None:
     """List the gcl-search indices in --store (local) or on the OpenSearch cluster: docs, size, fields."""
     from gcl_search.stores.catalog import local_indices
 
     root, url = store_target(store_dir, opensearch_url)
-    summaries = (local_indices(root) if url is None
-                 else _opensearch(url, "*", ca_certs, insecure, timeout).summaries())
+    summaries = (
+        local_indices(root) if url is None else _opensearch(url, "*", ca_certs, insecure, timeout).summaries()
+    )
     rows = [s.row() for s in summaries]
     if fmt == "json":
         for row in rows:
@@ -48,10 +61,23 @@ def list_command(store_dir: Path | None, opensearch_url: str | None, ca_certs: s
 @index_group.command("info", short_help="One index's layout, size and store.")
 @click.argument("name")
 @connection_options
-@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True,
-              help="Readable lines, or one JSON object.")
-def info_command(name: str, store_dir: Path | None, opensearch_url: str | None, ca_certs: str | None,
-                 insecure: bool, timeout: float, fmt: str) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=_FORMATS,
+    default="table",
+    show_default=True,
+    help="Readable lines, or one JSON object.",
+)
+def info_command(
+    name: str,
+    store_dir: Path | None,
+    opensearch_url: str | None,
+    ca_certs: str | None,
+    insecure: bool,
+    timeout: float,
+    fmt: str,
+) -> None:
     """Show index NAME: fields, encoders, dimensions, text fields, attributes, options (preset weights,
     HNSW settings), document count, size, aliases, and the store (OpenSearch version)."""
     info = _summary(name, store_dir, opensearch_url, ca_certs, insecure, timeout)[0].details()
@@ -76,16 +102,28 @@ def info_command(name: str, store_dir: Path | None, opensearch_url: str | None, 
 @click.argument("name")
 @connection_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def delete_command(name: str, store_dir: Path | None, opensearch_url: str | None, ca_certs: str | None,
-                   insecure: bool, timeout: float, yes: bool) -> None:
+def delete_command(
+    name: str,
+    store_dir: Path | None,
+    opensearch_url: str | None,
+    ca_certs: str | None,
+    insecure: bool,
+    timeout: float,
+    yes: bool,
+) -> None:
     """Delete index NAME (asks first unless --yes). On OpenSearch NAME must be an index, not an alias."""
     summary, url = _summary(name, store_dir, opensearch_url, ca_certs, insecure, timeout)
     if summary.store == "opensearch" and summary.name != name:
-        raise click.UsageError(f"{name!r} is an alias of {summary.name!r}; delete the index by its own name "
-                               "(or move the alias first)")
+        raise click.UsageError(
+            f"{name!r} is an alias of {summary.name!r}; delete the index by its own name "
+            "(or move the alias first)"
+        )
     if not yes:
-        click.confirm(f"delete {summary.store} index {name!r} ({summary.docs} documents, "
-                      f"{_size(summary.size_bytes)})?", abort=True, err=True)
+        click.confirm(
+            f"delete {summary.store} index {name!r} ({summary.docs} documents, {_size(summary.size_bytes)})?",
+            abort=True,
+            err=True,
+        )
     if summary.store == "local":
         from gcl_search.stores.local import LocalStore
 
@@ -95,8 +133,14 @@ def delete_command(name: str, store_dir: Path | None, opensearch_url: str | None
     click.echo(f"deleted {summary.store} index {name!r}", err=True)
 
 
-def _summary(name: str, store_dir: Path | None, opensearch_url: str | None, ca_certs: str | None,
-             insecure: bool, timeout: float) -> tuple[Any, str | None]:
+def _summary(
+    name: str,
+    store_dir: Path | None,
+    opensearch_url: str | None,
+    ca_certs: str | None,
+    insecure: bool,
+    timeout: float,
+) -> tuple[Any, str | None]:
     from gcl_search.errors import IndexNotFound
     from gcl_search.stores.catalog import local_index
 
@@ -105,20 +149,25 @@ def _summary(name: str, store_dir: Path | None, opensearch_url: str | None, ca_c
         return local_index(root / name), None
     found = _opensearch(url, name, ca_certs, insecure, timeout).summaries()
     if len(found) != 1:
-        raise IndexNotFound(f"{name!r} is not one gcl-search index at the cluster "
-                            f"({len(found)} match); `gcl-search index list` shows them")
+        raise IndexNotFound(
+            f"{name!r} is not one gcl-search index at the cluster "
+            f"({len(found)} match); `gcl-search index list` shows them"
+        )
     return found[0], url
 
 
 def _opensearch(url: str, index: str, ca_certs: str | None, insecure: bool, timeout: float) -> Any:
-    from gcl_search.stores.opensearch import OpenSearchStore
+    from gcl_search.search.options import open_store
 
-    return OpenSearchStore(url, index, ca_certs=ca_certs, verify_certs=not insecure, timeout=timeout)
+    return open_store(
+        index, opensearch_url=url, ca_certs=ca_certs, verify_certs=not insecure, timeout=timeout
+    )
 
 
 def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
-    cells = [[_size(row["size_bytes"]) if c == "size" else _show(row.get(c)) for c in columns]
-             for row in rows]
+    cells = [
+        [_size(row["size_bytes"]) if c == "size" else _show(row.get(c)) for c in columns] for row in rows
+    ]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
     for r in cells:

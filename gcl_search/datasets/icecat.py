@@ -29,8 +29,12 @@ def icecat_dir(path: str | Path | None = None) -> Path:
     """The Icecat sample directory: `path` if given, else the copy in the source tree."""
     directory = Path(path) if path is not None else DEFAULT_DIR
     if not (directory / JUDGMENTS_FILE).is_file():
-        raise InputFileError(directory, None, f"no {JUDGMENTS_FILE} here; pass the Icecat sample directory "
-                             "(examples/icecat in the gcl-search source tree)")
+        raise InputFileError(
+            directory,
+            None,
+            f"no {JUDGMENTS_FILE} here; pass the Icecat sample directory "
+            "(examples/icecat in the gcl-search source tree)",
+        )
     return directory
 
 

@@ -39,13 +39,15 @@ class Encoder(Protocol):
     modalities: frozenset[str]
     model: torch.nn.Module
 
-    def encode_texts(self, texts: Sequence[str], batch_size: int | None = None,
-                     progress: bool = False) -> np.ndarray:
+    def encode_texts(
+        self, texts: Sequence[str], batch_size: int | None = None, progress: bool = False
+    ) -> np.ndarray:
         """Embed texts: float32 array of shape (len(texts), dim) with unit rows, in input order."""
         ...
 
-    def encode_images(self, images: Sequence[ImageInput], batch_size: int | None = None,
-                      progress: bool = False) -> np.ndarray:
+    def encode_images(
+        self, images: Sequence[ImageInput], batch_size: int | None = None, progress: bool = False
+    ) -> np.ndarray:
         """Embed images (paths or PIL images): float32 (len(images), dim), unit rows, in input order.
 
         Raises:
@@ -110,5 +112,6 @@ def batches(n: int, batch_size: int, progress: bool, desc: str) -> Iterator[slic
 
 def text_only(encoder_name: str, backend: str) -> ConfigError:
     """The error for asking a text-only encoder to embed images."""
-    return ConfigError(f"encoder {encoder_name!r} ({backend}) encodes text only; use an open_clip encoder "
-                       "for image fields")
+    return ConfigError(
+        f"encoder {encoder_name!r} ({backend}) encodes text only; use an open_clip encoder for image fields"
+    )

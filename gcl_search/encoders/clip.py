@@ -52,10 +52,18 @@ class OpenClipEncoder:
 
     modalities = frozenset({"text", "image"})
 
-    def __init__(self, model: torch.nn.Module, preprocess: Callable[[Image.Image], torch.Tensor],
-                 tokenizer: Callable[[list[str]], torch.Tensor], name: str, device: str,
-                 precision: str = "auto", batch_size: int = 64, model_cfg: Mapping[str, object] | None = None,
-                 loader_workers: int = 4):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        preprocess: Callable[[Image.Image], torch.Tensor],
+        tokenizer: Callable[[list[str]], torch.Tensor],
+        name: str,
+        device: str,
+        precision: str = "auto",
+        batch_size: int = 64,
+        model_cfg: Mapping[str, object] | None = None,
+        loader_workers: int = 4,
+    ):
         self.model = model.eval()
         self.preprocess = preprocess
         self.tokenizer = tokenizer
@@ -67,8 +75,9 @@ class OpenClipEncoder:
         self._dtype = autocast_dtype(device, precision)
         self.dim = int(self.encode_texts([""]).shape[1])
 
-    def encode_texts(self, texts: Sequence[str], batch_size: int | None = None,
-                     progress: bool = False) -> np.ndarray:
+    def encode_texts(
+        self, texts: Sequence[str], batch_size: int | None = None, progress: bool = False
+    ) -> np.ndarray:
         """Embed texts with the text tower: float32 (len(texts), dim), unit rows, in input order."""
         out = []
         for part in batches(len(texts), batch_size or self.batch_size, progress, f"{self.name} texts"):
@@ -77,9 +86,15 @@ class OpenClipEncoder:
                 out.append(self.model.encode_text(tokens).float().cpu().numpy())
         return l2_normalise(np.concatenate(out)) if out else np.zeros((0, self.dim), np.float32)
 
-    def encode_images(self, images: Sequence[ImageInput], batch_size: int | None = None,
-                      progress: bool = False, *, allow_remote: bool = False,
-                      root: str | Path | None = None) -> np.ndarray:
+    def encode_images(
+        self,
+        images: Sequence[ImageInput],
+        batch_size: int | None = None,
+        progress: bool = False,
+        *,
+        allow_remote: bool = False,
+        root: str | Path | None = None,
+    ) -> np.ndarray:
         """Embed images (paths or PIL images) with the image tower: float32 (len(images), dim), unit rows.
 
         Raises:
@@ -90,8 +105,9 @@ class OpenClipEncoder:
 
         out = []
         for part in batches(len(images), batch_size or self.batch_size, progress, f"{self.name} images"):
-            opened = open_images(images[part], allow_remote=allow_remote, root=root,
-                                 workers=self.loader_workers)
+            opened = open_images(
+                images[part], allow_remote=allow_remote, root=root, workers=self.loader_workers
+            )
             for item in opened:
                 if isinstance(item, InputFileError):
                     raise item
@@ -131,9 +147,13 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         else:
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise InputFileError(path, None, "refused to load: the checkpoint pickles Python objects, and only "
-                             "tensors are loaded (weights_only=True). Re-save its state_dict, or convert it "
-                             "to safetensors, in an environment you trust") from err
+        raise InputFileError(
+            path,
+            None,
+            "refused to load: the checkpoint pickles Python objects, and only "
+            "tensors are loaded (weights_only=True). Re-save its state_dict, or convert it "
+            "to safetensors, in an environment you trust",
+        ) from err
     except (OSError, RuntimeError, ValueError) as err:
         raise InputFileError(path, None, f"cannot read the checkpoint ({err})") from err
     return _unwrap(checkpoint, path)
@@ -145,15 +165,22 @@ def _unwrap(checkpoint: object, path: Path) -> dict[str, torch.Tensor]:
     for key in ("state_dict", "model"):
         if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get(key), Mapping):
             checkpoint = checkpoint[key]
-    if not isinstance(checkpoint, Mapping) or not checkpoint or \
-            not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
-        raise InputFileError(path, None, "no state dict found (expected tensors, or a 'state_dict' or "
-                             "'model' entry holding them)")
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in checkpoint.items()}
+    if (
+        not isinstance(checkpoint, Mapping)
+        or not checkpoint
+        or not all(isinstance(v, torch.Tensor) for v in checkpoint.values())
+    ):
+        raise InputFileError(
+            path,
+            None,
+            "no state dict found (expected tensors, or a 'state_dict' or 'model' entry holding them)",
+        )
+    return {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in checkpoint.items()}
 
 
-def apply_state_dict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], path: Path,
-                     arch: str) -> None:
+def apply_state_dict(
+    model: torch.nn.Module, state_dict: dict[str, torch.Tensor], path: Path, arch: str
+) -> None:
     """Load weights into `model`, adapting positional embeddings and logit_scale shape as open_clip does."""
     from open_clip.factory import resize_pos_embed, resize_text_pos_embed
 
@@ -166,9 +193,13 @@ def apply_state_dict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor]
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as err:
         first = str(err).splitlines()[:3]
-        raise InputFileError(path, None, f"weights do not fit architecture {arch!r}: {' '.join(first)}; "
-                             "set [encoders.<name>] model to the architecture the checkpoint was trained "
-                             "with") from err
+        raise InputFileError(
+            path,
+            None,
+            f"weights do not fit architecture {arch!r}: {' '.join(first)}; "
+            "set [encoders.<name>] model to the architecture the checkpoint was trained "
+            "with",
+        ) from err
 
 
 def _is_checkpoint_path(pretrained: str) -> bool:
@@ -190,23 +221,35 @@ def load_open_clip(spec: EncoderSpec) -> OpenClipEncoder:
     checkpoint = spec.pretrained if spec.pretrained and _is_checkpoint_path(spec.pretrained) else None
     tag = None if checkpoint else spec.pretrained
     if ":" not in arch and arch not in open_clip.list_models():
-        raise EncoderNotFound(f"model = {arch!r} is not an open_clip architecture; see "
-                              "open_clip.list_models(), or use hf-hub:<org>/<repo> or local-dir:<directory>")
+        raise EncoderNotFound(
+            f"model = {arch!r} is not an open_clip architecture; see "
+            "open_clip.list_models(), or use hf-hub:<org>/<repo> or local-dir:<directory>"
+        )
     state_dict = read_state_dict(checkpoint) if checkpoint else None
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=tag, device="cpu",
-                                                                     weights_only=True)
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            arch, pretrained=tag, device="cpu", weights_only=True
+        )
         tokenizer = open_clip.get_tokenizer(arch)
         model_cfg = open_clip.get_model_config(arch) or {}
     except (OSError, RuntimeError, ValueError) as err:
-        raise EncoderNotFound(f"cannot load open_clip {arch!r} (pretrained={tag!r}): {err}. Hub tags and "
-                              "hf-hub: ids need network access; offline, give a local checkpoint file or "
-                              "local-dir:<directory>") from err
+        raise EncoderNotFound(
+            f"cannot load open_clip {arch!r} (pretrained={tag!r}): {err}. Hub tags and "
+            "hf-hub: ids need network access; offline, give a local checkpoint file or "
+            "local-dir:<directory>"
+        ) from err
     if state_dict is not None:
         apply_state_dict(model, state_dict, Path(checkpoint or ""), arch)
-    return OpenClipEncoder(model.to(device), preprocess, tokenizer, name=spec.name or arch, device=device,
-                           precision=spec.precision, batch_size=spec.batch_size,
-                           model_cfg=model_cfg)
+    return OpenClipEncoder(
+        model.to(device),
+        preprocess,
+        tokenizer,
+        name=spec.name or arch,
+        device=device,
+        precision=spec.precision,
+        batch_size=spec.batch_size,
+        model_cfg=model_cfg,
+    )
 
 
 def save_open_clip(encoder: OpenClipEncoder, out_dir: str | Path) -> EncoderSpec:
@@ -218,8 +261,10 @@ def save_open_clip(encoder: OpenClipEncoder, out_dir: str | Path) -> EncoderSpec
     from safetensors.torch import save_file
 
     if not encoder.model_cfg:
-        raise EncoderNotFound(f"encoder {encoder.name!r} has no architecture config to save; load it with "
-                              "load_open_clip so the config is known")
+        raise EncoderNotFound(
+            f"encoder {encoder.name!r} has no architecture config to save; load it with "
+            "load_open_clip so the config is known"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = {"model_cfg": encoder.model_cfg, "preprocess_cfg": get_model_preprocess_cfg(encoder.model)}

@@ -38,8 +38,9 @@ def describe(source: object) -> str:
     return "<in-memory image>"
 
 
-def load_image(source: ImageInput, *, allow_remote: bool = False, root: str | Path | None = None,
-               timeout_s: float = 10.0) -> Image.Image:
+def load_image(
+    source: ImageInput, *, allow_remote: bool = False, root: str | Path | None = None, timeout_s: float = 10.0
+) -> Image.Image:
     """Open one image as RGB, fully decoded (so truncated files fail here, not inside a batch).
 
     Args:
@@ -60,12 +61,16 @@ def load_image(source: ImageInput, *, allow_remote: bool = False, root: str | Pa
         return _decoded(source, source)
     if is_remote(source):
         return _decoded(Image.open(io.BytesIO(_fetch(str(source), allow_remote, timeout_s))), source)
-    path = Path(str(source)[len("file://"):] if str(source).startswith("file://") else source).expanduser()
+    path = Path(str(source)[len("file://") :] if str(source).startswith("file://") else source).expanduser()
     if root is not None and not path.is_absolute():
         path = Path(root) / path
     if not path.is_file():
-        raise InputFileError(path, None, "image file not found; check the path (relative paths resolve "
-                             f"against {root or 'the current directory'}; set [images] root to change that)")
+        raise InputFileError(
+            path,
+            None,
+            "image file not found; check the path (relative paths resolve "
+            f"against {root or 'the current directory'}; set [images] root to change that)",
+        )
     try:
         return _decoded(Image.open(path), path)
     except OSError as err:
@@ -84,9 +89,13 @@ def _decoded(image: Image.Image, source: object) -> Image.Image:
 
 def _fetch(url: str, allow_remote: bool, timeout_s: float) -> bytes:
     if not allow_remote:
-        raise InputFileError(url, None, "remote image not fetched: remote images are off; download the "
-                             "images and use local paths, or set [images] allow_remote = true "
-                             "(allow_remote_images=True)")
+        raise InputFileError(
+            url,
+            None,
+            "remote image not fetched: remote images are off; download the "
+            "images and use local paths, or set [images] allow_remote = true "
+            "(allow_remote_images=True)",
+        )
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - http(s) only
             data = response.read(MAX_REMOTE_BYTES + 1)
@@ -97,13 +106,20 @@ def _fetch(url: str, allow_remote: bool, timeout_s: float) -> bytes:
     return data
 
 
-def open_images(sources: Sequence[ImageInput], *, allow_remote: bool = False, root: str | Path | None = None,
-                timeout_s: float = 10.0, workers: int = 4) -> list[Image.Image | InputFileError]:
+def open_images(
+    sources: Sequence[ImageInput],
+    *,
+    allow_remote: bool = False,
+    root: str | Path | None = None,
+    timeout_s: float = 10.0,
+    workers: int = 4,
+) -> list[Image.Image | InputFileError]:
     """Open many images in parallel threads; each slot holds the image or the error for that source.
 
     Decoding releases the GIL, so threads keep the encoder fed; errors are returned, not raised, so one bad
     file never costs the others.
     """
+
     def one(source: ImageInput) -> Image.Image | InputFileError:
         try:
             return load_image(source, allow_remote=allow_remote, root=root, timeout_s=timeout_s)

@@ -44,8 +44,15 @@ class OnnxSentenceEncoder:
     modalities = frozenset({"text"})
     device = "cpu"
 
-    def __init__(self, model: SentenceTransformer, model_path: str | Path, name: str, batch_size: int = 64,
-                 threads: int | None = None, runtime: str = "onnx"):
+    def __init__(
+        self,
+        model: SentenceTransformer,
+        model_path: str | Path,
+        name: str,
+        batch_size: int = 64,
+        threads: int | None = None,
+        runtime: str = "onnx",
+    ):
         self.model = model.eval()
         self.name = name
         self.batch_size = batch_size
@@ -57,13 +64,14 @@ class OnnxSentenceEncoder:
         self._truncate = getattr(model, "truncate_dim", None)
         self.dim = int(self.encode_texts(["dimension probe"]).shape[1])
 
-    def encode_texts(self, texts: Sequence[str], batch_size: int | None = None,
-                     progress: bool = False) -> np.ndarray:
+    def encode_texts(
+        self, texts: Sequence[str], batch_size: int | None = None, progress: bool = False
+    ) -> np.ndarray:
         """Embed texts as float32 (len(texts), dim) unit rows, in input order."""
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        order = np.argsort([-len(t) for t in texts])         # sentence-transformers' length sort
+        order = np.argsort([-len(t) for t in texts])  # sentence-transformers' length sort
         out: np.ndarray | None = None
         for part in batches(len(texts), batch_size or self.batch_size, progress, "Batches"):
             rows = order[part]
@@ -77,14 +85,17 @@ class OnnxSentenceEncoder:
         features = tokenize(self.model, texts, self._prompt)
         missing = [n for n in self._inputs if n not in features]
         if missing:
-            raise ConfigError(f"encoder {self.name!r}: the tokenizer gives no {missing[0]!r}, which the ONNX "
-                              f"model {self.model_path} expects; delete that cache entry to re-export")
+            raise ConfigError(
+                f"encoder {self.name!r}: the tokenizer gives no {missing[0]!r}, which the ONNX "
+                f"model {self.model_path} expects; delete that cache entry to re-export"
+            )
         feeds = {n: np.ascontiguousarray(features[n].numpy(), dtype=np.int64) for n in self._inputs}
         vectors = self.session.run(["sentence_embedding"], feeds)[0]
         return vectors[:, : self._truncate] if self._truncate else vectors
 
-    def encode_images(self, images: Sequence[ImageInput], batch_size: int | None = None,
-                      progress: bool = False) -> np.ndarray:
+    def encode_images(
+        self, images: Sequence[ImageInput], batch_size: int | None = None, progress: bool = False
+    ) -> np.ndarray:
         """Not supported: sentence-transformers text models have no image tower (raises ConfigError)."""
         raise text_only(self.name, f"sentence-transformers, runtime {self.runtime}")
 
@@ -139,10 +150,11 @@ def load_onnx_sentence_transformer(spec: EncoderSpec) -> OnnxSentenceEncoder | S
         try:
             return load_onnx_sentence_transformer(dataclasses.replace(spec, runtime="onnx", device="cpu"))
         except ConfigError as err:
-            print(f"encoder {spec.name or spec.model!r}: runtime = 'auto' uses torch ({err})",
-                  file=sys.stderr)
+            print(
+                f"encoder {spec.name or spec.model!r}: runtime = 'auto' uses torch ({err})", file=sys.stderr
+            )
             return load_sentence_transformer(dataclasses.replace(spec, runtime="torch"))
-    import_onnxruntime()                                    # fail before loading anything
+    import_onnxruntime()  # fail before loading anything
     name = spec.name or spec.model
     model = load_st_model(spec, "cpu").eval()
     prompt = default_prompt(model)

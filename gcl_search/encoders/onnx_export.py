@@ -37,9 +37,13 @@ META_FILE = "meta.json"
 # Module classes whose forward is plain tensor code (traced faithfully); anything else is refused.
 EXPORTABLE = ("Transformer", "Pooling", "Dense", "Normalize", "Dropout", "LayerNorm")
 # Verification texts: one padded batch of very different lengths, including one past any max_seq_length.
-PROBES = ("usb", "black laptop bag 15.6 inch with shoulder strap", "a",
-          "HP 953XL high yield black original ink cartridge for OfficeJet Pro 8210 8710 8720 printers",
-          " ".join(["wireless ergonomic keyboard and mouse set"] * 80))
+PROBES = (
+    "usb",
+    "black laptop bag 15.6 inch with shoulder strap",
+    "a",
+    "HP 953XL high yield black original ink cartridge for OfficeJet Pro 8210 8710 8720 printers",
+    " ".join(["wireless ergonomic keyboard and mouse set"] * 80),
+)
 
 
 def import_onnxruntime() -> ModuleType:
@@ -47,8 +51,10 @@ def import_onnxruntime() -> ModuleType:
     try:
         import onnxruntime
     except ImportError as err:
-        raise ConfigError(f"runtime = 'onnx' needs onnxruntime, which is not installed ({err}): "
-                          f"{INSTALL_HINT}; or use runtime = 'torch'") from err
+        raise ConfigError(
+            f"runtime = 'onnx' needs onnxruntime, which is not installed ({err}): "
+            f"{INSTALL_HINT}; or use runtime = 'torch'"
+        ) from err
     return onnxruntime
 
 
@@ -65,11 +71,15 @@ def check_exportable(model: SentenceTransformer, name: str, prompt: str | None) 
     for i, module in enumerate(model):
         kind = type(module).__name__
         if kind not in EXPORTABLE or not type(module).__module__.startswith("sentence_transformers."):
-            raise ConfigError(f"encoder {name!r}: runtime = 'onnx' cannot export module {i} ({kind}); it "
-                              f"exports {', '.join(EXPORTABLE)}. Use runtime = 'torch' for this model")
+            raise ConfigError(
+                f"encoder {name!r}: runtime = 'onnx' cannot export module {i} ({kind}); it "
+                f"exports {', '.join(EXPORTABLE)}. Use runtime = 'torch' for this model"
+            )
         if kind == "Pooling" and prompt and not getattr(module, "include_prompt", True):
-            raise ConfigError(f"encoder {name!r}: its pooling excludes the prompt {prompt!r} (include_prompt"
-                              " = false), which the ONNX export does not reproduce; use runtime = 'torch'")
+            raise ConfigError(
+                f"encoder {name!r}: its pooling excludes the prompt {prompt!r} (include_prompt"
+                " = false), which the ONNX export does not reproduce; use runtime = 'torch'"
+            )
 
 
 def model_key(model: SentenceTransformer) -> str:
@@ -83,8 +93,10 @@ def model_key(model: SentenceTransformer) -> str:
     for i, module in enumerate(model):
         config = module.get_config_dict() if hasattr(module, "get_config_dict") else {}
         hf_config = getattr(getattr(module, "auto_model", None), "config", None)
-        digest.update(f"{i} {type(module).__module__}.{type(module).__qualname__} "
-                      f"{json.dumps(config, sort_keys=True, default=str)}\n".encode())
+        digest.update(
+            f"{i} {type(module).__module__}.{type(module).__qualname__} "
+            f"{json.dumps(config, sort_keys=True, default=str)}\n".encode()
+        )
         if hf_config is not None:
             digest.update(hf_config.to_json_string(use_diff=False).encode())
     for key, tensor in model.state_dict().items():
@@ -94,8 +106,13 @@ def model_key(model: SentenceTransformer) -> str:
     return digest.hexdigest()
 
 
-def exported_model(model: SentenceTransformer, name: str, int8: bool,
-                   verify: Callable[[Path], float], cache_dir: Path | None = None) -> Path:
+def exported_model(
+    model: SentenceTransformer,
+    name: str,
+    int8: bool,
+    verify: Callable[[Path], float],
+    cache_dir: Path | None = None,
+) -> Path:
     """The path of the cached ONNX file for `model` (fp32, or dynamically quantised int8), exporting first
     when the cache has none.
 
@@ -126,7 +143,7 @@ def _publish(target: Path, build: Callable[[Path], dict]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        os.chmod(tmp, 0o755)                          # mkdtemp's 0700 would hide a shared cache entry
+        os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide a shared cache entry
         meta = build(tmp)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         try:
@@ -143,8 +160,10 @@ def _export(model: SentenceTransformer, name: str, out_dir: Path, verify: Callab
 
     check_onnx_installed()
     start = time.perf_counter()
-    print(f"exporting encoder {name!r} to ONNX (first use of this model; cached in {out_dir.parent})",
-          file=sys.stderr)
+    print(
+        f"exporting encoder {name!r} to ONNX (first use of this model; cached in {out_dir.parent})",
+        file=sys.stderr,
+    )
     prepare = getattr(model, "preprocess", None) or model.tokenize
     # A padded batch: transformers drops an all-ones attention mask, so tracing one would lose the mask.
     features = prepare(list(PROBES[:4]))
@@ -156,20 +175,37 @@ def _export(model: SentenceTransformer, name: str, out_dir: Path, verify: Callab
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer and deprecation chatter; the verification below decides
-            torch.onnx.export(wrapper, tuple(features[n] for n in names), str(out_dir / MODEL_FILE),
-                              input_names=names, output_names=["sentence_embedding"],
-                              dynamic_axes={**axes, "sentence_embedding": {0: "batch"}}, opset_version=OPSET,
-                              do_constant_folding=True, **legacy)
+            torch.onnx.export(
+                wrapper,
+                tuple(features[n] for n in names),
+                str(out_dir / MODEL_FILE),
+                input_names=names,
+                output_names=["sentence_embedding"],
+                dynamic_axes={**axes, "sentence_embedding": {0: "batch"}},
+                opset_version=OPSET,
+                do_constant_folding=True,
+                **legacy,
+            )
     except Exception as err:  # the exporter raises many types; each means "this model does not export"
-        raise ConfigError(f"encoder {name!r}: torch.onnx.export failed ({type(err).__name__}: {err}); use "
-                          "runtime = 'torch' for this model") from err
+        raise ConfigError(
+            f"encoder {name!r}: torch.onnx.export failed ({type(err).__name__}: {err}); use "
+            "runtime = 'torch' for this model"
+        ) from err
     cosine = verify(out_dir / MODEL_FILE)
     if cosine < 0.9999:
-        raise ConfigError(f"encoder {name!r}: the ONNX export does not reproduce the torch model (lowest "
-                          f"cosine {cosine:.6f} on probe texts); use runtime = 'torch' for this model")
-    return {"encoder": name, "modules": [type(m).__name__ for m in model], "inputs": names, "opset": OPSET,
-            "torch": torch.__version__, "min_cosine_vs_torch": cosine,
-            "export_s": round(time.perf_counter() - start, 1)}
+        raise ConfigError(
+            f"encoder {name!r}: the ONNX export does not reproduce the torch model (lowest "
+            f"cosine {cosine:.6f} on probe texts); use runtime = 'torch' for this model"
+        )
+    return {
+        "encoder": name,
+        "modules": [type(m).__name__ for m in model],
+        "inputs": names,
+        "opset": OPSET,
+        "torch": torch.__version__,
+        "min_cosine_vs_torch": cosine,
+        "export_s": round(time.perf_counter() - start, 1),
+    }
 
 
 def _quantize(fp32: Path, out_dir: Path, verify: Callable[[Path], float]) -> dict:
@@ -179,14 +215,22 @@ def _quantize(fp32: Path, out_dir: Path, verify: Callable[[Path], float]) -> dic
     # Per-channel MatMul weights: mean cosine to torch 0.993 on Icecat titles, vs 0.959 for onnxruntime's
     # per-tensor default (which also quantises the embedding table); see benchmarks/results/encode.txt.
     root = logging.getLogger()
-    level, root.level = root.level, logging.ERROR      # the quantiser logs a pre-processing hint on root
+    level, root.level = root.level, logging.ERROR  # the quantiser logs a pre-processing hint on root
     try:
-        quantize_dynamic(str(fp32), str(out_dir / MODEL_FILE), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul"])
+        quantize_dynamic(
+            str(fp32),
+            str(out_dir / MODEL_FILE),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+        )
     finally:
         root.level = level
-    return {"quantised_from": str(fp32), "weights": "int8 MatMul weights, per channel (dynamic)",
-            "min_cosine_vs_torch": verify(out_dir / MODEL_FILE)}
+    return {
+        "quantised_from": str(fp32),
+        "weights": "int8 MatMul weights, per channel (dynamic)",
+        "min_cosine_vs_torch": verify(out_dir / MODEL_FILE),
+    }
 
 
 def check_onnx_installed() -> None:

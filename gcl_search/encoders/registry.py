@@ -21,44 +21,16 @@ RUNTIME_LOADERS: dict[tuple[str, str], str] = {
     ("sentence-transformers", runtime): "gcl_search.encoders.onnx:load_onnx_sentence_transformer"
     for runtime in ("auto", "onnx", "onnx-int8")
 }
-_SHORT = {"st": "sentence-transformers", "clip": "open_clip"}
 
 
-def list_encoders() -> list[str]:
-    """The backend names a spec may use."""
-    return sorted(LOADERS)
-
-
-def parse_encoder_ref(ref: str) -> EncoderSpec:
-    """A short encoder reference (for CLI flags) -> EncoderSpec.
-
-    `st:<name|path|pkg:package>` is a sentence-transformers model; `clip:<arch>[/<tag|checkpoint path>]` an
-    open_clip one (the first `/` splits architecture from tag or path; `clip:hf-hub:<org>/<repo>` and
-    `clip:local-dir:<dir>` pass through whole).
-
-    Raises:
-        EncoderNotFound: the reference has no known prefix.
-    """
-    prefix, _, rest = ref.partition(":")
-    if prefix not in _SHORT or not rest:
-        raise EncoderNotFound(f"unknown encoder {ref!r}; use st:<name|path> or clip:<arch>/<tag>")
-    backend = _SHORT[prefix]
-    if backend == "open_clip" and not rest.startswith(("hf-hub:", "local-dir:")) and "/" in rest:
-        arch, _, pretrained = rest.partition("/")
-        return EncoderSpec(backend=backend, model=arch, pretrained=pretrained, name=ref)
-    return EncoderSpec(backend=backend, model=rest, name=ref)
-
-
-def load_encoder(spec: EncoderSpec | str) -> Encoder:
-    """Load one encoder from an EncoderSpec (or a short reference, see `parse_encoder_ref`).
+def load_encoder(spec: EncoderSpec) -> Encoder:
+    """Load one encoder from an EncoderSpec.
 
     Raises:
         EncoderNotFound: unknown backend, or a model that cannot be found or downloaded.
         InputFileError: a local checkpoint that is missing, unsafe or does not fit.
         ConfigError: the requested device does not exist.
     """
-    if isinstance(spec, str):
-        spec = parse_encoder_ref(spec)
     target = RUNTIME_LOADERS.get((spec.backend, spec.runtime)) or LOADERS.get(spec.backend)
     if target is None:
         raise EncoderNotFound(f"unknown encoder backend {spec.backend!r}; use one of: {', '.join(BACKENDS)}")
@@ -93,7 +65,13 @@ def save_encoder(encoder: Encoder, out_dir: str | Path) -> EncoderSpec:
     if isinstance(encoder, (SentenceTransformerEncoder, OnnxSentenceEncoder)):
         out = Path(out_dir).resolve()
         encoder.model.save(str(out))
-        return EncoderSpec(backend="sentence-transformers", model=str(out), name=encoder.name,
-                           runtime=getattr(encoder, "runtime", "torch"))
-    raise EncoderNotFound(f"cannot save encoder {encoder.name!r} of type {type(encoder).__name__}; "
-                          "supported: SentenceTransformerEncoder, OpenClipEncoder")
+        return EncoderSpec(
+            backend="sentence-transformers",
+            model=str(out),
+            name=encoder.name,
+            runtime=getattr(encoder, "runtime", "torch"),
+        )
+    raise EncoderNotFound(
+        f"cannot save encoder {encoder.name!r} of type {type(encoder).__name__}; "
+        "supported: SentenceTransformerEncoder, OpenClipEncoder"
+    )

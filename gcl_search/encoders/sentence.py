@@ -49,8 +49,14 @@ class SentenceTransformerEncoder:
 
     modalities = frozenset({"text"})
 
-    def __init__(self, model: SentenceTransformer, name: str, device: str, precision: str = "auto",
-                 batch_size: int = 64):
+    def __init__(
+        self,
+        model: SentenceTransformer,
+        name: str,
+        device: str,
+        precision: str = "auto",
+        batch_size: int = 64,
+    ):
         self.model = model.eval()
         self.name = name
         self.device = device
@@ -61,20 +67,27 @@ class SentenceTransformerEncoder:
         dim = get_dim()
         self.dim = int(dim) if dim else int(self.encode_texts(["dimension probe"]).shape[1])
 
-    def encode_texts(self, texts: Sequence[str], batch_size: int | None = None,
-                     progress: bool = False) -> np.ndarray:
+    def encode_texts(
+        self, texts: Sequence[str], batch_size: int | None = None, progress: bool = False
+    ) -> np.ndarray:
         """Embed texts as float32 (len(texts), dim) unit rows, in input order."""
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         with inference_context(self.device, self._dtype):
-            out = self.model.encode(list(texts), batch_size=batch_size or self.batch_size,
-                                    show_progress_bar=progress, convert_to_numpy=True,
-                                    normalize_embeddings=True, device=self.device)
+            out = self.model.encode(
+                list(texts),
+                batch_size=batch_size or self.batch_size,
+                show_progress_bar=progress,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                device=self.device,
+            )
         # Autocast can hand back float16; renormalising in float32 restores unit length exactly.
         return l2_normalise(out)
 
-    def encode_images(self, images: Sequence[ImageInput], batch_size: int | None = None,
-                      progress: bool = False) -> np.ndarray:
+    def encode_images(
+        self, images: Sequence[ImageInput], batch_size: int | None = None, progress: bool = False
+    ) -> np.ndarray:
         """Not supported: sentence-transformers text models have no image tower (raises ConfigError)."""
         raise text_only(self.name, "sentence-transformers")
 
@@ -102,12 +115,14 @@ def resolve_model_path(model: str) -> str:
     """
     if not model.startswith(PACKAGE_PREFIX):
         return model
-    package = model[len(PACKAGE_PREFIX):]
+    package = model[len(PACKAGE_PREFIX) :]
     try:
         module = importlib.import_module(package)
     except ImportError as err:
-        raise EncoderNotFound(f"model = {model!r}: no installed Python package {package!r}; install it "
-                              f"(pip install {package.replace('_', '-')}) or give a model directory") from err
+        raise EncoderNotFound(
+            f"model = {model!r}: no installed Python package {package!r}; install it "
+            f"(pip install {package.replace('_', '-')}) or give a model directory"
+        ) from err
     if hasattr(module, "get_model_path"):
         return str(module.get_model_path())
     if hasattr(module, "MODEL_DIR"):
@@ -124,8 +139,13 @@ def load_sentence_transformer(spec: EncoderSpec) -> SentenceTransformerEncoder:
     """
     device = resolve_device(spec.device)
     model = load_st_model(spec, device)
-    return SentenceTransformerEncoder(model, name=spec.name or spec.model, device=device,
-                                      precision=spec.precision, batch_size=spec.batch_size)
+    return SentenceTransformerEncoder(
+        model,
+        name=spec.name or spec.model,
+        device=device,
+        precision=spec.precision,
+        batch_size=spec.batch_size,
+    )
 
 
 def load_st_model(spec: EncoderSpec, device: str) -> SentenceTransformer:
@@ -137,19 +157,29 @@ def load_st_model(spec: EncoderSpec, device: str) -> SentenceTransformer:
     from sentence_transformers import SentenceTransformer
 
     path = resolve_model_path(spec.model)
-    looks_local = spec.model.startswith(PACKAGE_PREFIX) or Path(path).expanduser().exists() or \
-        path.startswith(("/", "./", "../", "~"))
-    if looks_local and not (Path(path).expanduser() / "modules.json").is_file() and \
-            not (Path(path).expanduser() / "config.json").is_file():
-        raise EncoderNotFound(f"model = {spec.model!r}: {path} is not a sentence-transformers model "
-                              "directory (no modules.json or config.json); save one with "
-                              "SentenceTransformer.save()")
+    looks_local = (
+        spec.model.startswith(PACKAGE_PREFIX)
+        or Path(path).expanduser().exists()
+        or path.startswith(("/", "./", "../", "~"))
+    )
+    if (
+        looks_local
+        and not (Path(path).expanduser() / "modules.json").is_file()
+        and not (Path(path).expanduser() / "config.json").is_file()
+    ):
+        raise EncoderNotFound(
+            f"model = {spec.model!r}: {path} is not a sentence-transformers model "
+            "directory (no modules.json or config.json); save one with "
+            "SentenceTransformer.save()"
+        )
     try:
         model = SentenceTransformer(str(Path(path).expanduser()) if looks_local else path, device=device)
     except (OSError, ValueError, RuntimeError) as err:
-        raise EncoderNotFound(f"cannot load sentence-transformers model {spec.model!r} ({err}). Use a local "
-                              "directory or pkg:<package>; hub names need network access and HF_HUB_OFFLINE "
-                              "unset") from err
+        raise EncoderNotFound(
+            f"cannot load sentence-transformers model {spec.model!r} ({err}). Use a local "
+            "directory or pkg:<package>; hub names need network access and HF_HUB_OFFLINE "
+            "unset"
+        ) from err
     if spec.max_length is not None:
         model.max_seq_length = spec.max_length
     return model

@@ -8,6 +8,7 @@ each query first appears, so later checks (e.g. a run naming an unknown query) c
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -87,14 +88,9 @@ def _trec_rows(
     path: str | Path, first: tuple[int, str], rest: Iterator[tuple[int, str]]
 ) -> Iterator[tuple[int, str, str, str]]:
     layout = "qid iter docid grade"
-    for line_no, line in _chain(first, rest):
+    for line_no, line in itertools.chain([first], rest):
         query_id, _iteration, doc_id, grade = split_trec(path, line_no, line, 4, layout)
         yield line_no, query_id, doc_id, grade
-
-
-def _chain(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
-    yield first
-    yield from rest
 
 
 def _csv_rows(path: str | Path, columns: Mapping[str, str] | None) -> Iterator[tuple[int, str, str, str]]:

@@ -11,6 +11,7 @@ JSONL accepts two line shapes, mixed freely:
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -53,7 +54,7 @@ def read_run(path: str | Path, fmt: str | None = None) -> Run:
         raise InputFileError(path, None, f"unknown run format {fmt!r}; use 'trec' or 'jsonl'")
     parse = _trec_hits if fmt == "trec" else _jsonl_hits
     run = Run(source=str(path))
-    for line_no, line in _chain(first, lines):
+    for line_no, line in itertools.chain([first], lines):
         for query_id, doc_id, score, tag in parse(path, line_no, line):
             hits = run.get(query_id)
             if hits is None:
@@ -69,11 +70,6 @@ def read_run(path: str | Path, fmt: str | None = None) -> Run:
             hits[doc_id] = score
             run.tag = run.tag or tag
     return run
-
-
-def _chain(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
-    yield first
-    yield from rest
 
 
 def _trec_hits(path: str | Path, line_no: int, line: str) -> Iterator[tuple[str, str, float, str | None]]:

@@ -1,4 +1,4 @@
-"""Multi-field embedding (design brief sections 2-3).
+"""Multi-field embedding (docs/config.md, "Multi-field embedding"; docs/search.md, "Scoring").
 
 A record with fields k = 1..K is embedded as
 
@@ -13,8 +13,8 @@ concatenation `D = [d_1; ...; d_F]` (absent field = zero block), searched with
 the distinct values of all its fields, and a bad record (corrupt image, missing required field) becomes a
 `RecordError` instead of failing the batch.
 
-Modules: `values` (a record's field values and errors), `encode` (the batch pipeline), `vectors` (fusing and
-concatenating field vectors).
+Modules: `values` (a record's field values and errors), `encode` (the batch pipeline), `vectors` (fusing field
+vectors, query vectors per document field, the multi-field dense score).
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from __future__ import annotations
 from gcl_search.fields.encode import ON_ERROR, EncodedRecords, encode_records
 from gcl_search.fields.values import RecordError
 from gcl_search.fields.vectors import (
-    concatenate,
-    fuse,
     fuse_fields,
     query_vectors_for_fields,
     renormalised_weights,
@@ -33,9 +31,7 @@ __all__ = [
     "ON_ERROR",
     "EncodedRecords",
     "RecordError",
-    "concatenate",
     "encode_records",
-    "fuse",
     "fuse_fields",
     "query_vectors_for_fields",
     "renormalised_weights",

@@ -34,8 +34,9 @@ class RecordError:
         return f"{where}: " + (f"{self.file}: " if self.file else "") + self.reason
 
 
-def extract_values(records: Sequence[Mapping[str, object]], specs: Sequence[FieldSpec], id_key: str | None
-                   ) -> tuple[list[str], dict[str, list[object]], dict[int, list[RecordError]]]:
+def extract_values(
+    records: Sequence[Mapping[str, object]], specs: Sequence[FieldSpec], id_key: str | None
+) -> tuple[list[str], dict[str, list[object]], dict[int, list[RecordError]]]:
     """Record ids, each field's usable value (None when absent), and per-record errors so far."""
     ids: list[str] = []
     values: dict[str, list[object]] = {s.name: [] for s in specs}
@@ -71,8 +72,10 @@ def _value(raw: object, spec: FieldSpec) -> tuple[object, str | None]:
     elif isinstance(raw, str) or hasattr(raw, "__fspath__") or hasattr(raw, "getpixel"):
         value, problem = (raw.strip() if isinstance(raw, str) else raw), None
     else:
-        value, problem = None, (f"expected an image path or PIL image in {spec.source!r}, "
-                                f"got {type(raw).__name__}")
+        value, problem = (
+            None,
+            (f"expected an image path or PIL image in {spec.source!r}, got {type(raw).__name__}"),
+        )
     if value is None and problem is None and spec.required:
         problem = f"{spec.source!r} is missing or empty, and the field is required"
     return value, problem

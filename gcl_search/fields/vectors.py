@@ -1,11 +1,11 @@
 """The multi-field vector maths, in numpy, in one place.
 
 The fused vector `normalize(sum_k a_k normalize(v_k))` with weights renormalised over the fields a record
-has, the concatenated layout `[w_1 v_1; ...; w_F v_F]`, the multi-field dense score of a query against
-documents (`multi_field_scores`, used by both stores, search and tuning), per-field similarities and dot
-products, and the sums the index's derived vectors are built from (`gcl_search.stores.derived`). The training
-loss fuses with `gcl_search.losses.fuse_fields`, the torch twin of `fuse_fields` (torch because gradients
-flow through it; tests/unit/test_train_multifield.py holds them equal).
+has, a query's vector per document field, the multi-field dense score of a query against documents
+(`multi_field_scores`, used by both stores, search and tuning), per-field similarities and dot products, and
+the sums the index's derived vectors are built from (`gcl_search.stores.derived`). The training loss fuses
+with `gcl_search.losses.fuse_fields`, the torch twin of `fuse_fields` (torch because gradients flow through
+it; tests/unit/test_train_multifield.py holds them equal).
 """
 
 from __future__ import annotations
@@ -39,8 +39,11 @@ def renormalised_weights(weights: Sequence[float], present: np.ndarray) -> np.nd
     return np.divide(masked, totals, out=np.zeros_like(masked), where=totals > 0)
 
 
-def fuse_fields(vectors: Mapping[str, np.ndarray], weights: Mapping[str, float],
-                present: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+def fuse_fields(
+    vectors: Mapping[str, np.ndarray],
+    weights: Mapping[str, float],
+    present: Mapping[str, np.ndarray] | None = None,
+) -> np.ndarray:
     """`normalize(sum_k a_k normalize(v_k))` row by row, weights renormalised over present fields.
 
     Args:
@@ -61,35 +64,17 @@ def fuse_fields(vectors: Mapping[str, np.ndarray], weights: Mapping[str, float],
     return l2_normalise(total)
 
 
-def fuse(vectors: Mapping[str, np.ndarray | None], weights: Mapping[str, float]) -> np.ndarray:
-    """Fuse one record: field -> unit vector (dim,) or None for an absent field. Returns (dim,) float32.
-
-    Raises:
-        ValueError: no present field has a positive weight.
-    """
-    present = {k: v for k, v in vectors.items() if v is not None}
-    if not any(weights[k] > 0 for k in present):
-        raise ValueError(f"no present field has a positive weight (present: {', '.join(present) or 'none'})")
-    return fuse_fields({k: np.asarray(v)[None, :] for k, v in present.items()}, weights)[0]
-
-
-def concatenate(vectors: Mapping[str, np.ndarray], names: Sequence[str],
-                weights: Mapping[str, float] | None = None) -> np.ndarray:
-    """Per-field blocks side by side in `names` order: `[w_1 v_1; ...; w_F v_F]`, float32 (n, sum dim_f).
-
-    Documents use no weights (`D`); a query scales each block by its request weight (`Q`), so that
-    `Q . D = sum_f w_f q_f . d_f`.
-    """
-    blocks = [vectors[k] * (1.0 if weights is None else weights.get(k, 0.0)) for k in names]
-    return np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
-
-
-def query_vectors_for_fields(query: EncodedRecords, query_fields: Sequence[FieldSpec],
-                             doc_fields: Sequence[FieldSpec]) -> dict[str, np.ndarray]:
+def query_vectors_for_fields(
+    query: EncodedRecords,
+    query_fields: Sequence[FieldSpec],
+    doc_fields: Sequence[FieldSpec],
+    weights: Mapping[str, float] | None = None,
+) -> dict[str, np.ndarray]:
     """For each document field f, the query's vector `q_f` in f's encoder space.
 
     `q_f` fuses the query fields that use f's encoder (their weights renormalised over present ones), so a
-    query is embedded once per encoder and shared by every document field of that encoder.
+    query is embedded once per encoder and shared by every document field of that encoder. `weights`
+    (query field -> weight) overrides the query fields' configured weights.
 
     Raises:
         ConfigError: a document field's encoder is used by no query field.
@@ -98,18 +83,22 @@ def query_vectors_for_fields(query: EncodedRecords, query_fields: Sequence[Field
     for doc in doc_fields:
         names = [q.name for q in query_fields if q.encoder == doc.encoder]
         if not names:
-            raise ConfigError(f"document field {doc.name!r} uses encoder {doc.encoder!r} but no query field "
-                              f"does; add a [[query_fields]] table with encoder = {doc.encoder!r}")
-        weights = {q.name: q.weight for q in query_fields}
-        out[doc.name] = fuse_fields({k: query.vectors[k] for k in names}, weights,
-                                    {k: query.present[k] for k in names})
+            raise ConfigError(
+                f"document field {doc.name!r} uses encoder {doc.encoder!r} but no query field "
+                f"does; add a [[query_fields]] table with encoder = {doc.encoder!r}"
+            )
+        weights_of = {q.name: float((weights or {}).get(q.name, q.weight)) for q in query_fields}
+        out[doc.name] = fuse_fields(
+            {k: query.vectors[k] for k in names}, weights_of, {k: query.present[k] for k in names}
+        )
     return out
 
 
-def multi_field_scores(sims: np.ndarray, dots: np.ndarray | None, present: np.ndarray,
-                       weights: np.ndarray, method: str = "fused") -> np.ndarray:
-    """Dense scores of n documents from their per-field similarities: THE formula (docs/search.md), used by
-    both stores' search, by `gcl-search tune` and by the recall benchmarks.
+def multi_field_scores(
+    sims: np.ndarray, dots: np.ndarray | None, present: np.ndarray, weights: np.ndarray, method: str = "fused"
+) -> np.ndarray:
+    """Dense scores of n documents from their per-field similarities: THE formula (docs/search.md, "Scoring"),
+    used by both stores' search, by `gcl-search tune` and by the recall benchmarks.
 
     - "fused": `sum_f a_f s_f / ||sum_f a_f d_f||` with `a_f = w_f [f present] / sum_g w_g [g present]`,
       which is `q . normalize(sum_f a_f d_f)` when every field shares one query vector: the seed's fused
@@ -147,18 +136,26 @@ def scored_fields(query_vectors: Mapping[str, np.ndarray]) -> dict[str, np.ndarr
     return {name: np.asarray(q, dtype=np.float64) for name, q in query_vectors.items() if np.any(q)}
 
 
-def field_similarities(doc_vectors: Mapping[str, np.ndarray], query_vectors: Mapping[str, np.ndarray]
-                       ) -> dict[str, float]:
+def field_similarities(
+    doc_vectors: Mapping[str, np.ndarray], query_vectors: Mapping[str, np.ndarray]
+) -> dict[str, float]:
     """{field: q_f . d_f} in float64 over the fields both sides have (query vectors from `scored_fields`)."""
-    return {name: float(np.dot(query_vectors[name], np.asarray(vec, dtype=np.float64)))
-            for name, vec in doc_vectors.items() if name in query_vectors}
+    return {
+        name: float(np.dot(query_vectors[name], np.asarray(vec, dtype=np.float64)))
+        for name, vec in doc_vectors.items()
+        if name in query_vectors
+    }
 
 
 def field_dots(doc_vectors: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[tuple[str, str], float]:
     """{(f, g): d_f . d_g} in float64 for f <= g in `names` order over the fields the document has."""
     have = [(n, np.asarray(doc_vectors[n], dtype=np.float64)) for n in names if n in doc_vectors]
-    return {(f, g): float(np.dot(a, b)) for i, (f, a) in enumerate(have) for g, b in have[i:]
-            if a.shape == b.shape}
+    return {
+        (f, g): float(np.dot(a, b))
+        for i, (f, a) in enumerate(have)
+        for g, b in have[i:]
+        if a.shape == b.shape
+    }
 
 
 def field_gram(vectors: Mapping[str, np.ndarray], names: Sequence[str]) -> np.ndarray:

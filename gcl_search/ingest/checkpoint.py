@@ -64,12 +64,15 @@ class Checkpoint:
                 raise ValueError(f"version {data.get('version')!r}")
             point = cls(path, fingerprint, int(data["position"]), int(data["indexed"]), dict(data["extra"]))
         except (OSError, ValueError, KeyError, TypeError) as err:
-            raise ConfigError(f"{path}: unreadable ingest checkpoint ({err}); delete it or pass --no-resume "
-                              "to start over") from err
+            raise ConfigError(
+                f"{path}: unreadable ingest checkpoint ({err}); delete it or pass --no-resume to start over"
+            ) from err
         if stored != fingerprint:
             changed = sorted(k for k in set(stored) | set(fingerprint) if stored.get(k) != fingerprint.get(k))
-            raise ConfigError(f"{path}: this checkpoint belongs to a different ingest ({', '.join(changed)} "
-                              "changed); pass --no-resume to start over, or restore the original inputs")
+            raise ConfigError(
+                f"{path}: this checkpoint belongs to a different ingest ({', '.join(changed)} "
+                "changed); pass --no-resume to start over, or restore the original inputs"
+            )
         return point
 
     @property
@@ -81,8 +84,13 @@ class Checkpoint:
         """Record that items before `position` are handled and `indexed` more documents were written."""
         self.position = position
         self.indexed += indexed
-        data = {"version": CHECKPOINT_VERSION, "fingerprint": self.fingerprint, "position": self.position,
-                "indexed": self.indexed, "extra": self.extra}
+        data = {
+            "version": CHECKPOINT_VERSION,
+            "fingerprint": self.fingerprint,
+            "position": self.position,
+            "indexed": self.indexed,
+            "extra": self.extra,
+        }
         _atomic_write(self.path, json.dumps(data, indent=1))
 
     def clear(self) -> None:
@@ -129,16 +137,23 @@ class FailureLog:
                 try:
                     position = json.loads(line)["position"]
                 except (ValueError, KeyError, TypeError) as err:
-                    raise ConfigError(f"{self.path}:{line_no}: not a failures-file line ({err}); move the "
-                                      "file away or pass --no-resume") from err
+                    raise ConfigError(
+                        f"{self.path}:{line_no}: not a failures-file line ({err}); move the "
+                        "file away or pass --no-resume"
+                    ) from err
                 if position < keep_before:
                     kept.append(line if line.endswith("\n") else line + "\n")
         return kept
 
 
 def _failed_from(data: Mapping[str, object]) -> FailedDoc:
-    return FailedDoc(data.get("doc_id"), data.get("location"), str(data.get("stage")),  # type: ignore[arg-type]
-                     str(data.get("reason")), data.get("status"))  # type: ignore[arg-type]
+    return FailedDoc(
+        data.get("doc_id"),
+        data.get("location"),
+        str(data.get("stage")),  # type: ignore[arg-type]
+        str(data.get("reason")),
+        data.get("status"),
+    )  # type: ignore[arg-type]
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -151,5 +166,6 @@ def _atomic_write(path: Path, text: str) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as err:
-        raise ConfigError(f"{path}: cannot write ({err.strerror}); check the directory and its "
-                          "permissions") from err
+        raise ConfigError(
+            f"{path}: cannot write ({err.strerror}); check the directory and its permissions"
+        ) from err

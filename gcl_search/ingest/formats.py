@@ -18,8 +18,15 @@ from pathlib import Path
 from gcl_search.errors import CatalogueError, GclSearchError
 
 FORMATS = ("jsonl", "csv", "tsv", "parquet", "icecat")
-_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv",
-             ".parquet": "parquet", ".pq": "parquet"}
+_SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 # JSONL has no header: a mapped column must appear in one of the first SCHEMA_SAMPLE records (or the whole
 # file, if shorter) to count as known. Buffering more would break the bounded-memory promise.
 SCHEMA_SAMPLE = 1000
@@ -46,8 +53,12 @@ def detect_format(path: Path, fmt: str | None) -> str:
         return "icecat"
     found = _SUFFIXES.get(path.suffix.lower())
     if found is None:
-        raise CatalogueError(path, None, f"cannot tell the format from the suffix {path.suffix!r}; name the "
-                             "file .jsonl/.csv/.tsv/.parquet or pass the format explicitly")
+        raise CatalogueError(
+            path,
+            None,
+            f"cannot tell the format from the suffix {path.suffix!r}; name the "
+            "file .jsonl/.csv/.tsv/.parquet or pass the format explicitly",
+        )
     return found
 
 
@@ -72,7 +83,7 @@ def count_rows(path: Path, fmt: str) -> int | None:
     """How many items `open_rows` will yield (the progress bar's total), or None when it cannot tell.
 
     Parquet reads the footer; JSONL counts non-blank lines and CSV/TSV parses rows (both a pass over the file
-    at disk speed, far below the cost of encoding it); Icecat parses its zips (~2 s for the bundled sample).
+    at disk speed, far below the cost of encoding it); Icecat parses its zips (docs/ingest.md).
     """
     try:
         if fmt == "parquet":
@@ -131,11 +142,13 @@ def _parse_json_line(line_no: int, raw: bytes) -> RawRow:
     try:
         value = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as err:
-        return RawRow(line_no, error=f"not valid UTF-8 ({err.reason} at byte {err.start}); "
-                                     "re-encode the file")
+        return RawRow(
+            line_no, error=f"not valid UTF-8 ({err.reason} at byte {err.start}); re-encode the file"
+        )
     except json.JSONDecodeError as err:
-        return RawRow(line_no, error=f"malformed JSON ({err.msg}, column {err.colno}); "
-                                     "fix or remove the line")
+        return RawRow(
+            line_no, error=f"malformed JSON ({err.msg}, column {err.colno}); fix or remove the line"
+        )
     if not isinstance(value, dict):
         return RawRow(line_no, error=f"expected a JSON object per line, got {type(value).__name__}")
     return RawRow(line_no, values=value)
@@ -174,8 +187,11 @@ def _csv_body(handle, reader, header: list[str]) -> Iterator[RawRow]:
 
 def _csv_row(line_no: int, cells: list[str], header: list[str]) -> RawRow:
     if len(cells) != len(header):
-        return RawRow(line_no, error=f"malformed CSV row: {len(cells)} fields but the header has "
-                                     f"{len(header)} (check quoting and delimiters)")
+        return RawRow(
+            line_no,
+            error=f"malformed CSV row: {len(cells)} fields but the header has "
+            f"{len(header)} (check quoting and delimiters)",
+        )
     if any(_has_surrogate(cell) for cell in cells):
         return RawRow(line_no, error="not valid UTF-8; re-encode the file")
     return RawRow(line_no, values={name: cell for name, cell in zip(header, cells) if cell != ""})

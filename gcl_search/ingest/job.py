@@ -26,7 +26,6 @@ from gcl_search.ingest.read import read_for_config
 from gcl_search.records import CatalogueRecord, FailedDoc, IngestReport
 from gcl_search.stores import DEFAULT_STORE_DIR
 from gcl_search.stores.base import VectorStore, layout_from_config
-from gcl_search.stores.local import LocalStore
 
 STATE_DIR = Path(".gcl-search")
 
@@ -112,11 +111,20 @@ def run_job(job: IngestJob, encoders: Mapping[str, Encoder] | None = None) -> In
         encoders = load_encoders(config, {spec.encoder for spec in config.fields})
     store = _open_store(job, config, encoders, checkpoint)
     failures = job.failures_file or _state_path(job, "failures.jsonl")
-    report = ingest(records, config, encoders, store, batch_size=job.batch_size, failures_file=failures,
-                    checkpoint=checkpoint, progress=job.progress, total=_total(job) if job.progress else None)
+    report = ingest(
+        records,
+        config,
+        encoders,
+        store,
+        batch_size=job.batch_size,
+        failures_file=failures,
+        checkpoint=checkpoint,
+        progress=job.progress,
+        total=_total(job) if job.progress else None,
+    )
     outcome = IngestOutcome(report, store.name, failures, job.alias)
     if job.alias and (not report.failed or job.swap_with_failures):
-        from gcl_search.stores.opensearch_admin import swap_alias
+        from gcl_search.stores.engines import swap_alias
 
         outcome.alias_left = swap_alias(store, job.alias, store.index)  # type: ignore[attr-defined]
         outcome.alias_moved = True
@@ -127,8 +135,10 @@ def _check_job(job: IngestJob) -> None:
     if not job.index and not job.alias:
         raise ConfigError("name the target: --index NAME (or --alias NAME for a versioned build)")
     if job.alias and job.opensearch_url is None:
-        raise ConfigError("--alias needs OpenSearch (--opensearch-url or OPENSEARCH_URL); the local store "
-                          "has no aliases: ingest into a new --index directory instead")
+        raise ConfigError(
+            "--alias needs OpenSearch (--opensearch-url or OPENSEARCH_URL); the local store "
+            "has no aliases: ingest into a new --index directory instead"
+        )
     if job.index and job.alias:
         raise ConfigError("give --index or --alias, not both: with --alias the index is <alias>-v<n>")
     if job.limit is not None and job.limit < 1:
@@ -136,8 +146,9 @@ def _check_job(job: IngestJob) -> None:
 
 
 def _records(job: IngestJob, config: Config) -> Iterator[CatalogueRecord | FailedDoc]:
-    records = read_for_config(job.catalogue, config, id_column=job.id_column, base_dir=job.base_dir,
-                              fmt=job.fmt)
+    records = read_for_config(
+        job.catalogue, config, id_column=job.id_column, base_dir=job.base_dir, fmt=job.fmt
+    )
     return islice(records, job.limit) if job.limit is not None else records
 
 
@@ -163,28 +174,38 @@ def _fingerprint(job: IngestJob, config: Config) -> dict[str, object]:
     if job.catalogue != ICECAT_NAME and path.is_file():
         stat = path.stat()
         source = {"catalogue": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    return {**source, "format": detect_format(path, job.fmt), "id_column": job.id_column, "limit": job.limit,
-            "fields": [[s.name, s.source, s.encoder, s.modality] for s in config.fields],
-            "encoders": {n: dataclasses.asdict(e) for n, e in sorted(config.encoders.items())},
-            "target": job.target, "opensearch": job.opensearch_url is not None,
-            "store_dir": None if job.opensearch_url else str(Path(job.store_dir).resolve())}
+    return {
+        **source,
+        "format": detect_format(path, job.fmt),
+        "id_column": job.id_column,
+        "limit": job.limit,
+        "fields": [[s.name, s.source, s.encoder, s.modality] for s in config.fields],
+        "encoders": {n: dataclasses.asdict(e) for n, e in sorted(config.encoders.items())},
+        "target": job.target,
+        "opensearch": job.opensearch_url is not None,
+        "store_dir": None if job.opensearch_url else str(Path(job.store_dir).resolve()),
+    }
 
 
-def _open_store(job: IngestJob, config: Config, encoders: Mapping[str, Encoder],
-                checkpoint: Checkpoint) -> VectorStore:
-    if job.opensearch_url is None:
-        return LocalStore(Path(job.store_dir) / (job.index or ""))
-    from gcl_search.stores.opensearch import OpenSearchStore
-    from gcl_search.stores.opensearch_admin import create_versioned_index
+def _open_store(
+    job: IngestJob, config: Config, encoders: Mapping[str, Encoder], checkpoint: Checkpoint
+) -> VectorStore:
+    from gcl_search.search.options import open_store
 
-    connection = {"ca_certs": job.ca_certs, "verify_certs": job.verify_certs,
-                  "shards": config.index.shards, "replicas": config.index.replicas}
+    connection = {
+        "ca_certs": job.ca_certs,
+        "verify_certs": job.verify_certs,
+        "shards": config.index.shards,
+        "replicas": config.index.replicas,
+    }
     if not job.alias:
-        return OpenSearchStore(job.opensearch_url, job.index or "", **connection)
-    base = OpenSearchStore(job.opensearch_url, job.alias, **connection)
+        return open_store(job.index or "", job.store_dir, job.opensearch_url, **connection)
+    from gcl_search.stores.engines import create_versioned_index  # OpenSearch or Elasticsearch
+
+    base = open_store(job.alias, job.store_dir, job.opensearch_url, **connection)
     building = checkpoint.extra.get("index")  # set only by a checkpoint loaded for resuming
     if isinstance(building, str):
-        return base.with_index(building)
+        return base.with_index(building)  # type: ignore[attr-defined]
     dims = {name: encoder.dim for name, encoder in encoders.items()}
     store = create_versioned_index(base, job.alias, layout_from_config(config, dims))
     # Remember the version now, so a crash before the first batch still resumes into it.

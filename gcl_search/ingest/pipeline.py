@@ -32,11 +32,20 @@ _ID_KEY = "\x00doc_id"
 Item = tuple[int, "CatalogueRecord | FailedDoc"]
 
 
-def ingest(records: Iterable[CatalogueRecord | FailedDoc], config: Config, encoders: Mapping[str, Encoder],
-           store: VectorStore, *, batch_size: int = DEFAULT_BATCH_SIZE,
-           failures_file: str | Path | None = None, checkpoint: Checkpoint | None = None,
-           layout: IndexLayout | None = None, progress: bool = True,
-           total: int | None = None, after_commit: Callable[[int], None] | None = None) -> IngestReport:
+def ingest(
+    records: Iterable[CatalogueRecord | FailedDoc],
+    config: Config,
+    encoders: Mapping[str, Encoder],
+    store: VectorStore,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    failures_file: str | Path | None = None,
+    checkpoint: Checkpoint | None = None,
+    layout: IndexLayout | None = None,
+    progress: bool = True,
+    total: int | None = None,
+    after_commit: Callable[[int], None] | None = None,
+) -> IngestReport:
     """Encode and write a catalogue into a store.
 
     Args:
@@ -95,14 +104,20 @@ def ingest(records: Iterable[CatalogueRecord | FailedDoc], config: Config, encod
     return report
 
 
-def prepare_index(store: VectorStore, config: Config, encoders: Mapping[str, Encoder],
-                  layout: IndexLayout | None = None) -> IndexLayout:
+def prepare_index(
+    store: VectorStore, config: Config, encoders: Mapping[str, Encoder], layout: IndexLayout | None = None
+) -> IndexLayout:
     """Create the store's index from the config, or check an existing one matches it; returns its layout."""
     dims = {name: encoder.dim for name, encoder in encoders.items()}
     if store.exists():
         existing = store.layout()
-        wanted = layout or layout_from_config(config, dims, text_fields=existing.text_fields,
-                                              attributes=existing.attributes, options=existing.options)
+        wanted = layout or layout_from_config(
+            config,
+            dims,
+            text_fields=existing.text_fields,
+            attributes=existing.attributes,
+            options=existing.options,
+        )
         existing.check_compatible(wanted, where=f"index {store.name}")
         return existing
     wanted = layout or layout_from_config(config, dims)
@@ -110,8 +125,9 @@ def prepare_index(store: VectorStore, config: Config, encoders: Mapping[str, Enc
     return wanted
 
 
-def encode_batch(batch: Sequence[Item], config: Config, encoders: Mapping[str, Encoder],
-                 text_fields: Sequence[str]) -> tuple[list[Document], list[tuple[int, FailedDoc]]]:
+def encode_batch(
+    batch: Sequence[Item], config: Config, encoders: Mapping[str, Encoder], text_fields: Sequence[str]
+) -> tuple[list[Document], list[tuple[int, FailedDoc]]]:
     """Encode the records of one batch: (documents, (position, failure) for read and encode failures)."""
     failures = [(pos, item) for pos, item in batch if isinstance(item, FailedDoc)]
     records = [(pos, item) for pos, item in batch if isinstance(item, CatalogueRecord)]
@@ -141,13 +157,21 @@ def encode_batch(batch: Sequence[Item], config: Config, encoders: Mapping[str, E
 class _Committer:
     """The writer stage: upsert one batch, then record its failures and advance the checkpoint."""
 
-    def __init__(self, store: VectorStore, log: FailureLog, checkpoint: Checkpoint | None,
-                 report: IngestReport, bar, after_commit: Callable[[int], None] | None):
+    def __init__(
+        self,
+        store: VectorStore,
+        log: FailureLog,
+        checkpoint: Checkpoint | None,
+        report: IngestReport,
+        bar,
+        after_commit: Callable[[int], None] | None,
+    ):
         self.store, self.log, self.checkpoint, self.report = store, log, checkpoint, report
         self.bar, self.after_commit = bar, after_commit
 
-    def __call__(self, batch: Sequence[Item], docs: list[Document],
-                 failures: list[tuple[int, FailedDoc]]) -> None:
+    def __call__(
+        self, batch: Sequence[Item], docs: list[Document], failures: list[tuple[int, FailedDoc]]
+    ) -> None:
         written = self.store.upsert(docs) if docs else IngestReport()
         where = {item.doc_id: (pos, item) for pos, item in batch if isinstance(item, CatalogueRecord)}
         end = batch[-1][0] + 1
@@ -165,8 +189,9 @@ class _Committer:
             self.after_commit(end)
 
 
-def _batches(records: Iterable[CatalogueRecord | FailedDoc], batch_size: int,
-             skip: int) -> Iterator[list[Item]]:
+def _batches(
+    records: Iterable[CatalogueRecord | FailedDoc], batch_size: int, skip: int
+) -> Iterator[list[Item]]:
     batch: list[Item] = []
     for pos, item in enumerate(records):
         if pos < skip:
@@ -218,5 +243,12 @@ def _prefetch(iterator: Iterator[list[Item]], depth: int) -> Iterator[list[Item]
 def _progress_bar(enabled: bool, total: int | None, initial: int):
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, unit="doc", desc="ingest", file=sys.stderr, disable=not enabled,
-                dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="doc",
+        desc="ingest",
+        file=sys.stderr,
+        disable=not enabled,
+        dynamic_ncols=True,
+    )

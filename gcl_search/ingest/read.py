@@ -10,6 +10,7 @@ Memory is bounded by one source batch plus the set of ids seen so far (kept to r
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,10 +48,17 @@ class ColumnMap:
         return list(dict.fromkeys(named))
 
 
-def read_catalogue(path: str | Path, id_column: str, columns: Mapping[str, str],
-                   base_dir: str | Path | None = None, fmt: str | None = None, *,
-                   image_fields: Collection[str] = (), required: Collection[str] = (),
-                   attributes: Sequence[str] | None = None) -> Iterator[CatalogueRecord | FailedDoc]:
+def read_catalogue(
+    path: str | Path,
+    id_column: str,
+    columns: Mapping[str, str],
+    base_dir: str | Path | None = None,
+    fmt: str | None = None,
+    *,
+    image_fields: Collection[str] = (),
+    required: Collection[str] = (),
+    attributes: Sequence[str] | None = None,
+) -> Iterator[CatalogueRecord | FailedDoc]:
     """Stream a catalogue as records, one per source row, in file order.
 
     Args:
@@ -79,20 +87,31 @@ def read_catalogue(path: str | Path, id_column: str, columns: Mapping[str, str],
     kind = detect_format(path, fmt)
     unknown_fields = sorted(set(image_fields) - set(columns)) + sorted(set(required) - set(columns))
     if unknown_fields:
-        raise CatalogueError(path, None, f"fields {unknown_fields} are not in the column mapping "
-                             f"({', '.join(columns)})")
+        raise CatalogueError(
+            path, None, f"fields {unknown_fields} are not in the column mapping ({', '.join(columns)})"
+        )
     default_base = path.parent if kind != "icecat" else Path.cwd()
-    mapping = ColumnMap(id_column, dict(columns), frozenset(image_fields), frozenset(required),
-                        None if attributes is None else tuple(attributes),
-                        Path(base_dir) if base_dir is not None else default_base)
+    mapping = ColumnMap(
+        id_column,
+        dict(columns),
+        frozenset(image_fields),
+        frozenset(required),
+        None if attributes is None else tuple(attributes),
+        Path(base_dir) if base_dir is not None else default_base,
+    )
     known, rows = open_rows(path, kind)
     rows = _checked(path, mapping, known, rows)
     return _records(display_path(path), mapping, rows)
 
 
-def read_for_config(path: str | Path, config: Config, id_column: str = "doc_id",
-                    base_dir: str | Path | None = None, fmt: str | None = None,
-                    attributes: Sequence[str] | None = None) -> Iterator[CatalogueRecord | FailedDoc]:
+def read_for_config(
+    path: str | Path,
+    config: Config,
+    id_column: str = "doc_id",
+    base_dir: str | Path | None = None,
+    fmt: str | None = None,
+    attributes: Sequence[str] | None = None,
+) -> Iterator[CatalogueRecord | FailedDoc]:
     """`read_catalogue` with the column mapping taken from a config's document fields.
 
     `base_dir` defaults to the config's `[images] root`, then the catalogue's directory.
@@ -100,13 +119,20 @@ def read_for_config(path: str | Path, config: Config, id_column: str = "doc_id",
     if base_dir is None and config.images.root is not None:
         base_dir = config.images.root
     return read_catalogue(
-        path, id_column, {spec.name: spec.source for spec in config.fields}, base_dir, fmt,
+        path,
+        id_column,
+        {spec.name: spec.source for spec in config.fields},
+        base_dir,
+        fmt,
         image_fields=[s.name for s in config.fields if s.modality == "image"],
-        required=[s.name for s in config.fields if s.required], attributes=attributes)
+        required=[s.name for s in config.fields if s.required],
+        attributes=attributes,
+    )
 
 
-def _checked(path: Path, mapping: ColumnMap, known: Sequence[str] | None,
-             rows: Iterator[RawRow]) -> Iterator[RawRow]:
+def _checked(
+    path: Path, mapping: ColumnMap, known: Sequence[str] | None, rows: Iterator[RawRow]
+) -> Iterator[RawRow]:
     """Raise for mapped columns the source lacks, before any row is handed on."""
     head: list[RawRow] = []
     if known is None:
@@ -118,18 +144,18 @@ def _checked(path: Path, mapping: ColumnMap, known: Sequence[str] | None,
     if missing and (known is not None or any(r.values is not None for r in head)):
         shown = ", ".join(sorted(known_set)[:20]) or "none"
         names = ", ".join(map(repr, missing))
-        raise CatalogueError(path, None, f"mapped column(s) {names} not found in {where} "
-                             f"(columns: {shown}); fix the field sources / id column")
-    return _chain(head, rows)
+        raise CatalogueError(
+            path,
+            None,
+            f"mapped column(s) {names} not found in {where} "
+            f"(columns: {shown}); fix the field sources / id column",
+        )
+    return itertools.chain(head, rows)
 
 
-def _chain(head: list[RawRow], rows: Iterator[RawRow]) -> Iterator[RawRow]:
-    yield from head
-    yield from rows
-
-
-def _records(source: str, mapping: ColumnMap,
-             rows: Iterator[RawRow]) -> Iterator[CatalogueRecord | FailedDoc]:
+def _records(
+    source: str, mapping: ColumnMap, rows: Iterator[RawRow]
+) -> Iterator[CatalogueRecord | FailedDoc]:
     seen: dict[str, int] = {}
     for row in rows:
         location = f"{source}:{row.line}"
@@ -139,16 +165,23 @@ def _records(source: str, mapping: ColumnMap,
         yield _record(row, location, mapping, seen)
 
 
-def _record(row: RawRow, location: str, mapping: ColumnMap,
-            seen: dict[str, int]) -> CatalogueRecord | FailedDoc:
+def _record(
+    row: RawRow, location: str, mapping: ColumnMap, seen: dict[str, int]
+) -> CatalogueRecord | FailedDoc:
     values = row.values or {}
     doc_id = _id_of(values.get(mapping.id_column))
     if doc_id is None:
-        return FailedDoc(None, location, "validate",
-                         f"missing id: column {mapping.id_column!r} is absent or empty")
+        return FailedDoc(
+            None, location, "validate", f"missing id: column {mapping.id_column!r} is absent or empty"
+        )
     if doc_id in seen:
-        return FailedDoc(doc_id, location, "validate", f"duplicate id {doc_id!r} (first seen at line/row "
-                         f"{seen[doc_id]}); the first occurrence was kept, make ids unique")
+        return FailedDoc(
+            doc_id,
+            location,
+            "validate",
+            f"duplicate id {doc_id!r} (first seen at line/row "
+            f"{seen[doc_id]}); the first occurrence was kept, make ids unique",
+        )
     seen[doc_id] = row.line
     fields: dict[str, object] = {}
     for name, column in mapping.columns.items():
@@ -193,19 +226,24 @@ def _image_path(name: str, column: str, text: str, base_dir: Path) -> tuple[obje
     if not resolved.is_absolute():
         resolved = base_dir / resolved
     if not resolved.is_file():
-        return None, (f"image file not found: {resolved} (column {column!r}, field {name!r}, relative paths "
-                      f"resolve against {base_dir}); fix the path or set the image base directory")
+        return None, (
+            f"image file not found: {resolved} (column {column!r}, field {name!r}, relative paths "
+            f"resolve against {base_dir}); fix the path or set the image base directory"
+        )
     return str(resolved), None
 
 
 def _completeness(fields: Mapping[str, object], mapping: ColumnMap) -> str | None:
     empty_required = [name for name in mapping.columns if name in mapping.required and name not in fields]
     if empty_required:
-        return ", ".join(f"required field {n!r} (column {mapping.columns[n]!r}) is empty"
-                         for n in empty_required)
+        return ", ".join(
+            f"required field {n!r} (column {mapping.columns[n]!r}) is empty" for n in empty_required
+        )
     if not fields:
-        return (f"empty record: no field has a value (columns {', '.join(mapping.columns.values())} are all "
-                "missing or empty); nothing to encode")
+        return (
+            f"empty record: no field has a value (columns {', '.join(mapping.columns.values())} are all "
+            "missing or empty); nothing to encode"
+        )
     return None
 
 

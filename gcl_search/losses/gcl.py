@@ -153,8 +153,9 @@ class GCLLoss(nn.Module):
         """The logit scale `1 / temperature` (a scalar tensor, clamped to <= 100)."""
         return self.log_logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
 
-    def forward(self, query_emb: Embeddings, doc_emb: Embeddings, scores: torch.Tensor,
-                **kwargs: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self, query_emb: Embeddings, doc_emb: Embeddings, scores: torch.Tensor, **kwargs: torch.Tensor | None
+    ) -> torch.Tensor:
         """Alias of `compute_loss` (so the module can be called like any torch loss)."""
         return self.compute_loss(query_emb, doc_emb, scores, **kwargs)
 
@@ -188,8 +189,9 @@ class GCLLoss(nn.Module):
         d = self._embed(doc_emb, self.doc_field_weights)  # (N, D)
         n = q.shape[0]
         if d.shape[0] != n or scores.shape != (n,):
-            raise ValueError(f"batch sizes differ: {n} queries, {d.shape[0]} docs, "
-                             f"scores {tuple(scores.shape)}")
+            raise ValueError(
+                f"batch sizes differ: {n} queries, {d.shape[0]} docs, scores {tuple(scores.shape)}"
+            )
         scale = self.logit_scale if logit_scale is None else logit_scale
         logits = scale * q @ d.T  # (N, N)
         mask = self._in_batch_mask(known_positive, n, logits.device)  # (N, N), True = drop
@@ -213,15 +215,17 @@ class GCLLoss(nn.Module):
             return fuse_fields(emb, field_weights)
         return F.normalize(emb.float(), dim=-1)
 
-    def _in_batch_mask(self, known_positive: torch.Tensor | None, n: int,
-                       device: torch.device) -> torch.Tensor:
+    def _in_batch_mask(
+        self, known_positive: torch.Tensor | None, n: int, device: torch.device
+    ) -> torch.Tensor:
         if not self.mask_known_positives or known_positive is None:
             return torch.zeros(n, n, dtype=torch.bool, device=device)
         eye = torch.eye(n, dtype=torch.bool, device=device)
         return known_positive.to(device=device, dtype=torch.bool) & ~eye
 
-    def _negative_mask(self, owner: torch.Tensor | None, known: torch.Tensor | None, n: int, m: int,
-                       device: torch.device) -> torch.Tensor:
+    def _negative_mask(
+        self, owner: torch.Tensor | None, known: torch.Tensor | None, n: int, m: int, device: torch.device
+    ) -> torch.Tensor:
         mask = torch.zeros(n, m, dtype=torch.bool, device=device)
         if self.negative_scope == "own":
             if owner is None:

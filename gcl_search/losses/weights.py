@@ -59,8 +59,10 @@ class ScoreToWeight:
         if not 0.0 < self.w_min <= 1.0:
             raise ConfigError(f"w_min must be in (0, 1], got {self.w_min}; 0 would silently drop pairs")
         if self.name != "binary" and not self.score_max > self.score_min:
-            raise ConfigError(f"score_max ({self.score_max}) must exceed score_min ({self.score_min}); "
-                              "set them in [train.loss] or let the trainer fit them from the pairs")
+            raise ConfigError(
+                f"score_max ({self.score_max}) must exceed score_min ({self.score_min}); "
+                "set them in [train.loss] or let the trainer fit them from the pairs"
+            )
         for key in ("power", "rate", "step"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"{key} must be positive, got {getattr(self, key)}")
@@ -118,6 +120,7 @@ def fit_score_range(scores: Iterable[float]) -> tuple[float, float]:
         raise ConfigError("no positive training scores to fit the score range from")
     low, high = min(values), max(values)
     if high <= low:
-        raise ConfigError(f"every positive score is {low}: graded weights need a range; "
-                          "use weighting='binary'")
+        raise ConfigError(
+            f"every positive score is {low}: graded weights need a range; use weighting='binary'"
+        )
     return low, high

@@ -1,6 +1,7 @@
 """SearchClient: weighted multi-field dense retrieval, optionally fused with BM25, on any VectorStore.
 
-One request (design.md section 3), ONE store call (`VectorStore.candidates`; on OpenSearch one HTTP request):
+One request (docs/search.md, "Scoring"), ONE store call (`VectorStore.candidates`; on OpenSearch one HTTP
+request):
 
 1. the query is embedded once per encoder (`QueryEmbedder`), giving `q_f` for every document field;
 2. ONE approximate inner-product search on the concatenated vector with `Q = [w_1 q_1; ...; w_F q_F]` (or on
@@ -32,73 +33,38 @@ from typing import TypeVar
 import numpy as np
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from gcl_search.config import DENSE_SCORES, MAX_K, Config
+from gcl_search.config import LEXICAL_MODES, MAX_K, Config
 from gcl_search.encoders.base import Encoder, ImageInput
 from gcl_search.errors import ConfigError, StoreUnavailable
-from gcl_search.fields.vectors import multi_field_scores
 from gcl_search.ranking import rank_key
 from gcl_search.records import Hit
+from gcl_search.search.checks import check_dense_score, check_layout, check_page
 from gcl_search.search.embed import QueryEmbedder, check_field_weights
-from gcl_search.search.fusion import DEFAULT_RANK_CONSTANT, check_fusion, fuse
-from gcl_search.stores.base import (
-    Candidate,
-    Filter,
-    IndexLayout,
-    LexicalQuery,
-    VectorStore,
-    layout_from_config,
-)
-from gcl_search.stores.bm25 import analyze, check_lexical
+from gcl_search.search.lexical import LexicalSpec, lexical_text
+from gcl_search.search.scoring import candidate_scores, rank_hits
+from gcl_search.stores.base import Filter, IndexLayout, LexicalQuery, VectorStore
+from gcl_search.stores.derived import query_vector
+
+__all__ = ["CandidatePool", "LexicalSpec", "SearchClient", "candidate_scores", "lexical_text", "rank_hits"]
 
 T = TypeVar("T")
-# OpenSearch turns every query term into a clause and refuses more than indices.query.bool.max_clause_count
-# (1024 by default); a pasted paragraph must not turn into an error.
-MAX_LEXICAL_TERMS = 256
-SCORE_DECIMALS = 10
 
 
 @dataclass(frozen=True)
-class LexicalSpec:
-    """The lexical (BM25) component of a request.
+class CandidatePool:
+    """One query's candidates with everything needed to score them at any weights without a store call.
 
-    Args:
-        fields: text fields to search (None: all of the index's text fields); BM25 is summed over them.
-        weight: lam in [0, 1], the lexical share of the fused score (1 - lam goes to the dense part).
-        fusion: "minmax" or "zscore" (normalise both lists over the candidates, then a weighted sum) or "rrf".
-        rank_constant: RRF's c (ignored by the other methods).
-        depth: lexical candidates to fetch (None: as many as the dense search, `ceil((offset+k)*oversample)`).
-        mode: "combined" (BM25 of the index's catch-all field plus `boosts`) or "most_fields" (boosted sum
-            over `fields`); None: combined when the index has a catch-all field and `fields` is None.
-        boosts: text field -> boost > 0 (`gcl_search.stores.bm25`).
-        oversample: candidates per requested hit of each search (None: the client's).
+    Attributes:
+        query_vectors: document field -> `q_f` (dim,).
+        doc_ids: the pool, in the order the searches found it (dense searches first, then each mode's BM25).
+        vectors: doc_id -> field -> stored `d_f` (the fields the document has).
+        lexical: lexical mode -> doc_id -> raw BM25, for the documents that mode's search returned.
     """
 
-    fields: tuple[str, ...] | None = None
-    weight: float = 0.7  # = [search] lexical_weight's default
-    fusion: str = "rrf"  # = [search] fusion's default
-    rank_constant: float = DEFAULT_RANK_CONSTANT
-    depth: int | None = None
-    mode: str | None = None
-    boosts: Mapping[str, float] | None = None
-    oversample: float | None = None
-
-    def __post_init__(self) -> None:
-        check_fusion(self.fusion, self.weight, self.rank_constant)
-        check_lexical(self.mode, self.fields, self.boosts)
-        if self.depth is not None and not 1 <= self.depth <= MAX_K:
-            raise ConfigError(f"lexical depth {self.depth} must be in 1..{MAX_K}")
-        if self.oversample is not None and not (math.isfinite(self.oversample) and self.oversample >= 1):
-            raise ConfigError(f"oversample = {self.oversample} must be a finite number >= 1")
-        if self.fields is not None:
-            object.__setattr__(self, "fields", tuple(self.fields))
-        if self.boosts is not None:
-            object.__setattr__(self, "boosts", dict(self.boosts))
-
-    def resolved_mode(self, layout: IndexLayout) -> str:
-        """The mode this request runs in on an index laid out as `layout`."""
-        if self.mode is not None:
-            return self.mode
-        return "combined" if layout.options.catch_all and self.fields is None else "most_fields"
+    query_vectors: dict[str, np.ndarray]
+    doc_ids: list[str]
+    vectors: dict[str, dict[str, np.ndarray]]
+    lexical: dict[str, dict[str, float]]
 
 
 class SearchClient:
@@ -124,10 +90,19 @@ class SearchClient:
         ConfigError / DimensionMismatch: the index's recorded layout (`_meta`) does not match the config.
     """
 
-    def __init__(self, store: VectorStore, config: Config, encoders: Mapping[str, Encoder] | None = None, *,
-                 oversample: float | None = None, ef_search: int | None = None,
-                 dense_score: str | None = None, rescore_depth: int | None = None, retries: int = 3,
-                 backoff: float = 0.2):
+    def __init__(
+        self,
+        store: VectorStore,
+        config: Config,
+        encoders: Mapping[str, Encoder] | None = None,
+        *,
+        oversample: float | None = None,
+        ef_search: int | None = None,
+        dense_score: str | None = None,
+        rescore_depth: int | None = None,
+        retries: int = 3,
+        backoff: float = 0.2,
+    ):
         if encoders is None:
             from gcl_search.encoders.registry import load_encoders
 
@@ -139,12 +114,12 @@ class SearchClient:
         self.store, self.config, self.retries, self.backoff = store, config, retries, max(0.0, backoff)
         self.embedder = QueryEmbedder(config, encoders)
         self.layout: IndexLayout = self._call(store.layout)
-        _check_layout(self.layout, config, encoders, store.name)
+        check_layout(self.layout, config, encoders, store.name)
         self.oversample = float(oversample if oversample is not None else self.layout.options.oversample)
         if not (math.isfinite(self.oversample) and self.oversample >= 1):
             raise ConfigError(f"oversample = {self.oversample} must be a finite number >= 1")
         self.ef_search = ef_search
-        self.dense_score = _check_dense_score(dense_score or config.search.dense_score)
+        self.dense_score = check_dense_score(dense_score or config.search.dense_score)
         self.rescore_depth = rescore_depth if rescore_depth is not None else config.search.rescore_depth
         if self.rescore_depth is not None and not 1 <= self.rescore_depth <= MAX_K:
             raise ConfigError(f"rescore_depth = {self.rescore_depth} must be in 1..{MAX_K}")
@@ -155,11 +130,20 @@ class SearchClient:
         """The index's dense fields, in concatenation order."""
         return self.layout.field_names
 
-    def search(self, text: str | None = None, image: ImageInput | None = None, *,
-               weights: Mapping[str, float] | None = None, query_weights: Mapping[str, float] | None = None,
-               lexical: LexicalSpec | None = None, k: int = 10, offset: int = 0,
-               filters: Sequence[Filter] = (), attributes: bool = True,
-               dense_score: str | None = None) -> list[Hit]:
+    def search(
+        self,
+        text: str | None = None,
+        image: ImageInput | None = None,
+        *,
+        weights: Mapping[str, float] | None = None,
+        query_weights: Mapping[str, float] | None = None,
+        lexical: LexicalSpec | None = None,
+        k: int = 10,
+        offset: int = 0,
+        filters: Sequence[Filter] = (),
+        attributes: bool = True,
+        dense_score: str | None = None,
+    ) -> list[Hit]:
         """Run one request.
 
         Args:
@@ -181,23 +165,41 @@ class SearchClient:
             ConfigError: invalid weights, k, offset, fusion or filter; lexical without text.
             StoreUnavailable: the store stayed unreachable after `retries` attempts.
         """
-        _check_page(k, offset)
+        check_page(k, offset)
         has_text = isinstance(text, str) and bool(text.strip())
         if not has_text and image is None:
             return []
         if lexical is not None and not has_text:
             raise ConfigError("a lexical component needs query text; drop lexical or pass text=...")
-        w = check_field_weights(weights, self.field_names, self.default_weights,
-                                allow_all_zero=lexical is not None)
+        w = check_field_weights(
+            weights, self.field_names, self.default_weights, allow_all_zero=lexical is not None
+        )
         vectors = self.embedder.embed(text if has_text else None, image, query_weights)
-        return self.search_vectors(vectors, w, text=text if has_text else None, lexical=lexical, k=k,
-                                   offset=offset, filters=filters, attributes=attributes,
-                                   dense_score=dense_score)
+        return self.search_vectors(
+            vectors,
+            w,
+            text=text if has_text else None,
+            lexical=lexical,
+            k=k,
+            offset=offset,
+            filters=filters,
+            attributes=attributes,
+            dense_score=dense_score,
+        )
 
-    def search_vectors(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], *,
-                       text: str | None = None, lexical: LexicalSpec | None = None, k: int = 10,
-                       offset: int = 0, filters: Sequence[Filter] = (), attributes: bool = True,
-                       dense_score: str | None = None) -> list[Hit]:
+    def search_vectors(
+        self,
+        query_vectors: Mapping[str, np.ndarray],
+        weights: Mapping[str, float],
+        *,
+        text: str | None = None,
+        lexical: LexicalSpec | None = None,
+        k: int = 10,
+        offset: int = 0,
+        filters: Sequence[Filter] = (),
+        attributes: bool = True,
+        dense_score: str | None = None,
+    ) -> list[Hit]:
         """`search` with the query already embedded (benchmarks and weight tuning embed once).
 
         Args:
@@ -206,18 +208,33 @@ class SearchClient:
             text: query text for the lexical component.
             lexical, k, offset, filters, attributes, dense_score: as for `search`.
         """
-        method = _check_dense_score(dense_score or self.dense_score)
-        _check_page(k, offset)
-        w = check_field_weights(weights, self.field_names, self.default_weights,
-                                allow_all_zero=lexical is not None)
+        method = check_dense_score(dense_score or self.dense_score)
+        check_page(k, offset)
+        w = check_field_weights(
+            weights, self.field_names, self.default_weights, allow_all_zero=lexical is not None
+        )
         depth = offset + k
         lex_query = None
         if lexical is not None:
             depth = min(MAX_K, math.ceil((offset + k) * (lexical.oversample or self.oversample)))
-            lex_query = LexicalQuery(lexical_text(text or ""), lexical.fields, lexical.depth or depth,
-                                     lexical.resolved_mode(self.layout), lexical.boosts or {})
-        dense, lex = self._call(self.store.candidates, query_vectors, w, depth, filters, lex_query,
-                                attributes, method, self.rescore_depth)
+            lex_query = LexicalQuery(
+                lexical_text(text or ""),
+                lexical.fields,
+                lexical.depth or depth,
+                lexical.resolved_mode(self.layout),
+                lexical.boosts or {},
+            )
+        dense, lex = self._call(
+            self.store.candidates,
+            query_vectors,
+            w,
+            depth,
+            filters,
+            lex_query,
+            attributes,
+            method,
+            self.rescore_depth,
+        )
         found = {c.doc_id: c for c in (*lex, *dense)}
         score_of = dict(zip(found, candidate_scores(list(found.values()), w, self.field_names, method)))
         if len(dense) > depth:  # a rescoring pool: keep the dense candidates the exact score ranks best
@@ -225,83 +242,62 @@ class SearchClient:
             found = {c.doc_id: c for c in (*lex, *dense)}
         scored = [(c.doc_id, score_of[c.doc_id], c.field_scores) for c in found.values()]
         bm25 = {c.doc_id: c.bm25 for c in lex}
-        page = rank_hits(scored, bm25, lexical)[offset:offset + k]
+        page = rank_hits(scored, bm25, lexical)[offset : offset + k]
         return [replace(h, attributes=dict(found[h.doc_id].attributes)) for h in page]
+
+    def lexical_modes(self, lexical: LexicalSpec) -> tuple[str, ...]:
+        """The modes `lexical` could run in on this index: its own first, then the other one when the index
+        has a catch-all field and `lexical` names no fields."""
+        mode = lexical.resolved_mode(self.layout)
+        if self.layout.options.catch_all and lexical.fields is None:
+            return (mode, *(m for m in LEXICAL_MODES if m != mode))
+        return (mode,)
+
+    def candidate_pool(
+        self,
+        text: str | None = None,
+        image: ImageInput | None = None,
+        *,
+        depth: int,
+        lexical: LexicalSpec | None = None,
+        modes: Sequence[str] = (),
+    ) -> CandidatePool:
+        """A wide candidate pool for re-ranking offline (weight tuning): the union of the ANN search at the
+        default weights, one single-field ANN search per field, and with `lexical` and text the BM25 top
+        list of each of `modes`; `depth` documents each. No filters; store calls are retried like `search`'s.
+        """
+        vectors = self.embedder.embed(text, image)
+        ids: dict[str, None] = {}
+        for weights in [self.default_weights] + [{n: 1.0} for n in self.field_names]:
+            if any(weights.get(n, 0) > 0 and np.any(vectors[n]) for n in self.field_names):
+                q = query_vector(self.layout, vectors, weights)
+                found = self._call(self.store.knn, q, depth)
+                ids.update(dict.fromkeys(doc_id for doc_id, _ in found))
+        lex: dict[str, dict[str, float]] = {mode: {} for mode in modes}
+        if lexical is not None and text:
+            for mode in modes:
+                fields = None if lexical.fields is None or mode == "combined" else list(lexical.fields)
+                lex[mode] = dict(
+                    self._call(
+                        self.store.lexical,
+                        lexical_text(text),
+                        fields,
+                        depth,
+                        mode=mode,
+                        boosts=lexical.boosts,
+                    )
+                )
+                ids.update(dict.fromkeys(lex[mode]))
+        stored = self._call(self.store.vectors, list(ids))
+        order = [d for d in ids if d in stored]
+        return CandidatePool(vectors, order, {d: stored[d] for d in order}, lex)
 
     def _call(self, method: Callable[..., T], *args: object, **kwargs: object) -> T:
         wait = wait_exponential_jitter(multiplier=self.backoff, max=5.0, jitter=self.backoff)
-        retrying = Retrying(stop=stop_after_attempt(self.retries), reraise=True, wait=wait,
-                            retry=retry_if_exception_type(StoreUnavailable))
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retries),
+            reraise=True,
+            wait=wait,
+            retry=retry_if_exception_type(StoreUnavailable),
+        )
         return retrying(method, *args, **kwargs)
-
-
-def candidate_scores(candidates: Sequence[Candidate], weights: Mapping[str, float],
-                     field_names: Sequence[str], method: str = "fused") -> np.ndarray:
-    """The dense score of each candidate (float64 (n,)) by `multi_field_scores`, from its `field_scores` and,
-    for "fused", its `dots` (whose diagonal says which weighted fields it has)."""
-    n, f = len(candidates), len(field_names)
-    sims, present = np.zeros((n, f)), np.zeros((n, f), dtype=bool)
-    dots = np.zeros((n, f, f)) if method == "fused" else None
-    index = {name: j for j, name in enumerate(field_names)}
-    for i, c in enumerate(candidates):
-        for name, s in c.field_scores.items():
-            if name in index:
-                sims[i, index[name]] = s
-        if dots is None:
-            present[i] = [name in c.field_scores for name in field_names]
-            continue
-        for (a, b), value in (c.dots or {}).items():
-            dots[i, index[a], index[b]] = dots[i, index[b], index[a]] = value
-            present[i, index[a]] |= a == b
-    w = np.array([float(weights.get(name, 0.0)) for name in field_names])
-    # The stores reach the same value through different summation orders (numpy vs painless), and the same
-    # product can be stored twice with its title repeated as description: the last bits of float64 must not
-    # break such ties. Vectors are float32 (~7 digits), so 10 decimals lose nothing.
-    return np.round(multi_field_scores(sims, dots, present, w, method), SCORE_DECIMALS)
-
-
-def _check_dense_score(method: str) -> str:
-    if method not in DENSE_SCORES:
-        raise ConfigError(f"dense score {method!r} is not known; use one of: {', '.join(DENSE_SCORES)}")
-    return method
-
-
-def rank_hits(scored: Sequence[tuple[str, float, dict[str, float]]], lexical_scores: Mapping[str, float],
-              lexical: LexicalSpec | None) -> list[Hit]:
-    """Combine and sort (score descending, doc_id ascending). Pure: the tuner calls it too."""
-    if not scored:
-        return []
-    ids = [doc_id for doc_id, _, _ in scored]
-    dense = np.array([d for _, d, _ in scored], dtype=np.float64)
-    if lexical is None:
-        combined = dense
-    else:
-        raw = np.array([lexical_scores.get(doc_id, 0.0) for doc_id in ids], dtype=np.float64)
-        matched = np.array([doc_id in lexical_scores for doc_id in ids], dtype=bool)
-        combined = fuse(ids, dense, raw, matched, lexical.fusion, lexical.weight, lexical.rank_constant)
-    hits = [Hit(doc_id=doc_id, score=float(c), dense_score=float(d), field_scores=fs,
-                lexical_score=lexical_scores.get(doc_id) if lexical is not None else None)
-            for (doc_id, d, fs), c in zip(scored, combined)]
-    hits.sort(key=lambda h: rank_key(h.score, h.doc_id))
-    return hits
-
-
-def lexical_text(text: str) -> str:
-    """The query text for BM25, cut to its first MAX_LEXICAL_TERMS analysed terms."""
-    tokens = analyze(text)
-    return text if len(tokens) <= MAX_LEXICAL_TERMS else " ".join(tokens[:MAX_LEXICAL_TERMS])
-
-
-def _check_page(k: int, offset: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise ConfigError(f"k = {k!r} must be an integer in 1..{MAX_K}")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0 or offset + k > MAX_K:
-        raise ConfigError(f"offset = {offset!r} must be an integer >= 0 with offset + k <= {MAX_K}")
-
-
-def _check_layout(layout: IndexLayout, config: Config, encoders: Mapping[str, Encoder], where: str) -> None:
-    """Refuse to search an index whose recorded dense fields differ from the config's (names, order, dims,
-    encoders); text fields and attributes come from the index itself."""
-    dims = {name: enc.dim for name, enc in encoders.items()}
-    expected = layout_from_config(config, dims, text_fields=layout.text_fields, attributes=layout.attributes)
-    layout.check_compatible(expected, where=f"{where} (its _meta)")

@@ -29,8 +29,13 @@ _SEARCH_HEADER = re.compile(r"^\s*\[\s*search\s*\]\s*(#.*)?$")
 _TUNED_MARK = "# gcl-search tune:"
 
 
-def write_weights(config_path: str | Path, out_path: str | Path, weights: Mapping[str, float],
-                  lexical: LexicalSpec | None = None, note: str = "") -> Path:
+def write_weights(
+    config_path: str | Path,
+    out_path: str | Path,
+    weights: Mapping[str, float],
+    lexical: LexicalSpec | None = None,
+    note: str = "",
+) -> Path:
     """Copy `config_path` to `out_path` (may be the same file) with new `[[fields]]` weights and `[search]`
     lexical settings.
 
@@ -57,8 +62,10 @@ def write_weights(config_path: str | Path, out_path: str | Path, weights: Mappin
     edited, done = _edit_fields(lines, weights)
     missing = sorted(set(weights) - done)
     if missing:
-        raise ConfigError(f"{config_path}: no [[fields]] table named {missing[0]!r}; the weights must name "
-                          "the config's document fields")
+        raise ConfigError(
+            f"{config_path}: no [[fields]] table named {missing[0]!r}; the weights must name "
+            "the config's document fields"
+        )
     edited = _edit_search(edited, _search_values(lexical))
     if note:
         edited.append(f"{_TUNED_MARK} {note}")
@@ -110,21 +117,25 @@ def _edit_table(table: list[str], weights: Mapping[str, float], done: set[str]) 
             table[i] = f"{match.group('indent')}{value}{match.group('comment') or ''}"
             return table
     at = next(i for i, line in enumerate(table) if _NAME.match(line))
-    return [*table[:at + 1], value, *table[at + 1:]]
+    return [*table[: at + 1], value, *table[at + 1 :]]
 
 
 def _search_values(lexical: LexicalSpec | None) -> dict[str, str | None]:
     """`[search]` key -> TOML value to set (None: remove the key)."""
     if lexical is None:
         return {"lexical": "false"}
-    return {"lexical": "true", "lexical_weight": f"{lexical.weight:.6g}",
-            "fusion": json.dumps(lexical.fusion),
-            "rank_constant": f"{float(lexical.rank_constant)!r}",
-            "lexical_fields": None if lexical.fields is None else json.dumps(list(lexical.fields)),
-            "lexical_mode": None if lexical.mode is None else json.dumps(lexical.mode),
-            "lexical_boosts": None if not lexical.boosts else
-            "{" + ", ".join(f"{json.dumps(k)} = {float(v)!r}" for k, v in lexical.boosts.items()) + "}",
-            "oversample": None if lexical.oversample is None else f"{float(lexical.oversample)!r}"}
+    return {
+        "lexical": "true",
+        "lexical_weight": f"{lexical.weight:.6g}",
+        "fusion": json.dumps(lexical.fusion),
+        "rank_constant": f"{float(lexical.rank_constant)!r}",
+        "lexical_fields": None if lexical.fields is None else json.dumps(list(lexical.fields)),
+        "lexical_mode": None if lexical.mode is None else json.dumps(lexical.mode),
+        "lexical_boosts": None
+        if not lexical.boosts
+        else "{" + ", ".join(f"{json.dumps(k)} = {float(v)!r}" for k, v in lexical.boosts.items()) + "}",
+        "oversample": None if lexical.oversample is None else f"{float(lexical.oversample)!r}",
+    }
 
 
 def _edit_search(lines: list[str], values: Mapping[str, str | None]) -> list[str]:
@@ -135,7 +146,7 @@ def _edit_search(lines: list[str], values: Mapping[str, str | None]) -> list[str
         added = [f"{key} = {value}" for key, value in values.items() if value is not None]
         return [*lines, "", "[search]", *added]
     end = next((i for i in range(start + 1, len(lines)) if _HEADER.match(lines[i])), len(lines))
-    body = lines[start + 1:end]
+    body = lines[start + 1 : end]
     for key, value in values.items():
         pattern = re.compile(rf"^(?P<indent>\s*){key}\s*=\s*[^#\n]*?(?P<comment>\s*#.*)?$")
         at = next((i for i, line in enumerate(body) if pattern.match(line)), None)
@@ -147,7 +158,7 @@ def _edit_search(lines: list[str], values: Mapping[str, str | None]) -> list[str
         elif value is not None:
             last = max((i for i, line in enumerate(body) if line.strip()), default=-1)
             body.insert(last + 1, f"{key} = {value}")
-    return [*lines[:start + 1], *body, *lines[end:]]
+    return [*lines[: start + 1], *body, *lines[end:]]
 
 
 def _check_written(path: Path, weights: Mapping[str, float], lexical: LexicalSpec | None) -> None:
@@ -155,14 +166,24 @@ def _check_written(path: Path, weights: Mapping[str, float], lexical: LexicalSpe
     got = {spec.name: spec.weight for spec in config.fields}
     for name, value in weights.items():
         if abs(got[name] - float(value)) > 1e-5 * max(1.0, abs(float(value))):
-            raise ConfigError(f"{path}: writing weight {name} = {value} failed (read back {got[name]}); "
-                              "edit the config by hand")
+            raise ConfigError(
+                f"{path}: writing weight {name} = {value} failed (read back {got[name]}); "
+                "edit the config by hand"
+            )
     search = config.search
-    if search.lexical != (lexical is not None) or (lexical is not None and (
-            abs(search.lexical_weight - lexical.weight) > 1e-5 or search.fusion != lexical.fusion
-            or search.lexical_fields != lexical.fields or search.rank_constant != lexical.rank_constant
+    if search.lexical != (lexical is not None) or (
+        lexical is not None
+        and (
+            abs(search.lexical_weight - lexical.weight) > 1e-5
+            or search.fusion != lexical.fusion
+            or search.lexical_fields != lexical.fields
+            or search.rank_constant != lexical.rank_constant
             or search.lexical_mode != lexical.mode
             or dict(search.lexical_boosts or {}) != (lexical.boosts or {})
-            or search.oversample != lexical.oversample)):
-        raise ConfigError(f"{path}: writing the [search] lexical settings failed (read back {search}); "
-                          "edit the config by hand")
+            or search.oversample != lexical.oversample
+        )
+    ):
+        raise ConfigError(
+            f"{path}: writing the [search] lexical settings failed (read back {search}); "
+            "edit the config by hand"
+        )

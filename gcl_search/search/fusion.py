@@ -53,8 +53,12 @@ def normalise_z_score(scores: np.ndarray) -> np.ndarray:
     return _normalise(scores, np.mean, np.std, constant=0.0)
 
 
-def _normalise(scores: np.ndarray, centre: Callable[[np.ndarray], float],
-               spread: Callable[[np.ndarray], float], constant: float) -> np.ndarray:
+def _normalise(
+    scores: np.ndarray,
+    centre: Callable[[np.ndarray], float],
+    spread: Callable[[np.ndarray], float],
+    constant: float,
+) -> np.ndarray:
     """`(s - centre(s)) / spread(s)`, or `constant` everywhere when the spread is 0."""
     s = np.asarray(scores, dtype=np.float64)
     if s.size == 0:
@@ -94,8 +98,12 @@ def ranks(scores: np.ndarray, ids: Sequence[str], valid: np.ndarray | None = Non
     return out
 
 
-def rrf(dense_ranks: np.ndarray, lexical_ranks: np.ndarray, lexical_weight: float,
-        rank_constant: float = DEFAULT_RANK_CONSTANT) -> np.ndarray:
+def rrf(
+    dense_ranks: np.ndarray,
+    lexical_ranks: np.ndarray,
+    lexical_weight: float,
+    rank_constant: float = DEFAULT_RANK_CONSTANT,
+) -> np.ndarray:
     """Weighted reciprocal rank fusion; rank 0 means "not in that list" and contributes nothing.
 
     Args:
@@ -106,6 +114,7 @@ def rrf(dense_ranks: np.ndarray, lexical_ranks: np.ndarray, lexical_weight: floa
     Returns:
         float64 (n,): `(1 - lam) / (c + r_d) + lam / (c + r_l)` over the lists a row is in.
     """
+
     def term(r: np.ndarray) -> np.ndarray:
         r = np.asarray(r, dtype=np.float64)
         return np.where(r > 0, 1.0 / (rank_constant + np.maximum(r, 1.0)), 0.0)
@@ -113,8 +122,15 @@ def rrf(dense_ranks: np.ndarray, lexical_ranks: np.ndarray, lexical_weight: floa
     return (1.0 - lexical_weight) * term(dense_ranks) + lexical_weight * term(lexical_ranks)
 
 
-def fuse(ids: Sequence[str], dense: np.ndarray, lexical: np.ndarray, matched: np.ndarray, method: str,
-         lexical_weight: float, rank_constant: float = DEFAULT_RANK_CONSTANT) -> np.ndarray:
+def fuse(
+    ids: Sequence[str],
+    dense: np.ndarray,
+    lexical: np.ndarray,
+    matched: np.ndarray,
+    method: str,
+    lexical_weight: float,
+    rank_constant: float = DEFAULT_RANK_CONSTANT,
+) -> np.ndarray:
     """The hybrid score of every candidate.
 
     Args:
@@ -144,8 +160,10 @@ def check_fusion(method: str, lexical_weight: float, rank_constant: float) -> No
     if method not in FUSIONS:
         raise ConfigError(f"fusion {method!r} is not known; use one of: {', '.join(FUSIONS)}")
     if not (np.isfinite(lexical_weight) and 0.0 <= lexical_weight <= 1.0):
-        raise ConfigError(f"lexical weight {lexical_weight} must be in [0, 1] (0: dense only, 1: lexical "
-                          "only)")
+        raise ConfigError(
+            f"lexical weight {lexical_weight} must be in [0, 1] (0: dense only, 1: lexical only)"
+        )
     if not (np.isfinite(rank_constant) and rank_constant > 0):
-        raise ConfigError(f"rank constant {rank_constant} must be a finite number > 0 (60 is the usual "
-                          "choice)")
+        raise ConfigError(
+            f"rank constant {rank_constant} must be a finite number > 0 (60 is the usual choice)"
+        )

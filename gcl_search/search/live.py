@@ -5,15 +5,17 @@ Queries files:
   optional `image` path for image query fields);
 - TSV: `query_id<TAB>text` per line; a line without a tab is a query whose text is its id.
 When the judgments key their queries by the query text itself (as the Icecat judgments do), the queries can be
-taken from the judgments (`queries_from_judgments`).
+taken from the judgments (`queries_from_judgments`). `live_runs` runs them once per named request setting
+through one client (`gcl-search evaluate --live`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gcl_search.errors import InputFileError
 from gcl_search.evaluation.runs import Run
@@ -56,8 +58,9 @@ def read_queries(path: str | Path) -> list[SearchQuery]:
         query = _parse_line(path, line_no, line)
         if query.query_id in seen:
             first = seen[query.query_id]
-            raise InputFileError(path, line_no, f"query id {query.query_id!r} repeats line {first}; give "
-                                 "each query one line")
+            raise InputFileError(
+                path, line_no, f"query id {query.query_id!r} repeats line {first}; give each query one line"
+            )
         seen[query.query_id] = line_no
         queries.append(query)
     return queries
@@ -84,8 +87,17 @@ def _parse_line(path: Path, line_no: int, line: str) -> SearchQuery:
 def write_queries(path: str | Path, queries: Iterable[SearchQuery]) -> Path:
     """Write queries as JSONL (`query_id`, `text`, and `image` when set), readable by `read_queries`."""
     path = Path(path)
-    lines = [json.dumps({k: v for k, v in (("query_id", q.query_id), ("text", q.text), ("image", q.image))
-                         if v is not None}, ensure_ascii=False) for q in queries]
+    lines = [
+        json.dumps(
+            {
+                k: v
+                for k, v in (("query_id", q.query_id), ("text", q.text), ("image", q.image))
+                if v is not None
+            },
+            ensure_ascii=False,
+        )
+        for q in queries
+    ]
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return path
 
@@ -95,10 +107,17 @@ def queries_from_judgments(judgments: Mapping[str, object]) -> list[SearchQuery]
     return [SearchQuery(query_id, query_id) for query_id in judgments]
 
 
-def run_queries(client: SearchClient, queries: Iterable[SearchQuery], k: int = 100, *,
-                weights: Mapping[str, float] | None = None, lexical: LexicalSpec | None = None,
-                filters: Sequence[Filter] = (), progress: bool = False,
-                dense_score: str | None = None) -> Run:
+def run_queries(
+    client: SearchClient,
+    queries: Iterable[SearchQuery],
+    k: int = 100,
+    *,
+    weights: Mapping[str, float] | None = None,
+    lexical: LexicalSpec | None = None,
+    filters: Sequence[Filter] = (),
+    progress: bool = False,
+    dense_score: str | None = None,
+) -> Run:
     """Search every query and collect the top k as a run (`query_id -> {doc_id: score}`).
 
     Args:
@@ -118,7 +137,62 @@ def run_queries(client: SearchClient, queries: Iterable[SearchQuery], k: int = 1
         queries = tqdm(queries, desc="queries", unit="q")
     run = Run(source="live")
     for query in queries:
-        hits = client.search(query.text, query.image, weights=weights, lexical=lexical, k=k, filters=filters,
-                             dense_score=dense_score)
+        hits = client.search(
+            query.text,
+            query.image,
+            weights=weights,
+            lexical=lexical,
+            k=k,
+            filters=filters,
+            dense_score=dense_score,
+        )
         run[query.query_id] = {hit.doc_id: hit.score for hit in hits}
     return run
+
+
+@dataclass(frozen=True)
+class LiveRequest:
+    """One named live run's settings.
+
+    Args:
+        name: the run's name (its tag in a written run file).
+        options: `run_queries` keyword arguments (weights, lexical, filters, dense_score).
+        run_out: write the run here (TREC, or JSONL for a .jsonl path); None: not written.
+    """
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    run_out: Path | None = None
+
+
+def live_runs(
+    client: SearchClient,
+    queries: Sequence[SearchQuery],
+    k: int,
+    requests: Sequence[LiveRequest],
+    *,
+    progress: bool = False,
+    announce: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> list[tuple[str, Run]]:
+    """(name, run) per request, in order: every query through one client (model and store loaded once).
+
+    Args:
+        client, queries, k, progress: as for `run_queries`.
+        requests: the runs' settings.
+        announce: log "live run NAME" before each run.
+        log: where messages go ("run written to PATH" after each written run); None: nowhere.
+    """
+    from gcl_search.evaluation import write_run
+
+    results = []
+    for request in requests:
+        if announce and log is not None:
+            log(f"live run {request.name}")
+        run = run_queries(client, queries, k, progress=progress, **request.options)
+        if request.run_out is not None:
+            written = write_run(request.run_out, run, tag=request.name)
+            if log is not None:
+                log(f"run written to {written}")
+        results.append((request.name, run))
+    return results

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from gcl_search.config import SearchSpec
 from gcl_search.errors import ConfigError
@@ -47,11 +48,18 @@ def parse_weights(items: Iterable[str], what: str = "weight") -> dict[str, float
     return out
 
 
-def resolve_lexical(defaults: SearchSpec, *, lexical: bool | None = None,
-                    fields: Sequence[str] | None = None, weight: float | None = None,
-                    fusion: str | None = None, rank_constant: float | None = None, mode: str | None = None,
-                    boosts: Mapping[str, float] | None = None, oversample: float | None = None
-                    ) -> LexicalSpec | None:
+def resolve_lexical(
+    defaults: SearchSpec,
+    *,
+    lexical: bool | None = None,
+    fields: Sequence[str] | None = None,
+    weight: float | None = None,
+    fusion: str | None = None,
+    rank_constant: float | None = None,
+    mode: str | None = None,
+    boosts: Mapping[str, float] | None = None,
+    oversample: float | None = None,
+) -> LexicalSpec | None:
     """The request's lexical component: the config's `[search]` values, each overridden when given.
 
     Args:
@@ -70,21 +78,24 @@ def resolve_lexical(defaults: SearchSpec, *, lexical: bool | None = None,
         ConfigError: `lexical=False` together with lexical options, or an invalid value.
     """
     if lexical is False and (fields or weight is not None or mode or boosts):
-        raise ConfigError("lexical fields, weight, mode or boosts given with lexical search turned off; drop "
-                          "one")
+        raise ConfigError(
+            "lexical fields, weight, mode or boosts given with lexical search turned off; drop one"
+        )
     named = bool(fields) or weight is not None or bool(mode) or bool(boosts)
     enabled = lexical if lexical is not None else (defaults.lexical or named)
     if not enabled:
         return None
     if mode is None:
         mode = None if fields else defaults.lexical_mode
-    return LexicalSpec(fields=tuple(fields) if fields else (None if mode == "combined"
-                                                             else defaults.lexical_fields),
-                       weight=defaults.lexical_weight if weight is None else weight,
-                       fusion=fusion or defaults.fusion,
-                       rank_constant=defaults.rank_constant if rank_constant is None else rank_constant,
-                       mode=mode, boosts=dict(boosts) if boosts else defaults.lexical_boosts,
-                       oversample=oversample if oversample is not None else defaults.oversample)
+    return LexicalSpec(
+        fields=tuple(fields) if fields else (None if mode == "combined" else defaults.lexical_fields),
+        weight=defaults.lexical_weight if weight is None else weight,
+        fusion=fusion or defaults.fusion,
+        rank_constant=defaults.rank_constant if rank_constant is None else rank_constant,
+        mode=mode,
+        boosts=dict(boosts) if boosts else defaults.lexical_boosts,
+        oversample=oversample if oversample is not None else defaults.oversample,
+    )
 
 
 def parse_filters(items: Iterable[str], layout: IndexLayout) -> list[Filter]:
@@ -98,8 +109,9 @@ def parse_filters(items: Iterable[str], layout: IndexLayout) -> list[Filter]:
     for item in items:
         match = _FILTER.match(item)
         if not match:
-            raise ConfigError(f"filter {item!r} is not FIELD=VALUE[|VALUE...] or FIELD<=NUMBER (also >=, <, "
-                              ">)")
+            raise ConfigError(
+                f"filter {item!r} is not FIELD=VALUE[|VALUE...] or FIELD<=NUMBER (also >=, <, >)"
+            )
         field, op, value = match.group("field"), match.group("op"), match.group("value")
         attr = layout.attribute(field)
         if op == "=":
@@ -131,20 +143,25 @@ def _number(value: str, item: str) -> float:
     return number
 
 
-def open_store(index: str, store_dir: str | Path = DEFAULT_STORE_DIR, opensearch_url: str | None = None, *,
-               ca_certs: str | None = None, verify_certs: bool = True, timeout: float = 30.0,
-               transport_retries: int = 3) -> VectorStore:
-    """The store to search: `<store_dir>/<index>` (local) or `index` on the OpenSearch cluster.
+def open_store(
+    index: str,
+    store_dir: str | Path = DEFAULT_STORE_DIR,
+    opensearch_url: str | None = None,
+    **opensearch: Any,
+) -> VectorStore:
+    """The store of an index, for every command: `<store_dir>/<index>` (local) or `index` on the OpenSearch
+    cluster at `opensearch_url` (on Elasticsearch for a URL tagged by `cli.options.store_target`:
+    `stores.engines.open_cluster_store`).
 
     Args:
         index: index name (a directory under `store_dir` for the local store).
         store_dir: the local store's parent directory.
         opensearch_url: cluster URL; None means the local store.
-        ca_certs, verify_certs: TLS settings.
-        timeout: seconds per OpenSearch request.
-        transport_retries: opensearch-py's own retries on connection errors, timeouts and 502/503/504.
+        opensearch: `OpenSearchStore` / `connect` keyword arguments (ca_certs, verify_certs, timeout,
+            max_retries, shards, replicas, ...); ignored by the local store.
 
     Raises:
+        ConfigError: no index name.
         StoreUnavailable: the cluster cannot be reached.
     """
     if not index:
@@ -153,7 +170,6 @@ def open_store(index: str, store_dir: str | Path = DEFAULT_STORE_DIR, opensearch
         from gcl_search.stores.local import LocalStore
 
         return LocalStore(Path(store_dir) / index)
-    from gcl_search.stores.opensearch import OpenSearchStore
+    from gcl_search.stores.engines import open_cluster_store
 
-    return OpenSearchStore(opensearch_url, index, ca_certs=ca_certs, verify_certs=verify_certs,
-                           timeout=timeout, max_retries=transport_retries, retry_on_timeout=True)
+    return open_cluster_store(opensearch_url, index, **opensearch)

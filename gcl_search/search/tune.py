@@ -17,14 +17,8 @@ Icecat), so:
    smaller `a`, i.e. closer to the defaults; a = 0 keeps the defaults when tuning does not generalise);
 4. the result is `d + a (best - d)` for the in-sample best on all tuning queries.
 
-Each trial re-ranks a fixed per-query candidate pool, so it costs numpy work and no store call:
-- the pool is the union of the concatenated-vector ANN search at the default weights, one single-field ANN
-  search per field (the concatenated query with one non-zero block), and the BM25 top list of each lexical
-  mode, `pool_depth` each;
-- every pool document is scored exactly per field once (`q_f . d_f`, and its field Gram matrix `d_f . d_g`),
-  so any weights give exact dense scores of the client's kind (`multi_field_scores`, as search computes them);
-- a hybrid trial fuses over what the client would for a run of k hits: the top `ceil(k * oversample)` of the
-  pool by its dense score and of the BM25 list (bounded by the pool).
+Each trial re-ranks a fixed per-query candidate pool (`tune_pool`), so it costs numpy work and no store call.
+The candidates come from `tune_grid`, the cross-validated shrinkage from `tune_cv`.
 
 The pool only bounds what a trial can see; the reported numbers are LIVE runs through the SearchClient with
 the default and the chosen weights, on held-out queries the tuning never saw (and on the tuning queries).
@@ -33,30 +27,46 @@ the default and the chosen weights, on held-out queries the tuning never saw (an
 from __future__ import annotations
 
 import itertools
-import math
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from gcl_search.errors import ConfigError
 from gcl_search.evaluation import evaluate
-from gcl_search.fields.vectors import field_gram, multi_field_scores
-from gcl_search.search.client import LexicalSpec, SearchClient, lexical_text
-from gcl_search.search.fusion import FUSIONS, fuse
+from gcl_search.search.client import LexicalSpec, SearchClient
+from gcl_search.search.fusion import FUSIONS
 from gcl_search.search.live import SearchQuery, run_queries
-from gcl_search.stores.derived import query_vector
+from gcl_search.search.tune_cv import SHRINKAGE, Scorer, best_candidate, blend, choose_shrinkage
+from gcl_search.search.tune_grid import (
+    GRID_STEP,
+    LEXICAL_STEP,
+    MAX_CANDIDATES,
+    Candidate,
+    candidate_spec,
+    grid_candidates,
+    normalised,
+    simplex_grid,
+    step_units,
+    unique,
+)
+from gcl_search.search.tune_pool import build_pool
 
-GRID_STEP = 0.2
-LEXICAL_STEP = 0.1
+# the grid's and the shrinkage's constants are re-exported for the callers that import them from here
+__all__ = [
+    "FOLDS",
+    "GRID_STEP",
+    "LEXICAL_STEP",
+    "MAX_CANDIDATES",
+    "SHRINKAGE",
+    "TuneResult",
+    "simplex_grid",
+    "split_queries",
+    "tune_weights",
+]
+
 FOLDS = 5
-SHRINKAGE = (0.0, 0.25, 0.5, 0.75, 1.0)
-MAX_CANDIDATES = 20_000
-
-# A candidate: field weights in field order, the lexical weight (None without a lexical component), then the
-# fusion, lexical mode and oversample of a hybrid (None without one).
-Candidate = tuple[tuple[float, ...], "float | None", "str | None", "str | None", "float | None"]
 
 
 @dataclass(frozen=True)
@@ -91,24 +101,9 @@ class TuneResult:
     trials: int = 0
 
 
-@dataclass
-class _Pool:
-    ids: np.ndarray        # (n,) doc ids, as str
-    fields: np.ndarray     # (n, F) q_f . d_f, 0 where the document lacks the field
-    lexical: dict[str, np.ndarray]  # mode -> (n,) raw BM25, 0 where not returned
-    matched: dict[str, np.ndarray]  # mode -> (n,) bool, returned by BM25
-    present: np.ndarray    # (n, F) bool, the fields each document has
-    gram: np.ndarray       # (n, F, F) d_f . d_g
-    dense_score: str = "fused"
-
-    def __post_init__(self) -> None:
-        # Ranked thousands of times: tie-break on integers, not strings, and hand fuse() a ready list.
-        self.tie = np.argsort(np.argsort(self.ids, kind="stable"), kind="stable")
-        self.id_list = [str(d) for d in self.ids]
-
-
-def split_queries(queries: Sequence[SearchQuery], heldout: float, seed: int = 0
-                  ) -> tuple[list[SearchQuery], list[SearchQuery]]:
+def split_queries(
+    queries: Sequence[SearchQuery], heldout: float, seed: int = 0
+) -> tuple[list[SearchQuery], list[SearchQuery]]:
     """A seeded random split into (train, held-out); held-out gets round(heldout * n), at least 1 when
     heldout > 0 and there are 2+ queries."""
     if not 0.0 <= heldout < 1.0:
@@ -121,19 +116,25 @@ def split_queries(queries: Sequence[SearchQuery], heldout: float, seed: int = 0
     return order[n_held:], order[:n_held]
 
 
-def simplex_grid(n_fields: int, step: float) -> list[tuple[float, ...]]:
-    """Every weight vector of `n_fields` non-negative multiples of `step` that sums to 1 (1/step must be a
-    whole number)."""
-    units = _units(step, "grid_step")
-    return [tuple(c / units for c in combo) for combo in _compositions(units, n_fields)]
-
-
-def tune_weights(client: SearchClient, queries: Sequence[SearchQuery],
-                 judgments: Mapping[str, Mapping[str, int]], metric: str = "ndcg@10", *,
-                 lexical: LexicalSpec | None = None, heldout: float = 0.3, seed: int = 0, k: int = 100,
-                 pool_depth: int = 200, grid_step: float = GRID_STEP, lexical_step: float = LEXICAL_STEP,
-                 folds: int = FOLDS, condensed: bool = False, fusions: Sequence[str] | None = None,
-                 modes: Sequence[str] | None = None, oversamples: Sequence[float] = ()) -> TuneResult:
+def tune_weights(
+    client: SearchClient,
+    queries: Sequence[SearchQuery],
+    judgments: Mapping[str, Mapping[str, int]],
+    metric: str = "ndcg@10",
+    *,
+    lexical: LexicalSpec | None = None,
+    heldout: float = 0.3,
+    seed: int = 0,
+    k: int = 100,
+    pool_depth: int = 200,
+    grid_step: float = GRID_STEP,
+    lexical_step: float = LEXICAL_STEP,
+    folds: int = FOLDS,
+    condensed: bool = False,
+    fusions: Sequence[str] | None = None,
+    modes: Sequence[str] | None = None,
+    oversamples: Sequence[float] = (),
+) -> TuneResult:
     """Choose the field weights (and `lexical.weight` when `lexical` is given) that maximise `metric` and
     hold up across folds of the tuning queries (see the module docstring).
 
@@ -167,219 +168,72 @@ def tune_weights(client: SearchClient, queries: Sequence[SearchQuery],
     if not train:
         raise ConfigError("no tuning queries; pass more judged queries or a smaller heldout share")
     names = client.field_names
-    default = _normalised([float(client.default_weights.get(n, 0.0)) for n in names])
+    default = normalised([float(client.default_weights.get(n, 0.0)) for n in names])
     start: Candidate = (default, None, None, None, None)
     choices: list[tuple] = [(None, None, None, None)]
     if lexical is not None:
-        mode = lexical.resolved_mode(client.layout)
+        possible = client.lexical_modes(lexical)
+        mode = possible[0]
         over = float(lexical.oversample or client.oversample)
         start = (default, lexical.weight, lexical.fusion, mode, over)
         if modes is None:
-            modes = (mode, *({"combined", "most_fields"} - {mode})) if (
-                client.layout.options.catch_all and lexical.fields is None) else (mode,)
-        units = _units(lexical_step, "lexical_step")
+            modes = possible
+        units = step_units(lexical_step, "lexical_step")
         lams = sorted({lexical.weight, *(i / units for i in range(units + 1))})
-        choices = list(itertools.product(lams, _unique(lexical.fusion, fusions or FUSIONS),
-                                         _unique(mode, modes), _unique(over, oversamples)))
-    candidates = _candidates(len(names), start, choices, grid_step)
+        choices = list(
+            itertools.product(
+                lams,
+                unique(lexical.fusion, fusions or FUSIONS),
+                unique(mode, modes),
+                unique(over, oversamples),
+            )
+        )
+    candidates = grid_candidates(len(names), start, choices, grid_step)
     used_modes = sorted({c[3] for c in candidates if c[3] is not None})
-    pools = {q.query_id: _build_pool(client, q, pool_depth, lexical, used_modes) for q in train}
+    pools = {q.query_id: build_pool(client, q, pool_depth, lexical, used_modes) for q in train}
     options = {"condensed": condensed, "unknown_queries": "ignore"}
-    scorer = _Scorer(pools, {q.query_id: judgments.get(q.query_id, {}) for q in train}, metric, lexical, k,
-                     options)
+    scorer = Scorer(
+        pools, {q.query_id: judgments.get(q.query_id, {}) for q in train}, metric, lexical, k, options
+    )
     matrix = np.stack([scorer(c) for c in candidates])  # (candidates, scored queries)
-    shrink, cv_scores, n_folds = _choose_shrinkage(scorer, candidates, matrix, start, folds, seed)
-    chosen = _blend(start, candidates[_best(candidates, matrix.mean(axis=1))], shrink)
-    result = TuneResult(metric, dict(zip(names, chosen[0])), _spec(lexical, chosen),
-                        dict(zip(names, default)), lexical, tuple(q.query_id for q in train),
-                        tuple(q.query_id for q in held), shrink, cv_scores, n_folds, trials=len(candidates))
-    _live_scores(client, result, {"train": train, "heldout": held}, judgments, k, options)
-    return result
+    shrink, cv_scores, n_folds = choose_shrinkage(scorer, candidates, matrix, start, folds, seed)
+    chosen = blend(start, candidates[best_candidate(candidates, matrix.mean(axis=1))], shrink)
+    weights, spec = dict(zip(names, chosen[0])), candidate_spec(lexical, chosen)
+    settings = {"default": (dict(zip(names, default)), lexical), "best": (weights, spec)}
+    scores = _live_scores(client, metric, settings, {"train": train, "heldout": held}, judgments, k, options)
+    return TuneResult(
+        metric,
+        weights,
+        spec,
+        settings["default"][0],
+        lexical,
+        tuple(q.query_id for q in train),
+        tuple(q.query_id for q in held),
+        shrink,
+        cv_scores,
+        n_folds,
+        scores,
+        len(candidates),
+    )
 
 
-class _Scorer:
-    """Per-query metric of one candidate on the pools (all tuning queries, or a subset by position)."""
-
-    def __init__(self, pools: Mapping[str, _Pool], judgments: Mapping[str, Mapping[str, int]], metric: str,
-                 lexical: LexicalSpec | None, k: int, options: Mapping[str, object]):
-        self.pools, self.judgments, self.metric = pools, judgments, metric
-        self.lexical, self.k, self.options = lexical, k, options
-        self.query_ids = list(evaluate(judgments, {}, [metric], missing_queries="zero", **options).query_ids)
-        if not self.query_ids:
-            raise ConfigError("no tuning query has a judged relevant document (grade >= 1); nothing to "
-                              "tune on")
-
-    def __call__(self, candidate: Candidate, subset: Sequence[int] | None = None) -> np.ndarray:
-        spec = _spec(self.lexical, candidate)
-        ids = self.query_ids if subset is None else [self.query_ids[i] for i in subset]
-        run = {qid: _rank_pool(self.pools[qid], candidate[0], spec, candidate[3], self.k) for qid in ids}
-        report = evaluate({qid: self.judgments[qid] for qid in ids}, run, [self.metric],
-                          missing_queries="zero", **self.options)
-        values = dict(zip(report.query_ids, report.column(self.metric)))
-        return np.array([values[qid] for qid in ids], dtype=np.float64)
-
-
-def _choose_shrinkage(scorer: _Scorer, candidates: Sequence[Candidate], matrix: np.ndarray,
-                      default: Candidate, folds: int, seed: int) -> tuple[float, dict[float, float], int]:
-    """(chosen a, a -> cross-validated mean, folds used): k-fold over the scored tuning queries."""
-    n = matrix.shape[1]
-    n_folds = min(folds, n)
-    if n_folds < 2:
-        return 1.0, {}, 0
-    order = list(range(n))
-    random.Random(seed + 1).shuffle(order)
-    held_scores = {a: np.zeros(n) for a in SHRINKAGE}
-    for fold in np.array_split(np.array(order), n_folds):
-        inside = np.setdiff1d(np.arange(n), fold)
-        best = candidates[_best(candidates, matrix[:, inside].mean(axis=1))]
-        for a in SHRINKAGE:
-            held_scores[a][fold] = scorer(_blend(default, best, a), list(fold))
-    cv = {a: float(v.mean()) for a, v in held_scores.items()}
-    chosen = SHRINKAGE[0]
-    for a in SHRINKAGE[1:]:
-        if cv[a] > cv[chosen] + 1e-12:
-            chosen = a
-    return chosen, cv, n_folds
-
-
-def _best(candidates: Sequence[Candidate], means: np.ndarray) -> int:
-    """The candidate with the best mean; ties go to the first listed (the defaults come first)."""
-    top = float(np.max(means))
-    return next(i for i, m in enumerate(means) if m >= top - 1e-12)
-
-
-def _blend(default: Candidate, best: Candidate, a: float) -> Candidate:
-    """Weights blended `d + a (best - d)`; the categorical choices (fusion, mode, depth) are the best's for
-    a > 0 (a blend of two fusions means nothing)."""
-    weights = tuple(d + a * (b - d) for d, b in zip(default[0], best[0]))
-    lam = None if default[1] is None or best[1] is None else default[1] + a * (best[1] - default[1])
-    return (weights, lam, *(best if a > 0 else default)[2:])
-
-
-def _spec(lexical: LexicalSpec | None, candidate: Candidate) -> LexicalSpec | None:
-    if lexical is None or candidate[1] is None:
-        return None
-    _, lam, fusion, mode, oversample = candidate
-    return replace(lexical, weight=lam, fusion=fusion, mode=mode, oversample=oversample,
-                   fields=lexical.fields if mode == "most_fields" else None)
-
-
-def _unique(first, others) -> list:
-    return list(dict.fromkeys([first, *others]))
-
-
-def _candidates(n_fields: int, start: Candidate, choices: Sequence[tuple], grid_step: float
-                ) -> list[Candidate]:
-    """The start first, then the grid x the lexical choices sorted by distance to it (ties stay close)."""
-    grid = simplex_grid(n_fields, grid_step)
-    if (len(grid) + 1) * len(choices) > MAX_CANDIDATES:
-        raise ConfigError(f"{(len(grid) + 1) * len(choices)} settings to try (> {MAX_CANDIDATES}); use a "
-                          "coarser grid step or fewer lexical choices")
-    points = [start[0], *(w for w in grid if sum(abs(x - y) for x, y in zip(w, start[0])) > 1e-9)]
-    others = [(w, *c) for w, c in itertools.product(points, choices)]
-    others = [c for c in others if not _same(c, start)]
-    others.sort(key=lambda c: _distance(c, start))
-    return [start, *others]
-
-
-def _distance(a: Candidate, b: Candidate) -> float:
-    lexical = 0.0 if a[1] is None or b[1] is None else abs(a[1] - b[1])
-    categorical = 0.5 * sum(x != y for x, y in zip(a[2:], b[2:]))
-    return sum(abs(x - y) for x, y in zip(a[0], b[0])) + lexical + categorical
-
-
-def _same(a: Candidate, b: Candidate) -> bool:
-    return _distance(a, b) < 1e-9
-
-
-def _normalised(weights: Sequence[float]) -> tuple[float, ...]:
-    total = sum(weights)
-    return tuple(w / total for w in weights) if total > 0 else tuple(weights)
-
-
-def _units(step: float, what: str) -> int:
-    units = round(1.0 / step) if math.isfinite(step) and step > 0 else 0
-    if units < 1 or abs(units * step - 1.0) > 1e-9:
-        raise ConfigError(f"{what} = {step} must divide 1 into whole steps (e.g. 0.5, 0.25, 0.2, 0.1)")
-    return units
-
-
-def _compositions(total: int, parts: int):
-    if parts == 1:
-        yield (total,)
-        return
-    for first in range(total, -1, -1):
-        for rest in _compositions(total - first, parts - 1):
-            yield (first, *rest)
-
-
-def _build_pool(client: SearchClient, query: SearchQuery, depth: int, lexical: LexicalSpec | None,
-                modes: Sequence[str]) -> _Pool:
-    vectors = client.embedder.embed(query.text, query.image)
-    layout, store = client.layout, client.store
-    searches = [client.default_weights] + [{n: 1.0} for n in client.field_names]
-    ids: dict[str, None] = {}
-    for weights in searches:
-        if any(weights.get(n, 0) > 0 and np.any(vectors[n]) for n in client.field_names):
-            q = query_vector(layout, vectors, weights)
-            found = client._call(store.knn, q, depth)
-            ids.update(dict.fromkeys(doc_id for doc_id, _ in found))
-    lex: dict[str, dict[str, float]] = {mode: {} for mode in modes}
-    if lexical is not None and query.text:
-        for mode in modes:
-            fields = None if lexical.fields is None or mode == "combined" else list(lexical.fields)
-            lex[mode] = dict(client._call(store.lexical, lexical_text(query.text), fields, depth, mode=mode,
-                                          boosts=lexical.boosts))
-            ids.update(dict.fromkeys(lex[mode]))
-    found = client._call(store.vectors, list(ids))
-    order = [d for d in ids if d in found]
-    matrix = np.zeros((len(order), len(client.field_names)), dtype=np.float64)
-    for i, doc_id in enumerate(order):
-        for j, name in enumerate(client.field_names):
-            if name in found[doc_id]:
-                matrix[i, j] = float(np.dot(vectors[name], found[doc_id][name]))
-    present = np.array([[n in found[d] for n in client.field_names] for d in order], dtype=bool)
-    gram = np.array([field_gram(found[d], client.field_names) for d in order]).reshape(
-        len(order), len(client.field_names), len(client.field_names))
-    return _Pool(np.array(order, dtype=str), matrix,
-                 {m: np.array([lex[m].get(d, 0.0) for d in order]) for m in lex},
-                 {m: np.array([d in lex[m] for d in order], dtype=bool) for m in lex},
-                 present.reshape(matrix.shape), gram, client.dense_score)
-
-
-def _rank_pool(pool: _Pool, weights: Sequence[float], lexical: LexicalSpec | None, mode: str | None, k: int
-               ) -> dict[str, float]:
-    if not len(pool.ids):
-        return {}
-    scores = multi_field_scores(pool.fields, pool.gram, pool.present, np.asarray(weights, dtype=np.float64),
-                                pool.dense_score)
-    if lexical is None:
-        top = np.lexsort((pool.tie, -scores))[:k]
-        return {pool.id_list[i]: float(scores[i]) for i in top}
-    # the client's candidate set: the dense top and the BM25 top, ceil(k * oversample) each
-    depth = math.ceil(k * (lexical.oversample or 1.0))
-    lex, matched = pool.lexical[mode], pool.matched[mode]
-    dense_top = np.lexsort((pool.tie, -scores))[:depth]
-    lex_rows = np.flatnonzero(matched)
-    lex_top = lex_rows[np.lexsort((pool.tie[lex_rows], -lex[lex_rows]))[:depth]]
-    rows = np.union1d(dense_top, lex_top)
-    ids = [pool.id_list[i] for i in rows]
-    found = np.isin(rows, lex_top)  # as the client: no BM25 score for what its BM25 search did not return
-    fused = fuse(ids, scores[rows], np.where(found, lex[rows], 0.0), found, lexical.fusion, lexical.weight,
-                 lexical.rank_constant)
-    order = np.lexsort((pool.tie[rows], -fused))[:k]
-    return {ids[i]: float(fused[i]) for i in order}
-
-
-def _live_scores(client: SearchClient, result: TuneResult, splits: Mapping[str, Sequence[SearchQuery]],
-                 judgments: Mapping[str, Mapping[str, int]], k: int, options: Mapping[str, object]) -> None:
-    settings = {"default": (result.default_weights, result.default_lexical),
-                "best": (result.weights, result.lexical)}
+def _live_scores(
+    client: SearchClient,
+    metric: str,
+    settings: Mapping[str, tuple[dict[str, float], LexicalSpec | None]],
+    splits: Mapping[str, Sequence[SearchQuery]],
+    judgments: Mapping[str, Mapping[str, int]],
+    k: int,
+    options: Mapping[str, object],
+) -> dict[str, float]:
+    """`<split>/<setting>` -> `metric` of a live run through the client."""
+    scores: dict[str, float] = {}
     for split, queries in splits.items():
         if not queries:
             continue
         split_judgments = {q.query_id: judgments.get(q.query_id, {}) for q in queries}
         for name, (weights, spec) in settings.items():
             run = run_queries(client, queries, k, weights=weights, lexical=spec)
-            report = evaluate(split_judgments, run, [result.metric], **options)
-            result.scores[f"{split}/{name}"] = float(report.means[result.metric])
+            report = evaluate(split_judgments, run, [metric], **options)
+            scores[f"{split}/{name}"] = float(report.means[metric])
+    return scores

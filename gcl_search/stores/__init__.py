@@ -26,5 +26,17 @@ from gcl_search.stores.base import (
 # Where the local store's indices live when no directory is given (every command and the Python API).
 DEFAULT_STORE_DIR = Path("gcl-store")
 
-__all__ = ["DEFAULT_STORE_DIR", "CONCAT", "PRESET", "AttributeField", "DenseField", "Filter",
-           "IndexLayout", "LayoutOptions", "Range", "Term", "VectorStore", "layout_from_config"]
+__all__ = [
+    "DEFAULT_STORE_DIR",
+    "CONCAT",
+    "PRESET",
+    "AttributeField",
+    "DenseField",
+    "Filter",
+    "IndexLayout",
+    "LayoutOptions",
+    "Range",
+    "Term",
+    "VectorStore",
+    "layout_from_config",
+]

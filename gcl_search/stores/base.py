@@ -54,9 +54,25 @@ from gcl_search.stores.layout import (
 )
 
 __all__ = [
-    "CONCAT", "PRESET", "AttributeField", "DenseField", "IndexLayout", "LayoutOptions", "layout_from_config",
-    "Term", "Range", "Filter", "VectorStore", "check_filters", "attribute_matches", "Candidate",
-    "LexicalQuery", "candidates_from_parts", "field_similarities", "scored_fields", "field_dots",
+    "CONCAT",
+    "PRESET",
+    "AttributeField",
+    "DenseField",
+    "IndexLayout",
+    "LayoutOptions",
+    "layout_from_config",
+    "Term",
+    "Range",
+    "Filter",
+    "VectorStore",
+    "check_filters",
+    "attribute_matches",
+    "Candidate",
+    "LexicalQuery",
+    "candidates_from_parts",
+    "field_similarities",
+    "scored_fields",
+    "field_dots",
     "dot_fields",
 ]
 
@@ -124,8 +140,9 @@ class VectorStore(Protocol):
         A store with nothing to relax returns a context that only refreshes."""
         ...
 
-    def knn(self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT
-            ) -> list[tuple[str, float]]:
+    def knn(
+        self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT
+    ) -> list[tuple[str, float]]:
         """Top-k documents by raw inner product with `vector`.
 
         Args:
@@ -145,10 +162,17 @@ class VectorStore(Protocol):
         """doc_id -> {field: unit float32 vector} for the fields each document has; unknown ids left out."""
         ...
 
-    def candidates(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], depth: int,
-                   filters: Sequence[Filter] = (), lexical: LexicalQuery | None = None,
-                   attributes: bool = True, dense_score: str = "sum", pool: int | None = None
-                   ) -> tuple[list[Candidate], list[Candidate]]:
+    def candidates(
+        self,
+        query_vectors: Mapping[str, np.ndarray],
+        weights: Mapping[str, float],
+        depth: int,
+        filters: Sequence[Filter] = (),
+        lexical: LexicalQuery | None = None,
+        attributes: bool = True,
+        dense_score: str = "sum",
+        pool: int | None = None,
+    ) -> tuple[list[Candidate], list[Candidate]]:
         """The search client's one call: dense and lexical candidates with exact field similarities.
 
         Args:
@@ -173,9 +197,16 @@ class VectorStore(Protocol):
         """
         ...
 
-    def lexical(self, text: str, fields: Sequence[str] | None, k: int, filters: Sequence[Filter] = (), *,
-                mode: str = "most_fields", boosts: Mapping[str, float] | None = None
-                ) -> list[tuple[str, float]]:
+    def lexical(
+        self,
+        text: str,
+        fields: Sequence[str] | None,
+        k: int,
+        filters: Sequence[Filter] = (),
+        *,
+        mode: str = "most_fields",
+        boosts: Mapping[str, float] | None = None,
+    ) -> list[tuple[str, float]]:
         """BM25 (Lucene variant, k1=1.2, b=0.75, the index's analyzer; `gcl_search.stores.bm25`).
 
         Args:

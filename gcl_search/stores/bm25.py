@@ -57,32 +57,53 @@ MAX_TOKEN_LENGTH = 255
 # Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET (OpenSearch `_english_`).
 ENGLISH_STOP_WORDS = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their then there these "
-    "they this to was will with".split())
+    "they this to was will with".split()
+)
 
 _HAN = "\u3040-\u309f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # hiragana and ideographs: one token each
 # Extended_Pictographic characters (emoji, but also "®", "™", "©"): Lucene emits each as a token.
-_EMOJI = ("\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u2199\u21a9\u21aa\u231a\u231b\u2328\u2388\u23cf"
-          "\u23e9-\u23f3\u23f8-\u23fa\u24c2\u25aa\u25ab\u25b6\u25c0\u25fb-\u25fe\u2600-\u2605\u2607-\u2612"
-          "\u2614-\u2685\u2690-\u2705\u2708-\u2712\u2714\u2716\u271d\u2721\u2728\u2733\u2734\u2744\u2747"
-          "\u274c\u274e\u2753-\u2755\u2757\u2763-\u2767\u2795-\u2797\u27a1\u27b0\u27bf\u2934\u2935"
-          "\u2b05-\u2b07\u2b1b\u2b1c\u2b50\u2b55\u3030\u303d\u3297\u3299\U0001f000-\U0001faff")
+_EMOJI = (
+    "\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u2199\u21a9\u21aa\u231a\u231b\u2328\u2388\u23cf"
+    "\u23e9-\u23f3\u23f8-\u23fa\u24c2\u25aa\u25ab\u25b6\u25c0\u25fb-\u25fe\u2600-\u2605\u2607-\u2612"
+    "\u2614-\u2685\u2690-\u2705\u2708-\u2712\u2714\u2716\u271d\u2721\u2728\u2733\u2734\u2744\u2747"
+    "\u274c\u274e\u2753-\u2755\u2757\u2763-\u2767\u2795-\u2797\u27a1\u27b0\u27bf\u2934\u2935"
+    "\u2b05-\u2b07\u2b1b\u2b1c\u2b50\u2b55\u3030\u303d\u3297\u3299\U0001f000-\U0001faff"
+)
 # Python's \w also matches "other numbers" (category No: "²", "½"), which UAX#29 does not put in words.
-_NO = "".join(sorted({re.escape(c) for c in map(chr, range(0x30000))
-                      if unicodedata.category(c) == "No" and re.match(r"\w", c)}))
+_NO = "".join(
+    sorted(
+        {
+            re.escape(c)
+            for c in map(chr, range(0x30000))
+            if unicodedata.category(c) == "No" and re.match(r"\w", c)
+        }
+    )
+)
 # Marks and format characters (WB4: Extend, Format) continue the word they follow.
-_EXT = "".join(sorted({re.escape(c) for c in map(chr, range(0x30000))
-                       if unicodedata.category(c) in ("Mn", "Mc", "Me", "Cf") and c != "\u200b"}))
+_EXT = "".join(
+    sorted(
+        {
+            re.escape(c)
+            for c in map(chr, range(0x30000))
+            if unicodedata.category(c) in ("Mn", "Mc", "Me", "Cf") and c != "\u200b"
+        }
+    )
+)
 _WORD = rf"[^\W{_HAN}{_NO}]"
 _WORD_X = rf"{_WORD}[{_EXT}]*"
 _LETTER = rf"[^\W\d_{_HAN}{_NO}]"
 # UAX#29 WB6/7 (MidLetter, MidNumLet, Single_Quote between letters) and WB11/12 (MidNum, MidNumLet,
 # Single_Quote between digits).
 _MID_LETTER = ":\u00b7\u0387\u05f4\u2027\ufe13\ufe55\uff1a.\u2018\u2019\u2024\ufe52\uff07\uff0e'"
-_MID_NUM = ",;\u037e\u0589\u060c\u060d\u066c\u07f8\u2044\ufe10\ufe14\ufe50\ufe54\uff0c\uff1b" \
-           ".\u2018\u2019\u2024\ufe52\uff07\uff0e'"
-_TOKEN = re.compile(rf"[{_HAN}{_EMOJI}]|(?:{_WORD_X})+"
-                    rf"(?:(?:(?<={_LETTER})[{re.escape(_MID_LETTER)}](?={_LETTER})"
-                    rf"|(?<=\d)[{re.escape(_MID_NUM)}](?=\d))(?:{_WORD_X})+)*")
+_MID_NUM = (
+    ",;\u037e\u0589\u060c\u060d\u066c\u07f8\u2044\ufe10\ufe14\ufe50\ufe54\uff0c\uff1b"
+    ".\u2018\u2019\u2024\ufe52\uff07\uff0e'"
+)
+_TOKEN = re.compile(
+    rf"[{_HAN}{_EMOJI}]|(?:{_WORD_X})+"
+    rf"(?:(?:(?<={_LETTER})[{re.escape(_MID_LETTER)}](?={_LETTER})"
+    rf"|(?<=\d)[{re.escape(_MID_NUM)}](?=\d))(?:{_WORD_X})+)*"
+)
 
 
 def standard_tokens(text: str) -> list[str]:
@@ -90,7 +111,7 @@ def standard_tokens(text: str) -> list[str]:
     out = []
     for token in _TOKEN.findall(text.lower()):
         if token.strip("_"):  # a run of underscores alone is no word
-            out.extend(token[i:i + MAX_TOKEN_LENGTH] for i in range(0, len(token), MAX_TOKEN_LENGTH))
+            out.extend(token[i : i + MAX_TOKEN_LENGTH] for i in range(0, len(token), MAX_TOKEN_LENGTH))
     return out
 
 
@@ -141,17 +162,26 @@ def check_lexical(mode: str | None, fields: Sequence[str] | None, boosts: Mappin
     if mode is not None and mode not in LEXICAL_MODES:
         raise ConfigError(f"lexical mode {mode!r} is not known; use one of: {', '.join(LEXICAL_MODES)}")
     if mode == "combined" and fields is not None:
-        raise ConfigError("lexical fields name the fields of a most_fields search; the combined mode scores "
-                          "the catch-all field of all text fields (add per-field terms with boosts instead, "
-                          "or use the most_fields mode)")
+        raise ConfigError(
+            "lexical fields name the fields of a most_fields search; the combined mode scores "
+            "the catch-all field of all text fields (add per-field terms with boosts instead, "
+            "or use the most_fields mode)"
+        )
     for name, boost in (boosts or {}).items():
         if not (isinstance(boost, (int, float)) and math.isfinite(boost) and boost > 0):
-            raise ConfigError(f"lexical boost {name}={boost} must be a finite number > 0 (leave a field out "
-                              "instead of 0)")
+            raise ConfigError(
+                f"lexical boost {name}={boost} must be a finite number > 0 (leave a field out instead of 0)"
+            )
 
 
-def lexical_fields(layout: IndexLayout, fields: Sequence[str] | None, mode: str,
-                   boosts: Mapping[str, float] | None, where: str, remedy: str) -> list[str]:
+def lexical_fields(
+    layout: IndexLayout,
+    fields: Sequence[str] | None,
+    mode: str,
+    boosts: Mapping[str, float] | None,
+    where: str,
+    remedy: str,
+) -> list[str]:
     """The text fields a lexical request on `where` searches (None: all of the layout's), checked against the
     layout the same way by every store; `remedy` ends the message of an index without a catch-all field."""
     from gcl_search.errors import ConfigError
@@ -160,11 +190,15 @@ def lexical_fields(layout: IndexLayout, fields: Sequence[str] | None, mode: str,
     fields = list(layout.text_fields if fields is None else fields)
     unknown = sorted((set(fields) | set(boosts or {})) - set(layout.text_fields))
     if unknown:
-        raise ConfigError(f"{unknown[0]!r} is not a text field of {where} (text fields: "
-                          f"{', '.join(layout.text_fields) or 'none'})")
+        raise ConfigError(
+            f"{unknown[0]!r} is not a text field of {where} (text fields: "
+            f"{', '.join(layout.text_fields) or 'none'})"
+        )
     if mode == "combined" and not layout.options.catch_all:
-        raise ConfigError(f"{where} has no catch-all text field (created before it existed, or with [index] "
-                          f"catch_all = false); use the most_fields lexical mode or {remedy}")
+        raise ConfigError(
+            f"{where} has no catch-all text field (created before it existed, or with [index] "
+            f"catch_all = false); use the most_fields lexical mode or {remedy}"
+        )
     return fields
 
 
@@ -190,8 +224,9 @@ class FieldBM25:
                 rows, tfs = postings.setdefault(term, ([], []))
                 rows.append(row)
                 tfs.append(tf)
-        self._postings = {t: (np.array(r, dtype=np.int64), np.array(f, dtype=np.float64))
-                          for t, (r, f) in postings.items()}
+        self._postings = {
+            t: (np.array(r, dtype=np.int64), np.array(f, dtype=np.float64)) for t, (r, f) in postings.items()
+        }
         self._count = int(sum(1 for tokens in docs if tokens))
         total = sum(len(tokens) for tokens in docs)
         avgdl = total / self._count if self._count else 1.0
@@ -218,19 +253,25 @@ class LexicalIndex:
         catch_all: also index the concatenation of all the fields (the `combined` mode needs it).
     """
 
-    def __init__(self, texts_by_field: Mapping[str, Sequence[str | None]], analyzer: str = "standard",
-                 catch_all: bool = True):
+    def __init__(
+        self,
+        texts_by_field: Mapping[str, Sequence[str | None]],
+        analyzer: str = "standard",
+        catch_all: bool = True,
+    ):
         self.analyzer = analyzer
-        tokens = {name: [analyze(t, analyzer) if t else [] for t in texts]
-                  for name, texts in texts_by_field.items()}
+        tokens = {
+            name: [analyze(t, analyzer) if t else [] for t in texts] for name, texts in texts_by_field.items()
+        }
         self._fields = {name: FieldBM25(docs) for name, docs in tokens.items()}
         if catch_all and tokens:
             rows = zip(*tokens.values())
             self._fields[CATCH_ALL] = FieldBM25([[t for field in row for t in field] for row in rows])
         self._n = len(next(iter(tokens.values()), ()))
 
-    def scores(self, text: str, mode: str, fields: Sequence[str], boosts: Mapping[str, float]
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def scores(
+        self, text: str, mode: str, fields: Sequence[str], boosts: Mapping[str, float]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, matched): float64 (n,) lexical scores (module docstring), bool (n,) "some term matched".
 
         Args:

@@ -55,17 +55,26 @@ class Candidate:
     bm25: float | None = None
     dots: dict[tuple[str, str], float] | None = None
 
+
 def dot_fields(layout: IndexLayout, weights: Mapping[str, float], dense_score: str) -> tuple[str, ...]:
     """The fields whose pairwise dot products a request needs: the weighted ones, for "fused"; none else."""
     if dense_score != "fused":
         return ()
     return tuple(n for n in layout.field_names if weights.get(n, 0.0) > 0)
 
-def candidates_from_parts(store: VectorStore, query_vectors: Mapping[str, np.ndarray],
-                          weights: Mapping[str, float], depth: int, filters: Sequence[Filter] = (),
-                          lexical: LexicalQuery | None = None, attributes: bool = True,
-                          dense_score: str = "sum", pool: int | None = None,
-                          dense_ids: Sequence[str] | None = None) -> tuple[list[Candidate], list[Candidate]]:
+
+def candidates_from_parts(
+    store: VectorStore,
+    query_vectors: Mapping[str, np.ndarray],
+    weights: Mapping[str, float],
+    depth: int,
+    filters: Sequence[Filter] = (),
+    lexical: LexicalQuery | None = None,
+    attributes: bool = True,
+    dense_score: str = "sum",
+    pool: int | None = None,
+    dense_ids: Sequence[str] | None = None,
+) -> tuple[list[Candidate], list[Candidate]]:
     """`VectorStore.candidates` from a store's `knn`, `vectors`, `lexical` and `attributes` (the reference the
     OpenSearch one-request version is tested against); `dense_ids` replaces the knn (the local store passes
     its exact ranking)."""
@@ -82,14 +91,23 @@ def candidates_from_parts(store: VectorStore, query_vectors: Mapping[str, np.nda
     bm25: dict[str, float] = {}
     if lexical is not None:
         fields = None if lexical.fields is None else list(lexical.fields)
-        bm25 = dict(store.lexical(lexical.text, fields, lexical.k, filters, mode=lexical.mode,
-                                  boosts=lexical.boosts))
+        bm25 = dict(
+            store.lexical(lexical.text, fields, lexical.k, filters, mode=lexical.mode, boosts=lexical.boosts)
+        )
     ids = list(dict.fromkeys([*dense_ids, *bm25]))
     vectors = store.vectors(ids)
     attrs = store.attributes(ids) if attributes and ids else {}
     qf = scored_fields(query_vectors)
     names = dot_fields(layout, weights, dense_score)
-    found = {doc_id: Candidate(doc_id, field_similarities(vectors[doc_id], qf), attrs.get(doc_id, {}),
-                               bm25.get(doc_id), field_dots(vectors[doc_id], names) if names else None)
-             for doc_id in ids if doc_id in vectors}
+    found = {
+        doc_id: Candidate(
+            doc_id,
+            field_similarities(vectors[doc_id], qf),
+            attrs.get(doc_id, {}),
+            bm25.get(doc_id),
+            field_dots(vectors[doc_id], names) if names else None,
+        )
+        for doc_id in ids
+        if doc_id in vectors
+    }
     return [found[d] for d in dense_ids if d in found], [found[d] for d in bm25 if d in found]

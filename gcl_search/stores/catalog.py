@@ -53,14 +53,25 @@ class IndexSummary:
     def row(self) -> dict[str, Any]:
         """A flat, JSON-able summary (the `index list` row)."""
         fields = [f.get("name") for f in self.meta.get("dense_fields", [])]
-        return {"name": self.name, "store": self.store, "docs": self.docs, "size_bytes": self.size_bytes,
-                "dense_fields": fields, "text_fields": list(self.meta.get("text_fields", [])),
-                "aliases": self.aliases, "compatible": self.compatible}
+        return {
+            "name": self.name,
+            "store": self.store,
+            "docs": self.docs,
+            "size_bytes": self.size_bytes,
+            "dense_fields": fields,
+            "text_fields": list(self.meta.get("text_fields", [])),
+            "aliases": self.aliases,
+            "compatible": self.compatible,
+        }
 
     def details(self) -> dict[str, Any]:
         """Everything `index info` shows: the row plus the whole layout and where the index lives."""
-        return {**self.row(), "location": self.location, "engine_version": self.engine_version,
-                "layout": self.meta}
+        return {
+            **self.row(),
+            "location": self.location,
+            "engine_version": self.engine_version,
+            "layout": self.meta,
+        }
 
 
 def local_indices(store_dir: str | Path) -> list[IndexSummary]:
@@ -80,13 +91,16 @@ def local_index(path: str | Path) -> IndexSummary:
     path = Path(path)
     meta_path = path / "meta.json"
     if not meta_path.is_file():
-        raise IndexNotFound(f"no local store at {path} (no meta.json); `gcl-search index list --store "
-                            f"{path.parent}` lists the ones there")
+        raise IndexNotFound(
+            f"no local store at {path} (no meta.json); `gcl-search index list --store "
+            f"{path.parent}` lists the ones there"
+        )
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8")).get("gcl_search", {})
     except (OSError, ValueError) as err:
-        raise ConfigError(f"{meta_path}: unreadable local store metadata ({err}); re-create the index"
-                          ) from err
+        raise ConfigError(
+            f"{meta_path}: unreadable local store metadata ({err}); re-create the index"
+        ) from err
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return IndexSummary(path.name, "local", _local_count(path, meta), size, meta, location=str(path))
 

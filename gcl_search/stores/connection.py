@@ -45,9 +45,17 @@ def scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
-def connect(url: str | None = None, *, username: str | None = None, password: str | None = None,
-            api_key: str | None = None, ca_certs: str | None = None, verify_certs: bool = True,
-            timeout: float = 120.0, **client_kwargs: Any) -> tuple[Any, str, list[str]]:
+def connect(
+    url: str | None = None,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    api_key: str | None = None,
+    ca_certs: str | None = None,
+    verify_certs: bool = True,
+    timeout: float = 120.0,
+    **client_kwargs: Any,
+) -> tuple[Any, str, list[str]]:
     """Build an `opensearchpy.OpenSearch` client (no request is sent; see `check_connection`).
 
     Args:
@@ -73,8 +81,9 @@ def connect(url: str | None = None, *, username: str | None = None, password: st
 
         from gcl_search.stores.serializer import VectorJSONSerializer
     except ImportError as err:
-        raise ConfigError(f"OpenSearch support needs opensearch-py and orjson ({err}): "
-                          "pip install 'gcl-search[opensearch]'") from err
+        raise ConfigError(
+            f"OpenSearch support needs opensearch-py and orjson ({err}): pip install 'gcl-search[opensearch]'"
+        ) from err
     url = url or os.environ.get("OPENSEARCH_URL") or "http://127.0.0.1:9200"
     all_parts = [urlsplit(u) for u in split_urls(url)]
     if not all_parts:
@@ -91,10 +100,21 @@ def connect(url: str | None = None, *, username: str | None = None, password: st
         raise ConfigError(f"both basic auth and an API key are set for {redact_url(url)}; use one of them")
     default_port = 443 if parts.scheme == "https" else 9200
     kwargs: dict[str, Any] = {
-        "hosts": [{"host": p.hostname or "127.0.0.1", "port": p.port or default_port,
-                   "url_prefix": p.path.rstrip("/")} for p in all_parts],
-        "use_ssl": parts.scheme == "https", "verify_certs": verify_certs, "timeout": timeout,
-        "http_compress": False, "serializer": VectorJSONSerializer(), **client_kwargs}
+        "hosts": [
+            {
+                "host": p.hostname or "127.0.0.1",
+                "port": p.port or default_port,
+                "url_prefix": p.path.rstrip("/"),
+            }
+            for p in all_parts
+        ],
+        "use_ssl": parts.scheme == "https",
+        "verify_certs": verify_certs,
+        "timeout": timeout,
+        "http_compress": False,
+        "serializer": VectorJSONSerializer(),
+        **client_kwargs,
+    }
     if parts.scheme == "https" and verify_certs and ca_certs:
         kwargs["ca_certs"] = ca_certs
     if parts.scheme == "https" and not verify_certs:
@@ -117,14 +137,19 @@ def check_connection(client: Any, where: str, secrets: list[str]) -> None:
     try:
         client.info()
     except (exc.AuthenticationException, exc.AuthorizationException) as err:
-        raise StoreUnavailable(f"OpenSearch at {where} refused the credentials (HTTP {err.status_code}); "
-                               "check OPENSEARCH_USERNAME/OPENSEARCH_PASSWORD or OPENSEARCH_API_KEY") from err
+        raise StoreUnavailable(
+            f"OpenSearch at {where} refused the credentials (HTTP {err.status_code}); "
+            "check OPENSEARCH_USERNAME/OPENSEARCH_PASSWORD or OPENSEARCH_API_KEY"
+        ) from err
     except exc.ConnectionError as err:
-        raise StoreUnavailable(f"cannot reach OpenSearch at {where} ({scrub(_short(err), secrets)}); "
-                               "check the URL, that the cluster is up, and the TLS settings") from err
+        raise StoreUnavailable(
+            f"cannot reach OpenSearch at {where} ({scrub(_short(err), secrets)}); "
+            "check the URL, that the cluster is up, and the TLS settings"
+        ) from err
     except exc.TransportError as err:
-        raise StoreUnavailable(f"OpenSearch at {where} answered HTTP {err.status_code} to GET /; check the "
-                               "URL") from err
+        raise StoreUnavailable(
+            f"OpenSearch at {where} answered HTTP {err.status_code} to GET /; check the URL"
+        ) from err
 
 
 def _short(err: Exception) -> str:

@@ -36,8 +36,10 @@ def concat_document(layout: IndexLayout, doc: Document) -> tuple[np.ndarray, tup
     """
     unknown = sorted(set(doc.vectors) - set(layout.field_names))
     if unknown:
-        raise ConfigError(f"document {doc.doc_id!r}: vector field {unknown[0]!r} is not in the index "
-                          f"layout ({', '.join(layout.field_names)})")
+        raise ConfigError(
+            f"document {doc.doc_id!r}: vector field {unknown[0]!r} is not in the index "
+            f"layout ({', '.join(layout.field_names)})"
+        )
     out = np.zeros(layout.concat_dim, dtype=np.float32)
     present = []
     for f, sl in zip(layout.dense_fields, layout.offsets.values()):
@@ -46,24 +48,32 @@ def concat_document(layout: IndexLayout, doc: Document) -> tuple[np.ndarray, tup
             continue
         vec = np.asarray(vec, dtype=np.float32)
         if vec.shape != (f.dim,):
-            raise DimensionMismatch(f"document {doc.doc_id!r}: field {f.name!r} has a vector of shape "
-                                    f"{vec.shape}, the index expects ({f.dim},); re-encode with the "
-                                    f"encoder {f.encoder!r}")
+            raise DimensionMismatch(
+                f"document {doc.doc_id!r}: field {f.name!r} has a vector of shape "
+                f"{vec.shape}, the index expects ({f.dim},); re-encode with the "
+                f"encoder {f.encoder!r}"
+            )
         out[sl] = vec
         present.append(f.name)
     if layout.options.impute_missing and 0 < len(present) < len(layout.dense_fields):
         offsets = layout.offsets
         for f in layout.dense_fields:
             if f.name not in present:
-                mean = unit_mean([out[offsets[g.name]] for g in layout.dense_fields
-                                  if g.name in present and g.dim == f.dim])
+                mean = unit_mean(
+                    [
+                        out[offsets[g.name]]
+                        for g in layout.dense_fields
+                        if g.name in present and g.dim == f.dim
+                    ]
+                )
                 if mean is not None:
                     out[offsets[f.name]] = mean
     return out, tuple(present)
 
 
-def query_vector(layout: IndexLayout, query_vectors: Mapping[str, np.ndarray],
-                 weights: Mapping[str, float]) -> np.ndarray:
+def query_vector(
+    layout: IndexLayout, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float]
+) -> np.ndarray:
     """`Q = [w_1 q_1; ...; w_F q_F]`: the concatenated query for `knn(CONCAT)`.
 
     Args:
@@ -80,12 +90,15 @@ def query_vector(layout: IndexLayout, query_vectors: Mapping[str, np.ndarray],
         if w == 0.0:
             continue
         if f.name not in query_vectors:
-            raise ConfigError(f"weight {w} for field {f.name!r} but no query vector for it; embed the "
-                              f"query with the encoder {f.encoder!r}")
+            raise ConfigError(
+                f"weight {w} for field {f.name!r} but no query vector for it; embed the "
+                f"query with the encoder {f.encoder!r}"
+            )
         vec = np.asarray(query_vectors[f.name], dtype=np.float32)
         if vec.shape != (f.dim,):
-            raise DimensionMismatch(f"query vector for {f.name!r} has shape {vec.shape}, the index "
-                                    f"expects ({f.dim},)")
+            raise DimensionMismatch(
+                f"query vector for {f.name!r} has shape {vec.shape}, the index expects ({f.dim},)"
+            )
         out[sl] = w * vec
     return out
 
@@ -101,8 +114,12 @@ def preset_vector(layout: IndexLayout, doc_vectors: Mapping[str, np.ndarray]) ->
     return total / np.float32(norm) if norm > 0 else total
 
 
-def knn_plan(layout: IndexLayout, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float],
-             dense_score: str = "fused") -> tuple[str, np.ndarray]:
+def knn_plan(
+    layout: IndexLayout,
+    query_vectors: Mapping[str, np.ndarray],
+    weights: Mapping[str, float],
+    dense_score: str = "fused",
+) -> tuple[str, np.ndarray]:
     """The knn target and query vector for a request: (PRESET, q, or c * q for a legacy preset) when the
     weights are the preset's (weights == c * preset_weights with c > 0) and every preset field's query vector
     is one and the same q; else (CONCAT, `query_vector(layout, query_vectors, weights)`). `knn_exact` says
@@ -124,8 +141,12 @@ def knn_exact(layout: IndexLayout, target: str, dense_score: str) -> bool:
     return target == CONCAT and dense_score == "sum" and not layout.options.impute_missing
 
 
-def _preset_query(layout: IndexLayout, preset: Mapping[str, float], query_vectors: Mapping[str, np.ndarray],
-                  weights: Mapping[str, float]) -> np.ndarray | None:
+def _preset_query(
+    layout: IndexLayout,
+    preset: Mapping[str, float],
+    query_vectors: Mapping[str, np.ndarray],
+    weights: Mapping[str, float],
+) -> np.ndarray | None:
     a = [float(preset.get(name, 0.0)) for name in layout.field_names]
     w = [float(weights.get(name, 0.0)) for name in layout.field_names]
     c = sum(w) / sum(a)
@@ -137,8 +158,9 @@ def _preset_query(layout: IndexLayout, preset: Mapping[str, float], query_vector
         return None
     q = np.asarray(first, dtype=np.float32)
     if q.shape != (layout.preset_dim,):
-        raise DimensionMismatch(f"query vector has shape {q.shape}, the preset vector expects "
-                                f"({layout.preset_dim},)")
+        raise DimensionMismatch(
+            f"query vector has shape {q.shape}, the preset vector expects ({layout.preset_dim},)"
+        )
     if layout.options.preset_fused:  # the fused score does not scale with the weights
         return q.copy()
     return (np.float32(c) * q).astype(np.float32)

@@ -63,8 +63,10 @@ def check_filters(layout: IndexLayout, filters: Sequence[Filter]) -> None:
     for flt in filters:
         attr = layout.attribute(flt.field)
         if isinstance(flt, Range) and attr.type not in ("float", "integer"):
-            raise ConfigError(f"range filter on {flt.field!r}, a {attr.type} attribute; use a Term filter or "
-                              "declare it float/integer")
+            raise ConfigError(
+                f"range filter on {flt.field!r}, a {attr.type} attribute; use a Term filter or "
+                "declare it float/integer"
+            )
 
 
 def attribute_matches(value: object, flt: Filter) -> bool:
@@ -79,5 +81,9 @@ def _one_matches(value: object, flt: Filter) -> bool:
         return any(value == v and isinstance(value, bool) == isinstance(v, bool) for v in flt.accepted)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    return ((flt.gte is None or value >= flt.gte) and (flt.gt is None or value > flt.gt)
-            and (flt.lte is None or value <= flt.lte) and (flt.lt is None or value < flt.lt))
+    return (
+        (flt.gte is None or value >= flt.gte)
+        and (flt.gt is None or value > flt.gt)
+        and (flt.lte is None or value <= flt.lte)
+        and (flt.lt is None or value < flt.lt)
+    )

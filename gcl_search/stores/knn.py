@@ -36,8 +36,10 @@ LUCENE = "lucene"
 NATIVE_ENGINES = ("faiss", "nmslib")
 ENGINES = (LUCENE, *NATIVE_ENGINES)
 LUCENE_SPACES = ("innerproduct", "cosinesimil", "l2")
-NATIVE_SPACES = {"faiss": ("innerproduct", "cosinesimil", "l2", "hamming"),
-                 "nmslib": ("innerproduct", "cosinesimil", "l2", "l1", "linf")}
+NATIVE_SPACES = {
+    "faiss": ("innerproduct", "cosinesimil", "l2", "hamming"),
+    "nmslib": ("innerproduct", "cosinesimil", "l2", "l1", "linf"),
+}
 SCORE_SPACES = ("innerproduct", "cosinesimil", "l2", "l1", "linf")
 MAX_DIMENSION = 16_000
 # Parameters that make the k-NN plugin pick a native engine even when no engine is named.
@@ -69,8 +71,10 @@ class OpenSearchOptions:
         if self.engine not in ENGINES:
             raise ConfigError(f"engine {self.engine!r} is not known; use lucene (default), faiss or nmslib")
         if self.m < 2 or self.ef_construction < 1 or self.ef_search < 1:
-            raise ConfigError(f"HNSW parameters m={self.m}, ef_construction={self.ef_construction}, "
-                              f"ef_search={self.ef_search} must be m >= 2 and ef_* >= 1")
+            raise ConfigError(
+                f"HNSW parameters m={self.m}, ef_construction={self.ef_construction}, "
+                f"ef_search={self.ef_search} must be m >= 2 and ef_* >= 1"
+            )
         if self.preset_ef_search < 1:
             raise ConfigError(f"preset_ef_search = {self.preset_ef_search} must be >= 1")
 
@@ -107,8 +111,10 @@ def knn_vector_mapping(
     _check_engine(engine, allow_native_engine, where=f"knn_vector_mapping(engine={engine!r})")
     spaces = LUCENE_SPACES if engine == LUCENE else NATIVE_SPACES[engine]
     if space_type not in spaces:
-        raise ConfigError(f"space_type {space_type!r} is not supported by the {engine} engine; "
-                          f"use one of {', '.join(spaces)}")
+        raise ConfigError(
+            f"space_type {space_type!r} is not supported by the {engine} engine; "
+            f"use one of {', '.join(spaces)}"
+        )
     if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= MAX_DIMENSION:
         raise ConfigError(f"vector dimension must be an integer in 1..{MAX_DIMENSION}, got {dim!r}")
     for name, value in (("m", m), ("ef_construction", ef_construction)):
@@ -118,8 +124,11 @@ def knn_vector_mapping(
         "type": "knn_vector",
         "dimension": dim,
         "space_type": space_type,
-        "method": {"name": "hnsw", "engine": engine,
-                   "parameters": {"m": m, "ef_construction": ef_construction}},
+        "method": {
+            "name": "hnsw",
+            "engine": engine,
+            "parameters": {"m": m, "ef_construction": ef_construction},
+        },
     }
 
 
@@ -230,26 +239,35 @@ def _check_engine(engine: object, allow_native_engine: bool, where: str) -> None
         raise ConfigError(
             f"{where}: engine {engine!r} needs the k-NN plugin's native libraries, which the Maven build and "
             "the gcl-search test node lack; use engine 'lucene', or pass allow_native_engine=True "
-            "if your cluster ships them")
-    raise ConfigError(f"{where}: unknown k-NN engine {engine!r}; use 'lucene' "
-                      f"(or {' / '.join(NATIVE_ENGINES)} with allow_native_engine=True)")
+            "if your cluster ships them"
+        )
+    raise ConfigError(
+        f"{where}: unknown k-NN engine {engine!r}; use 'lucene' "
+        f"(or {' / '.join(NATIVE_ENGINES)} with allow_native_engine=True)"
+    )
 
 
 def _check_field(path: str, field: dict[str, Any], knn_enabled: bool, allow_native_engine: bool) -> None:
     where = f"knn_vector field {path!r}"
     triggers = [key for key in _NATIVE_TRIGGERS if key in field]
     if triggers and not allow_native_engine:
-        raise ConfigError(f"{where}: {', '.join(triggers)} selects a native engine (faiss); remove it and "
-                          "set method.engine 'lucene', or opt in with allow_native_engine=True")
+        raise ConfigError(
+            f"{where}: {', '.join(triggers)} selects a native engine (faiss); remove it and "
+            "set method.engine 'lucene', or opt in with allow_native_engine=True"
+        )
     method = field.get("method")
     if method is None:
         if knn_enabled and not triggers and not allow_native_engine:
-            raise ConfigError(f"{where} names no method, so the k-NN plugin would default to faiss; "
-                              "build it with knn_vector_mapping() (engine 'lucene')")
+            raise ConfigError(
+                f"{where} names no method, so the k-NN plugin would default to faiss; "
+                "build it with knn_vector_mapping() (engine 'lucene')"
+            )
         return
     if "engine" not in method and not allow_native_engine:
-        raise ConfigError(f"{where}: method names no engine, so the k-NN plugin would default to faiss; "
-                          "set method.engine 'lucene'")
+        raise ConfigError(
+            f"{where}: method names no engine, so the k-NN plugin would default to faiss; "
+            "set method.engine 'lucene'"
+        )
     _check_engine(method.get("engine", LUCENE), allow_native_engine, where)
 
 

@@ -1,4 +1,5 @@
-"""IndexLayout: what an index holds and how a config must match it (schema, save/load, compatibility).
+"""IndexLayout: what an index holds and how a config must match it (schema, save/load, compatibility); its
+parts (dense fields, attributes, options) are in `gcl_search.stores.layout_parts`.
 
 Every document carries ONE concatenated vector `D = [d_1; ...; d_F]` (field vectors in layout order) and,
 optionally, a preset vector; how those vectors and the query vectors that search them are built is
@@ -9,7 +10,6 @@ config that does not match what was indexed (`check_compatible`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING
@@ -17,12 +17,25 @@ from typing import TYPE_CHECKING
 from gcl_search.errors import ConfigError, DimensionMismatch
 from gcl_search.field_weights import check_weights
 from gcl_search.stores.knn import OpenSearchOptions
+from gcl_search.stores.layout_parts import ATTRIBUTE_TYPES, AttributeField, DenseField, LayoutOptions
 
 if TYPE_CHECKING:
     from gcl_search.config import Config
 
+# The parts are re-exported: callers import them from here.
+__all__ = [
+    "ATTRIBUTE_TYPES",
+    "CONCAT",
+    "LAYOUT_VERSION",
+    "PRESET",
+    "AttributeField",
+    "DenseField",
+    "IndexLayout",
+    "LayoutOptions",
+    "layout_from_config",
+]
+
 LAYOUT_VERSION = 1
-ATTRIBUTE_TYPES = ("keyword", "float", "integer", "boolean")
 # Names of the vector targets a `knn` call can search, besides a dense field's own name.
 CONCAT = "_concat"
 PRESET = "_preset"
@@ -32,100 +45,6 @@ _LEGACY_OPTIONS = {"impute_missing": False, "preset_fused": False}
 _DROPPED_OPTIONS = ("fused_weights",)
 # OpenSearchOptions are recorded flat among the options (the format indices already have).
 _OPENSEARCH_KEYS = tuple(f.name for f in fields(OpenSearchOptions))
-
-
-@dataclass(frozen=True)
-class DenseField:
-    """One document field that is embedded.
-
-    Args:
-        name: the field name (a FieldSpec name); also the name of its per-field vector when one is stored.
-        dim: vector dimension.
-        encoder: the encoder's name (its `[encoders.<name>]` key), so search embeds with the same one.
-        modality: "text" or "image".
-    """
-
-    name: str
-    dim: int
-    encoder: str
-    modality: str = "text"
-
-    def __post_init__(self) -> None:
-        if not self.name or self.name.startswith("_"):
-            raise ConfigError(f"dense field name {self.name!r} must be non-empty and not start with '_' "
-                              "(reserved for the store's own fields)")
-        if self.dim < 1:
-            raise ConfigError(f"dense field {self.name!r}: dim = {self.dim} must be >= 1")
-
-
-@dataclass(frozen=True)
-class AttributeField:
-    """A stored attribute that filters can use.
-
-    Args:
-        name: the attribute key in `Document.attributes`.
-        type: "keyword" (exact strings, term filters), "float", "integer" (term and range filters) or
-            "boolean".
-    """
-
-    name: str
-    type: str = "keyword"
-
-    def __post_init__(self) -> None:
-        if self.type not in ATTRIBUTE_TYPES:
-            raise ConfigError(f"attribute {self.name!r}: type {self.type!r} is not known; use one of: "
-                              f"{', '.join(ATTRIBUTE_TYPES)}")
-
-
-@dataclass(frozen=True)
-class LayoutOptions:
-    """How vectors are stored and searched, whatever the store.
-
-    Args:
-        concat: store the concatenated inner-product vector (the settled design; needed by `knn(CONCAT)`).
-        per_field_vectors: also store one vector per dense field (cosine == inner product on unit vectors);
-            only worth it if something searches a single field (measured in benchmarks/bench_layout.py).
-        preset_weights: when set, also store the preset vector of these weights `a_f >= 0`
-            (`derived.preset_vector`); the fields with `a_f > 0` must share one encoder. Requests whose
-            weights are `c * a_f` search it instead of the concatenated vector (`derived.knn_plan`).
-        oversample: with a lexical component, the search client asks each search for
-            `ceil((offset + k) * oversample)` candidates, the set the fusion normalises over (a dense-only
-            request asks for `offset + k`).
-        rescore_depth: ANN candidates whose dense score is computed exactly when the ANN score is not that
-            score (`derived.knn_exact`); the best `offset + k` (or the lexical depth) of them are kept.
-            200: recall@10 >= 0.99 of the fused score at 7 weightings on Icecat (docs/search.md).
-        impute_missing: an absent field's block of the concatenated vector is the unit mean of the
-            document's present fields (`derived.concat_document`); False: zeros (indices written before).
-        preset_fused: the preset vector is `normalize(sum_f a_f d_f)` (a_f renormalised over present
-            fields); False: `sum_f a_f d_f` (indices written before).
-        analyzer: the text fields' analyzer ("standard" or "english", `gcl_search.stores.bm25`); an index-time
-            choice, so queries are analysed the same way. Indexes from before it was recorded: "standard".
-        catch_all: also index the concatenation of the text fields as one field (the "combined" lexical
-            mode). Indexes from before it was recorded: False.
-        opensearch: the HNSW settings only OpenSearch reads (engine, m, ef_construction, ef_search).
-    """
-
-    concat: bool = True
-    per_field_vectors: bool = False
-    preset_weights: Mapping[str, float] | None = None
-    oversample: float = 3.0
-    analyzer: str = "standard"
-    catch_all: bool = False
-    rescore_depth: int = 200
-    impute_missing: bool = True
-    preset_fused: bool = True
-    opensearch: OpenSearchOptions = field(default_factory=OpenSearchOptions)
-
-    def __post_init__(self) -> None:
-        from gcl_search.stores.bm25 import check_analyzer
-
-        check_analyzer(self.analyzer)
-        if not (math.isfinite(self.oversample) and self.oversample >= 1):
-            raise ConfigError(f"oversample = {self.oversample} must be a finite number >= 1")
-        if not 1 <= self.rescore_depth <= 10_000:
-            raise ConfigError(f"rescore_depth = {self.rescore_depth} must be in 1..10000")
-        if self.preset_weights is not None:
-            check_weights(self.preset_weights, what="preset weight", allow_all_zero=False)
 
 
 @dataclass(frozen=True)
@@ -148,8 +67,11 @@ class IndexLayout:
         names = [f.name for f in self.dense_fields]
         if not names:
             raise ConfigError("an index layout needs at least one dense field")
-        for kind, values in (("dense field", names), ("text field", list(self.text_fields)),
-                             ("attribute", [a.name for a in self.attributes])):
+        for kind, values in (
+            ("dense field", names),
+            ("text field", list(self.text_fields)),
+            ("attribute", [a.name for a in self.attributes]),
+        ):
             dupes = sorted({v for v in values if values.count(v) > 1})
             if dupes:
                 raise ConfigError(f"{kind} {dupes[0]!r} is listed twice in the index layout")
@@ -158,10 +80,12 @@ class IndexLayout:
             check_weights(preset, names, "preset weight")
             weighted = [f for f in self.dense_fields if preset.get(f.name, 0) > 0]
             if len({(f.encoder, f.dim) for f in weighted}) > 1:
-                raise ConfigError(f"preset_weights weights fields of several encoders or dimensions "
-                                  f"({sorted({(f.encoder, f.dim) for f in weighted})}); "
-                                  "a preset vector needs one query vector for all its fields: weight only "
-                                  "fields of one encoder")
+                raise ConfigError(
+                    f"preset_weights weights fields of several encoders or dimensions "
+                    f"({sorted({(f.encoder, f.dim) for f in weighted})}); "
+                    "a preset vector needs one query vector for all its fields: weight only "
+                    "fields of one encoder"
+                )
 
     @property
     def preset_dim(self) -> int:
@@ -194,8 +118,10 @@ class IndexLayout:
             if a.name == name:
                 return a
         known = ", ".join(a.name for a in self.attributes) or "none"
-        raise ConfigError(f"{name!r} is not a filterable attribute of this index (declared: {known}); "
-                          "declare it in the index layout and re-create the index")
+        raise ConfigError(
+            f"{name!r} is not a filterable attribute of this index (declared: {known}); "
+            "declare it in the index layout and re-create the index"
+        )
 
     def to_meta(self) -> dict:
         """A JSON-able dict for `_meta.gcl_search` / meta.json (inverse: `from_meta`)."""
@@ -203,11 +129,13 @@ class IndexLayout:
         options.update(options.pop("opensearch"))
         if options["preset_weights"] is not None:
             options["preset_weights"] = dict(options["preset_weights"])
-        return {"layout_version": LAYOUT_VERSION,
-                "dense_fields": [asdict(f) for f in self.dense_fields],
-                "text_fields": list(self.text_fields),
-                "attributes": [asdict(a) for a in self.attributes],
-                "options": options}
+        return {
+            "layout_version": LAYOUT_VERSION,
+            "dense_fields": [asdict(f) for f in self.dense_fields],
+            "text_fields": list(self.text_fields),
+            "attributes": [asdict(a) for a in self.attributes],
+            "options": options,
+        }
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, object], where: str = "index") -> IndexLayout:
@@ -218,20 +146,25 @@ class IndexLayout:
         """
         version = meta.get("layout_version") if isinstance(meta, Mapping) else None
         if version != LAYOUT_VERSION:
-            raise ConfigError(f"{where}: layout version {version!r} is not {LAYOUT_VERSION}; the index was "
-                              "not created by this gcl-search version (re-create it)")
+            raise ConfigError(
+                f"{where}: layout version {version!r} is not {LAYOUT_VERSION}; the index was "
+                "not created by this gcl-search version (re-create it)"
+            )
         try:
             options = {**_LEGACY_OPTIONS, **meta["options"]}
             opensearch = OpenSearchOptions(**{k: options.pop(k) for k in _OPENSEARCH_KEYS if k in options})
             for key in _DROPPED_OPTIONS:
                 options.pop(key, None)
-            return cls(dense_fields=tuple(DenseField(**f) for f in meta["dense_fields"]),
-                       text_fields=tuple(meta["text_fields"]),
-                       attributes=tuple(AttributeField(**a) for a in meta["attributes"]),
-                       options=LayoutOptions(**options, opensearch=opensearch))
+            return cls(
+                dense_fields=tuple(DenseField(**f) for f in meta["dense_fields"]),
+                text_fields=tuple(meta["text_fields"]),
+                attributes=tuple(AttributeField(**a) for a in meta["attributes"]),
+                options=LayoutOptions(**options, opensearch=opensearch),
+            )
         except (KeyError, TypeError) as err:
-            raise ConfigError(f"{where}: malformed gcl_search layout metadata ({err!r}); "
-                              "re-create the index") from err
+            raise ConfigError(
+                f"{where}: malformed gcl_search layout metadata ({err!r}); re-create the index"
+            ) from err
 
     def check_compatible(self, other: IndexLayout, where: str = "index") -> None:
         """Refuse to write or search `where` (laid out as `self`) with a config that gives `other`.
@@ -245,29 +178,41 @@ class IndexLayout:
         """
         mine, theirs = self.dense_fields, other.dense_fields
         if [f.name for f in mine] != [f.name for f in theirs]:
-            raise ConfigError(f"{where} was built with dense fields {list(self.field_names)} but the config "
-                              f"has {list(other.field_names)}; use a matching config or re-index into a new "
-                              "index")
+            raise ConfigError(
+                f"{where} was built with dense fields {list(self.field_names)} but the config "
+                f"has {list(other.field_names)}; use a matching config or re-index into a new "
+                "index"
+            )
         for a, b in zip(mine, theirs):
             if a.dim != b.dim:
-                raise DimensionMismatch(f"{where}: field {a.name!r} has dimension {a.dim} in the index but "
-                                        f"{b.dim} in the config (encoder {b.encoder!r}); re-index into a new "
-                                        "index or use the original encoder")
+                raise DimensionMismatch(
+                    f"{where}: field {a.name!r} has dimension {a.dim} in the index but "
+                    f"{b.dim} in the config (encoder {b.encoder!r}); re-index into a new "
+                    "index or use the original encoder"
+                )
             if a.encoder != b.encoder or a.modality != b.modality:
-                raise ConfigError(f"{where}: field {a.name!r} was encoded with {a.encoder!r} ({a.modality}) "
-                                  f"but the config uses {b.encoder!r} ({b.modality}); re-index or fix the "
-                                  "config")
+                raise ConfigError(
+                    f"{where}: field {a.name!r} was encoded with {a.encoder!r} ({a.modality}) "
+                    f"but the config uses {b.encoder!r} ({b.modality}); re-index or fix the "
+                    "config"
+                )
         same_attrs = set(self.attributes) == set(other.attributes)
         if tuple(self.text_fields) != tuple(other.text_fields) or not same_attrs:
-            raise ConfigError(f"{where}: text fields / attributes {list(self.text_fields)} / "
-                              f"{[a.name for a in self.attributes]} differ from the config's "
-                              f"{list(other.text_fields)} / {[a.name for a in other.attributes]}; re-index "
-                              "into a new index or fix the config")
+            raise ConfigError(
+                f"{where}: text fields / attributes {list(self.text_fields)} / "
+                f"{[a.name for a in self.attributes]} differ from the config's "
+                f"{list(other.text_fields)} / {[a.name for a in other.attributes]}; re-index "
+                "into a new index or fix the config"
+            )
 
 
-def layout_from_config(config: Config, dims: Mapping[str, int], text_fields: Sequence[str] | None = None,
-                       attributes: Sequence[AttributeField] = (), options: LayoutOptions | None = None
-                       ) -> IndexLayout:
+def layout_from_config(
+    config: Config,
+    dims: Mapping[str, int],
+    text_fields: Sequence[str] | None = None,
+    attributes: Sequence[AttributeField] = (),
+    options: LayoutOptions | None = None,
+) -> IndexLayout:
     """Build the IndexLayout for a Config's document fields.
 
     Args:
@@ -284,13 +229,18 @@ def layout_from_config(config: Config, dims: Mapping[str, int], text_fields: Seq
     dense = []
     for spec in config.fields:
         if spec.encoder not in dims:
-            raise ConfigError(f"no dimension known for encoder {spec.encoder!r} (field {spec.name!r}); "
-                              "load the encoder first")
+            raise ConfigError(
+                f"no dimension known for encoder {spec.encoder!r} (field {spec.name!r}); "
+                "load the encoder first"
+            )
         dense.append(DenseField(spec.name, int(dims[spec.encoder]), spec.encoder, spec.modality))
     if text_fields is None:
         text_fields = config.text_field_names()
     if options is None:
         preset = {spec.name: spec.weight for spec in config.fields if spec.weight > 0}
-        options = LayoutOptions(preset_weights=preset if config.index.preset_vector else None,
-                                analyzer=config.index.analyzer, catch_all=config.index.catch_all)
+        options = LayoutOptions(
+            preset_weights=preset if config.index.preset_vector else None,
+            analyzer=config.index.analyzer,
+            catch_all=config.index.catch_all,
+        )
     return IndexLayout(tuple(dense), tuple(text_fields), tuple(attributes), options)

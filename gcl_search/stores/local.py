@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 from gcl_search.errors import ConfigError, IndexNotFound, StoreUnavailable
-from gcl_search.ranking import ranked
 from gcl_search.records import Document, IngestReport
 from gcl_search.stores.base import (
     CONCAT,
@@ -37,12 +36,11 @@ from gcl_search.stores.base import (
     Filter,
     IndexLayout,
     LexicalQuery,
-    attribute_matches,
     candidates_from_parts,
     check_filters,
 )
 from gcl_search.stores.bm25 import LexicalIndex, lexical_fields
-from gcl_search.stores.local_state import LocalState, prepare_rows
+from gcl_search.stores.local_state import LocalState, prepare_rows, top_k
 
 MAX_SEGMENTS = 32
 
@@ -79,8 +77,10 @@ class LocalStore:
             _write_json(self.path / "manifest.json", {"segments": []})
             _write_json(self.path / "meta.json", {"gcl_search": layout.to_meta()})
         except OSError as err:
-            raise StoreUnavailable(f"cannot create the local store {self.path} ({err.strerror}); check the "
-                                   "path and its permissions") from err
+            raise StoreUnavailable(
+                f"cannot create the local store {self.path} ({err.strerror}); check the "
+                "path and its permissions"
+            ) from err
         self._layout, self._state, self._bm25 = layout, None, None
 
     def drop(self) -> None:
@@ -92,8 +92,9 @@ class LocalStore:
         if self._layout is None:
             meta_path = self.path / "meta.json"
             if not meta_path.is_file():
-                raise IndexNotFound(f"no local store at {self.path} (no meta.json); create it with "
-                                    "`gcl-search ingest` first")
+                raise IndexNotFound(
+                    f"no local store at {self.path} (no meta.json); create it with `gcl-search ingest` first"
+                )
             meta = _read_json(meta_path)
             self._layout = IndexLayout.from_meta(meta.get("gcl_search", {}), where=str(meta_path))
         return self._layout
@@ -138,19 +139,22 @@ class LocalStore:
             for suffix in (".npz", ".jsonl"):
                 (self.path / f"{name}{suffix}").unlink(missing_ok=True)
 
-    def knn(self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT
-            ) -> list[tuple[str, float]]:
+    def knn(
+        self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT
+    ) -> list[tuple[str, float]]:
         """Exact inner-product top-k."""
         state, layout = self._loaded(), self.layout()
         check_filters(layout, filters)
         matrix = state.matrix(layout, target)
         vector = np.asarray(vector, dtype=np.float32)
         if vector.shape != (matrix.shape[1],):
-            raise ConfigError(f"query vector for {target!r} has shape {vector.shape}, expected "
-                              f"({matrix.shape[1]},); build it with derived.query_vector")
+            raise ConfigError(
+                f"query vector for {target!r} has shape {vector.shape}, expected "
+                f"({matrix.shape[1]},); build it with derived.query_vector"
+            )
         scores = matrix @ vector
-        mask = self._filter_mask(state, filters) & state.has_target(layout, target)
-        return _top_k(state.ids, scores, mask, k)
+        mask = state.filter_mask(filters) & state.has_target(layout, target)
+        return top_k(state.ids, scores, mask, k)
 
     def vectors(self, doc_ids: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
         state, layout = self._loaded(), self.layout()
@@ -160,14 +164,24 @@ class LocalStore:
             row = state.row_of.get(doc_id)
             if row is None:
                 continue
-            out[doc_id] = {name: state.concat[row, offsets[name]].copy()
-                           for j, name in enumerate(layout.field_names) if state.present[row, j]}
+            out[doc_id] = {
+                name: state.concat[row, offsets[name]].copy()
+                for j, name in enumerate(layout.field_names)
+                if state.present[row, j]
+            }
         return out
 
-    def candidates(self, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float], depth: int,
-                   filters: Sequence[Filter] = (), lexical: LexicalQuery | None = None,
-                   attributes: bool = True, dense_score: str = "sum", pool: int | None = None
-                   ) -> tuple[list[Candidate], list[Candidate]]:
+    def candidates(
+        self,
+        query_vectors: Mapping[str, np.ndarray],
+        weights: Mapping[str, float],
+        depth: int,
+        filters: Sequence[Filter] = (),
+        lexical: LexicalQuery | None = None,
+        attributes: bool = True,
+        dense_score: str = "sum",
+        pool: int | None = None,
+    ) -> tuple[list[Candidate], list[Candidate]]:
         """Exact: the dense candidates are the top `depth` by `dense_score` over every document (brute
         force, no pool needed)."""
         dense_ids: list[str] = []
@@ -175,24 +189,33 @@ class LocalStore:
             state, layout = self._loaded(), self.layout()
             check_filters(layout, filters)
             scores = state.dense_scores(layout, query_vectors, weights, dense_score)
-            dense_ids = [d for d, _ in _top_k(state.ids, scores, self._filter_mask(state, filters), depth)]
-        return candidates_from_parts(self, query_vectors, weights, depth, filters, lexical,
-                                     attributes, dense_score, pool, dense_ids)
+            dense_ids = [d for d, _ in top_k(state.ids, scores, state.filter_mask(filters), depth)]
+        return candidates_from_parts(
+            self, query_vectors, weights, depth, filters, lexical, attributes, dense_score, pool, dense_ids
+        )
 
-    def lexical(self, text: str, fields: Sequence[str] | None, k: int, filters: Sequence[Filter] = (), *,
-                mode: str = "most_fields", boosts: Mapping[str, float] | None = None
-                ) -> list[tuple[str, float]]:
+    def lexical(
+        self,
+        text: str,
+        fields: Sequence[str] | None,
+        k: int,
+        filters: Sequence[Filter] = (),
+        *,
+        mode: str = "most_fields",
+        boosts: Mapping[str, float] | None = None,
+    ) -> list[tuple[str, float]]:
         state, layout = self._loaded(), self.layout()
         check_filters(layout, filters)
-        fields = lexical_fields(layout, fields, mode, boosts, str(self.path),
-                                "`LocalStore.set_text_analysis`")
+        fields = lexical_fields(
+            layout, fields, mode, boosts, str(self.path), "`LocalStore.set_text_analysis`"
+        )
         if not layout.text_fields:
             return []
         if self._bm25 is None:
             texts = {name: [t.get(name) for t in state.texts] for name in layout.text_fields}
             self._bm25 = LexicalIndex(texts, layout.options.analyzer, layout.options.catch_all)
         scores, matched = self._bm25.scores(text, mode, fields, boosts or {})
-        return _top_k(state.ids, scores, matched & self._filter_mask(state, filters), k)
+        return top_k(state.ids, scores, matched & state.filter_mask(filters), k)
 
     def set_text_analysis(self, analyzer: str, catch_all: bool) -> None:
         """Change the analyzer and catch-all field of this store's BM25 side (no re-encoding).
@@ -216,13 +239,6 @@ class LocalStore:
 
     # -- internals -------------------------------------------------------------------------------------------
 
-    def _filter_mask(self, state: LocalState, filters: Sequence[Filter]) -> np.ndarray:
-        mask = np.ones(len(state.ids), dtype=bool)
-        for flt in filters:
-            mask &= np.fromiter((attribute_matches(a.get(flt.field), flt) for a in state.attrs), dtype=bool,
-                                count=len(state.ids))
-        return mask
-
     def _segments(self) -> list[str]:
         return list(_read_json(self.path / "manifest.json")["segments"])
 
@@ -245,17 +261,6 @@ class LocalStore:
         return name
 
 
-def _top_k(ids: list[str], scores: np.ndarray, mask: np.ndarray, k: int) -> list[tuple[str, float]]:
-    idx = np.flatnonzero(mask)
-    if k <= 0 or not len(idx):
-        return []
-    if len(idx) > k:
-        # Keep everything tied with the k-th score so the doc_id tie-break is exact at the boundary.
-        kth = np.partition(scores[idx], len(idx) - k)[len(idx) - k]
-        idx = idx[scores[idx] >= kth]
-    return ranked({ids[i]: float(scores[i]) for i in idx}, k)
-
-
 def _write_json(path: Path, data: object) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
@@ -270,9 +275,10 @@ def _read_json(path: Path) -> dict:
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
     except FileNotFoundError as err:
-        raise IndexNotFound(f"no local store at {path.parent} ({path.name} missing); create it "
-                            "first") from err
+        raise IndexNotFound(
+            f"no local store at {path.parent} ({path.name} missing); create it first"
+        ) from err
     except (OSError, json.JSONDecodeError) as err:
-        raise StoreUnavailable(f"cannot read {path} ({err}); the local store is damaged, "
-                               "re-create it") from err
-
+        raise StoreUnavailable(
+            f"cannot read {path} ({err}); the local store is damaged, re-create it"
+        ) from err

@@ -1,10 +1,11 @@
-"""The local store's in-memory state and segment files (see `gcl_search.stores.local` for the layout)."""
+"""The local store's in-memory state (and the filter masks and top-k on it) and segment files (see
+`gcl_search.stores.local` for the layout)."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,8 +13,10 @@ import numpy as np
 
 from gcl_search.errors import ConfigError, DimensionMismatch, StoreUnavailable
 from gcl_search.fields.vectors import multi_field_scores
+from gcl_search.ranking import ranked
 from gcl_search.records import Document, FailedDoc
 from gcl_search.stores.derived import concat_document, preset_vector
+from gcl_search.stores.filters import Filter, attribute_matches
 from gcl_search.stores.layout import CONCAT, PRESET, IndexLayout
 
 _TYPE_CHECKS = {
@@ -59,15 +62,18 @@ def _to_row(layout: IndexLayout, doc: Document) -> Row:
         value = doc.attributes.get(attr.name)
         values = value if isinstance(value, (list, tuple)) else [value]
         if any(v is not None and not _TYPE_CHECKS[attr.type](v) for v in values):
-            raise ConfigError(f"document {doc.doc_id!r}: attribute {attr.name!r} = {value!r} is not a "
-                              f"{attr.type}; fix the catalogue value or the attribute type")
+            raise ConfigError(
+                f"document {doc.doc_id!r}: attribute {attr.name!r} = {value!r} is not a "
+                f"{attr.type}; fix the catalogue value or the attribute type"
+            )
     texts = {name: text for name, text in doc.texts.items() if isinstance(text, str) and text}
     try:
         json.dumps([texts, dict(doc.attributes)])
     except (TypeError, ValueError) as err:
         raise ConfigError(f"document {doc.doc_id!r}: texts/attributes are not JSON values ({err})") from err
-    return Row(doc.doc_id, concat, tuple(name in present for name in layout.field_names), texts,
-               dict(doc.attributes))
+    return Row(
+        doc.doc_id, concat, tuple(name in present for name in layout.field_names), texts, dict(doc.attributes)
+    )
 
 
 @dataclass
@@ -75,8 +81,8 @@ class LocalState:
     """All documents, latest version per id, as arrays for search."""
 
     ids: list[str]
-    concat: np.ndarray          # (n, concat_dim) float32
-    present: np.ndarray         # (n, F) bool
+    concat: np.ndarray  # (n, concat_dim) float32
+    present: np.ndarray  # (n, F) bool
     texts: list[dict[str, str]]
     attrs: list[dict[str, object]]
     row_of: dict[str, int] = field(default_factory=dict)
@@ -142,8 +148,10 @@ class LocalState:
             elif target in layout.field_names:
                 self._matrices[target] = np.ascontiguousarray(self.concat[:, layout.offsets[target]])
             else:
-                raise ConfigError(f"unknown knn target {target!r}; use {CONCAT!r}, {PRESET!r} or "
-                                  f"a dense field ({', '.join(layout.field_names)})")
+                raise ConfigError(
+                    f"unknown knn target {target!r}; use {CONCAT!r}, {PRESET!r} or "
+                    f"a dense field ({', '.join(layout.field_names)})"
+                )
         return self._matrices[target]
 
     def gram(self, layout: IndexLayout) -> np.ndarray:
@@ -154,14 +162,22 @@ class LocalState:
             for i, f in enumerate(fields):
                 for j in range(i, len(fields)):
                     if fields[j].dim == f.dim:
-                        dots = np.einsum("nd,nd->n", self.concat[:, offsets[f.name]],
-                                         self.concat[:, offsets[fields[j].name]])
+                        dots = np.einsum(
+                            "nd,nd->n",
+                            self.concat[:, offsets[f.name]],
+                            self.concat[:, offsets[fields[j].name]],
+                        )
                         out[:, i, j] = out[:, j, i] = dots * self.present[:, i] * self.present[:, j]
             self._gram = out
         return self._gram
 
-    def dense_scores(self, layout: IndexLayout, query_vectors: Mapping[str, np.ndarray],
-                     weights: Mapping[str, float], method: str) -> np.ndarray:
+    def dense_scores(
+        self,
+        layout: IndexLayout,
+        query_vectors: Mapping[str, np.ndarray],
+        weights: Mapping[str, float],
+        method: str,
+    ) -> np.ndarray:
         """(n,) exact dense score of every document (`multi_field_scores`; float32 similarities)."""
         sims = np.zeros(self.present.shape, dtype=np.float32)
         w = np.array([float(weights.get(name, 0.0)) for name in layout.field_names])
@@ -178,16 +194,42 @@ class LocalState:
             return np.ones(len(self.ids), dtype=bool)
         return self.present[:, layout.field_names.index(target)]
 
+    def filter_mask(self, filters: Sequence[Filter]) -> np.ndarray:
+        """bool (n,): which rows match every filter (`attribute_matches`, OpenSearch's semantics)."""
+        mask = np.ones(len(self.ids), dtype=bool)
+        for flt in filters:
+            mask &= np.fromiter(
+                (attribute_matches(a.get(flt.field), flt) for a in self.attrs),
+                dtype=bool,
+                count=len(self.ids),
+            )
+        return mask
+
     def _derived(self, layout: IndexLayout, per_document, dim: int) -> np.ndarray:
         """(n, dim) matrix of `per_document(field vectors)` (a zero row where it gives None)."""
         out = np.zeros((len(self.ids), dim), dtype=np.float32)
         for i in range(len(self.ids)):
-            vecs = {name: self.concat[i, layout.offsets[name]]
-                    for j, name in enumerate(layout.field_names) if self.present[i, j]}
+            vecs = {
+                name: self.concat[i, layout.offsets[name]]
+                for j, name in enumerate(layout.field_names)
+                if self.present[i, j]
+            }
             vec = per_document(layout, vecs)
             if vec is not None:
                 out[i] = vec
         return out
+
+
+def top_k(ids: list[str], scores: np.ndarray, mask: np.ndarray, k: int) -> list[tuple[str, float]]:
+    """The k best (doc_id, score) of the rows in `mask`, score descending, ties by doc_id."""
+    idx = np.flatnonzero(mask)
+    if k <= 0 or not len(idx):
+        return []
+    if len(idx) > k:
+        # Keep everything tied with the k-th score so the doc_id tie-break is exact at the boundary.
+        kth = np.partition(scores[idx], len(idx) - k)[len(idx) - k]
+        idx = idx[scores[idx] >= kth]
+    return ranked({ids[i]: float(scores[i]) for i in idx}, k)
 
 
 def _read_segment(path: Path, name: str) -> tuple[list[str], np.ndarray, np.ndarray, list[dict]]:
@@ -197,9 +239,13 @@ def _read_segment(path: Path, name: str) -> tuple[list[str], np.ndarray, np.ndar
         with open(path / f"{name}.jsonl", encoding="utf-8") as handle:
             docs = [json.loads(line) for line in handle]
     except (OSError, ValueError, KeyError) as err:
-        raise StoreUnavailable(f"cannot read segment {name} of the local store {path} ({err}); the store is "
-                               "damaged, re-create it") from err
+        raise StoreUnavailable(
+            f"cannot read segment {name} of the local store {path} ({err}); the store is "
+            "damaged, re-create it"
+        ) from err
     if len(docs) != len(ids):
-        raise StoreUnavailable(f"segment {name} of {path} is inconsistent ({len(ids)} vectors, {len(docs)} "
-                               "records); re-create the store")
+        raise StoreUnavailable(
+            f"segment {name} of {path} is inconsistent ({len(ids)} vectors, {len(docs)} "
+            "records); re-create the store"
+        )
     return ids, concat, present, docs

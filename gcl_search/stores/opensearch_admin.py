@@ -13,8 +13,9 @@ def create_versioned_index(client_or_store: Any, alias: str, layout: IndexLayout
     """Create `<alias>-v<n+1>` (n = the highest existing version) for `layout` and return its store, on the
     given store's connection (its retry settings, redacted URL and secrets)."""
     base = _as_store(client_or_store, alias)
-    existing = base._call(base.client.indices.get, index=f"{alias}-v*", ignore_unavailable=True,
-                          allow_no_indices=True)
+    existing = base._call(
+        base.client.indices.get, index=f"{alias}-v*", ignore_unavailable=True, allow_no_indices=True
+    )
     versions = [int(name.rsplit("-v", 1)[1]) for name in existing if name.rsplit("-v", 1)[1].isdigit()]
     store = base.with_index(f"{alias}-v{max(versions, default=0) + 1}")
     store.create(layout)

@@ -27,14 +27,23 @@ def build_filter(filters: Sequence[Filter]) -> list[dict[str, Any]]:
         if isinstance(flt, Term):
             out.append({"terms": {f"attr.{flt.field}": list(flt.accepted)}})
         else:
-            bounds = {op: v for op, v in (("gte", flt.gte), ("gt", flt.gt), ("lte", flt.lte), ("lt", flt.lt))
-                      if v is not None}
+            bounds = {
+                op: v
+                for op, v in (("gte", flt.gte), ("gt", flt.gt), ("lte", flt.lte), ("lt", flt.lt))
+                if v is not None
+            }
             out.append({"range": {f"attr.{flt.field}": bounds}})
     return out
 
 
-def build_knn_query(layout: IndexLayout, vector: np.ndarray, k: int, filters: Sequence[Filter] = (),
-                    target: str = CONCAT, ef_search: int | None = None) -> dict[str, Any]:
+def build_knn_query(
+    layout: IndexLayout,
+    vector: np.ndarray,
+    k: int,
+    filters: Sequence[Filter] = (),
+    target: str = CONCAT,
+    ef_search: int | None = None,
+) -> dict[str, Any]:
     """`_search` body: ONE approximate `knn` clause, filters inside it (efficient filtering, k hits kept).
 
     The `_score` is `knn.similarity_from_score`-invertible to the raw inner product (single clause, boost 1).
@@ -43,16 +52,24 @@ def build_knn_query(layout: IndexLayout, vector: np.ndarray, k: int, filters: Se
     opts = layout.options.opensearch
     default_ef = opts.preset_ef_search if target == PRESET else opts.ef_search
     ef = max(ef_search or default_ef, k)
-    clause: dict[str, Any] = {"vector": np.asarray(vector, dtype=np.float32).tolist(), "k": k,
-                              "method_parameters": {"ef_search": ef}}
+    clause: dict[str, Any] = {
+        "vector": np.asarray(vector, dtype=np.float32).tolist(),
+        "k": k,
+        "method_parameters": {"ef_search": ef},
+    }
     if filters:
         clause["filter"] = {"bool": {"filter": build_filter(filters)}}
     return {"size": k, "_source": False, "query": {"knn": {vector_field(layout, target): clause}}}
 
 
-def build_lexical_query(text: str, fields: Sequence[str], k: int, filters: Sequence[Filter] = (),
-                        mode: str = "most_fields", boosts: Mapping[str, float] | None = None
-                        ) -> dict[str, Any]:
+def build_lexical_query(
+    text: str,
+    fields: Sequence[str],
+    k: int,
+    filters: Sequence[Filter] = (),
+    mode: str = "most_fields",
+    boosts: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
     """`_search` body: a bool of `match` clauses whose scores add up (`gcl_search.stores.bm25`): most_fields,
     one per field with boost b_f (default 1); combined, the catch-all field plus one per boosted field."""
     boosts = boosts or {}
@@ -60,8 +77,10 @@ def build_lexical_query(text: str, fields: Sequence[str], k: int, filters: Seque
         clauses = [(CATCH_ALL_FIELD, 1.0), *((f"text.{name}", b) for name, b in boosts.items())]
     else:
         clauses = [(f"text.{name}", boosts.get(name, 1.0)) for name in fields]
-    should = [{"match": {field: {"query": text, "boost": boost} if boost != 1.0 else text}}
-              for field, boost in clauses]
+    should = [
+        {"match": {field: {"query": text, "boost": boost} if boost != 1.0 else text}}
+        for field, boost in clauses
+    ]
     query: dict[str, Any] = {"bool": {"should": should, "minimum_should_match": 1}}
     if filters:
         query["bool"]["filter"] = build_filter(filters)
@@ -70,15 +89,26 @@ def build_lexical_query(text: str, fields: Sequence[str], k: int, filters: Seque
 
 def build_vectors_query(layout: IndexLayout, doc_ids: Sequence[str]) -> dict[str, Any]:
     """`_search` body returning the field vectors of `doc_ids` (VECTORS_SCRIPT), for `VectorStore.vectors`."""
-    return {"size": len(doc_ids), "_source": False, "query": {"ids": {"values": list(doc_ids)}},
-            "script_fields": vectors_script(layout)}
+    return {
+        "size": len(doc_ids),
+        "_source": False,
+        "query": {"ids": {"values": list(doc_ids)}},
+        "script_fields": vectors_script(layout),
+    }
 
 
-def build_candidate_searches(layout: IndexLayout, query_vectors: Mapping[str, np.ndarray],
-                             weights: Mapping[str, float], depth: int, filters: Sequence[Filter] = (),
-                             ef_search: int | None = None, lexical: LexicalQuery | None = None,
-                             attributes: bool = True, dense_score: str = "sum", pool: int | None = None
-                             ) -> list[dict[str, Any]]:
+def build_candidate_searches(
+    layout: IndexLayout,
+    query_vectors: Mapping[str, np.ndarray],
+    weights: Mapping[str, float],
+    depth: int,
+    filters: Sequence[Filter] = (),
+    ef_search: int | None = None,
+    lexical: LexicalQuery | None = None,
+    attributes: bool = True,
+    dense_score: str = "sum",
+    pool: int | None = None,
+) -> list[dict[str, Any]]:
     """The `_search` bodies of one `VectorStore.candidates` call (sent together as one `_msearch`): the knn
     that `derived.knn_plan` picks (the concatenated vector, or the preset vector) when a weight is > 0, for
     `depth` hits; when its score is not the dense score (`derived.knn_exact`), for a pool of
@@ -87,8 +117,10 @@ def build_candidate_searches(layout: IndexLayout, query_vectors: Mapping[str, np
     field similarities and, for the fused score, the weighted fields' dot products (`field_sims_script`), and
     attributes."""
     dots = dot_fields(layout, weights, dense_score)
-    extras: dict[str, Any] = {"_source": {"includes": ["attr"]} if attributes else False,
-                              "script_fields": field_sims_script(layout, query_vectors, dots)}
+    extras: dict[str, Any] = {
+        "_source": {"includes": ["attr"]} if attributes else False,
+        "script_fields": field_sims_script(layout, query_vectors, dots),
+    }
     bodies = []
     if any(w > 0 for w in weights.values()):
         target, q = knn_plan(layout, query_vectors, weights, dense_score)
@@ -97,11 +129,20 @@ def build_candidate_searches(layout: IndexLayout, query_vectors: Mapping[str, np
         else:  # a pool, ranked by the dense score on the node; only the best `depth` are fetched
             window = max(depth, pool or layout.options.rescore_depth)
             knn = build_knn_query(layout, q, window, filters, target, ef_search)
-            bodies.append({**knn, "size": depth, **extras,
-                           "rescore": dense_rescore(layout, query_vectors, weights, dense_score,
-                                                    window)})
+            bodies.append(
+                {
+                    **knn,
+                    "size": depth,
+                    **extras,
+                    "rescore": dense_rescore(layout, query_vectors, weights, dense_score, window),
+                }
+            )
     if lexical is not None:
         fields = list(layout.text_fields if lexical.fields is None else lexical.fields)
-        bodies.append({**build_lexical_query(lexical.text, fields, lexical.k, filters, lexical.mode,
-                                             lexical.boosts), **extras})
+        bodies.append(
+            {
+                **build_lexical_query(lexical.text, fields, lexical.k, filters, lexical.mode, lexical.boosts),
+                **extras,
+            }
+        )
     return bodies

@@ -40,9 +40,18 @@ class OpenSearchConnection:
         connect_kwargs: passed to `connect` when a URL is given (username, password, api_key, ca_certs, ...).
     """
 
-    def __init__(self, client_or_url: Any, index: str, *, max_attempts: int = 5, initial_backoff: float = 0.5,
-                 max_backoff: float = 30.0, chunk_size: int = 500, max_chunk_bytes: int = 20 * 1024 * 1024,
-                 **connect_kwargs: Any):
+    def __init__(
+        self,
+        client_or_url: Any,
+        index: str,
+        *,
+        max_attempts: int = 5,
+        initial_backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        chunk_size: int = 500,
+        max_chunk_bytes: int = 20 * 1024 * 1024,
+        **connect_kwargs: Any,
+    ):
         if client_or_url is None or isinstance(client_or_url, str):
             self.client, self.url, self._secrets = connect(client_or_url, **connect_kwargs)
             check_connection(self.client, self.url, self._secrets)
@@ -54,10 +63,14 @@ class OpenSearchConnection:
         self.read_attempts = 3
 
     def _bulk(self, actions: list[dict], report: IngestReport) -> None:
-        retrying = Retrying(stop=stop_after_attempt(self.max_attempts), reraise=True,
-                            wait=wait_exponential_jitter(multiplier=self.initial_backoff,
-                                                         max=self.max_backoff, jitter=self.initial_backoff),
-                            retry=retry_if_exception_type(_RetryBatch))
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            reraise=True,
+            wait=wait_exponential_jitter(
+                multiplier=self.initial_backoff, max=self.max_backoff, jitter=self.initial_backoff
+            ),
+            retry=retry_if_exception_type(_RetryBatch),
+        )
         pending = actions
         try:
             for attempt in retrying:
@@ -68,20 +81,34 @@ class OpenSearchConnection:
                         raise _RetryBatch(failures)
         except _RetryBatch as gave_up:
             if all(not isinstance(status, int) for _, status, _ in gave_up.failures) and report.indexed == 0:
-                raise StoreUnavailable(f"cannot write to {self.index!r} at {self.url} after "
-                                       f"{self.max_attempts} attempts ({gave_up.failures[0][2]}); "
-                                       "check the cluster") from gave_up
+                raise StoreUnavailable(
+                    f"cannot write to {self.index!r} at {self.url} after "
+                    f"{self.max_attempts} attempts ({gave_up.failures[0][2]}); "
+                    "check the cluster"
+                ) from gave_up
             for action, status, reason in gave_up.failures:
-                report.failed.append(FailedDoc(action["_id"], None, "write",
-                                               f"{reason} (gave up after {self.max_attempts} attempts)",
-                                               status if isinstance(status, int) else None))
+                report.failed.append(
+                    FailedDoc(
+                        action["_id"],
+                        None,
+                        "write",
+                        f"{reason} (gave up after {self.max_attempts} attempts)",
+                        status if isinstance(status, int) else None,
+                    )
+                )
 
     def _send(self, actions: list[dict], report: IngestReport) -> list[tuple[dict, object, str]]:
         by_id = {action["_id"]: action for action in actions}
         retry = []
-        for ok, item in helpers.streaming_bulk(self.client, actions, chunk_size=self.chunk_size,
-                                               max_chunk_bytes=self.max_chunk_bytes, raise_on_error=False,
-                                               raise_on_exception=False, max_retries=0):
+        for ok, item in helpers.streaming_bulk(
+            self.client,
+            actions,
+            chunk_size=self.chunk_size,
+            max_chunk_bytes=self.max_chunk_bytes,
+            raise_on_error=False,
+            raise_on_exception=False,
+            max_retries=0,
+        ):
             info = next(iter(item.values()))
             if ok:
                 report.indexed += 1
@@ -106,16 +133,20 @@ class OpenSearchConnection:
             raise GclSearchError(f"OpenSearch refused the search on {self.index!r} (HTTP {status}: {reason})")
 
     def _not_found(self) -> IndexNotFound:
-        return IndexNotFound(f"index {self.index!r} not found at {self.url}; create it with "
-                             "`gcl-search ingest`")
+        return IndexNotFound(
+            f"index {self.index!r} not found at {self.url}; create it with `gcl-search ingest`"
+        )
 
     def _read(self, method: Any, **kwargs: Any) -> Any:
         """A search or _msearch, retried (bounded: `read_attempts`, short backoff) when the cluster cannot
         answer it completely: no node reachable, a 429/5xx item, or failed shards (a node lost mid-request
         answers HTTP 200 with fewer hits; that is retried, never returned as a complete result)."""
-        retrying = Retrying(stop=stop_after_attempt(self.read_attempts), reraise=True,
-                            wait=wait_exponential_jitter(multiplier=0.2, max=2.0, jitter=0.2),
-                            retry=retry_if_exception_type(StoreUnavailable))
+        retrying = Retrying(
+            stop=stop_after_attempt(self.read_attempts),
+            reraise=True,
+            wait=wait_exponential_jitter(multiplier=0.2, max=2.0, jitter=0.2),
+            retry=retry_if_exception_type(StoreUnavailable),
+        )
         for attempt in retrying:
             with attempt:
                 response = self._call(method, **kwargs)
@@ -123,9 +154,11 @@ class OpenSearchConnection:
                     if "error" in item and item.get("status") in RETRY_STATUSES:
                         self._raise_for_error(item)  # raises StoreUnavailable, naming the cause
                     if item.get("_shards", {}).get("failed", 0):
-                        raise StoreUnavailable(f"OpenSearch at {self.url} answered from fewer than all "
-                                               f"shards of {self.index!r} ({item['_shards']['failed']} "
-                                               "failed); retry later")
+                        raise StoreUnavailable(
+                            f"OpenSearch at {self.url} answered from fewer than all "
+                            f"shards of {self.index!r} ({item['_shards']['failed']} "
+                            "failed); retry later"
+                        )
         return response
 
     def _call(self, method: Any, **kwargs: Any) -> Any:
@@ -135,11 +168,13 @@ class OpenSearchConnection:
             raise self._not_found() from err
         except exc.ConnectionError as err:
             reason = scrub(str(err)[:200], self._secrets)
-            raise StoreUnavailable(f"cannot reach OpenSearch at {self.url} ({reason}); "
-                                   "check that the cluster is up") from err
+            raise StoreUnavailable(
+                f"cannot reach OpenSearch at {self.url} ({reason}); check that the cluster is up"
+            ) from err
         except (exc.AuthenticationException, exc.AuthorizationException) as err:
-            raise StoreUnavailable(f"OpenSearch at {self.url} refused the credentials (HTTP "
-                                   f"{err.status_code})") from err
+            raise StoreUnavailable(
+                f"OpenSearch at {self.url} refused the credentials (HTTP {err.status_code})"
+            ) from err
 
 
 def _reason(error: object) -> str:

@@ -38,21 +38,33 @@ CATCH_ALL_FIELD = "gcl_all"
 # The `english` analyzer of gcl_search.stores.bm25 (not OpenSearch's built-in `english`, which stems with
 # Porter): standard tokenizer, possessive, lowercase, `_english_` stop words, minimal_english.
 ENGLISH_ANALYSIS = {
-    "filter": {"gcl_english_possessive": {"type": "stemmer", "language": "possessive_english"},
-               "gcl_english_stop": {"type": "stop", "stopwords": "_english_"},
-               "gcl_english_stemmer": {"type": "stemmer", "language": "minimal_english"}},
-    "analyzer": {"gcl_english": {"type": "custom", "tokenizer": "standard",
-                                 "filter": ["gcl_english_possessive", "lowercase", "gcl_english_stop",
-                                            "gcl_english_stemmer"]}}}
+    "filter": {
+        "gcl_english_possessive": {"type": "stemmer", "language": "possessive_english"},
+        "gcl_english_stop": {"type": "stop", "stopwords": "_english_"},
+        "gcl_english_stemmer": {"type": "stemmer", "language": "minimal_english"},
+    },
+    "analyzer": {
+        "gcl_english": {
+            "type": "custom",
+            "tokenizer": "standard",
+            "filter": ["gcl_english_possessive", "lowercase", "gcl_english_stop", "gcl_english_stemmer"],
+        }
+    },
+}
 ANALYZER_NAMES = {"standard": "standard", "english": "gcl_english"}
 _ATTR_TYPES = {"keyword": "keyword", "float": "float", "integer": "long", "boolean": "boolean"}
 
 
 def _vector_mapping(layout: IndexLayout, dim: int) -> dict[str, Any]:
     opts = layout.options.opensearch
-    return knn_vector_mapping(dim, "innerproduct", engine=opts.engine, m=opts.m,
-                              ef_construction=opts.ef_construction,
-                              allow_native_engine=opts.engine != LUCENE)
+    return knn_vector_mapping(
+        dim,
+        "innerproduct",
+        engine=opts.engine,
+        m=opts.m,
+        ef_construction=opts.ef_construction,
+        allow_native_engine=opts.engine != LUCENE,
+    )
 
 
 def build_mappings(layout: IndexLayout) -> dict[str, Any]:
@@ -69,10 +81,16 @@ def build_mappings(layout: IndexLayout) -> dict[str, Any]:
         props[CATCH_ALL_FIELD] = dict(text)
         text["copy_to"] = CATCH_ALL_FIELD
     props["text"] = {"dynamic": False, "properties": {name: dict(text) for name in layout.text_fields}}
-    props["attr"] = {"dynamic": False,
-                     "properties": {a.name: {"type": _ATTR_TYPES[a.type]} for a in layout.attributes}}
-    return {"dynamic": "strict", "_meta": {"gcl_search": layout.to_meta()},
-            "_source": {"excludes": [CONCAT_FIELD, PRESET_FIELD, "vec.*"]}, "properties": props}
+    props["attr"] = {
+        "dynamic": False,
+        "properties": {a.name: {"type": _ATTR_TYPES[a.type]} for a in layout.attributes},
+    }
+    return {
+        "dynamic": "strict",
+        "_meta": {"gcl_search": layout.to_meta()},
+        "_source": {"excludes": [CONCAT_FIELD, PRESET_FIELD, "vec.*"]},
+        "properties": props,
+    }
 
 
 def build_index_body(layout: IndexLayout, shards: int = 1, replicas: int = 0) -> dict[str, Any]:
@@ -90,14 +108,22 @@ def build_index_body(layout: IndexLayout, shards: int = 1, replicas: int = 0) ->
     return body
 
 
-def build_index_template(layout: IndexLayout, index_patterns: Sequence[str], shards: int = 1,
-                         replicas: int = 0, priority: int = 100) -> dict[str, Any]:
+def build_index_template(
+    layout: IndexLayout,
+    index_patterns: Sequence[str],
+    shards: int = 1,
+    replicas: int = 0,
+    priority: int = 100,
+) -> dict[str, Any]:
     """`PUT /_index_template/<name>` body: every index matching the patterns gets the layout's body.
 
     Used for versioned indices behind an alias (`products-v*`); a rendered example is in mappings/.
     """
-    return {"index_patterns": list(index_patterns), "priority": priority,
-            "template": build_index_body(layout, shards, replicas)}
+    return {
+        "index_patterns": list(index_patterns),
+        "priority": priority,
+        "template": build_index_body(layout, shards, replicas),
+    }
 
 
 def to_bulk_action(doc: Document, index: str, layout: IndexLayout) -> dict[str, Any]:
@@ -135,9 +161,11 @@ def vector_field(layout: IndexLayout, target: str) -> str:
         return PRESET_FIELD
     if target in layout.field_names and layout.options.per_field_vectors:
         return f"vec.{target}"
-    raise ConfigError(f"knn target {target!r} is not stored in this index (concat={layout.options.concat}, "
-                      f"per_field_vectors={layout.options.per_field_vectors}, preset="
-                      f"{layout.options.preset_weights is not None}); re-create the index with that option")
+    raise ConfigError(
+        f"knn target {target!r} is not stored in this index (concat={layout.options.concat}, "
+        f"per_field_vectors={layout.options.per_field_vectors}, preset="
+        f"{layout.options.preset_weights is not None}); re-create the index with that option"
+    )
 
 
 def vector_source(layout: IndexLayout, name: str) -> tuple[str, int]:

@@ -60,7 +60,8 @@ _QUERY_DOT = """
 # (qi >= 0), "d" (the fused score's norm) for the pairs of fields flagged in params.dot, f before g in layout
 # order; each stored vector is read once per hit. The dot products are computed here rather than stored at
 # ingest: no mapping change, and benchmarks/results/search.txt measures their cost (fused vs sum, same pool).
-FIELD_SIMS_SCRIPT = ("""
+FIELD_SIMS_SCRIPT = (
+    """
 Map sims = new HashMap();
 Map cache = new HashMap();
 List dv = new ArrayList(); List doff = new ArrayList();
@@ -69,7 +70,9 @@ def present = doc['gcl_present'];
 for (int j = 0; j < params.names.size(); ++j) {
   String name = params.names.get(j);
   if (!present.contains(name)) { continue; }
-""" + _QUERY_DOT + """  if (qi >= 0) { sims.put(name, acc); }
+"""
+    + _QUERY_DOT
+    + """  if (qi >= 0) { sims.put(name, acc); }
   if (params.dot.get(j)) { dv.add(v); doff.add(o); dname.add(name); ddim.add(params.dims.get(j)); }
 }
 Map out = new HashMap();
@@ -92,22 +95,29 @@ if (dv.size() > 0) {
   out.put('d', dots);
 }
 return out;
-""").strip()
+"""
+).strip()
 # {field: [floats]}: each field's vector.
-VECTORS_SCRIPT = _FIELD_LOOP % """float[] part = new float[params.dims.get(j)];
+VECTORS_SCRIPT = (
+    _FIELD_LOOP
+    % """float[] part = new float[params.dims.get(j)];
   for (int i = 0; i < part.length; ++i) { part[i] = v[o + i]; }
   out.put(name, part);"""
+)
 # `_score` must be >= 0: the dense score x maps to 1 + x (x >= 0) or 1 / (1 - x), increasing in x, as the
 # k-NN plugin maps inner products. Field vectors are unit (the store contract), so `d_f . d_f` is taken as 1
 # here (it only chooses the page; the client's scores use the dot products the hits report).
-DENSE_RESCORE_SCRIPT = ("""
+DENSE_RESCORE_SCRIPT = (
+    """
 def present = doc['gcl_present'];
 Map cache = new HashMap();
 List vs = new ArrayList(); List os = new ArrayList(); List ws = new ArrayList(); List ds = new ArrayList();
 double num = 0;
 for (int j = 0; j < params.names.size(); ++j) {
   if (!present.contains(params.names.get(j))) { continue; }
-""" + _QUERY_DOT + """  double w = params.w.get(j);
+"""
+    + _QUERY_DOT
+    + """  double w = params.w.get(j);
   if (qi >= 0) { num += w * acc; }
   vs.add(v); os.add(o); ws.add(w); ds.add(params.dims.get(j));
 }
@@ -129,11 +139,13 @@ if (params.fused) {
   x = norm2 > 0 ? num / Math.sqrt(norm2) : 0.0;
 }
 return x >= 0 ? 1.0 + x : 1.0 / (1.0 - x);
-""").strip()
+"""
+).strip()
 
 
-def script_params(layout: IndexLayout, query_vectors: Mapping[str, np.ndarray], names: Sequence[str]
-                  ) -> dict[str, list]:
+def script_params(
+    layout: IndexLayout, query_vectors: Mapping[str, np.ndarray], names: Sequence[str]
+) -> dict[str, list]:
     """The per-field params the scripts share, over the dense fields in `names` (in layout order): where each
     field's vector is stored (`fields`, `offsets`), its `dims`, and `qi`, its query vector's index in `q`
     (-1: none or all zero). Identical query vectors (one encoder for several fields) are sent once."""
@@ -160,8 +172,9 @@ def script_params(layout: IndexLayout, query_vectors: Mapping[str, np.ndarray], 
     return params
 
 
-def field_sims_script(layout: IndexLayout, query_vectors: Mapping[str, np.ndarray],
-                      dot_fields: Sequence[str] = ()) -> dict[str, Any]:
+def field_sims_script(
+    layout: IndexLayout, query_vectors: Mapping[str, np.ndarray], dot_fields: Sequence[str] = ()
+) -> dict[str, Any]:
     """`script_fields` entry returning per hit {"s": {field: q_f . d_f}} for the fields whose query vector is
     non-zero, and {"d": {f: {g: d_f . d_g}}} over `dot_fields` (FIELD_SIMS_SCRIPT; `parse_field_sims` reads
     it)."""
@@ -188,14 +201,25 @@ def vectors_script(layout: IndexLayout) -> dict[str, Any]:
     return {VECTORS: {"script": {"lang": "painless", "source": VECTORS_SCRIPT, "params": params}}}
 
 
-def dense_rescore(layout: IndexLayout, query_vectors: Mapping[str, np.ndarray], weights: Mapping[str, float],
-                  dense_score: str, window: int) -> dict[str, Any]:
+def dense_rescore(
+    layout: IndexLayout,
+    query_vectors: Mapping[str, np.ndarray],
+    weights: Mapping[str, float],
+    dense_score: str,
+    window: int,
+) -> dict[str, Any]:
     """The `rescore` clause ranking the top `window` knn hits by the dense score (`dense_score`)."""
     names = [f.name for f in layout.dense_fields if float(weights.get(f.name, 0.0)) > 0]
     params = script_params(layout, query_vectors, names)
     params["w"] = [float(weights[name]) for name in params["names"]]
     params["fused"] = dense_score == "fused"
     script = {"lang": "painless", "source": DENSE_RESCORE_SCRIPT, "params": params}
-    return {"window_size": window,
-            "query": {"rescore_query": {"script_score": {"query": {"match_all": {}}, "script": script}},
-                      "query_weight": 0.0, "rescore_query_weight": 1.0, "score_mode": "total"}}
+    return {
+        "window_size": window,
+        "query": {
+            "rescore_query": {"script_score": {"query": {"match_all": {}}, "script": script}},
+            "query_weight": 0.0,
+            "rescore_query_weight": 1.0,
+            "score_mode": "total",
+        },
+    }

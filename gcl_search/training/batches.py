@@ -51,8 +51,15 @@ class PairSampler:
         seed: the sampler's seed.
     """
 
-    def __init__(self, triples: Sequence[Triple], batch_size: int, negatives_per_row: int = 0,
-                 positive_threshold: float = 0.0, negative_threshold: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        triples: Sequence[Triple],
+        batch_size: int,
+        negatives_per_row: int = 0,
+        positive_threshold: float = 0.0,
+        negative_threshold: float = 0.0,
+        seed: int = 0,
+    ) -> None:
         if batch_size < 2:
             raise ConfigError(f"batch_size = {batch_size} must be >= 2 (in-batch negatives need company)")
         if negative_threshold > positive_threshold:
@@ -62,8 +69,10 @@ class PairSampler:
         self.seed = seed
         self.positives = [t for t in triples if t.score > positive_threshold]
         if len(self.positives) < 2:
-            raise ConfigError(f"only {len(self.positives)} positive pairs (score > {positive_threshold}); "
-                              "training needs at least 2")
+            raise ConfigError(
+                f"only {len(self.positives)} positive pairs (score > {positive_threshold}); "
+                "training needs at least 2"
+            )
         self.positive_docs: dict[str, set[str]] = {}
         for t in self.positives:
             self.positive_docs.setdefault(t.query, set()).add(t.doc_id)
@@ -82,7 +91,7 @@ class PairSampler:
         rng = np.random.default_rng([self.seed, epoch])
         order = rng.permutation(len(self.positives))
         for start in range(0, len(self.positives), self.batch_size):
-            rows = [self.positives[i] for i in order[start:start + self.batch_size]]
+            rows = [self.positives[i] for i in order[start : start + self.batch_size]]
             if len(rows) >= 2:
                 yield self._batch(rows, rng)
 
@@ -91,10 +100,18 @@ class PairSampler:
         doc_ids = [t.doc_id for t in rows]
         known = torch.tensor([[d in self.positive_docs[q] for d in doc_ids] for q in queries])
         negatives, owners = self._negatives(queries, rng)
-        neg_known = torch.tensor([[d in self.positive_docs[q] for d in negatives] for q in queries],
-                                 dtype=torch.bool).reshape(len(rows), len(negatives))
-        return Batch(queries, doc_ids, torch.tensor([t.score for t in rows], dtype=torch.float32), known,
-                     negatives, torch.tensor(owners, dtype=torch.long), neg_known)
+        neg_known = torch.tensor(
+            [[d in self.positive_docs[q] for d in negatives] for q in queries], dtype=torch.bool
+        ).reshape(len(rows), len(negatives))
+        return Batch(
+            queries,
+            doc_ids,
+            torch.tensor([t.score for t in rows], dtype=torch.float32),
+            known,
+            negatives,
+            torch.tensor(owners, dtype=torch.long),
+            neg_known,
+        )
 
     def _negatives(self, queries: list[str], rng: np.random.Generator) -> tuple[list[str], list[int]]:
         negatives: list[str] = []

@@ -58,11 +58,16 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise InputFileError(path, None, f"the checkpoint holds Python objects, refused ({err}); "
-                             f"{fix}") from err
+        raise InputFileError(
+            path, None, f"the checkpoint holds Python objects, refused ({err}); {fix}"
+        ) from err
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         raise InputFileError(path, None, f"the checkpoint is corrupt ({err}); {fix}") from err
     if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
-        raise InputFileError(path, None, f"not a gcl-search training checkpoint (version "
-                             f"{state.get('version') if isinstance(state, dict) else '?'}); {fix}")
+        raise InputFileError(
+            path,
+            None,
+            f"not a gcl-search training checkpoint (version "
+            f"{state.get('version') if isinstance(state, dict) else '?'}); {fix}",
+        )
     return state

@@ -1,21 +1,22 @@
 """Training data: (query, doc_id, score) triples plus the catalogue they point into.
 
-Readers for JSONL / CSV / Parquet triples and catalogues, the bundled Icecat sample (score = the three raters'
-mean rating) and the Marqo-GS-10M layout (`query_{a}_product_id_{b}.csv`, the GCL paper's dataset), validation
-that names the file and row of every bad input, and seeded query-level train/dev splits.
+Readers for JSONL / CSV / Parquet triples and catalogues (through ingest's catalogue reader), the bundled
+Icecat sample (score = the three raters' mean rating) and the Marqo-GS-10M layout
+(`query_{a}_product_id_{b}.csv`, the GCL paper's dataset), validation that names the file and row of every bad
+input, and seeded query-level train/dev splits.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from gcl_search.errors import ConfigError, InputFileError
+from gcl_search.ingest.formats import detect_format, open_rows
 
 
 @dataclass(frozen=True)
@@ -53,66 +54,33 @@ class TrainingData:
     extra: list[Triple] = field(default_factory=list)
 
 
-def _rows(path: Path) -> Iterable[tuple[int, Mapping[str, object]]]:
-    """(1-based row number as a user would count it in the file, row dict) for JSONL / CSV / Parquet."""
-    suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
+def table_rows(path: str | Path) -> Iterator[tuple[int, dict[str, object]]]:
+    """(line / row number, row dict) of a JSONL, CSV/TSV or Parquet file (or an Icecat directory), read by
+    ingest's catalogue reader (`gcl_search.ingest.formats`). Training data must be clean: the first bad row
+    is an error, not a skipped record.
+
+    A row holds every column of the file's header (an empty CSV cell is "", a Parquet null None).
+
+    Raises:
+        InputFileError: an unknown suffix, a missing or unreadable file, or a malformed row (file and line
+            named).
+    """
+    path = Path(path)
+    fmt = detect_format(path, None)
+    columns, rows = open_rows(path, fmt)
+    empty = "" if fmt in ("csv", "tsv") else None
     try:
-        if suffix in (".jsonl", ".json", ".jsonl.gz"):
-            yield from _jsonl_rows(path)
-        elif suffix in (".csv", ".tsv", ".parquet"):
-            yield from _table_rows(path, suffix)
-        else:
-            raise InputFileError(path, None, f"unknown file type {suffix!r}; "
-                                 "use .jsonl, .csv, .tsv or .parquet")
+        for row in rows:
+            if row.values is None:
+                raise InputFileError(path, row.line, row.error or "unreadable row")
+            yield row.line, {**dict.fromkeys(columns or (), empty), **row.values}
     except OSError as err:
         raise InputFileError(path, None, f"cannot read the file ({err.strerror or err})") from err
 
 
-def _jsonl_rows(path: Path) -> Iterable[tuple[int, Mapping[str, object]]]:
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputFileError(path, line_no, f"not valid JSON ({err.msg}); one JSON object per line")
-            if not isinstance(row, dict):
-                raise InputFileError(path, line_no, "expected a JSON object per line")
-            yield line_no, row
-
-
-def _table_rows(path: Path, suffix: str) -> Iterable[tuple[int, Mapping[str, object]]]:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
-    try:
-        if suffix == ".parquet":
-            table, first = pq.read_table(path), 1
-        else:
-            parse = pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",", newlines_in_values=True)
-            # Every column stays a string: ids like "0012" must not become integers, and a score like "nan"
-            # must reach the validation (pyarrow would silently read it as null).
-            convert = pacsv.ConvertOptions(strings_can_be_null=False, null_values=[],
-                                           column_types=_string_columns(path, parse))
-            table, first = pacsv.read_csv(path, parse_options=parse, convert_options=convert), 2
-    except pa.ArrowInvalid as err:
-        raise InputFileError(path, None, f"cannot parse the table ({err})") from err
-    for offset, row in enumerate(table.to_pylist()):
-        yield first + offset, row
-
-
-def _string_columns(path: Path, parse: object) -> dict[str, object]:
-    import pyarrow as pa
-
-    with open(path, encoding="utf-8") as handle:
-        header = handle.readline().rstrip("\r\n").split(getattr(parse, "delimiter", ","))
-    return {name.strip('"'): pa.string() for name in header}
-
-
-def read_triples(path: str | Path, query_column: str = "query", doc_id_column: str = "doc_id",
-                 score_column: str = "score") -> list[Triple]:
+def read_triples(
+    path: str | Path, query_column: str = "query", doc_id_column: str = "doc_id", score_column: str = "score"
+) -> list[Triple]:
     """Read (query, doc_id, score) triples from JSONL, CSV/TSV or Parquet.
 
     Raises:
@@ -121,11 +89,14 @@ def read_triples(path: str | Path, query_column: str = "query", doc_id_column: s
     """
     path = Path(path)
     triples = []
-    for row_no, row in _rows(path):
+    for row_no, row in table_rows(path):
         missing = [c for c in (query_column, doc_id_column, score_column) if c not in row]
         if missing:
-            raise InputFileError(path, row_no, f"no column {missing[0]!r} (columns: {', '.join(row)}); "
-                                 "pass the column names or rename them")
+            raise InputFileError(
+                path,
+                row_no,
+                f"no column {missing[0]!r} (columns: {', '.join(row)}); pass the column names or rename them",
+            )
         triples.append(_triple(path, row_no, row[query_column], row[doc_id_column], row[score_column]))
     if not triples:
         raise InputFileError(path, None, "no triples in the file")
@@ -141,13 +112,17 @@ def _triple(path: Path, row_no: int, query: object, doc_id: object, score: objec
     except (TypeError, ValueError) as err:
         raise InputFileError(path, row_no, f"score {score!r} is not a number") from err
     if not math.isfinite(value) or value < 0:
-        raise InputFileError(path, row_no, f"score {score!r} must be a finite number >= 0 "
-                             "(0 = judged irrelevant); fix or drop the row")
+        raise InputFileError(
+            path,
+            row_no,
+            f"score {score!r} must be a finite number >= 0 (0 = judged irrelevant); fix or drop the row",
+        )
     return Triple(query_text, doc, value, f"{path}:{row_no}")
 
 
-def read_catalogue_columns(path: str | Path, columns: Sequence[str],
-                           id_column: str = "doc_id") -> TrainingData:
+def read_catalogue_columns(
+    path: str | Path, columns: Sequence[str], id_column: str = "doc_id"
+) -> TrainingData:
     """Read the catalogue columns the training fields use (JSONL / CSV / Parquet), keyed by doc id.
 
     Raises:
@@ -158,7 +133,7 @@ def read_catalogue_columns(path: str | Path, columns: Sequence[str],
     catalogue: dict[str, dict[str, str]] = {}
     locations: dict[str, str] = {}
     seen_columns: set[str] = set()
-    for row_no, row in _rows(path):
+    for row_no, row in table_rows(path):
         doc_id = str(row.get(id_column) or "").strip()
         if not doc_id:
             raise InputFileError(path, row_no, f"no {id_column!r}; every catalogue row needs a document id")
@@ -180,12 +155,15 @@ def _non_empty(value: object) -> bool:
 def _check_columns(path: object, columns: Sequence[str], seen: set[str]) -> None:
     absent = [c for c in columns if c not in seen]
     if absent:
-        raise ConfigError(f"{path}: the config's field source column {absent[0]!r} is in no catalogue row "
-                          f"(columns: {', '.join(sorted(seen)[:20])}); fix the field's source in the config")
+        raise ConfigError(
+            f"{path}: the config's field source column {absent[0]!r} is in no catalogue row "
+            f"(columns: {', '.join(sorted(seen)[:20])}); fix the field's source in the config"
+        )
 
 
-def load_pairs(triples_path: str | Path, catalogue_path: str | Path, columns: Sequence[str],
-               **column_names: str) -> TrainingData:
+def load_pairs(
+    triples_path: str | Path, catalogue_path: str | Path, columns: Sequence[str], **column_names: str
+) -> TrainingData:
     """Triples file + catalogue file -> validated TrainingData (see `validate`)."""
     data = read_catalogue_columns(catalogue_path, columns)
     data.triples = read_triples(triples_path, **column_names)
@@ -206,16 +184,25 @@ def validate(data: TrainingData, columns: Sequence[str]) -> None:
         row_no = int(row) if row.isdigit() else None
         record = data.catalogue.get(triple.doc_id)
         if record is None:
-            raise InputFileError(path or "triples", row_no, f"doc id {triple.doc_id!r} is not in the "
-                                 f"catalogue ({data.source}); drop the row or add the document")
+            raise InputFileError(
+                path or "triples",
+                row_no,
+                f"doc id {triple.doc_id!r} is not in the "
+                f"catalogue ({data.source}); drop the row or add the document",
+            )
         if triple.score > 0 and not any(record.get(c) for c in columns):
             where = data.catalogue_locations.get(triple.doc_id, triple.doc_id)
-            raise InputFileError(path or "triples", row_no, f"doc {triple.doc_id!r} ({where}) has no value "
-                                 f"in any training field ({', '.join(columns)}); fill one or drop the pair")
+            raise InputFileError(
+                path or "triples",
+                row_no,
+                f"doc {triple.doc_id!r} ({where}) has no value "
+                f"in any training field ({', '.join(columns)}); fill one or drop the pair",
+            )
 
 
-def split_by_query(triples: Sequence[Triple], dev_fraction: float,
-                   seed: int) -> tuple[list[Triple], list[Triple]]:
+def split_by_query(
+    triples: Sequence[Triple], dev_fraction: float, seed: int
+) -> tuple[list[Triple], list[Triple]]:
     """Split triples into train and dev by query (no query in both), seeded and independent of input order.
 
     Args:
@@ -237,8 +224,9 @@ def split_by_query(triples: Sequence[Triple], dev_fraction: float,
     return train, dev
 
 
-def query_folds(triples: Sequence[Triple], folds: int, seed: int,
-                positive_threshold: float = 0.0) -> list[set[str]]:
+def query_folds(
+    triples: Sequence[Triple], folds: int, seed: int, positive_threshold: float = 0.0
+) -> list[set[str]]:
     """Partition the queries into `folds` seeded folds (K-fold cross-validation by query).
 
     Queries with a positive pair are dealt round-robin first, then the rest, so every fold holds about the
@@ -255,8 +243,9 @@ def query_folds(triples: Sequence[Triple], folds: int, seed: int,
     return [set(dealt[i::folds]) for i in range(folds)]
 
 
-def split_by_fold(triples: Sequence[Triple], folds: int, fold: int, seed: int,
-                  positive_threshold: float = 0.0) -> tuple[list[Triple], list[Triple]]:
+def split_by_fold(
+    triples: Sequence[Triple], folds: int, fold: int, seed: int, positive_threshold: float = 0.0
+) -> tuple[list[Triple], list[Triple]]:
     """(train, dev) triples where dev is fold `fold` of `query_folds` (0-based) and train the other folds."""
     if not 0 <= fold < folds:
         raise ConfigError(f"fold = {fold} must be in [0, folds = {folds})")

@@ -38,8 +38,10 @@ def export_model(encoder: Encoder, out_dir: str | Path, card: Mapping[str, objec
         save_open_clip(encoder, out)
         state = {k: v.detach().cpu().contiguous() for k, v in encoder.model.state_dict().items()}
         torch.save({"state_dict": state}, out / OPEN_CLIP_CHECKPOINT)
-        usage = (f"import open_clip\nmodel = open_clip.create_model({card.get('arch')!r}, "
-                 f"pretrained='{out / OPEN_CLIP_CHECKPOINT}')")
+        usage = (
+            f"import open_clip\nmodel = open_clip.create_model({card.get('arch')!r}, "
+            f"pretrained='{out / OPEN_CLIP_CHECKPOINT}')"
+        )
     else:
         encoder.model.save(str(out), create_model_card=False)
         usage = f"from sentence_transformers import SentenceTransformer\nmodel = SentenceTransformer('{out}')"
@@ -52,12 +54,12 @@ def model_card(card: Mapping[str, object], usage: str) -> str:
     metrics = card.get("metrics") or {}
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in metrics.items() if isinstance(v, float)) or "| - | - |"
     config = json.dumps(card.get("config", {}), indent=2, default=str)
-    return f"""# {card.get('name', 'GCL fine-tuned encoder')}
+    return f"""# {card.get("name", "GCL fine-tuned encoder")}
 
 Fine-tuned with Generalized Contrastive Learning (GCL, arXiv 2404.08535) by `gcl-search train`.
 
-- Base model: `{card.get('base_model', '?')}`
-- Training data: {card.get('data', '?')}
+- Base model: `{card.get("base_model", "?")}`
+- Training data: {card.get("data", "?")}
 - Dev evaluation: exact cosine search over the whole catalogue, dev queries held out by query.
 
 ## Dev metrics

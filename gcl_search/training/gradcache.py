@@ -120,4 +120,4 @@ def chunked(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     """`items` cut into consecutive chunks of at most `size` (size <= 0: one chunk)."""
     if size <= 0 or size >= len(items):
         return [items]
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -1,5 +1,5 @@
 """Hard negatives mined by exact search: unjudged products that the starting model ranks high for a training
-query become extra negatives for it (design.md section 2: "mine further hard negatives from an index").
+query become extra negatives for it (docs/training.md, "Mined hard negatives").
 
 The top of such a ranking holds many unjudged relevant products (false negatives), so the first `skip`
 unjudged hits are passed over and the next `count` are taken. Mined pairs are score-0 triples: the batch
@@ -18,8 +18,9 @@ from gcl_search.training.towers import FieldTowers
 MINED = "mined"
 
 
-def mine_negatives(triples: Sequence[Triple], towers: FieldTowers, count: int, skip: int,
-                   batch_size: int = 128) -> list[Triple]:
+def mine_negatives(
+    triples: Sequence[Triple], towers: FieldTowers, count: int, skip: int, batch_size: int = 128
+) -> list[Triple]:
     """Score-0 triples: for each query in `triples`, unjudged documents at ranks skip+1 .. skip+count among
     the unjudged hits of an exact search over the whole catalogue with `towers` as they are now.
 
@@ -44,6 +45,6 @@ def mine_negatives(triples: Sequence[Triple], towers: FieldTowers, count: int, s
     for query, found in zip(queries, hits):
         ranked = sorted(found, key=lambda d: rank_key(found[d], d))
         unjudged = [d for d in ranked if d not in judged[query]]
-        for rank, doc_id in enumerate(unjudged[skip:skip + count], start=skip + 1):
+        for rank, doc_id in enumerate(unjudged[skip : skip + count], start=skip + 1):
             mined.append(Triple(query, doc_id, 0.0, f"{MINED}:{rank}"))
     return mined

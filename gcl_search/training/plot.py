@@ -6,8 +6,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
-def plot_curves(steps: Sequence[tuple[int, float]], epochs: Sequence[Mapping[str, float]],
-                out_path: str | Path, title: str = "") -> Path:
+def plot_curves(
+    steps: Sequence[tuple[int, float]],
+    epochs: Sequence[Mapping[str, float]],
+    out_path: str | Path,
+    title: str = "",
+) -> Path:
     """Draw training loss (left) and dev metrics (right).
 
     Args:

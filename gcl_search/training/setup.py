@@ -57,8 +57,10 @@ def load_training_data(tc: TrainConfig) -> TrainingData:
         data = load_marqo_gs(spec.path or ".", spec.split, spec.score_column, limit=spec.limit or None)
         unknown = sorted(set(columns) - {"title", "image"})
         if unknown:
-            raise ConfigError(f"Marqo-GS-10M has the columns title and image; field source {unknown[0]!r} is "
-                              "not one of them")
+            raise ConfigError(
+                f"Marqo-GS-10M has the columns title and image; field source {unknown[0]!r} is "
+                "not one of them"
+            )
     else:
         data = load_pairs(spec.triples or "", spec.catalogue or "", columns)
     if spec.extra_triples:
@@ -70,11 +72,15 @@ def _extra_triples(data: TrainingData, path: str, columns: list[str]) -> list[Tr
     """`extra_triples` rows, validated against the catalogue; pairs the main source holds are dropped (its
     score wins)."""
     if not Path(path).is_file():
-        raise ConfigError(f"[train.data] extra_triples = {path!r} does not exist; build it with `gcl-search "
-                          "triples` (docs/training.md) or drop the key")
+        raise ConfigError(
+            f"[train.data] extra_triples = {path!r} does not exist; build it with `gcl-search "
+            "triples` (docs/training.md) or drop the key"
+        )
     extra = read_triples(path)
-    validate(TrainingData(extra, data.catalogue, source=data.source,
-                          catalogue_locations=data.catalogue_locations), columns)
+    validate(
+        TrainingData(extra, data.catalogue, source=data.source, catalogue_locations=data.catalogue_locations),
+        columns,
+    )
     main = {(t.query, t.doc_id) for t in data.triples}
     data.source = f"{data.source} + {path}"
     return [t for t in extra if (t.query, t.doc_id) not in main]
@@ -104,19 +110,32 @@ def dev_judgments(tc: TrainConfig, dev: list[Triple]) -> dict[str, dict[str, int
     return judgments_from(dev)
 
 
-def build_loss(spec: LossSpec, train: list[Triple], positive_threshold: float,
-               towers: FieldTowers) -> GCLLoss:
+def build_loss(
+    spec: LossSpec, train: list[Triple], positive_threshold: float, towers: FieldTowers
+) -> GCLLoss:
     """The GCL loss, with the score range fitted on the training positives unless the recipe fixes it."""
     positives = [t.score for t in train if t.score > positive_threshold]
     low, high = (0.0, 1.0) if spec.weighting == "binary" else fit_score_range(positives)
-    weighting = ScoreToWeight(spec.weighting, w_min=spec.w_min, power=spec.power, rate=spec.rate,
-                              step=spec.step, score_min=low if spec.score_min is None else spec.score_min,
-                              score_max=high if spec.score_max is None else spec.score_max)
-    return GCLLoss(weighting=weighting, temperature=spec.temperature,
-                   learnable_temperature=spec.learnable_temperature, normaliser=spec.normaliser,
-                   symmetric=spec.symmetric, mask_known_positives=spec.mask_known_positives,
-                   negative_scope=spec.negative_scope, query_field_weights=towers.query_weights,
-                   doc_field_weights=towers.doc_weights)
+    weighting = ScoreToWeight(
+        spec.weighting,
+        w_min=spec.w_min,
+        power=spec.power,
+        rate=spec.rate,
+        step=spec.step,
+        score_min=low if spec.score_min is None else spec.score_min,
+        score_max=high if spec.score_max is None else spec.score_max,
+    )
+    return GCLLoss(
+        weighting=weighting,
+        temperature=spec.temperature,
+        learnable_temperature=spec.learnable_temperature,
+        normaliser=spec.normaliser,
+        symmetric=spec.symmetric,
+        mask_known_positives=spec.mask_known_positives,
+        negative_scope=spec.negative_scope,
+        query_field_weights=towers.query_weights,
+        doc_field_weights=towers.doc_weights,
+    )
 
 
 def prepare(tc: TrainConfig, data: TrainingData | None = None) -> RunSetup:
@@ -131,8 +150,9 @@ def prepare(tc: TrainConfig, data: TrainingData | None = None) -> RunSetup:
     doc_fields, query_fields = training_fields(tc.config)
     towers = FieldTowers(encoder, doc_fields, query_fields, data.catalogue, tc.config.images)
     if spec.data.mine_negatives:
-        train = train + mine_negatives(train, towers, spec.data.mine_negatives, spec.data.mine_skip,
-                                       spec.eval_batch_size)
+        train = train + mine_negatives(
+            train, towers, spec.data.mine_negatives, spec.data.mine_skip, spec.eval_batch_size
+        )
     loss_fn = build_loss(spec.loss, train, spec.data.positive_threshold, towers).to(encoder.device)
     return RunSetup(towers, loss_fn, train, dev_judgments(tc, dev), data, str(encoder.device))
 
@@ -168,17 +188,21 @@ def check_output_dir(out: Path, resume: bool, overwrite: bool) -> None:
         return
     ours = (out / SNAPSHOT_FILE).is_file()
     if not ours:
-        raise ConfigError(f"{out}: the folder is not empty and holds no gcl-search run; choose another "
-                          "output_dir")
+        raise ConfigError(
+            f"{out}: the folder is not empty and holds no gcl-search run; choose another output_dir"
+        )
     if overwrite:
         shutil.rmtree(out)
         return
     if (out / DONE_FILE).is_file():
-        raise ConfigError(f"{out}: holds a finished run ({DONE_FILE}); pass --overwrite to replace it or "
-                          "choose another output_dir")
+        raise ConfigError(
+            f"{out}: holds a finished run ({DONE_FILE}); pass --overwrite to replace it or "
+            "choose another output_dir"
+        )
     if not resume:
-        raise ConfigError(f"{out}: holds an unfinished run; pass --resume to continue it or --overwrite to "
-                          "start over")
+        raise ConfigError(
+            f"{out}: holds an unfinished run; pass --resume to continue it or --overwrite to start over"
+        )
 
 
 def write_snapshot(out: Path, tc: TrainConfig, setup: RunSetup, encoder: Encoder) -> dict[str, object]:
@@ -190,8 +214,11 @@ def write_snapshot(out: Path, tc: TrainConfig, setup: RunSetup, encoder: Encoder
         "encoder": dataclasses.asdict(_encoder_spec(tc)),
         "doc_fields": [dataclasses.asdict(f) for f in setup.towers.doc_fields],
         "query_fields": [dataclasses.asdict(f) for f in setup.towers.query_fields],
-        "data": {"source": setup.data.source, "train_pairs": len(setup.train),
-                 "dev_queries": len(setup.dev_judgments)},
+        "data": {
+            "source": setup.data.source,
+            "train_pairs": len(setup.train),
+            "dev_queries": len(setup.dev_judgments),
+        },
         "recipe": str(tc.path) if tc.path else None,
     }
     (out / SNAPSHOT_FILE).write_text(json.dumps(snapshot, indent=2, default=str), encoding="utf-8")

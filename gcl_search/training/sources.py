@@ -20,13 +20,17 @@ from gcl_search.training.data import (
     Triple,
     _check_columns,
     _non_empty,
-    _rows,
     _triple,
+    table_rows,
     validate,
 )
 
-MARQO_SPLITS = ("query_0_product_id_0", "query_1_product_id_0", "query_0_product_id_1",
-                "query_1_product_id_1")
+MARQO_SPLITS = (
+    "query_0_product_id_0",
+    "query_1_product_id_0",
+    "query_0_product_id_1",
+    "query_1_product_id_1",
+)
 MARQO_SCORES = ("score_linear", "score_reciprocal")
 
 
@@ -68,13 +72,22 @@ def marqo_split_path(root: str | Path, split: str) -> Path:
     root = Path(root)
     matches = sorted(root.rglob(f"{split}.csv"))
     if not matches:
-        raise InputFileError(root, None, f"no {split}.csv under this folder; download Marqo-GS-10M and point "
-                             "the loader at the folder holding the split CSVs")
+        raise InputFileError(
+            root,
+            None,
+            f"no {split}.csv under this folder; download Marqo-GS-10M and point "
+            "the loader at the folder holding the split CSVs",
+        )
     return matches[0]
 
 
-def load_marqo_gs(root: str | Path, split: str = "query_0_product_id_0", score_column: str = "score_linear",
-                  image_root: str | Path | None = None, limit: int | None = None) -> TrainingData:
+def load_marqo_gs(
+    root: str | Path,
+    split: str = "query_0_product_id_0",
+    score_column: str = "score_linear",
+    image_root: str | Path | None = None,
+    limit: int | None = None,
+) -> TrainingData:
     """A Marqo-GS-10M split as TrainingData with catalogue columns `title` and `image` (a local path).
 
     Args:
@@ -89,7 +102,7 @@ def load_marqo_gs(root: str | Path, split: str = "query_0_product_id_0", score_c
     path = marqo_split_path(root, split)
     base = Path(image_root) if image_root is not None else path.parent
     triples, catalogue = [], {}
-    for row_no, row in _rows(path):
+    for row_no, row in table_rows(path):
         if limit is not None and len(triples) >= limit:
             break
         missing = [c for c in ("query", "product_id", "title", "image_local", score_column) if c not in row]

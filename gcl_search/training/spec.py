@@ -90,11 +90,15 @@ class DataSpec:
         if self.mine_negatives < 0 or self.mine_skip < 0:
             raise ConfigError("mine_negatives and mine_skip must be >= 0")
         if self.mine_negatives and not self.negatives_per_row:
-            raise ConfigError(f"mine_negatives = {self.mine_negatives} needs negatives_per_row >= 1 (mined "
-                              "negatives join the per-row negative pool)")
+            raise ConfigError(
+                f"mine_negatives = {self.mine_negatives} needs negatives_per_row >= 1 (mined "
+                "negatives join the per-row negative pool)"
+            )
         if self.folds == 1 or self.folds < 0 or (self.folds and not 0 <= self.fold < self.folds):
-            raise ConfigError(f"folds = {self.folds}, fold = {self.fold}: use folds >= 2 with 0 <= fold < "
-                              "folds, or folds = 0 for the dev_fraction split")
+            raise ConfigError(
+                f"folds = {self.folds}, fold = {self.fold}: use folds >= 2 with 0 <= fold < "
+                "folds, or folds = 0 for the dev_fraction split"
+            )
 
 
 @dataclass(frozen=True)
@@ -119,9 +123,11 @@ class LossSpec:
     negative_scope: str = "shared"
 
     def __post_init__(self) -> None:
-        for key, value, choices in (("weighting", self.weighting, WEIGHTINGS),
-                                    ("normaliser", self.normaliser, NORMALISERS),
-                                    ("negative_scope", self.negative_scope, NEGATIVE_SCOPES)):
+        for key, value, choices in (
+            ("weighting", self.weighting, WEIGHTINGS),
+            ("normaliser", self.normaliser, NORMALISERS),
+            ("negative_scope", self.negative_scope, NEGATIVE_SCOPES),
+        ):
             if value not in choices:
                 raise ConfigError(f"{key} = {value!r}; use one of {', '.join(choices)}")
 
@@ -217,8 +223,9 @@ def load_train_config(path: str | Path, **overrides: object) -> TrainConfig:
         raise ConfigError(f"{path}: {err}") from err
 
 
-def parse_train_config(recipe: Mapping[str, object], path: Path | None = None,
-                       **overrides: object) -> TrainConfig:
+def parse_train_config(
+    recipe: Mapping[str, object], path: Path | None = None, **overrides: object
+) -> TrainConfig:
     """Build a TrainConfig from an already-parsed recipe mapping (see `load_train_config`)."""
     data = dict(recipe)
     table = dict(data.pop("train", {}))  # type: ignore[call-overload]

@@ -27,9 +27,11 @@ from gcl_search.training.data import Triple
 RANK_FORMULAS = ("linear", "reciprocal")
 _WORD = re.compile(r"^[A-Za-z][A-Za-z/&'-]*[A-Za-z]$")  # alphabetic word; model numbers hold digits
 # Words that break a type phrase: function words, units, colours and packaging terms of product titles.
-STOP_WORDS = frozenset("""a an and or the for to with of in on by from per x ft cm mm m inch mb gb tb kb mbit
+STOP_WORDS = frozenset(
+    """a an and or the for to with of in on by from per x ft cm mm m inch mb gb tb kb mbit
 pages page pc pcs w v mah original compatible black white cyan magenta yellow blue red green grey gray silver
-pink orange purple brown gold light dark colour color matt gloss""".split())
+pink orange purple brown gold light dark colour color matt gloss""".split()
+)
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,13 @@ def title_phrase(title: str, brand: str = "", max_words: int = 3) -> str:
     return normalise_query(" ".join(chosen[-max_words:]))
 
 
-def product_queries(record: Mapping[str, object], title_field: str = "title", brand_field: str = "brand",
-                    type_fields: Sequence[str] = (), per_product: int = 3) -> list[str]:
+def product_queries(
+    record: Mapping[str, object],
+    title_field: str = "title",
+    brand_field: str = "brand",
+    type_fields: Sequence[str] = (),
+    per_product: int = 3,
+) -> list[str]:
     """Up to `per_product` queries for one product, in priority order: category-like columns, the title's
     type phrase, brand + phrase, the phrase's head noun (its last word)."""
     out: list[str] = []
@@ -116,9 +123,17 @@ def product_queries(record: Mapping[str, object], title_field: str = "title", br
     return unique[:per_product]
 
 
-def generate_queries(records: Iterable[Mapping[str, object]], *, title_field: str = "title",
-                     brand_field: str = "brand", type_fields: Sequence[str] = (), per_product: int = 3,
-                     max_queries: int = 0, min_products: int = 1, exclude: Iterable[str] = ()) -> list[str]:
+def generate_queries(
+    records: Iterable[Mapping[str, object]],
+    *,
+    title_field: str = "title",
+    brand_field: str = "brand",
+    type_fields: Sequence[str] = (),
+    per_product: int = 3,
+    max_queries: int = 0,
+    min_products: int = 1,
+    exclude: Iterable[str] = (),
+) -> list[str]:
     """Queries generated from a catalogue, de-duplicated, most products first (ties alphabetical).
 
     Args:
@@ -138,8 +153,9 @@ def generate_queries(records: Iterable[Mapping[str, object]], *, title_field: st
     for record in records:
         counts.update(product_queries(record, title_field, brand_field, type_fields, per_product))
     banned = {normalise_query(q) for q in exclude}
-    ranked = sorted((q for q, n in counts.items() if n >= min_products and q not in banned),
-                    key=lambda q: (-counts[q], q))
+    ranked = sorted(
+        (q for q, n in counts.items() if n >= min_products and q not in banned), key=lambda q: (-counts[q], q)
+    )
     return ranked[:max_queries] if max_queries else ranked
 
 
@@ -148,8 +164,9 @@ def ranking_from_run(run: Mapping[str, Mapping[str, float]]) -> dict[str, list[s
     return {q: [d for d, _ in ranked(docs)] for q, docs in run.items()}
 
 
-def ranking_from_client(client: object, queries: Sequence[str], depth: int, *, progress: bool = False,
-                        **request: object) -> dict[str, list[str]]:
+def ranking_from_client(
+    client: object, queries: Sequence[str], depth: int, *, progress: bool = False, **request: object
+) -> dict[str, list[str]]:
     """query -> the teacher's top `depth` doc ids through a `SearchClient` with any request options.
 
     A pure-lexical request (lexical weight 1) keeps only documents the lexical search matched: BM25 has no
@@ -169,9 +186,13 @@ def ranking_from_client(client: object, queries: Sequence[str], depth: int, *, p
     return out
 
 
-def teacher_triples(rankings: Mapping[str, Sequence[str]], depth: int, score: RankScore | None = None,
-                    judgments: Mapping[str, Mapping[str, int]] | None = None,
-                    human_scale: float | None = None) -> list[Triple]:
+def teacher_triples(
+    rankings: Mapping[str, Sequence[str]],
+    depth: int,
+    score: RankScore | None = None,
+    judgments: Mapping[str, Mapping[str, int]] | None = None,
+    human_scale: float | None = None,
+) -> list[Triple]:
     """Rows from a teacher's rankings, merged with human judgments.
 
     Teacher rows: the top `depth` of each ranking, scored by `score` (rank position). Human rows: every judged

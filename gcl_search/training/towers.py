@@ -38,11 +38,14 @@ def training_fields(config: Config) -> tuple[list[FieldSpec], list[FieldSpec]]:
     """
     docs = [f for f in config.fields if f.weight > 0]
     queries = [f for f in config.query_fields if f.weight > 0] or [
-        FieldSpec(name="query", encoder=docs[0].encoder, source="query")]
+        FieldSpec(name="query", encoder=docs[0].encoder, source="query")
+    ]
     encoders = {f.encoder for f in docs + queries}
     if len(encoders) != 1:
-        raise ConfigError(f"the training fields use encoders {sorted(encoders)}; GCL fine-tunes one model "
-                          "per run: give the other fields weight 0 or point them at the same encoder")
+        raise ConfigError(
+            f"the training fields use encoders {sorted(encoders)}; GCL fine-tunes one model "
+            "per run: give the other fields weight 0 or point them at the same encoder"
+        )
     if any(f.modality != "text" for f in queries):
         raise ConfigError("query fields must be text for training (the pairs hold query texts)")
     return docs, queries
@@ -133,5 +136,10 @@ class FieldTowers:
     def _encode(self, spec: FieldSpec, values: list[str], batch_size: int, progress: bool) -> np.ndarray:
         if spec.modality == "text":
             return self.encoder.encode_texts(values, batch_size=batch_size, progress=progress)
-        return self.encoder.encode_images(values, batch_size=batch_size, progress=progress,  # type: ignore
-                                          allow_remote=self.images.allow_remote, root=self.images.root)
+        return self.encoder.encode_images(
+            values,
+            batch_size=batch_size,
+            progress=progress,  # type: ignore
+            allow_remote=self.images.allow_remote,
+            root=self.images.root,
+        )

@@ -80,18 +80,25 @@ class _Run:
         self.tc, self.spec, self.setup, self.progress = tc, tc.train, setup, progress
         self.out = Path(self.spec.output_dir)
         self.model = setup.towers.encoder.model
-        self.sampler = PairSampler(setup.train, self.spec.batch_size, self.spec.data.negatives_per_row,
-                                   self.spec.data.positive_threshold, seed=self.spec.seed)
+        self.sampler = PairSampler(
+            setup.train,
+            self.spec.batch_size,
+            self.spec.data.negatives_per_row,
+            self.spec.data.positive_threshold,
+            seed=self.spec.seed,
+        )
         steps = self.spec.epochs * len(self.sampler)
         self.total_steps = min(steps, self.spec.max_steps) if self.spec.max_steps else steps
         modules = (self.model, setup.loss_fn)
         params = [p for m in modules for p in m.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=self.spec.lr, weight_decay=self.spec.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, cosine_schedule(self.total_steps, self.spec.warmup_ratio))
+            self.optimizer, cosine_schedule(self.total_steps, self.spec.warmup_ratio)
+        )
         self.dtype = autocast_dtype(self.spec, setup.device)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.dtype == torch.float16
-                                           and setup.device.startswith("cuda"))
+        self.scaler = torch.amp.GradScaler(
+            "cuda", enabled=self.dtype == torch.float16 and setup.device.startswith("cuda")
+        )
         self.position = {"epoch": 0, "step_in_epoch": 0, "global_step": 0}
         self.history: dict[str, list[Any]] = {"steps": [], "epochs": []}
         self.best: dict[str, float] = {}
@@ -105,32 +112,44 @@ class _Run:
     def loss_of(self, embs: list[Any], batch: Batch) -> torch.Tensor:
         with self.autocast():
             return self.setup.loss_fn.compute_loss(
-                embs[0], embs[1], batch.scores.to(self.setup.device),
-                known_positive=batch.known_positive, negative_emb=embs[2] if len(embs) > 2 else None,
-                negative_owner=batch.negative_owner, negative_known_positive=batch.negative_known_positive)
+                embs[0],
+                embs[1],
+                batch.scores.to(self.setup.device),
+                known_positive=batch.known_positive,
+                negative_emb=embs[2] if len(embs) > 2 else None,
+                negative_owner=batch.negative_owner,
+                negative_known_positive=batch.negative_known_positive,
+            )
 
     def _encoded(self, fn):
         def run(chunk):
             with self.autocast():
                 return fn(list(chunk))
+
         return run
 
     def step(self, batch: Batch) -> float:
         towers, chunk = self.setup.towers, self.spec.grad_cache_chunk
-        parts = [(self._encoded(towers.embed_queries), batch.queries),
-                 (self._encoded(towers.embed_docs), batch.doc_ids)]
+        parts = [
+            (self._encoded(towers.embed_queries), batch.queries),
+            (self._encoded(towers.embed_docs), batch.doc_ids),
+        ]
         if batch.negative_doc_ids:
             parts.append((self._encoded(towers.embed_docs), batch.negative_doc_ids))
         if chunk > 0:
-            loss = grad_cache_step([(fn, chunked(items, chunk)) for fn, items in parts],
-                                   lambda embs: self.loss_of(embs, batch), scale=self.scaler.scale)
+            loss = grad_cache_step(
+                [(fn, chunked(items, chunk)) for fn, items in parts],
+                lambda embs: self.loss_of(embs, batch),
+                scale=self.scaler.scale,
+            )
         else:
             loss = self.loss_of([fn(items) for fn, items in parts], batch)
             self.scaler.scale(loss).backward()
         if self.spec.max_grad_norm > 0:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]],
-                                           self.spec.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(
+                [p for g in self.optimizer.param_groups for p in g["params"]], self.spec.max_grad_norm
+            )
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
@@ -139,10 +158,17 @@ class _Run:
 
     # --- state --------------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "loss": self.setup.loss_fn.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict(), "position": dict(self.position), "rng": rng_state(),
-                "history": json.dumps(self.history), "best": json.dumps(self.best)}
+        return {
+            "model": self.model.state_dict(),
+            "loss": self.setup.loss_fn.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "position": dict(self.position),
+            "rng": rng_state(),
+            "history": json.dumps(self.history),
+            "best": json.dumps(self.best),
+        }
 
     def restore(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
@@ -162,8 +188,9 @@ class _Run:
     def evaluate(self) -> DevResult:
         towers, judgments = self.setup.towers, self.setup.dev_judgments
         self.model.eval()
-        doc_ids = dev_corpus(list(towers.catalogue), judgments, self.spec.eval_max_docs,
-                             self.spec.data.split_seed)
+        doc_ids = dev_corpus(
+            list(towers.catalogue), judgments, self.spec.eval_max_docs, self.spec.data.split_seed
+        )
         docs = towers.encode_catalogue(doc_ids, self.spec.eval_batch_size, progress=self.progress)
         query_ids = sorted(judgments)
         queries = towers.encode_queries(query_ids, self.spec.eval_batch_size)
@@ -173,14 +200,24 @@ class _Run:
 
     def export(self, name: str, metrics: dict[str, float]) -> Path:
         enc = self.tc.config.encoders[self.setup.towers.doc_fields[0].encoder]
-        card = {"name": f"{self.out.name} ({name})", "base_model": f"{enc.backend}: {enc.model}",
-                "arch": enc.model, "data": self.setup.data.source, "metrics": metrics,
-                "config": {"train": self.spec.to_dict(), "loss": self.setup.loss_fn.get_config_dict()}}
+        card = {
+            "name": f"{self.out.name} ({name})",
+            "base_model": f"{enc.backend}: {enc.model}",
+            "arch": enc.model,
+            "data": self.setup.data.source,
+            "metrics": metrics,
+            "config": {"train": self.spec.to_dict(), "loss": self.setup.loss_fn.get_config_dict()},
+        }
         return export_model(self.setup.towers.encoder, self.out / name, card)
 
 
-def train(tc: TrainConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None,
-          data: TrainingData | None = None) -> TrainResult:
+def train(
+    tc: TrainConfig,
+    resume: bool = False,
+    progress: bool = True,
+    stop_after: int | None = None,
+    data: TrainingData | None = None,
+) -> TrainResult:
     """Fine-tune the recipe's encoder with the GCL loss and write the run folder (see the module docstring).
 
     Args:
@@ -216,8 +253,9 @@ def train(tc: TrainConfig, resume: bool = False, progress: bool = True, stop_aft
 def _loop(run: _Run, stop_after: int | None) -> bool:
     spec, pos = run.spec, run.position
     run.model.train()
-    with tqdm(total=run.total_steps, initial=pos["global_step"], desc="train", unit="step",
-              disable=not run.progress) as bar:
+    with tqdm(
+        total=run.total_steps, initial=pos["global_step"], desc="train", unit="step", disable=not run.progress
+    ) as bar:
         while pos["epoch"] < spec.epochs:
             for i, batch in enumerate(run.sampler.epoch(pos["epoch"])):
                 if i < pos["step_in_epoch"]:

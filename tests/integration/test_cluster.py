@@ -29,35 +29,18 @@ from gcl_search.stores.base import DenseField, IndexLayout, LayoutOptions, Lexic
 
 pytest.importorskip("opensearchpy")
 from gcl_search.stores.opensearch import OpenSearchStore  # noqa: E402
-from tests.fakes import KeywordEncoder  # noqa: E402
+from tests.fakes import KeywordEncoder, keyword_toml  # noqa: E402
 
 pytestmark = pytest.mark.cluster
 
 NODE_SH = Path(__file__).resolve().parents[2] / "tools" / "opensearch-node" / "node.sh"
 NODES = 3
-CONFIG = """
-[encoders.kw]
-backend = "sentence-transformers"
-model = "fake-keyword"
-
-[[fields]]
-name = "title"
-encoder = "kw"
-weight = 0.7
-
-[[fields]]
-name = "description"
-encoder = "kw"
-weight = 0.3
-
-[index]
-shards = 3
-replicas = 1
-"""
+CONFIG = keyword_toml(index={"shards": 3, "replicas": 1})
 DIM = 24
 WORDS = ["usb", "cable", "mouse", "laptop", "bag", "red", "black", "wireless", "printer", "ink", "toner"]
-LAYOUT = IndexLayout((DenseField("title", DIM, "m"), DenseField("desc", DIM, "m")), ("title", "desc"), (),
-                     LayoutOptions())
+LAYOUT = IndexLayout(
+    (DenseField("title", DIM, "m"), DenseField("desc", DIM, "m")), ("title", "desc"), (), LayoutOptions()
+)
 # A search may land on a node that has just died: opensearch-py retries it on another node (max_retries), and
 # the store's own loop below bounds what is left (the first seconds, before the cluster removes the node).
 SEARCH_ATTEMPTS, SEARCH_BACKOFF_S = 4, 0.5
@@ -70,8 +53,9 @@ def cluster():
     if not port:
         if required:
             pytest.fail("GCL_SEARCH_REQUIRE_CLUSTER=1 but GCL_SEARCH_CLUSTER_PORT is not set")
-        pytest.skip("no cluster: start one with `node.sh start --nodes 3 --port P` and set "
-                    "GCL_SEARCH_CLUSTER_PORT=P")
+        pytest.skip(
+            "no cluster: start one with `node.sh start --nodes 3 --port P` and set GCL_SEARCH_CLUSTER_PORT=P"
+        )
     ports = [int(port) + i for i in range(NODES)]
     try:
         health = _health(ports[0], "wait_for_status=green&timeout=60s")
@@ -143,9 +127,17 @@ def test_node_killed_during_ingest_the_ingest_finishes_exactly(cluster, tmp_path
     (tmp_path / "cfg.toml").write_text(CONFIG)
     checkpoint = tmp_path / "cp.json"
     n, batch = 1500, 50
-    job = IngestJob(tmp_path / "cfg.toml", "icecat", index=index, opensearch_url=_urls(ports), limit=n,
-                    batch_size=batch, checkpoint_file=checkpoint, failures_file=tmp_path / "failures.jsonl",
-                    progress=False)
+    job = IngestJob(
+        tmp_path / "cfg.toml",
+        "icecat",
+        index=index,
+        opensearch_url=_urls(ports),
+        limit=n,
+        batch_size=batch,
+        checkpoint_file=checkpoint,
+        failures_file=tmp_path / "failures.jsonl",
+        progress=False,
+    )
     outcome: dict[str, object] = {}
 
     def run() -> None:
@@ -172,14 +164,21 @@ def test_node_killed_during_ingest_the_ingest_finishes_exactly(cluster, tmp_path
         ingest.join(timeout=600)
         assert not ingest.is_alive() and "error" not in outcome, outcome.get("error")
         report = outcome["done"].report  # type: ignore[attr-defined]
-        records = [item for _, item in zip(range(n), read_catalogue("icecat", "doc_id", {
-            "title": "title", "description": "description"})) if isinstance(item, CatalogueRecord)]
+        records = [
+            item
+            for _, item in zip(
+                range(n), read_catalogue("icecat", "doc_id", {"title": "title", "description": "description"})
+            )
+            if isinstance(item, CatalogueRecord)
+        ]
         survivors = [p for p in ports if p != victim]
         store = OpenSearchStore(_urls(survivors), index)
         store.refresh()
         count = store.count()
-        print(f"\ningest: {n} items, kill -9 of node-{victim} at position {killed_at}; indexed "
-              f"{report.indexed}, failed {len(report.failed)} (read errors), count {count} of {len(records)}")
+        print(
+            f"\ningest: {n} items, kill -9 of node-{victim} at position {killed_at}; indexed "
+            f"{report.indexed}, failed {len(report.failed)} (read errors), count {count} of {len(records)}"
+        )
         assert report.indexed == len(records) and count == len(records)  # exact: no loss, no duplicates
         found = store.client.mget(index=index, body={"ids": [r.doc_id for r in records]}, _source=False)
         assert all(doc["found"] for doc in found["docs"])
@@ -197,8 +196,10 @@ def _docs(n: int) -> list[Document]:
     rng = np.random.default_rng(15)
     docs = []
     for i in range(n):
-        vectors = {name: v / np.linalg.norm(v) for name, v in
-                   (("title", rng.normal(size=DIM)), ("desc", rng.normal(size=DIM)))}
+        vectors = {
+            name: v / np.linalg.norm(v)
+            for name, v in (("title", rng.normal(size=DIM)), ("desc", rng.normal(size=DIM)))
+        }
         text = {"title": " ".join(rng.choice(WORDS, size=3)), "desc": " ".join(rng.choice(WORDS, size=6))}
         docs.append(Document(f"doc{i:05d}", {k: v.astype(np.float32) for k, v in vectors.items()}, text, {}))
     return docs
@@ -209,8 +210,12 @@ def _queries(k: int) -> list[tuple[dict[str, np.ndarray], str]]:
     out = []
     for i in range(k):
         q = rng.normal(size=DIM)
-        out.append(({"title": q / np.linalg.norm(q), "desc": q / np.linalg.norm(q)},
-                    " ".join(rng.choice(WORDS, size=2))))
+        out.append(
+            (
+                {"title": q / np.linalg.norm(q), "desc": q / np.linalg.norm(q)},
+                " ".join(rng.choice(WORDS, size=2)),
+            )
+        )
     return out
 
 
@@ -218,10 +223,12 @@ def _search(store: OpenSearchStore, query: tuple[dict[str, np.ndarray], str]) ->
     """One configured-weight hybrid request (knn + BM25 in one _msearch), as the search client sends it;
     returns the dense and the lexical candidates' ids with their scores, rounded to float32 precision."""
     vectors, text = query
-    dense, lex = store.with_ef_search(100).candidates(vectors, {"title": 0.7, "desc": 0.3}, depth=10,
-                                  lexical=LexicalQuery(text, None, 10), attributes=False)
-    return ([(c.doc_id, round(sum(c.field_scores.values()), 4)) for c in dense]
-            + [(c.doc_id, round(c.bm25 or 0.0, 3)) for c in lex])
+    dense, lex = store.with_ef_search(100).candidates(
+        vectors, {"title": 0.7, "desc": 0.3}, depth=10, lexical=LexicalQuery(text, None, 10), attributes=False
+    )
+    return [(c.doc_id, round(sum(c.field_scores.values()), 4)) for c in dense] + [
+        (c.doc_id, round(c.bm25 or 0.0, 3)) for c in lex
+    ]
 
 
 def _search_with_retry(store: OpenSearchStore, query, failures: list[str]) -> list[tuple[str, float]]:
@@ -230,15 +237,16 @@ def _search_with_retry(store: OpenSearchStore, query, failures: list[str]) -> li
             return _search(store, query)
         except Exception as err:  # noqa: BLE001 - every failure is counted
             failures.append(f"attempt {attempt + 1}: {err!r}"[:300])
-            time.sleep(SEARCH_BACKOFF_S * 2 ** attempt)
+            time.sleep(SEARCH_BACKOFF_S * 2**attempt)
     raise AssertionError(f"a search failed {SEARCH_ATTEMPTS} times: {failures[-1]}")
 
 
 def test_node_killed_during_searches_no_request_fails_and_results_hold(cluster):
     ports = cluster
     index = f"test-cluster-search-{uuid.uuid4().hex[:8]}"
-    store = OpenSearchStore(_urls(ports), index, shards=3, replicas=1, timeout=10, max_retries=3,
-                            retry_on_timeout=True)
+    store = OpenSearchStore(
+        _urls(ports), index, shards=3, replicas=1, timeout=10, max_retries=3, retry_on_timeout=True
+    )
     try:
         store.create(LAYOUT)
         report = store.upsert(_docs(3000))
@@ -285,17 +293,22 @@ def test_node_killed_during_searches_no_request_fails_and_results_hold(cluster):
         t_kill = time.monotonic()
         _node_sh("kill", "--port", str(victim))
         survivors = [p for p in ports if p != victim]
-        health = _health(survivors[0], f"wait_for_nodes={NODES - 1}&wait_for_status=yellow&"
-                                       "wait_for_no_initializing_shards=true&timeout=120s")
+        health = _health(
+            survivors[0],
+            f"wait_for_nodes={NODES - 1}&wait_for_status=yellow&"
+            "wait_for_no_initializing_shards=true&timeout=120s",
+        )
         promoted_s = time.monotonic() - t_kill
         time.sleep(3)
         stop.set()
         searcher.join(timeout=120)
         assert not errors, errors[0]
-        print(f"\nsearches: {answered[0]} answered, {len(failures)} attempts retried, {mismatched[0]} "
-              f"differed from before the kill, {len(partial)} partial (failed shards: {partial[:2]}); "
-              f"node-{victim} killed, primaries active again after {promoted_s:.1f} s "
-              f"(status {health['status']})")
+        print(
+            f"\nsearches: {answered[0]} answered, {len(failures)} attempts retried, {mismatched[0]} "
+            f"differed from before the kill, {len(partial)} partial (failed shards: {partial[:2]}); "
+            f"node-{victim} killed, primaries active again after {promoted_s:.1f} s "
+            f"(status {health['status']})"
+        )
         assert answered[0] > 0 and health["active_primary_shards"] == 3
         after = [_search_with_retry(store, q, failures) for q in queries]
         assert after == before  # the promoted replicas answer exactly as before

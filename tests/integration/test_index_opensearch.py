@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from gcl_search.cli import main
 from gcl_search.stores.opensearch import OpenSearchStore
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from test_search_fakes import CATALOGUE, make_documents, make_layout  # noqa: E402
+from tests.fakes import CATALOGUE, make_documents, make_layout
 
 pytestmark = pytest.mark.opensearch
 

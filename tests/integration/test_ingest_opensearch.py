@@ -19,33 +19,17 @@ import pytest
 from gcl_search.ingest.job import IngestJob, run_job
 from gcl_search.ingest.read import read_catalogue
 from gcl_search.records import CatalogueRecord, FailedDoc
+from tests.fakes import KeywordEncoder, keyword_toml
 
 pytestmark = pytest.mark.opensearch
 
-UNIT = Path(__file__).resolve().parents[1] / "unit"
-sys.path.insert(0, str(UNIT))
-from test_ingest_fakes import KeywordEncoder  # noqa: E402
-
-CONFIG = """
-[encoders.kw]
-backend = "sentence-transformers"
-model = "fake-keyword"
-
-[[fields]]
-name = "title"
-encoder = "kw"
-weight = 0.7
-
-[[fields]]
-name = "description"
-encoder = "kw"
-weight = 0.3
-"""
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = keyword_toml()
 
 KILLED_RUN = """
 import sys, time
-sys.path.insert(0, {unit!r})
-from test_ingest_fakes import KeywordEncoder
+sys.path.insert(0, {root!r})
+from tests.fakes import KeywordEncoder
 from gcl_search.ingest.job import IngestJob, run_job
 
 class SlowEncoder(KeywordEncoder):
@@ -60,9 +44,14 @@ run_job(IngestJob(**{job!r}), encoders={{"kw": SlowEncoder()}})
 @pytest.fixture()
 def job_args(tmp_path, opensearch_url):
     (tmp_path / "cfg.toml").write_text(CONFIG)
-    return {"config": str(tmp_path / "cfg.toml"), "catalogue": "icecat", "opensearch_url": opensearch_url,
-            "checkpoint_file": str(tmp_path / "cp.json"), "failures_file": str(tmp_path / "failures.jsonl"),
-            "progress": False}
+    return {
+        "config": str(tmp_path / "cfg.toml"),
+        "catalogue": "icecat",
+        "opensearch_url": opensearch_url,
+        "checkpoint_file": str(tmp_path / "cp.json"),
+        "failures_file": str(tmp_path / "failures.jsonl"),
+        "progress": False,
+    }
 
 
 @pytest.fixture()
@@ -83,8 +72,12 @@ def _icecat_items(n: int) -> list[CatalogueRecord | FailedDoc]:
 
 def _job(job_args: dict, **overrides) -> IngestJob:
     values = {**job_args, **overrides}
-    return IngestJob(**{k: Path(v) if k in ("config", "checkpoint_file", "failures_file") else v
-                        for k, v in values.items()})
+    return IngestJob(
+        **{
+            k: Path(v) if k in ("config", "checkpoint_file", "failures_file") else v
+            for k, v in values.items()
+        }
+    )
 
 
 def test_icecat_slice_killed_midway_resumes_exactly(job_args, client, tmp_path):
@@ -94,7 +87,7 @@ def test_icecat_slice_killed_midway_resumes_exactly(job_args, client, tmp_path):
     n, batch = 600, 50
     args = {**job_args, "index": index, "limit": n, "batch_size": batch}
     script = tmp_path / "killed_run.py"
-    script.write_text(KILLED_RUN.format(unit=str(UNIT), job=args))
+    script.write_text(KILLED_RUN.format(root=str(ROOT), job=args))
     proc = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     checkpoint = tmp_path / "cp.json"
     deadline = time.monotonic() + 120
@@ -145,13 +138,22 @@ def test_injected_429s_are_retried_until_every_document_is_written(job_args, cli
         lines = body.splitlines() if isinstance(body, str) else [json.dumps(x) for x in body]
         ids = [json.loads(line)["index"]["_id"] for line in lines[::2]]
         calls["rejected"] += len(ids)
-        items = [{"index": {"_id": i, "status": 429, "error": {"type": "es_rejected_execution_exception",
-                                                                "reason": "injected"}}} for i in ids]
+        items = [
+            {
+                "index": {
+                    "_id": i,
+                    "status": 429,
+                    "error": {"type": "es_rejected_execution_exception", "reason": "injected"},
+                }
+            }
+            for i in ids
+        ]
         return {"took": 1, "errors": True, "items": items}
 
     monkeypatch.setattr(OpenSearch, "bulk", bulk_with_429s)
-    outcome = run_job(_job(job_args, index=index, limit=120, batch_size=60),
-                      encoders={"kw": KeywordEncoder()})
+    outcome = run_job(
+        _job(job_args, index=index, limit=120, batch_size=60), encoders={"kw": KeywordEncoder()}
+    )
     assert calls["rejected"] >= 60 and calls["n"] > 2
     assert outcome.report.indexed == 120 and not outcome.report.failed
     os_client.indices.refresh(index=index)
@@ -178,8 +180,9 @@ def test_alias_reindex_keeps_search_working_throughout(job_args, client):
     searcher = threading.Thread(target=search_forever)
     searcher.start()
     try:
-        second = run_job(_job(job_args, alias=alias, limit=300, batch_size=50),
-                         encoders={"kw": KeywordEncoder()})
+        second = run_job(
+            _job(job_args, alias=alias, limit=300, batch_size=50), encoders={"kw": KeywordEncoder()}
+        )
     finally:
         time.sleep(0.3)
         stop.set()

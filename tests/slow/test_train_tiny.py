@@ -46,31 +46,58 @@ def write_pairs(tmp: Path, with_images: bool = False) -> DataSpec:
         triples.append({"query": w, "doc_id": f"d{(3 * j + 5) % len(cat)}", "score": 0})
     (tmp / "cat.jsonl").write_text("".join(json.dumps(r) + "\n" for r in cat))
     (tmp / "triples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in triples))
-    return DataSpec(source="pairs", triples=str(tmp / "triples.jsonl"), catalogue=str(tmp / "cat.jsonl"),
-                    dev_fraction=0.2, negatives_per_row=1)
+    return DataSpec(
+        source="pairs",
+        triples=str(tmp / "triples.jsonl"),
+        catalogue=str(tmp / "cat.jsonl"),
+        dev_fraction=0.2,
+        negatives_per_row=1,
+    )
 
 
 def st_recipe(tmp: Path, **train: object) -> TrainConfig:
     model = tiny_st_model_dir(tmp)
-    config = parse_config({
-        "encoders": {"m": {"backend": "sentence-transformers", "model": str(model), "device": "cpu"}},
-        "fields": [{"name": "title", "encoder": "m", "weight": 0.7},
-                   {"name": "description", "encoder": "m", "weight": 0.3}],
-    })
-    values = {"output_dir": str(tmp / "run"), "epochs": 4, "batch_size": 8, "lr": 5e-3, "warmup_ratio": 0.0,
-              "data": write_pairs(tmp), **train}
+    config = parse_config(
+        {
+            "encoders": {"m": {"backend": "sentence-transformers", "model": str(model), "device": "cpu"}},
+            "fields": [
+                {"name": "title", "encoder": "m", "weight": 0.7},
+                {"name": "description", "encoder": "m", "weight": 0.3},
+            ],
+        }
+    )
+    values = {
+        "output_dir": str(tmp / "run"),
+        "epochs": 4,
+        "batch_size": 8,
+        "lr": 5e-3,
+        "warmup_ratio": 0.0,
+        "data": write_pairs(tmp),
+        **train,
+    }
     return TrainConfig(config, TrainSpec(**values))
 
 
 def clip_recipe(tmp: Path, **train: object) -> TrainConfig:
     register_tiny_clip()
-    config = parse_config({
-        "encoders": {"c": {"backend": "open_clip", "model": TINY_CLIP_ARCH, "device": "cpu"}},
-        "fields": [{"name": "image", "modality": "image", "encoder": "c", "weight": 0.9},
-                   {"name": "title", "encoder": "c", "weight": 0.1}],
-    })
-    values = {"output_dir": str(tmp / "run"), "epochs": 4, "batch_size": 8, "lr": 2e-3, "warmup_ratio": 0.0,
-              "data": write_pairs(tmp, with_images=True), **train}
+    config = parse_config(
+        {
+            "encoders": {"c": {"backend": "open_clip", "model": TINY_CLIP_ARCH, "device": "cpu"}},
+            "fields": [
+                {"name": "image", "modality": "image", "encoder": "c", "weight": 0.9},
+                {"name": "title", "encoder": "c", "weight": 0.1},
+            ],
+        }
+    )
+    values = {
+        "output_dir": str(tmp / "run"),
+        "epochs": 4,
+        "batch_size": 8,
+        "lr": 2e-3,
+        "warmup_ratio": 0.0,
+        "data": write_pairs(tmp, with_images=True),
+        **train,
+    }
     return TrainConfig(config, TrainSpec(**values))
 
 
@@ -83,9 +110,14 @@ def full_batch_loss(tc: TrainConfig, encoder_spec: EncoderSpec | None = None) ->
     sampler = PairSampler(setup.train, batch_size=len(setup.train), seed=0)
     batch = next(iter(sampler.epoch(0)))
     with torch.no_grad():
-        return float(setup.loss_fn.compute_loss(setup.towers.embed_queries(batch.queries),
-                                                setup.towers.embed_docs(batch.doc_ids), batch.scores,
-                                                known_positive=batch.known_positive))
+        return float(
+            setup.loss_fn.compute_loss(
+                setup.towers.embed_queries(batch.queries),
+                setup.towers.embed_docs(batch.doc_ids),
+                batch.scores,
+                known_positive=batch.known_positive,
+            )
+        )
 
 
 def test_sentence_transformer_trains_exports_and_refuses_overwrite(tmp_path):
@@ -106,10 +138,12 @@ def test_sentence_transformer_trains_exports_and_refuses_overwrite(tmp_path):
     card = (result.model_dir / "README.md").read_text()
     assert "ndcg@10" in card and '"weighting": "linear"' in card
     loaded = SentenceTransformer(str(result.output_dir / "final"), device="cpu")
-    ours = load_trainable(EncoderSpec(backend="sentence-transformers", model=str(result.output_dir / "final"),
-                                      device="cpu"))
-    np.testing.assert_allclose(loaded.encode(["red laptop"], normalize_embeddings=True),
-                               ours.encode_texts(["red laptop"]), atol=1e-5)
+    ours = load_trainable(
+        EncoderSpec(backend="sentence-transformers", model=str(result.output_dir / "final"), device="cpu")
+    )
+    np.testing.assert_allclose(
+        loaded.encode(["red laptop"], normalize_embeddings=True), ours.encode_texts(["red laptop"]), atol=1e-5
+    )
     with pytest.raises(ConfigError, match="finished run"):
         train(tc, progress=False)
 
@@ -165,8 +199,11 @@ def test_prepare_mines_unjudged_negatives_for_training_queries_of_one_fold(tmp_p
     tc = st_recipe(tmp_path)
     data = dataclasses.replace(tc.train.data, folds=3, fold=1, mine_negatives=2, mine_skip=1)
     setup = prepare(dataclasses.replace(tc, train=dataclasses.replace(tc.train, data=data)))
-    plain = prepare(dataclasses.replace(tc, train=dataclasses.replace(tc.train, data=dataclasses.replace(
-        data, mine_negatives=0))))
+    plain = prepare(
+        dataclasses.replace(
+            tc, train=dataclasses.replace(tc.train, data=dataclasses.replace(data, mine_negatives=0))
+        )
+    )
     mined = [t for t in setup.train if t.location.startswith("mined:")]
     train_queries = {t.query for t in plain.train}
     assert setup.dev_judgments.keys() == plain.dev_judgments.keys()

@@ -32,10 +32,16 @@ TRICKY = [
     ("Apple\u2019s iPhones", ["apple\u2019s", "iphones"], ["apple", "iphone"]),
     ("The batteries of a phone", ["the", "batteries", "of", "a", "phone"], ["battery", "phone"]),
     ("e.g. Wi-Fi 802.11ac", ["e.g", "wi", "fi", "802.11ac"], ["e.g", "wi", "fi", "802.11ac"]),
-    ("glasses shoes boxes cookies", ["glasses", "shoes", "boxes", "cookies"],
-     ["glasse", "shoes", "boxe", "cooky"]),
-    ("LabelWriter\u2122 450, 330g/m\u00b2", ["labelwriter", "\u2122", "450", "330g", "m"],
-     ["labelwriter", "\u2122", "450", "330g", "m"]),
+    (
+        "glasses shoes boxes cookies",
+        ["glasses", "shoes", "boxes", "cookies"],
+        ["glasse", "shoes", "boxe", "cooky"],
+    ),
+    (
+        "LabelWriter\u2122 450, 330g/m\u00b2",
+        ["labelwriter", "\u2122", "450", "330g", "m"],
+        ["labelwriter", "\u2122", "450", "330g", "m"],
+    ),
     ("a1.b x:y foo_bar", ["a1", "b", "x:y", "foo_bar"], ["a1", "b", "x:y", "foo_bar"]),
     ("\u65e5\u672c text", ["\u65e5", "\u672c", "text"], ["\u65e5", "\u672c", "text"]),
 ]
@@ -50,8 +56,19 @@ def test_analyzers_on_tricky_strings(text, standard, english):
 
 def test_minimal_english_stemmer_rules():
     # Lucene's EnglishMinimalStemmer: -ies -> -y (not after a/e), -es kept after i/a/o/e, -us/-ss kept.
-    cases = {"batteries": "battery", "series": "sery", "cables": "cable", "bus": "bus", "glass": "glass",
-             "shoes": "shoes", "toes": "toes", "boxes": "boxe", "as": "as", "keys": "key", "cs": "cs"}
+    cases = {
+        "batteries": "battery",
+        "series": "sery",
+        "cables": "cable",
+        "bus": "bus",
+        "glass": "glass",
+        "shoes": "shoes",
+        "toes": "toes",
+        "boxes": "boxe",
+        "as": "as",
+        "keys": "key",
+        "cs": "cs",
+    }
     assert {w: minimal_english_stem(w) for w in cases} == cases
 
 
@@ -81,8 +98,9 @@ def test_combined_and_most_fields_match_a_hand_computation():
     combined, _ = index.scores("red cable", "combined", [], {})
     # the catch-all field: lengths 3, 2, 2 (avg 7/3); "red" in docs 0 and 2, "cable" in 0 and 1
     avg = 7 / 3
-    assert combined == pytest.approx([_bm25(1, 2, 3, 3, avg) * 2, _bm25(1, 2, 3, 2, avg),
-                                      _bm25(1, 2, 3, 2, avg)])
+    assert combined == pytest.approx(
+        [_bm25(1, 2, 3, 3, avg) * 2, _bm25(1, 2, 3, 2, avg), _bm25(1, 2, 3, 2, avg)]
+    )
     assert combined == pytest.approx([0.8416, 0.4992, 0.4992], abs=1e-4)  # docs/search.md's worked example
     boosted, _ = index.scores("red cable", "combined", [], {"brand": 0.5})
     assert boosted == pytest.approx(combined + 0.5 * np.array([0, 0, want2]))
@@ -95,12 +113,15 @@ def test_repeated_query_terms_count_per_occurrence():
     assert twice == pytest.approx(2 * once)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"lexical_mode": "bm25f"}, "lexical mode 'bm25f' is not known"),
-    ({"lexical_mode": "combined", "lexical_fields": ("title",)}, "combined mode scores the catch-all"),
-    ({"lexical_boosts": {"title": 0.0}}, "lexical boost title=0.0 must be a finite number > 0"),
-    ({"lexical_boosts": {"title": float("nan")}}, "must be a finite number > 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"lexical_mode": "bm25f"}, "lexical mode 'bm25f' is not known"),
+        ({"lexical_mode": "combined", "lexical_fields": ("title",)}, "combined mode scores the catch-all"),
+        ({"lexical_boosts": {"title": 0.0}}, "lexical boost title=0.0 must be a finite number > 0"),
+        ({"lexical_boosts": {"title": float("nan")}}, "must be a finite number > 0"),
+    ],
+)
 def test_search_spec_validation(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         SearchSpec(**kwargs)

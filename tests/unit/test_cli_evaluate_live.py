@@ -7,10 +7,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from test_cli_search import CONFIG, JUDGMENTS
-from test_search_fakes import KeywordEncoder, make_store
 
 from gcl_search.cli import main
+from tests.fakes import CLI_JUDGMENTS, KeywordEncoder, keyword_toml, make_store
 
 
 @pytest.fixture
@@ -26,10 +25,23 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "load_encoders", load)
     monkeypatch.delenv("OPENSEARCH_URL", raising=False)
     make_store(tmp_path / "stores" / "kw")
-    (tmp_path / "config.toml").write_text(CONFIG, encoding="utf-8")
-    (tmp_path / "j.csv").write_text(JUDGMENTS, encoding="utf-8")
-    base = ["evaluate", "-j", str(tmp_path / "j.csv"), "--config", str(tmp_path / "config.toml"),
-            "--index", "kw", "--store", str(tmp_path / "stores"), "-m", "ndcg@10", "--resamples", "100"]
+    (tmp_path / "config.toml").write_text(keyword_toml(query_field=True), encoding="utf-8")
+    (tmp_path / "j.csv").write_text(CLI_JUDGMENTS, encoding="utf-8")
+    base = [
+        "evaluate",
+        "-j",
+        str(tmp_path / "j.csv"),
+        "--config",
+        str(tmp_path / "config.toml"),
+        "--index",
+        "kw",
+        "--store",
+        str(tmp_path / "stores"),
+        "-m",
+        "ndcg@10",
+        "--resamples",
+        "100",
+    ]
     return tmp_path, base, loads
 
 
@@ -40,10 +52,19 @@ def _run(args):
 def test_two_live_runs_share_one_client_and_write_their_runs(env):
     tmp_path, base, loads = env
     out = tmp_path / "title.jsonl"
-    result = _run([*base, "--format", "json", "--live", "multi=", "--live",
-                   f"title=-w title=1,description=0 --run-out {out}"])
+    result = _run(
+        [
+            *base,
+            "--format",
+            "json",
+            "--live",
+            "multi=",
+            "--live",
+            f"title=-w title=1,description=0 --run-out {out}",
+        ]
+    )
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output[result.output.index("{"):])
+    report = json.loads(result.output[result.output.index("{") :])
     assert set(report["runs"]) == {"multi", "title"}
     assert len(loads) == 1  # the model was loaded once for both runs
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
@@ -53,8 +74,9 @@ def test_two_live_runs_share_one_client_and_write_their_runs(env):
 def test_live_spec_options_change_the_ranking(env):
     tmp_path, base, _ = env
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    result = _run([*base, "--live", f"multi=--run-out {a}",
-                   "--live", f"desc=-w title=0,description=1 --run-out {b}"])
+    result = _run(
+        [*base, "--live", f"multi=--run-out {a}", "--live", f"desc=-w title=0,description=1 --run-out {b}"]
+    )
     assert result.exit_code == 0, result.output
     first = {json.loads(line)["query_id"]: json.loads(line)["hits"] for line in a.read_text().splitlines()}
     second = {json.loads(line)["query_id"]: json.loads(line)["hits"] for line in b.read_text().splitlines()}
@@ -64,24 +86,28 @@ def test_live_spec_options_change_the_ranking(env):
 def test_live_runs_choose_the_dense_score(env):
     tmp_path, base, _ = env
     a, b = tmp_path / "fused.jsonl", tmp_path / "sum.jsonl"
-    result = _run([*base, "--live", f"fused=--run-out {a}",
-                   "--live", f"sum=--dense-score sum --run-out {b}"])
+    result = _run([*base, "--live", f"fused=--run-out {a}", "--live", f"sum=--dense-score sum --run-out {b}"])
     assert result.exit_code == 0, result.output
-    top = [{json.loads(line)["query_id"]: json.loads(line)["hits"][0]
-            for line in path.read_text().splitlines()} for path in (a, b)]
+    top = [
+        {json.loads(line)["query_id"]: json.loads(line)["hits"][0] for line in path.read_text().splitlines()}
+        for path in (a, b)
+    ]
     # d1 "usb cable" / "black usb cable": fused 0.9836 (test_cli_search.py), sum 0.7 + 0.3 * 2/sqrt(6)
     assert top[0]["usb cable"]["doc_id"] == top[1]["usb cable"]["doc_id"] == "d1"
     assert top[0]["usb cable"]["score"] == pytest.approx(0.9836, abs=1e-4)
     assert top[1]["usb cable"]["score"] == pytest.approx(0.9449, abs=1e-4)
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (["--live", "x=--no-such-option"], "No such option"),
-    (["--live", "noequals"], "NAME=OPTIONS"),
-    (["--live", "x=", "--live", "x=-w title=1"], "two live runs are named 'x'"),
-    (["--live", "x=", "--weight", "title=1"], "with --live put it inside each spec"),
-    (["--live", "x=", "--run-name", "y"], "--run-name shapes the single live run"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--live", "x=--no-such-option"], "No such option"),
+        (["--live", "noequals"], "NAME=OPTIONS"),
+        (["--live", "x=", "--live", "x=-w title=1"], "two live runs are named 'x'"),
+        (["--live", "x=", "--weight", "title=1"], "with --live put it inside each spec"),
+        (["--live", "x=", "--run-name", "y"], "--run-name shapes the single live run"),
+    ],
+)
 def test_live_usage_errors(env, extra, message):
     _, base, _ = env
     result = CliRunner().invoke(main, [*base, *extra])

@@ -6,9 +6,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from test_search_fakes import CATALOGUE, make_store
 
 from gcl_search.cli import main
+from tests.fakes import CATALOGUE, make_store
 
 
 @pytest.fixture

@@ -7,28 +7,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_ingest_fakes import KeywordEncoder, write_catalogue
 
 from gcl_search.cli import main
 from gcl_search.stores.base import DenseField, IndexLayout
 from gcl_search.stores.local import LocalStore
-
-CONFIG = """
-[encoders.kw]
-backend = "sentence-transformers"
-model = "fake-keyword"
-
-[[fields]]
-name = "title"
-encoder = "kw"
-weight = 0.7
-
-[[fields]]
-name = "description"
-source = "desc"
-encoder = "kw"
-weight = 0.3
-"""
+from tests.fakes import KeywordEncoder, keyword_toml, write_catalogue
 
 
 @pytest.fixture()
@@ -36,7 +19,7 @@ def workdir(tmp_path, monkeypatch):
     """A working directory with a config, and the encoder loader replaced by the keyword encoder."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("OPENSEARCH_URL", raising=False)
-    (tmp_path / "cfg.toml").write_text(CONFIG)
+    (tmp_path / "cfg.toml").write_text(keyword_toml(description_source="desc"))
     loaded = []
 
     def fake_load(config, names=None):
@@ -55,8 +38,9 @@ def _ingest(*args: str, env: dict | None = None):
 def test_success_prints_the_summary_and_exits_0(workdir):
     tmp_path, loaded = workdir
     write_catalogue(tmp_path / "cat.jsonl", 10)
-    result = _ingest("--catalogue", "cat.jsonl", "--id-column", "id", "--store", "stores",
-                     "--index", "products")
+    result = _ingest(
+        "--catalogue", "cat.jsonl", "--id-column", "id", "--store", "stores", "--index", "products"
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("indexed 10, skipped 0, failed 0 in ")
     assert "into stores/products" in result.stdout
@@ -69,8 +53,9 @@ def test_success_prints_the_summary_and_exits_0(workdir):
 def test_failures_exit_1_name_the_first_and_fill_the_failures_file(workdir):
     tmp_path, _ = workdir
     write_catalogue(tmp_path / "cat.jsonl", 10, bad_every=5)
-    result = _ingest("--catalogue", "cat.jsonl", "--id-column", "id", "--index", "p",
-                     "--failures-file", "fails.jsonl")
+    result = _ingest(
+        "--catalogue", "cat.jsonl", "--id-column", "id", "--index", "p", "--failures-file", "fails.jsonl"
+    )
     assert result.exit_code == 1
     assert result.stdout.startswith("indexed 8, skipped 0, failed 2 ")
     assert f"indexed 8, failed 2 (first: {Path('cat.jsonl')}:5 read malformed JSON" in result.stderr
@@ -116,12 +101,15 @@ def test_mapping_error_fails_before_loading_models(workdir):
     assert "mapped column(s) 'desc' not found" in result.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--catalogue", "missing.jsonl", "--index", "p"), "no such catalogue file"),
-    (("--catalogue", "cat.xml", "--index", "p"), "cannot tell the format"),
-    (("--catalogue", "cat.jsonl"), "name the target: --index NAME"),
-    (("--catalogue", "cat.jsonl", "--alias", "products"), "--alias needs OpenSearch"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--catalogue", "missing.jsonl", "--index", "p"), "no such catalogue file"),
+        (("--catalogue", "cat.xml", "--index", "p"), "cannot tell the format"),
+        (("--catalogue", "cat.jsonl"), "name the target: --index NAME"),
+        (("--catalogue", "cat.jsonl", "--alias", "products"), "--alias needs OpenSearch"),
+    ],
+)
 def test_bad_options_and_inputs_exit_1_with_a_message(workdir, args, message):
     tmp_path, _ = workdir
     write_catalogue(tmp_path / "cat.jsonl", 2)
@@ -142,7 +130,8 @@ def test_bad_config_exits_1(workdir):
 def test_existing_index_with_other_dimensions_exits_1(workdir):
     tmp_path, _ = workdir
     LocalStore(tmp_path / "gcl-store" / "p").create(
-        IndexLayout((DenseField("title", 16, "kw"), DenseField("description", 8, "kw"))))
+        IndexLayout((DenseField("title", 16, "kw"), DenseField("description", 8, "kw")))
+    )
     write_catalogue(tmp_path / "cat.jsonl", 2)
     result = _ingest("--catalogue", "cat.jsonl", "--id-column", "id", "--index", "p")
     assert result.exit_code == 1
@@ -154,9 +143,17 @@ def test_checkpoint_of_another_run_exits_1(workdir):
     write_catalogue(tmp_path / "cat.jsonl", 3)
     state = tmp_path / ".gcl-search"
     state.mkdir()
-    (state / "ingest-p.checkpoint.json").write_text(json.dumps(
-        {"version": 1, "fingerprint": {"catalogue": "other.jsonl"}, "position": 5, "indexed": 5,
-         "extra": {}}))
+    (state / "ingest-p.checkpoint.json").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "fingerprint": {"catalogue": "other.jsonl"},
+                "position": 5,
+                "indexed": 5,
+                "extra": {},
+            }
+        )
+    )
     result = _ingest("--catalogue", "cat.jsonl", "--id-column", "id", "--index", "p")
     assert result.exit_code == 1 and "belongs to a different ingest" in result.stderr
     assert "--no-resume" in result.stderr
@@ -165,25 +162,43 @@ def test_checkpoint_of_another_run_exits_1(workdir):
 
 
 def test_store_and_url_together_is_a_usage_error(workdir):
-    result = _ingest("--catalogue", "x.jsonl", "--index", "p", "--store", "s",
-                     "--opensearch-url", "http://127.0.0.1:1")
+    result = _ingest(
+        "--catalogue", "x.jsonl", "--index", "p", "--store", "s", "--opensearch-url", "http://127.0.0.1:1"
+    )
     assert result.exit_code == 2 and "not both" in result.stderr
 
 
 def test_explicit_store_wins_over_the_environment_url(workdir):
     tmp_path, _ = workdir
     write_catalogue(tmp_path / "cat.jsonl", 2)
-    result = _ingest("--catalogue", "cat.jsonl", "--id-column", "id", "--index", "p", "--store", "s",
-                     env={"OPENSEARCH_URL": "http://127.0.0.1:1"})
+    result = _ingest(
+        "--catalogue",
+        "cat.jsonl",
+        "--id-column",
+        "id",
+        "--index",
+        "p",
+        "--store",
+        "s",
+        env={"OPENSEARCH_URL": "http://127.0.0.1:1"},
+    )
     assert result.exit_code == 0 and "into s/p" in result.stdout
 
 
 def test_unreachable_cluster_is_a_clear_error_and_never_shows_credentials(workdir):
     tmp_path, _ = workdir
     write_catalogue(tmp_path / "cat.jsonl", 2)
-    result = _ingest("--catalogue", "cat.jsonl", "--id-column", "id", "--index", "p",
-                     "--opensearch-url", "http://admin:hunter2secret@127.0.0.1:1",
-                     env={"OPENSEARCH_API_KEY": None, "OPENSEARCH_PASSWORD": None})
+    result = _ingest(
+        "--catalogue",
+        "cat.jsonl",
+        "--id-column",
+        "id",
+        "--index",
+        "p",
+        "--opensearch-url",
+        "http://admin:hunter2secret@127.0.0.1:1",
+        env={"OPENSEARCH_API_KEY": None, "OPENSEARCH_PASSWORD": None},
+    )
     assert result.exit_code == 1
     assert "cannot reach OpenSearch at http://***@127.0.0.1:1" in result.stderr
     assert "hunter2secret" not in result.output and "admin" not in result.output
@@ -192,10 +207,42 @@ def test_unreachable_cluster_is_a_clear_error_and_never_shows_credentials(workdi
 def test_progress_bar_has_the_catalogue_total(workdir):
     tmp_path, _ = workdir
     write_catalogue(tmp_path / "cat.jsonl", 10)
-    result = CliRunner().invoke(main, ["ingest", "-c", "cfg.toml", "--catalogue", "cat.jsonl", "--id-column",
-                                       "id", "--store", "stores", "--index", "p", "--batch-size", "4"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "ingest",
+            "-c",
+            "cfg.toml",
+            "--catalogue",
+            "cat.jsonl",
+            "--id-column",
+            "id",
+            "--store",
+            "stores",
+            "--index",
+            "p",
+            "--batch-size",
+            "4",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "10/10" in result.stderr
-    limited = CliRunner().invoke(main, ["ingest", "-c", "cfg.toml", "--catalogue", "cat.jsonl", "--id-column",
-                                        "id", "--store", "stores", "--index", "q", "--limit", "3"])
+    limited = CliRunner().invoke(
+        main,
+        [
+            "ingest",
+            "-c",
+            "cfg.toml",
+            "--catalogue",
+            "cat.jsonl",
+            "--id-column",
+            "id",
+            "--store",
+            "stores",
+            "--index",
+            "q",
+            "--limit",
+            "3",
+        ],
+    )
     assert limited.exit_code == 0 and "3/3" in limited.stderr

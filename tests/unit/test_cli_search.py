@@ -10,42 +10,17 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from test_search_fakes import KeywordEncoder, make_store
 
 from gcl_search.cli import main
 from gcl_search.config import load_config
+from tests.fakes import CLI_JUDGMENTS, keyword_toml, make_cli_env
 
-CONFIG = """[encoders.kw]
-backend = "sentence-transformers"
-model = "fake-keyword"
-
-[[fields]]
-name = "title"
-encoder = "kw"
-weight = 0.7
-
-[[fields]]
-name = "description"
-encoder = "kw"
-weight = 0.3
-
-[[query_fields]]
-name = "query"
-encoder = "kw"
-"""
+CONFIG = keyword_toml(query_field=True)
 
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    import gcl_search.encoders.registry as registry
-
-    monkeypatch.setattr(registry, "load_encoders", lambda config, names=None: {"kw": KeywordEncoder()})
-    monkeypatch.delenv("OPENSEARCH_URL", raising=False)
-    make_store(tmp_path / "stores" / "kw")
-    config = tmp_path / "config.toml"
-    config.write_text(CONFIG, encoding="utf-8")
-    base = ["--config", str(config), "--index", "kw", "--store", str(tmp_path / "stores")]
-    return tmp_path, base
+    return make_cli_env(tmp_path, monkeypatch)
 
 
 def _run(args):
@@ -67,8 +42,26 @@ def test_search_table(env):
 
 def test_search_jsonl_with_weights_lexical_filter_and_paging(env):
     _, base = env
-    args = ["search", *base, "-q", "usb cable", "--weight", "title=1,description=0", "--format", "jsonl",
-            "--lexical-weight", "0.2", "--fusion", "rrf", "--filter", "price<=10", "-k", "2", "--offset", "1"]
+    args = [
+        "search",
+        *base,
+        "-q",
+        "usb cable",
+        "--weight",
+        "title=1,description=0",
+        "--format",
+        "jsonl",
+        "--lexical-weight",
+        "0.2",
+        "--fusion",
+        "rrf",
+        "--filter",
+        "price<=10",
+        "-k",
+        "2",
+        "--offset",
+        "1",
+    ]
     result = _run(args)
     assert result.exit_code == 0, result.output
     hits = [json.loads(line) for line in result.output.splitlines()]
@@ -78,12 +71,15 @@ def test_search_jsonl_with_weights_lexical_filter_and_paging(env):
     assert hits[0]["field_scores"]["description"] > 0  # reported even with weight 0
 
 
-@pytest.mark.parametrize("extra, code, message", [
-    (["--weight", "title=-1"], 1, "negative"),
-    (["--weight", "colour=1"], 1, "unknown field 'colour'"),
-    (["--filter", "price~3"], 1, "is not FIELD=VALUE"),
-    (["--filter", "weight<=3"], 1, "not a filterable attribute"),
-])
+@pytest.mark.parametrize(
+    "extra, code, message",
+    [
+        (["--weight", "title=-1"], 1, "negative"),
+        (["--weight", "colour=1"], 1, "unknown field 'colour'"),
+        (["--filter", "price~3"], 1, "is not FIELD=VALUE"),
+        (["--filter", "weight<=3"], 1, "not a filterable attribute"),
+    ],
+)
 def test_search_errors(env, extra, code, message):
     _, base = env
     result = CliRunner().invoke(main, ["search", *base, "-q", "usb", *extra])
@@ -100,13 +96,10 @@ def test_search_missing_index_and_missing_query(env):
     assert result.exit_code == 2 and "--text and/or --image" in result.output
 
 
-JUDGMENTS = "query,docid,rating\nusb cable,d1,3\nusb cable,d3,0\nred mouse,d5,2\nred mouse,d3,1\n"
-
-
 def test_evaluate_live_writes_the_run_and_compares(env):
     tmp_path, base = env
     qrels = tmp_path / "judgments.csv"
-    qrels.write_text(JUDGMENTS, encoding="utf-8")
+    qrels.write_text(CLI_JUDGMENTS, encoding="utf-8")
     run_out = tmp_path / "live.jsonl"
     result = _run(["evaluate", "-j", str(qrels), *base, "--run-out", str(run_out), "-m", "ndcg@10,mrr@10"])
     assert result.exit_code == 0, result.output
@@ -115,9 +108,24 @@ def test_evaluate_live_writes_the_run_and_compares(env):
     assert {r["query_id"] for r in rows} == {"usb cable", "red mouse"}
     assert rows[0]["hits"][0]["doc_id"] == ("d1" if rows[0]["query_id"] == "usb cable" else "d5")
     # the saved run plus a live title-only run: a comparison with a paired test
-    both = _run(["evaluate", "-j", str(qrels), "--run", f"saved={run_out}", *base,
-                 "--weight", "title=1,description=0", "--run-name", "title_only", "-m", "ndcg@10",
-                 "--resamples", "100"])
+    both = _run(
+        [
+            "evaluate",
+            "-j",
+            str(qrels),
+            "--run",
+            f"saved={run_out}",
+            *base,
+            "--weight",
+            "title=1,description=0",
+            "--run-name",
+            "title_only",
+            "-m",
+            "ndcg@10",
+            "--resamples",
+            "100",
+        ]
+    )
     assert both.exit_code == 0, both.output
     assert "saved" in both.output and "title_only" in both.output
 
@@ -125,7 +133,7 @@ def test_evaluate_live_writes_the_run_and_compares(env):
 def test_evaluate_needs_runs_or_live(env):
     tmp_path, base = env
     qrels = tmp_path / "j.csv"
-    qrels.write_text(JUDGMENTS, encoding="utf-8")
+    qrels.write_text(CLI_JUDGMENTS, encoding="utf-8")
     result = CliRunner().invoke(main, ["evaluate", "-j", str(qrels)])
     assert result.exit_code == 2 and "--config and --index" in result.output
 
@@ -133,10 +141,24 @@ def test_evaluate_needs_runs_or_live(env):
 def test_tune_writes_a_config_copy(env):
     tmp_path, base = env
     qrels = tmp_path / "j.csv"
-    qrels.write_text(JUDGMENTS + "usb,d6,3\nhdmi,d2,2\n", encoding="utf-8")
+    qrels.write_text(CLI_JUDGMENTS + "usb,d6,3\nhdmi,d2,2\n", encoding="utf-8")
     out = tmp_path / "tuned.toml"
-    result = _run(["tune", *base, "-j", str(qrels), "-m", "ndcg@10", "--heldout", "0.25", "--k", "10",
-                   "--write-config", str(out)])
+    result = _run(
+        [
+            "tune",
+            *base,
+            "-j",
+            str(qrels),
+            "-m",
+            "ndcg@10",
+            "--heldout",
+            "0.25",
+            "--k",
+            "10",
+            "--write-config",
+            str(out),
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "chosen weights:  title=" in result.output and "held-out default" in result.output
     assert "3-fold cross-validation" in result.output
@@ -150,11 +172,32 @@ def test_tune_writes_a_config_copy(env):
 def test_tune_a_hybrid_writes_the_search_table_and_the_heldout_queries(env):
     tmp_path, base = env
     qrels = tmp_path / "j.csv"
-    qrels.write_text(JUDGMENTS + "usb,d6,3\nhdmi,d2,2\n", encoding="utf-8")
+    qrels.write_text(CLI_JUDGMENTS + "usb,d6,3\nhdmi,d2,2\n", encoding="utf-8")
     out, held = tmp_path / "tuned.toml", tmp_path / "held.jsonl"
-    result = _run(["tune", *base, "-j", str(qrels), "--lexical-fields", "title", "--fusion", "rrf",
-                   "--rank-constant", "10", "--heldout", "0.25", "--grid-step", "0.5",
-                   "--lexical-step", "0.5", "--write-config", str(out), "--heldout-out", str(held)])
+    result = _run(
+        [
+            "tune",
+            *base,
+            "-j",
+            str(qrels),
+            "--lexical-fields",
+            "title",
+            "--fusion",
+            "rrf",
+            "--rank-constant",
+            "10",
+            "--heldout",
+            "0.25",
+            "--grid-step",
+            "0.5",
+            "--lexical-step",
+            "0.5",
+            "--write-config",
+            str(out),
+            "--heldout-out",
+            str(held),
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "lexical weight=" in result.output
     search = load_config(out).search
@@ -171,13 +214,21 @@ def test_tune_a_hybrid_writes_the_search_table_and_the_heldout_queries(env):
 def test_search_takes_its_defaults_from_the_search_table(env):
     tmp_path, base = env
     config = tmp_path / "config.toml"
-    config.write_text(CONFIG + '\n[search]\nk = 2\nlexical = true\nlexical_fields = ["title"]\n'
-                      'fusion = "rrf"\n', encoding="utf-8")
-    hits = [json.loads(line) for line in _run(["search", *base, "-q", "usb cable", "--format", "jsonl"])
-            .output.splitlines()]
+    config.write_text(
+        CONFIG + '\n[search]\nk = 2\nlexical = true\nlexical_fields = ["title"]\nfusion = "rrf"\n',
+        encoding="utf-8",
+    )
+    hits = [
+        json.loads(line)
+        for line in _run(["search", *base, "-q", "usb cable", "--format", "jsonl"]).output.splitlines()
+    ]
     assert len(hits) == 2 and all(h["lexical_score"] is not None for h in hits)
-    dense = [json.loads(line) for line in _run(["search", *base, "-q", "usb cable", "--format", "jsonl",
-                                                "--no-lexical", "-k", "3"]).output.splitlines()]
+    dense = [
+        json.loads(line)
+        for line in _run(
+            ["search", *base, "-q", "usb cable", "--format", "jsonl", "--no-lexical", "-k", "3"]
+        ).output.splitlines()
+    ]
     assert [h["doc_id"] for h in dense] == ["d1", "d6", "d2"] and dense[0]["lexical_score"] is None
     bad = CliRunner().invoke(main, ["search", *base, "-q", "usb", "--no-lexical", "--lexical-weight", "0.3"])
     assert bad.exit_code == 1 and "turned off" in bad.output

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from test_cli_search import JUDGMENTS, env  # noqa: F401 - env is the fixture
 
 from gcl_search.cli import main
+from tests.fakes import CLI_JUDGMENTS, make_cli_env
 
 DEAD = "http://127.0.0.1:1"  # nothing listens there: reaching for it would fail the command
 
 
 @pytest.fixture
-def qrels(env):  # noqa: F811
+def env(tmp_path, monkeypatch):
+    return make_cli_env(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def qrels(env):
     tmp_path, _ = env
     path = tmp_path / "j.csv"
-    path.write_text(JUDGMENTS + "usb,d6,3\nhdmi,d2,2\n", encoding="utf-8")
+    path.write_text(CLI_JUDGMENTS + "usb,d6,3\nhdmi,d2,2\n", encoding="utf-8")
     return str(path)
 
 
@@ -24,8 +29,15 @@ COMMANDS = {
     "search": lambda qrels: ["search", "--text", "usb cable", "-k", "3"],
     "tune": lambda qrels: ["tune", "-j", qrels, "-m", "ndcg@10", "--heldout", "0.25", "--k", "10"],
     "evaluate": lambda qrels: ["evaluate", "-j", qrels, "-m", "ndcg@10"],
-    "evaluate --live": lambda qrels: ["evaluate", "-j", qrels, "-m", "ndcg@10",
-                                      "--live", "hybrid=--lexical-weight 0.3"],
+    "evaluate --live": lambda qrels: [
+        "evaluate",
+        "-j",
+        qrels,
+        "-m",
+        "ndcg@10",
+        "--live",
+        "hybrid=--lexical-weight 0.3",
+    ],
 }
 
 

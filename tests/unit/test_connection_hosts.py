@@ -15,7 +15,10 @@ def test_comma_separated_urls_give_one_client_over_every_node():
     client, where, secrets = connect("https://u:pw@a.example:9201, https://b.example:9202,https://c.example")
     conns = client.transport.connection_pool.connections
     assert sorted((c.host, c.port) for c in conns) == [
-        ("https://a.example:9201", 9201), ("https://b.example:9202", 9202), ("https://c.example:443", 443)]
+        ("https://a.example:9201", 9201),
+        ("https://b.example:9202", 9202),
+        ("https://c.example:443", 443),
+    ]
     assert where == "https://***@a.example:9201,https://b.example:9202,https://c.example"
     assert secrets == ["pw"] and all(c.use_ssl for c in conns)
     with pytest.raises(ConfigError, match="mix http and https"):

@@ -79,9 +79,12 @@ def test_no_weighted_field_scores_zero_and_unknown_method_is_refused():
 
 
 def test_candidate_scores_read_presence_from_the_dot_products():
-    full = Candidate("a", {"title": 0.6, "description": 1.0, "brand": 0.8}, {},
-                     dots={("title", "title"): 1.0, ("title", "description"): 0.6,
-                           ("description", "description"): 1.0})
+    full = Candidate(
+        "a",
+        {"title": 0.6, "description": 1.0, "brand": 0.8},
+        {},
+        dots={("title", "title"): 1.0, ("title", "description"): 0.6, ("description", "description"): 1.0},
+    )
     partial = Candidate("b", {"title": 0.6, "brand": 0.8}, {}, dots={("title", "title"): 1.0})
     w = {"title": 0.7, "description": 0.3, "brand": 0.0}
     got = candidate_scores([full, partial], w, NAMES, "fused")
@@ -90,6 +93,7 @@ def test_candidate_scores_read_presence_from_the_dot_products():
 
 
 # -- through the stores and the search client ----------------------------------------------------------------
+
 
 def _layout(**options) -> IndexLayout:
     return IndexLayout(tuple(DenseField(n, 4, "m") for n in NAMES), options=LayoutOptions(**options))
@@ -109,11 +113,18 @@ def _config(dense_score="fused", rescore_depth=None):
     search = {"dense_score": dense_score}
     if rescore_depth is not None:
         search["rescore_depth"] = rescore_depth
-    return parse_config({"encoders": {"m": {"backend": "sentence-transformers", "model": "x"}},
-                         "fields": [{"name": "title", "encoder": "m", "weight": 0.7},
-                                    {"name": "description", "encoder": "m", "weight": 0.3},
-                                    {"name": "brand", "encoder": "m", "weight": 0.0}],
-                         "query_fields": [{"name": "query", "encoder": "m"}], "search": search})
+    return parse_config(
+        {
+            "encoders": {"m": {"backend": "sentence-transformers", "model": "x"}},
+            "fields": [
+                {"name": "title", "encoder": "m", "weight": 0.7},
+                {"name": "description", "encoder": "m", "weight": 0.3},
+                {"name": "brand", "encoder": "m", "weight": 0.0},
+            ],
+            "query_fields": [{"name": "query", "encoder": "m"}],
+            "search": search,
+        }
+    )
 
 
 class _Dim:
@@ -126,8 +137,9 @@ def _brute_force(docs, q, weights, method):
         sims = np.array([[float(q @ doc.vectors[n]) if n in doc.vectors else 0.0 for n in NAMES]])
         present = np.array([[n in doc.vectors for n in NAMES]])
         gram = field_gram(doc.vectors, NAMES)[None]
-        out[doc.doc_id] = float(multi_field_scores(sims, gram, present,
-                                                   np.array([weights.get(n, 0.0) for n in NAMES]), method)[0])
+        out[doc.doc_id] = float(
+            multi_field_scores(sims, gram, present, np.array([weights.get(n, 0.0) for n in NAMES]), method)[0]
+        )
     return out
 
 
@@ -145,9 +157,14 @@ class _ApproximateStore:
         return candidates_from_parts(self._store, *args, **kwargs)
 
 
-@pytest.mark.parametrize("weights", [{"title": 0.7, "description": 0.3, "brand": 0.0},
-                                     {"title": 0.2, "description": 0.2, "brand": 0.6},
-                                     {"title": 5.0, "description": 5.0, "brand": 5.0}])
+@pytest.mark.parametrize(
+    "weights",
+    [
+        {"title": 0.7, "description": 0.3, "brand": 0.0},
+        {"title": 0.2, "description": 0.2, "brand": 0.6},
+        {"title": 5.0, "description": 5.0, "brand": 5.0},
+    ],
+)
 @pytest.mark.parametrize("method", ["fused", "sum"])
 def test_search_ranks_by_the_exact_dense_score_on_both_paths(tmp_path, weights, method):
     docs = _docs()
@@ -174,8 +191,9 @@ def test_search_ranks_by_the_exact_dense_score_on_both_paths(tmp_path, weights, 
 
 def test_imputed_blocks_are_the_unit_mean_and_never_reported(tmp_path):
     layout = _layout()
-    doc = Document("x", {"title": np.array([1, 0, 0, 0], np.float32),
-                         "brand": np.array([0, 1, 0, 0], np.float32)})
+    doc = Document(
+        "x", {"title": np.array([1, 0, 0, 0], np.float32), "brand": np.array([0, 1, 0, 0], np.float32)}
+    )
     concat, present = concat_document(layout, doc)
     assert present == ("title", "brand")
     np.testing.assert_allclose(concat[4:8], np.array([1, 1, 0, 0]) / math.sqrt(2), rtol=1e-6)

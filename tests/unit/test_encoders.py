@@ -14,7 +14,7 @@ from gcl_search.config import EncoderSpec, FieldSpec, ImageSpec
 from gcl_search.encoders.base import Encoder, resolve_device
 from gcl_search.encoders.clip import read_state_dict
 from gcl_search.encoders.images import load_image
-from gcl_search.encoders.registry import load_encoder, parse_encoder_ref, save_encoder
+from gcl_search.encoders.registry import load_encoder, save_encoder
 from gcl_search.encoders.sentence import resolve_model_path
 from gcl_search.errors import ConfigError, EncoderNotFound, InputFileError
 from gcl_search.fields import encode_records
@@ -30,8 +30,11 @@ def st_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def st(st_dir):
-    return load_encoder(EncoderSpec(backend="sentence-transformers", model=str(st_dir), device="cpu",
-                                    batch_size=2, name="tiny-st"))
+    return load_encoder(
+        EncoderSpec(
+            backend="sentence-transformers", model=str(st_dir), device="cpu", batch_size=2, name="tiny-st"
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +61,7 @@ def test_sentence_encoder_shapes_and_invariance(st):
     assert_unit_rows(base, len(TEXTS), 32)
     for bs in (2, 3, 64):
         np.testing.assert_allclose(st.encode_texts(TEXTS, batch_size=bs), base, atol=1e-5)
-    assert np.array_equal(st.encode_texts(TEXTS), st.encode_texts(TEXTS))      # eval mode: deterministic
+    assert np.array_equal(st.encode_texts(TEXTS), st.encode_texts(TEXTS))  # eval mode: deterministic
     assert not np.allclose(base[0], base[1])
     assert st.encode_texts([]).shape == (0, 32)
     with pytest.raises(ConfigError, match="encodes text only"):
@@ -74,8 +77,9 @@ def test_sentence_encoder_progress_goes_to_stderr(st, capsys):
 def test_sentence_encoder_training_hooks(st):
     out = st.forward_texts(["usb cable"])
     assert out.requires_grad and tuple(out.shape) == (1, 32)
-    np.testing.assert_allclose(out.detach().numpy() / np.linalg.norm(out.detach().numpy()),
-                               st.encode_texts(["usb cable"]), atol=1e-5)
+    np.testing.assert_allclose(
+        out.detach().numpy() / np.linalg.norm(out.detach().numpy()), st.encode_texts(["usb cable"]), atol=1e-5
+    )
 
 
 def test_sentence_save_round_trip(st, tmp_path):
@@ -93,16 +97,6 @@ def test_sentence_loading_errors(tmp_path):
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
     with pytest.raises(EncoderNotFound, match="hub names need network access"):
         load_encoder(EncoderSpec(backend="sentence-transformers", model="nobody/no-such-model"))
-
-
-def test_parse_encoder_ref():
-    assert parse_encoder_ref("st:pkg:x") == EncoderSpec(backend="sentence-transformers", model="pkg:x",
-                                                         name="st:pkg:x")
-    spec = parse_encoder_ref("clip:ViT-B-32/laion2b_s34b_b79k")
-    assert (spec.model, spec.pretrained) == ("ViT-B-32", "laion2b_s34b_b79k")
-    assert parse_encoder_ref("clip:hf-hub:Marqo/x").model == "hf-hub:Marqo/x"
-    with pytest.raises(EncoderNotFound, match="use st:<name|path> or clip:<arch>/<tag>"):
-        parse_encoder_ref("foo:bar")
 
 
 def test_clip_texts_and_images(clip, images):
@@ -145,12 +139,16 @@ def test_bad_image_raises_naming_file(clip, bad_images):
 
 
 def test_bad_images_become_per_record_errors(clip, images, bad_images):
-    spec = [FieldSpec(name="title", encoder="clip", weight=0.1),
-            FieldSpec(name="image", source="img", modality="image", encoder="clip", weight=0.9)]
+    spec = [
+        FieldSpec(name="title", encoder="clip", weight=0.1),
+        FieldSpec(name="image", source="img", modality="image", encoder="clip", weight=0.9),
+    ]
     records = [{"doc_id": "good", "title": "usb cable", "img": str(images[0])}]
     records += [{"doc_id": kind, "title": "bag", "img": str(path)} for kind, path in bad_images.items()]
-    records += [{"doc_id": "url", "title": "bag", "img": "http://127.0.0.1:9/x.png"},
-                {"doc_id": "rel", "title": "mouse", "img": images[1].name}]
+    records += [
+        {"doc_id": "url", "title": "bag", "img": "http://127.0.0.1:9/x.png"},
+        {"doc_id": "rel", "title": "mouse", "img": images[1].name},
+    ]
     out = encode_records(records, spec, {"clip": clip}, images=ImageSpec(root=str(images[1].parent)))
     assert out.ids == ["good", "rel"]
     by_id = {e.record_id: e for e in out.errors}
@@ -160,8 +158,8 @@ def test_bad_images_become_per_record_errors(clip, images, bad_images):
         assert f"record {kind}, field image: {path}" in str(by_id[kind])
     assert "allow_remote" in by_id["url"].reason
     np.testing.assert_allclose(out.vectors["image"][0], clip.encode_images([images[0]])[0], atol=1e-6)
-    expected = 0.1 * clip.encode_texts(["usb cable"])[0] + 0.9 * out.vectors["image"][0]
-    np.testing.assert_allclose(out.fused[0], expected / np.linalg.norm(expected), atol=1e-6)
+    np.testing.assert_allclose(out.vectors["title"][0], clip.encode_texts(["usb cable"])[0], atol=1e-6)
+    assert out.present["image"].tolist() == [True, True] and out.present["title"].tolist() == [True, True]
 
 
 def test_remote_images_only_when_enabled(clip, images):
@@ -189,7 +187,7 @@ def test_gcl_style_checkpoint_round_trip(clip, tmp_path):
     states = {"epoch": 3, "name": "run", "state_dict": wrapped}
     path = tmp_path / "gcl-tiny_states.pt"
     torch.save(states, path)
-    torch.manual_seed(123)                                   # a different random init, replaced by the file
+    torch.manual_seed(123)  # a different random init, replaced by the file
     loaded = load_encoder(tiny_clip_spec(pretrained=str(path)))
     np.testing.assert_allclose(loaded.encode_texts(TEXTS), clip.encode_texts(TEXTS), atol=1e-6)
     st_path = tmp_path / "w.safetensors"

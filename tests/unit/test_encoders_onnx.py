@@ -21,8 +21,15 @@ from tests.helpers_models import tiny_st_model_dir
 
 pytest.importorskip("onnxruntime")
 
-TEXTS = ["black laptop bag", "usb cable", "hp printer ink toner black for office", "a", "wireless mouse",
-         "apple " * 40, "Samsung 4K TV, 55 inch, with HDMI and USB"]
+TEXTS = [
+    "black laptop bag",
+    "usb cable",
+    "hp printer ink toner black for office",
+    "a",
+    "wireless mouse",
+    "apple " * 40,
+    "Samsung 4K TV, 55 inch, with HDMI and USB",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +45,15 @@ def st_dir(tmp_path_factory) -> Path:
 
 
 def spec(model: Path | str, runtime: str = "onnx", **kw: object) -> EncoderSpec:
-    return EncoderSpec(backend="sentence-transformers", model=str(model), device="cpu", batch_size=2,
-                       runtime=runtime, name="tiny", **kw)
+    return EncoderSpec(
+        backend="sentence-transformers",
+        model=str(model),
+        device="cpu",
+        batch_size=2,
+        runtime=runtime,
+        name="tiny",
+        **kw,
+    )
 
 
 def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -88,10 +102,16 @@ def _variant(tmp_path: Path, st_dir: Path, pooling: object, dense: bool, normali
     return out
 
 
-@pytest.mark.parametrize("pooling, dense, normalize", [
-    ("cls", True, True), ("max", False, True), (("mean", "mean_sqrt_len_tokens"), True, False),
-    ("lasttoken", False, False), ("weightedmean", False, True),
-])
+@pytest.mark.parametrize(
+    "pooling, dense, normalize",
+    [
+        ("cls", True, True),
+        ("max", False, True),
+        (("mean", "mean_sqrt_len_tokens"), True, False),
+        ("lasttoken", False, False),
+        ("weightedmean", False, True),
+    ],
+)
 def test_module_chains_are_the_models_own(tmp_path, st_dir, pooling, dense, normalize):
     model_dir = _variant(tmp_path, st_dir, pooling, dense, normalize)
     expected = load_encoder(spec(model_dir, "torch")).encode_texts(TEXTS)
@@ -119,10 +139,10 @@ def test_cache_is_reused_and_a_changed_model_is_exported_again(tmp_path, st_dir,
 
     monkeypatch.setattr(torch.onnx, "export", counting_export)
     load_encoder(spec(model_dir))
-    assert calls == [] and entries(cache) == first                    # same files: no export
+    assert calls == [] and entries(cache) == first  # same files: no export
     model = SentenceTransformer(str(model_dir), device="cpu")
     with torch.no_grad():
-        next(model.parameters()).add_(0.5)                             # "fine-tune", save in place
+        next(model.parameters()).add_(0.5)  # "fine-tune", save in place
     model.save(str(model_dir))
     changed = load_encoder(spec(model_dir))
     assert calls == [1] and len(entries(cache)) == 2
@@ -131,10 +151,10 @@ def test_cache_is_reused_and_a_changed_model_is_exported_again(tmp_path, st_dir,
 
 
 def test_missing_onnxruntime_names_what_to_install(st_dir, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)              # `import onnxruntime` fails
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` fails
     with pytest.raises(ConfigError, match=r"needs onnxruntime.*pip install 'gcl-search\[onnx\]'"):
         load_encoder(spec(st_dir))
-    fallback = load_encoder(spec(st_dir, "auto"))                      # auto falls back to torch, saying why
+    fallback = load_encoder(spec(st_dir, "auto"))  # auto falls back to torch, saying why
     assert not isinstance(fallback, OnnxSentenceEncoder)
     assert "runtime = 'auto' uses torch" in capsys.readouterr().err
 
@@ -203,9 +223,12 @@ def test_runtime_key_validation():
     with pytest.raises(ConfigError, match="runs on the CPU"):
         EncoderSpec(backend="sentence-transformers", model="m", runtime="onnx", device="cuda")
     assert EncoderSpec(backend="open_clip", model="ViT-B-32", runtime="auto").runtime == "auto"
-    config = parse_config({"encoders": {"m": {"backend": "sentence-transformers", "model": "x",
-                                              "runtime": "onnx-int8"}},
-                           "fields": [{"name": "title", "encoder": "m"}]})
+    config = parse_config(
+        {
+            "encoders": {"m": {"backend": "sentence-transformers", "model": "x", "runtime": "onnx-int8"}},
+            "fields": [{"name": "title", "encoder": "m"}],
+        }
+    )
     assert config.encoders["m"].runtime == "onnx-int8"
 
 
@@ -233,26 +256,35 @@ def test_a_trained_model_through_ingest_and_search(st_dir, tmp_path, monkeypatch
     export_model(trained, tmp_path / "trained", {"name": "tiny GCL"})
     monkeypatch.delenv("OPENSEARCH_URL", raising=False)
     words = ["black laptop bag", "usb cable", "hp printer ink", "wireless mouse", "samsung tv", "apple phone"]
-    (tmp_path / "cat.jsonl").write_text("".join(json.dumps({"doc_id": f"d{i}", "title": w}) + "\n"
-                                                for i, w in enumerate(words)))
+    (tmp_path / "cat.jsonl").write_text(
+        "".join(json.dumps({"doc_id": f"d{i}", "title": w}) + "\n" for i, w in enumerate(words))
+    )
     results = {}
     for runtime in ("onnx", "torch"):
         config = tmp_path / f"{runtime}.toml"
-        config.write_text(f'[encoders.m]\nbackend = "sentence-transformers"\nmodel = "./trained"\n'
-                          f'device = "cpu"\nruntime = "{runtime}"\n\n'
-                          '[[fields]]\nname = "title"\nencoder = "m"\n')
+        config.write_text(
+            f'[encoders.m]\nbackend = "sentence-transformers"\nmodel = "./trained"\n'
+            f'device = "cpu"\nruntime = "{runtime}"\n\n'
+            '[[fields]]\nname = "title"\nencoder = "m"\n'
+        )
         base = ["--config", str(config), "--store", str(tmp_path / "stores"), "--index", "products"]
         if runtime == "onnx":
-            ingest = CliRunner().invoke(main, ["ingest", *base, "--catalogue", str(tmp_path / "cat.jsonl"),
-                                               "--no-progress"], catch_exceptions=False)
+            ingest = CliRunner().invoke(
+                main,
+                ["ingest", *base, "--catalogue", str(tmp_path / "cat.jsonl"), "--no-progress"],
+                catch_exceptions=False,
+            )
             assert ingest.exit_code == 0, ingest.output
-        found = CliRunner().invoke(main, ["search", *base, "-q", "usb cable", "-k", "6", "--format", "jsonl"],
-                                   catch_exceptions=False)
+        found = CliRunner().invoke(
+            main, ["search", *base, "-q", "usb cable", "-k", "6", "--format", "jsonl"], catch_exceptions=False
+        )
         assert found.exit_code == 0, found.output
-        results[runtime] = [json.loads(line[line.index("{"):]) for line in found.output.splitlines()
-                            if "{" in line]                          # stderr's progress shares the output
+        results[runtime] = [
+            json.loads(line[line.index("{") :]) for line in found.output.splitlines() if "{" in line
+        ]  # stderr's progress shares the output
     assert [h["doc_id"] for h in results["onnx"]] == [h["doc_id"] for h in results["torch"]]
-    assert len(results["onnx"]) == 6 and results["onnx"][0]["doc_id"] == "d1"    # "usb cable" itself
+    assert len(results["onnx"]) == 6 and results["onnx"][0]["doc_id"] == "d1"  # "usb cable" itself
     assert results["onnx"][0]["doc_id"] == "d1"
-    np.testing.assert_allclose([h["score"] for h in results["onnx"]], [h["score"] for h in results["torch"]],
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        [h["score"] for h in results["onnx"]], [h["score"] for h in results["torch"]], atol=1e-5
+    )

@@ -115,7 +115,9 @@ def test_evaluation_imports_neither_torch_nor_opensearch() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, gcl_search.evaluation, gcl_search.evaluation.report; "
-            "print(sorted(m for m in ('torch', 'opensearchpy', 'click') if m in sys.modules))")
+    code = (
+        "import sys, gcl_search.evaluation, gcl_search.evaluation.report; "
+        "print(sorted(m for m in ('torch', 'opensearchpy', 'click') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -27,8 +27,12 @@ def test_z_score():
 def test_ranks_break_ties_by_id_and_skip_invalid():
     ids = ["b", "a", "c", "d"]
     assert ranks(np.array([1.0, 1.0, 3.0, 0.0]), ids).tolist() == [3, 2, 1, 4]
-    assert ranks(np.array([1.0, 1.0, 3.0, 0.0]), ids, np.array([True, False, True, False])).tolist() == \
-        [2, 0, 1, 0]
+    assert ranks(np.array([1.0, 1.0, 3.0, 0.0]), ids, np.array([True, False, True, False])).tolist() == [
+        2,
+        0,
+        1,
+        0,
+    ]
 
 
 def test_rrf_by_hand():
@@ -48,8 +52,9 @@ def test_fuse_minmax_and_zscore_by_hand():
     z = 1.2247449
     assert fuse(ids, dense, lexical, matched, "zscore", 0.5) == pytest.approx([0.0, z / 2, -z / 2], abs=1e-6)
     # rrf: dense ranks [1, 2, 3], lexical ranks [0, 1, 2]
-    assert fuse(ids, dense, lexical, matched, "rrf", 0.5, 60) == \
-        pytest.approx([0.5 / 61, 0.5 / 62 + 0.5 / 61, 0.5 / 63 + 0.5 / 62])
+    assert fuse(ids, dense, lexical, matched, "rrf", 0.5, 60) == pytest.approx(
+        [0.5 / 61, 0.5 / 62 + 0.5 / 61, 0.5 / 63 + 0.5 / 62]
+    )
 
 
 def test_lexical_weight_zero_and_one_are_pure():
@@ -59,10 +64,14 @@ def test_lexical_weight_zero_and_one_are_pure():
     assert np.argsort(-fuse(ids, dense, lexical, matched, "minmax", 1.0)).tolist() == [0, 1]
 
 
-@pytest.mark.parametrize("method, weight, c, message", [
-    ("max", 0.5, 60, "fusion 'max'"), ("minmax", -0.1, 60, "lexical weight"),
-    ("rrf", 0.5, 0, "rank constant"),
-])
+@pytest.mark.parametrize(
+    "method, weight, c, message",
+    [
+        ("max", 0.5, 60, "fusion 'max'"),
+        ("minmax", -0.1, 60, "lexical weight"),
+        ("rrf", 0.5, 0, "rank constant"),
+    ],
+)
 def test_bad_parameters(method, weight, c, message):
     with pytest.raises(ConfigError, match=message):
         fuse(["a"], np.array([1.0]), np.array([1.0]), np.array([True]), method, weight, c)

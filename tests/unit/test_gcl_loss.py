@@ -85,8 +85,9 @@ def test_binary_without_masking_equals_open_clip_loss(normaliser):
     torch.manual_seed(0)
     q, d = F.normalize(torch.randn(8, 16), dim=-1), F.normalize(torch.randn(8, 16), dim=-1)
     scores = torch.rand(8) * 3
-    loss_fn = GCLLoss(weighting=ScoreToWeight("binary"), temperature=0.07, normaliser=normaliser,
-                      mask_known_positives=False)
+    loss_fn = GCLLoss(
+        weighting=ScoreToWeight("binary"), temperature=0.07, normaliser=normaliser, mask_known_positives=False
+    )
     expected = ClipLoss()(q, d, logit_scale=torch.tensor(1 / 0.07))
     assert loss_fn.compute_loss(q, d, scores).item() == pytest.approx(expected.item(), rel=1e-5)
 
@@ -95,8 +96,10 @@ def test_gradients_are_finite_including_temperature():
     torch.manual_seed(1)
     q = torch.randn(6, 8, requires_grad=True)
     fields = {"title": torch.randn(6, 8, requires_grad=True), "image": torch.randn(6, 8, requires_grad=True)}
-    loss_fn = GCLLoss(weighting=ScoreToWeight("power", score_min=0, score_max=3),
-                      doc_field_weights={"title": 0.1, "image": 0.9})
+    loss_fn = GCLLoss(
+        weighting=ScoreToWeight("power", score_min=0, score_max=3),
+        doc_field_weights={"title": 0.1, "image": 0.9},
+    )
     known = torch.zeros(6, 6, dtype=torch.bool)
     known[0, 3] = known[3, 0] = True
     loss = loss_fn.compute_loss(q, fields, torch.tensor([3.0, 2, 1, 3, 0.5, 2]), known_positive=known)

@@ -7,7 +7,6 @@ import threading
 
 import numpy as np
 import pytest
-from test_ingest_fakes import KeywordEncoder, keyword_vector, make_config, write_catalogue
 
 from gcl_search.errors import ConfigError, DimensionMismatch, StoreUnavailable
 from gcl_search.ingest.checkpoint import Checkpoint, FailureLog
@@ -16,20 +15,41 @@ from gcl_search.ingest.read import read_for_config
 from gcl_search.records import FailedDoc
 from gcl_search.stores.base import AttributeField, DenseField, IndexLayout
 from gcl_search.stores.local import LocalStore
+from tests.fakes import KeywordEncoder, keyword_vector, write_catalogue
+from tests.fakes import make_ingest_config as make_config
 
 
 class Crash(Exception):
     pass
 
 
-def _run(tmp_path, catalogue, encoder, *, batch_size=4, checkpoint=None, after_commit=None, config=None,
-         store=None, layout=None):
+def _run(
+    tmp_path,
+    catalogue,
+    encoder,
+    *,
+    batch_size=4,
+    checkpoint=None,
+    after_commit=None,
+    config=None,
+    store=None,
+    layout=None,
+):
     config = config or make_config()
     store = store or LocalStore(tmp_path / "store")
     records = read_for_config(catalogue, config, id_column="id")
-    report = ingest(records, config, {"kw": encoder}, store, batch_size=batch_size,
-                    failures_file=tmp_path / "failures.jsonl", checkpoint=checkpoint, progress=False,
-                    after_commit=after_commit, layout=layout)
+    report = ingest(
+        records,
+        config,
+        {"kw": encoder},
+        store,
+        batch_size=batch_size,
+        failures_file=tmp_path / "failures.jsonl",
+        checkpoint=checkpoint,
+        progress=False,
+        after_commit=after_commit,
+        layout=layout,
+    )
     return report, store
 
 
@@ -58,25 +78,44 @@ def test_per_record_failures_are_collected_written_and_the_rest_is_indexed(tmp_p
     with catalogue.open("a") as handle:
         handle.write(json.dumps({"id": "p0", "title": "duplicate"}) + "\n")
         handle.write(json.dumps({"id": "z", "desc": "wireless"}) + "\n")  # title missing
-    # weight 0 description: a record with only a description cannot be fused -> an encode failure
-    report, store = _run(tmp_path, catalogue, KeywordEncoder(), config=make_config(description_weight=0.0))
-    assert report.indexed == 10 and store.count() == 10
+    report, store = _run(tmp_path, catalogue, KeywordEncoder())
+    assert report.indexed == 11 and store.count() == 11
     stages = [(f.stage, f.location.rsplit(":", 1)[1]) for f in report.failed]
-    assert stages == [("read", "5"), ("read", "10"), ("validate", "13"), ("encode", "14")]
+    assert stages == [("read", "5"), ("read", "10"), ("validate", "13")]
     assert "duplicate id 'p0'" in report.failed[2].reason
-    assert "zero-weight" in report.failed[3].reason
     lines = _failures(tmp_path)
     assert [(line["stage"], line["doc_id"], line["position"]) for line in lines] == [
-        ("read", None, 4), ("read", None, 9), ("validate", "p0", 12), ("encode", "z", 13)]
+        ("read", None, 4),
+        ("read", None, 9),
+        ("validate", "p0", 12),
+    ]
     assert all(line["reason"] for line in lines)
+
+
+def test_a_record_whose_present_fields_all_weigh_zero_is_indexed(tmp_path):
+    # weight 0 keeps a field indexed (config.FieldSpec): such a record is searchable by that field
+    catalogue = tmp_path / "cat.jsonl"
+    catalogue.write_text(json.dumps({"id": "z", "title": "", "desc": "wireless mouse"}) + "\n")
+    report, store = _run(tmp_path, catalogue, KeywordEncoder(), config=make_config(description_weight=0.0))
+    assert (report.indexed, report.failed) == (1, []) and store.count() == 1
+    np.testing.assert_allclose(
+        store.vectors(["z"])["z"]["description"], keyword_vector("wireless mouse"), atol=1e-6
+    )
 
 
 def test_store_rejections_are_write_failures_with_location(tmp_path):
     catalogue = tmp_path / "cat.jsonl"
-    catalogue.write_text(json.dumps({"id": "a", "title": "usb", "desc": "", "price": 1.5}) + "\n"
-                         + json.dumps({"id": "b", "title": "hdmi", "price": "cheap"}) + "\n")
-    layout = IndexLayout((DenseField("title", 8, "kw"), DenseField("description", 8, "kw")), ("title",),
-                         (AttributeField("price", "float"),))
+    catalogue.write_text(
+        json.dumps({"id": "a", "title": "usb", "desc": "", "price": 1.5})
+        + "\n"
+        + json.dumps({"id": "b", "title": "hdmi", "price": "cheap"})
+        + "\n"
+    )
+    layout = IndexLayout(
+        (DenseField("title", 8, "kw"), DenseField("description", 8, "kw")),
+        ("title",),
+        (AttributeField("price", "float"),),
+    )
     report, store = _run(tmp_path, catalogue, KeywordEncoder(), layout=layout)
     assert report.indexed == 1 and store.count() == 1
     (failed,) = report.failed
@@ -103,16 +142,22 @@ def test_crash_after_two_batches_then_resume_without_re_encoding(tmp_path):
 
     first = KeywordEncoder()
     with pytest.raises(Crash):
-        _run(tmp_path, catalogue, first, checkpoint=Checkpoint.open(tmp_path / "cp.json", fingerprint),
-             after_commit=crash_after_two)
+        _run(
+            tmp_path,
+            catalogue,
+            first,
+            checkpoint=Checkpoint.open(tmp_path / "cp.json", fingerprint),
+            after_commit=crash_after_two,
+        )
     assert json.loads((tmp_path / "cp.json").read_text())["position"] == 8
     store = LocalStore(tmp_path / "store")
     written_before = store.count()
     assert written_before == 7  # items 0-7 minus the malformed line 7
 
     second = KeywordEncoder()
-    report, store = _run(tmp_path, catalogue, second, checkpoint=Checkpoint.open(tmp_path / "cp.json",
-                                                                                 fingerprint))
+    report, store = _run(
+        tmp_path, catalogue, second, checkpoint=Checkpoint.open(tmp_path / "cp.json", fingerprint)
+    )
     assert report.skipped == 8 and report.indexed == 22 - 3 - written_before
     assert store.count() == 19
     titles = [t for t in second.encoded if "usb cable" in t]
@@ -160,11 +205,17 @@ def test_store_outage_keeps_committed_batches_and_resume_finishes(tmp_path):
 
     fingerprint = {"c": "cat"}
     with pytest.raises(StoreUnavailable):
-        _run(tmp_path, catalogue, KeywordEncoder(), store=FlakyStore(tmp_path / "store"),
-             checkpoint=Checkpoint.open(tmp_path / "cp.json", fingerprint))
+        _run(
+            tmp_path,
+            catalogue,
+            KeywordEncoder(),
+            store=FlakyStore(tmp_path / "store"),
+            checkpoint=Checkpoint.open(tmp_path / "cp.json", fingerprint),
+        )
     assert LocalStore(tmp_path / "store").count() == 4
-    report, store = _run(tmp_path, catalogue, KeywordEncoder(),
-                         checkpoint=Checkpoint.open(tmp_path / "cp.json", fingerprint))
+    report, store = _run(
+        tmp_path, catalogue, KeywordEncoder(), checkpoint=Checkpoint.open(tmp_path / "cp.json", fingerprint)
+    )
     assert (report.skipped, report.indexed, store.count()) == (4, 8, 12)
 
 
@@ -184,8 +235,9 @@ def test_writing_overlaps_encoding_of_the_next_batch(tmp_path):
                 overlapped.append(next_encode_started[WaitingStore.writes].wait(timeout=5))
             return super().upsert(docs)
 
-    report, _ = _run(tmp_path, write_catalogue(tmp_path / "c.jsonl", 12), encoder,
-                     store=WaitingStore(tmp_path / "store"))
+    report, _ = _run(
+        tmp_path, write_catalogue(tmp_path / "c.jsonl", 12), encoder, store=WaitingStore(tmp_path / "store")
+    )
     assert overlapped == [True, True] and report.indexed == 12
 
 
@@ -225,8 +277,15 @@ def test_bm25_only_text_fields_come_from_catalogue_columns(tmp_path):
     from gcl_search.config import IndexSpec
 
     catalogue = tmp_path / "cat.jsonl"
-    catalogue.write_text("\n".join(json.dumps({"id": f"p{i}", "title": f"usb cable {i}", "desc": "",
-                                               "model": ("AB-12", "XY-9")[i % 2]}) for i in range(4)) + "\n")
+    catalogue.write_text(
+        "\n".join(
+            json.dumps(
+                {"id": f"p{i}", "title": f"usb cable {i}", "desc": "", "model": ("AB-12", "XY-9")[i % 2]}
+            )
+            for i in range(4)
+        )
+        + "\n"
+    )
     config = dataclasses.replace(make_config(), index=IndexSpec(text_fields=("title", "model")))
     _, store = _run(tmp_path, catalogue, KeywordEncoder(), config=config)
     layout = store.layout()

@@ -55,8 +55,11 @@ def test_jsonl_reads_records_in_order_with_locations_and_attributes(tmp_path):
 
 def test_csv_and_parquet_give_the_same_records_as_jsonl(tmp_path):
     jsonl = _jsonl(tmp_path / "cat.jsonl", [{k: str(v) for k, v in r.items()} for r in ROWS])
-    csv_path = _csv(tmp_path / "cat.csv", "id,title,desc,price,brand\n"
-                    "a1,usb cable,two metres,3.5,\na2,hdmi cable,,7,\na3,red mouse,wireless,,logi\n")
+    csv_path = _csv(
+        tmp_path / "cat.csv",
+        "id,title,desc,price,brand\n"
+        "a1,usb cable,two metres,3.5,\na2,hdmi cable,,7,\na3,red mouse,wireless,,logi\n",
+    )
     names = ["id", "title", "desc", "price", "brand"]
     table = pa.Table.from_pylist([{k: str(r[k]) if k in r else None for k in names} for r in ROWS])
     pq.write_table(table, tmp_path / "cat.parquet", row_group_size=2)
@@ -83,8 +86,10 @@ def test_tsv_by_suffix(tmp_path):
 
 def test_malformed_jsonl_lines_are_per_record_errors_and_the_rest_is_read(tmp_path):
     path = tmp_path / "bad.jsonl"
-    path.write_bytes(b'{"id": "a", "title": "ok"}\n{"id": "b", "title": \n[1, 2]\n\n'
-                     b'{"id": "c", "title": "caf\xe9"}\n{"id": "d", "title": "ok too"}\n')
+    path.write_bytes(
+        b'{"id": "a", "title": "ok"}\n{"id": "b", "title": \n[1, 2]\n\n'
+        b'{"id": "c", "title": "caf\xe9"}\n{"id": "d", "title": "ok too"}\n'
+    )
     records, failures = _split(read_catalogue(path, "id", {"title": "title"}))
     assert [r.doc_id for r in records] == ["a", "d"]
     assert [f.location for f in failures] == [f"{path}:2", f"{path}:3", f"{path}:5"]
@@ -106,21 +111,38 @@ def test_malformed_csv_rows_are_per_record_errors(tmp_path):
 
 
 def test_missing_and_duplicate_ids(tmp_path):
-    path = _jsonl(tmp_path / "ids.jsonl", [{"id": "a", "title": "one"}, {"title": "no id"},
-                                           {"id": " ", "title": "x"}, {"id": "a", "title": "again"},
-                                           {"id": 7, "title": "int id"}])
+    path = _jsonl(
+        tmp_path / "ids.jsonl",
+        [
+            {"id": "a", "title": "one"},
+            {"title": "no id"},
+            {"id": " ", "title": "x"},
+            {"id": "a", "title": "again"},
+            {"id": 7, "title": "int id"},
+        ],
+    )
     records, failures = _split(read_catalogue(path, "id", {"title": "title"}))
     assert [(r.doc_id, r.values["title"]) for r in records] == [("a", "one"), ("7", "int id")]
-    assert [(f.doc_id, f.location) for f in failures] == [(None, f"{path}:2"), (None, f"{path}:3"),
-                                                           ("a", f"{path}:4")]
+    assert [(f.doc_id, f.location) for f in failures] == [
+        (None, f"{path}:2"),
+        (None, f"{path}:3"),
+        ("a", f"{path}:4"),
+    ]
     assert "missing id" in failures[0].reason and "'id'" in failures[0].reason
     assert all(f.stage == "validate" for f in failures)
     assert "duplicate id 'a'" in failures[2].reason and "first seen at line/row 1" in failures[2].reason
 
 
 def test_empty_text_required_field_and_empty_record(tmp_path):
-    path = _jsonl(tmp_path / "e.jsonl", [{"id": "a", "title": "  ", "desc": "d"}, {"id": "b", "desc": "d"},
-                                         {"id": "c", "title": "", "desc": None}, {"id": "d", "title": "t"}])
+    path = _jsonl(
+        tmp_path / "e.jsonl",
+        [
+            {"id": "a", "title": "  ", "desc": "d"},
+            {"id": "b", "desc": "d"},
+            {"id": "c", "title": "", "desc": None},
+            {"id": "d", "title": "t"},
+        ],
+    )
     records, failures = _split(read_catalogue(path, "id", COLUMNS, required=["title"]))
     assert [r.doc_id for r in records] == ["d"]
     assert [f.doc_id for f in failures] == ["a", "b", "c"]
@@ -131,8 +153,10 @@ def test_empty_text_required_field_and_empty_record(tmp_path):
 
 
 def test_non_text_values(tmp_path):
-    path = _jsonl(tmp_path / "v.jsonl", [{"id": "a", "title": ["usb", 3, "m"]},
-                                         {"id": "b", "title": {"x": 1}}, {"id": "c", "title": 12.5}])
+    path = _jsonl(
+        tmp_path / "v.jsonl",
+        [{"id": "a", "title": ["usb", 3, "m"]}, {"id": "b", "title": {"x": 1}}, {"id": "c", "title": 12.5}],
+    )
     records, failures = _split(read_catalogue(path, "id", {"title": "title"}))
     assert [(r.doc_id, r.values["title"]) for r in records] == [("a", "usb 3 m"), ("c", "12.5")]
     assert failures[0].doc_id == "b" and "holds an object" in failures[0].reason
@@ -142,14 +166,22 @@ def test_image_paths_resolve_against_base_dir_and_missing_files_are_errors(tmp_p
     images = tmp_path / "imgs"
     images.mkdir()
     (images / "p1.png").write_bytes(b"png")
-    path = _jsonl(tmp_path / "i.jsonl", [{"id": "a", "img": "p1.png", "title": "t"},
-                                         {"id": "b", "img": "nope.png", "title": "t"},
-                                         {"id": "c", "img": "https://example.com/x.png"},
-                                         {"id": "d", "img": str(images / "p1.png")}])
+    path = _jsonl(
+        tmp_path / "i.jsonl",
+        [
+            {"id": "a", "img": "p1.png", "title": "t"},
+            {"id": "b", "img": "nope.png", "title": "t"},
+            {"id": "c", "img": "https://example.com/x.png"},
+            {"id": "d", "img": str(images / "p1.png")},
+        ],
+    )
     cols = {"title": "title", "image": "img"}
     records, failures = _split(read_catalogue(path, "id", cols, base_dir=images, image_fields=["image"]))
-    assert [r.values["image"] for r in records] == [str(images / "p1.png"), "https://example.com/x.png",
-                                                    str(images / "p1.png")]
+    assert [r.values["image"] for r in records] == [
+        str(images / "p1.png"),
+        "https://example.com/x.png",
+        str(images / "p1.png"),
+    ]
     assert failures[0].doc_id == "b" and "image file not found" in failures[0].reason
     assert str(images / "nope.png") in failures[0].reason
     # Without base_dir, paths are relative to the catalogue's directory, where p1.png is not.
@@ -217,16 +249,22 @@ def test_parquet_streams_with_bounded_memory(tmp_path):
 
 
 def test_read_for_config_uses_field_sources_and_modalities(tmp_path):
-    config = parse_config({"encoders": {"e": {"backend": "open_clip", "model": "tiny"}},
-                           "fields": [{"name": "title", "encoder": "e", "source": "name", "required": True},
-                                      {"name": "photo", "encoder": "e", "modality": "image",
-                                       "source": "img"}],
-                           "images": {"root": str(tmp_path)}})
+    config = parse_config(
+        {
+            "encoders": {"e": {"backend": "open_clip", "model": "tiny"}},
+            "fields": [
+                {"name": "title", "encoder": "e", "source": "name", "required": True},
+                {"name": "photo", "encoder": "e", "modality": "image", "source": "img"},
+            ],
+            "images": {"root": str(tmp_path)},
+        }
+    )
     (tmp_path / "p.png").write_bytes(b"png")
     sub = tmp_path / "sub"
     sub.mkdir()
-    path = _jsonl(sub / "c.jsonl", [{"doc_id": "a", "name": "cam", "img": "p.png"},
-                                    {"doc_id": "b", "img": "p.png"}])
+    path = _jsonl(
+        sub / "c.jsonl", [{"doc_id": "a", "name": "cam", "img": "p.png"}, {"doc_id": "b", "img": "p.png"}]
+    )
     records, failures = _split(read_for_config(path, config))
     assert records[0].values == {"title": "cam", "photo": str(tmp_path / "p.png")}
     assert failures[0].doc_id == "b" and "required field 'title'" in failures[0].reason
@@ -250,8 +288,12 @@ def test_count_rows_matches_what_the_reader_yields(tmp_path):
     tsv = _csv(tmp_path / "c.tsv", "id\ttitle\tdesc\nx1\tmouse\tgrey\n")
     table = pa.Table.from_pylist([{"id": f"p{i}", "title": "t"} for i in range(2500)])
     pq.write_table(table, tmp_path / "c.parquet", row_group_size=1000)
-    for path, fmt, expected in [(jsonl, "jsonl", 3), (csv_path, "csv", 3), (tsv, "tsv", 1),
-                                (tmp_path / "c.parquet", "parquet", 2500)]:
+    for path, fmt, expected in [
+        (jsonl, "jsonl", 3),
+        (csv_path, "csv", 3),
+        (tsv, "tsv", 1),
+        (tmp_path / "c.parquet", "parquet", 2500),
+    ]:
         assert count_rows(path, fmt) == expected
         assert len(list(read_catalogue(path, "id", {"title": "title"}))) == expected
     assert count_rows(tmp_path / "absent.jsonl", "jsonl") is None

@@ -95,8 +95,15 @@ def test_guard_accepts_lucene_fields_at_any_depth():
         ({"type": "knn_vector", "dimension": 4}, "'obj.vec' names no method.*default to faiss"),
         ({"type": "knn_vector", "dimension": 4, "method": {"name": "hnsw"}}, "names no engine"),
         ({"type": "knn_vector", "dimension": 4, "mode": "on_disk"}, "mode selects a native engine"),
-        ({"type": "knn_vector", "dimension": 4, "compression_level": "32x",
-          "method": {"name": "hnsw", "engine": "lucene"}}, "compression_level selects a native engine"),
+        (
+            {
+                "type": "knn_vector",
+                "dimension": 4,
+                "compression_level": "32x",
+                "method": {"name": "hnsw", "engine": "lucene"},
+            },
+            "compression_level selects a native engine",
+        ),
         ({"type": "knn_vector", "model_id": "m1"}, "model_id selects a native engine"),
         ({"type": "knn_vector", "dimension": 4, "method": {"name": "hnsw", "engine": "faiss"}}, "'faiss'"),
     ],
@@ -173,8 +180,14 @@ def test_invalid_scores_and_spaces():
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = ROOT / "tools" / "opensearch-node"
-SHARED_SETTINGS = ("cluster.name", "node.name", "discovery.type", "knn.algo_param.index_thread_qty",
-                   "cluster.routing.allocation.disk.threshold_enabled", "action.auto_create_index")
+SHARED_SETTINGS = (
+    "cluster.name",
+    "node.name",
+    "discovery.type",
+    "knn.algo_param.index_thread_qty",
+    "cluster.routing.allocation.disk.threshold_enabled",
+    "action.auto_create_index",
+)
 
 
 def _pom_properties() -> dict[str, str]:

@@ -11,9 +11,12 @@ from gcl_search.stores.knn import OpenSearchOptions
 
 
 def _layout(**options) -> IndexLayout:
-    return IndexLayout((DenseField("title", 3, "minilm"), DenseField("image", 2, "clip", "image")),
-                       ("title",), (AttributeField("price", "float"), AttributeField("brand")),
-                       LayoutOptions(**options))
+    return IndexLayout(
+        (DenseField("title", 3, "minilm"), DenseField("image", 2, "clip", "image")),
+        ("title",),
+        (AttributeField("price", "float"), AttributeField("brand")),
+        LayoutOptions(**options),
+    )
 
 
 def _unit(*xs: float) -> np.ndarray:
@@ -28,8 +31,10 @@ def test_offsets_and_concat_dim_follow_field_order():
 
 
 def test_meta_round_trip_keeps_the_recorded_format():
-    layout = IndexLayout((DenseField("a", 2, "m"), DenseField("b", 2, "m")),
-                         options=LayoutOptions(opensearch=OpenSearchOptions(m=8), oversample=2.0))
+    layout = IndexLayout(
+        (DenseField("a", 2, "m"), DenseField("b", 2, "m")),
+        options=LayoutOptions(opensearch=OpenSearchOptions(m=8), oversample=2.0),
+    )
     meta = layout.to_meta()
     assert IndexLayout.from_meta(meta) == layout
     assert IndexLayout.from_meta(_layout().to_meta()) == _layout()
@@ -71,15 +76,19 @@ def test_unknown_vector_field_is_refused():
 def test_check_compatible_refuses_mismatches():
     index = _layout()
     index.check_compatible(_layout(opensearch=OpenSearchOptions(m=32), oversample=5.0))  # options may differ
-    other_dim = IndexLayout((DenseField("title", 4, "minilm"), DenseField("image", 2, "clip", "image")),
-                            index.text_fields, index.attributes)
+    other_dim = IndexLayout(
+        (DenseField("title", 4, "minilm"), DenseField("image", 2, "clip", "image")),
+        index.text_fields,
+        index.attributes,
+    )
     with pytest.raises(DimensionMismatch, match="'title' has dimension 3 in the index but 4"):
         index.check_compatible(other_dim, where="index products")
     swapped = IndexLayout(tuple(reversed(index.dense_fields)), index.text_fields, index.attributes)
     with pytest.raises(ConfigError, match="dense fields"):
         index.check_compatible(swapped)
-    other_encoder = IndexLayout((DenseField("title", 3, "e5"), index.dense_fields[1]), index.text_fields,
-                                index.attributes)
+    other_encoder = IndexLayout(
+        (DenseField("title", 3, "e5"), index.dense_fields[1]), index.text_fields, index.attributes
+    )
     with pytest.raises(ConfigError, match="encoded with 'minilm'"):
         index.check_compatible(other_encoder)
     with pytest.raises(ConfigError, match="text fields"):
@@ -105,8 +114,10 @@ def test_invalid_layouts_are_refused():
 
 
 def test_preset_vector_renormalises_over_present_fields():
-    layout = IndexLayout((DenseField("a", 2, "m"), DenseField("b", 2, "m")),
-                         options=LayoutOptions(preset_weights={"a": 0.9, "b": 0.1}))
+    layout = IndexLayout(
+        (DenseField("a", 2, "m"), DenseField("b", 2, "m")),
+        options=LayoutOptions(preset_weights={"a": 0.9, "b": 0.1}),
+    )
     a, b = np.array([1, 0], dtype=np.float32), np.array([0, 1], dtype=np.float32)
     expected = np.array([0.9, 0.1]) / np.hypot(0.9, 0.1)
     np.testing.assert_allclose(preset_vector(layout, {"a": a, "b": b}), expected, rtol=1e-6)
@@ -115,11 +126,15 @@ def test_preset_vector_renormalises_over_present_fields():
 
 def test_layout_from_config():
     config_mod = pytest.importorskip("gcl_search.config")
-    config = config_mod.parse_config({
-        "encoders": {"minilm": {"backend": "sentence-transformers", "model": "pkg:x"}},
-        "fields": [{"name": "title", "encoder": "minilm", "weight": 0.7},
-                   {"name": "description", "encoder": "minilm", "weight": 0.3}],
-    })
+    config = config_mod.parse_config(
+        {
+            "encoders": {"minilm": {"backend": "sentence-transformers", "model": "pkg:x"}},
+            "fields": [
+                {"name": "title", "encoder": "minilm", "weight": 0.7},
+                {"name": "description", "encoder": "minilm", "weight": 0.3},
+            ],
+        }
+    )
     layout = layout_from_config(config, {"minilm": 384}, attributes=[AttributeField("price", "float")])
     assert layout.field_names == ("title", "description")
     assert layout.concat_dim == 768
@@ -129,9 +144,14 @@ def test_layout_from_config():
 
 
 def _preset_layout(**options) -> IndexLayout:
-    return IndexLayout((DenseField("title", 3, "minilm"), DenseField("desc", 3, "minilm"),
-                        DenseField("image", 2, "clip", "image")),
-                       options=LayoutOptions(preset_weights={"title": 0.7, "desc": 0.3}, **options))
+    return IndexLayout(
+        (
+            DenseField("title", 3, "minilm"),
+            DenseField("desc", 3, "minilm"),
+            DenseField("image", 2, "clip", "image"),
+        ),
+        options=LayoutOptions(preset_weights={"title": 0.7, "desc": 0.3}, **options),
+    )
 
 
 def test_legacy_preset_plan_gives_the_same_scores_as_the_concatenated_vector():
@@ -139,8 +159,11 @@ def test_legacy_preset_plan_gives_the_same_scores_as_the_concatenated_vector():
     layout = _preset_layout(preset_fused=False, impute_missing=False)
     q = _unit(*rng.normal(size=3))
     qv = {"title": q, "desc": q.copy(), "image": _unit(1, 1)}
-    docs = [{"title": _unit(*rng.normal(size=3)), "desc": _unit(*rng.normal(size=3)), "image": _unit(1, 0)},
-            {"desc": _unit(*rng.normal(size=3))}, {"image": _unit(0, 1)}]
+    docs = [
+        {"title": _unit(*rng.normal(size=3)), "desc": _unit(*rng.normal(size=3)), "image": _unit(1, 0)},
+        {"desc": _unit(*rng.normal(size=3))},
+        {"image": _unit(0, 1)},
+    ]
     for weights in ({"title": 0.7, "desc": 0.3}, {"title": 1.4, "desc": 0.6, "image": 0.0}):
         target, vec = knn_plan(layout, qv, weights)
         assert target == "_preset" and vec.shape == (3,)
@@ -162,26 +185,36 @@ def test_fused_preset_plan_gives_the_fused_score_exactly():
     names = layout.field_names
     q = _unit(*rng.normal(size=3))
     qv = {"title": q, "desc": q.copy(), "image": _unit(1, 1)}
-    docs = [{"title": _unit(*rng.normal(size=3)), "desc": _unit(*rng.normal(size=3)), "image": _unit(1, 0)},
-            {"desc": _unit(*rng.normal(size=3))}, {"image": _unit(0, 1)}]
+    docs = [
+        {"title": _unit(*rng.normal(size=3)), "desc": _unit(*rng.normal(size=3)), "image": _unit(1, 0)},
+        {"desc": _unit(*rng.normal(size=3))},
+        {"image": _unit(0, 1)},
+    ]
     for weights in ({"title": 0.7, "desc": 0.3}, {"title": 1.4, "desc": 0.6, "image": 0.0}):
         target, vec = knn_plan(layout, qv, weights)
         assert target == "_preset" and knn_exact(layout, target, "fused")
         for d in docs:
             sims = np.array([[float(qv[n] @ d[n]) if n in d else 0.0 for n in names]])
-            want = multi_field_scores(sims, field_gram(d, names)[None], np.array([[n in d for n in names]]),
-                                      np.array([weights.get(n, 0.0) for n in names]))[0]
+            want = multi_field_scores(
+                sims,
+                field_gram(d, names)[None],
+                np.array([[n in d for n in names]]),
+                np.array([weights.get(n, 0.0) for n in names]),
+            )[0]
             assert float(vec @ preset_vector(layout, d)) == pytest.approx(want, abs=1e-6)
     # a "sum" request takes the fused preset too, for candidates only (a pool); so does the imputed concat
     assert knn_plan(layout, qv, {"title": 0.7, "desc": 0.3}, "sum")[0] == "_preset"
     assert not knn_exact(layout, "_concat", "sum") and not knn_exact(layout, "_preset", "sum")
 
 
-@pytest.mark.parametrize("weights, vectors", [
-    ({"title": 0.5, "desc": 0.5}, "same"),                 # other proportions
-    ({"title": 0.7, "desc": 0.3, "image": 0.1}, "same"),   # a field outside the preset
-    ({"title": 0.7, "desc": 0.3}, "different"),            # per-field query vectors differ
-])
+@pytest.mark.parametrize(
+    "weights, vectors",
+    [
+        ({"title": 0.5, "desc": 0.5}, "same"),  # other proportions
+        ({"title": 0.7, "desc": 0.3, "image": 0.1}, "same"),  # a field outside the preset
+        ({"title": 0.7, "desc": 0.3}, "different"),  # per-field query vectors differ
+    ],
+)
 def test_preset_plan_falls_back_to_the_concatenated_vector(weights, vectors):
     layout = _preset_layout()
     q = _unit(1, 2, 3)
@@ -197,8 +230,10 @@ def test_preset_weights_are_validated_and_round_trip():
     with pytest.raises(ConfigError, match="unknown field 'nope'"):
         IndexLayout((DenseField("title", 3, "m"),), options=LayoutOptions(preset_weights={"nope": 1.0}))
     with pytest.raises(ConfigError, match="several encoders"):
-        IndexLayout((DenseField("title", 3, "m"), DenseField("image", 3, "clip", "image")),
-                    options=LayoutOptions(preset_weights={"title": 0.5, "image": 0.5}))
+        IndexLayout(
+            (DenseField("title", 3, "m"), DenseField("image", 3, "clip", "image")),
+            options=LayoutOptions(preset_weights={"title": 0.5, "image": 0.5}),
+        )
     with pytest.raises(ConfigError, match="every preset weight is 0"):
         LayoutOptions(preset_weights={"title": 0.0})
     with pytest.raises(ConfigError, match="preset weight title = -1.0 is negative"):
@@ -208,10 +243,14 @@ def test_preset_weights_are_validated_and_round_trip():
 def test_index_preset_vector_in_the_config_sets_the_field_weights_as_preset():
     from gcl_search.config import parse_config
 
-    table = {"encoders": {"m": {"backend": "sentence-transformers", "model": "x"}},
-             "fields": [{"name": "title", "encoder": "m", "weight": 0.7},
-                        {"name": "desc", "encoder": "m", "weight": 0.3},
-                        {"name": "brand", "encoder": "m", "weight": 0.0}]}
+    table = {
+        "encoders": {"m": {"backend": "sentence-transformers", "model": "x"}},
+        "fields": [
+            {"name": "title", "encoder": "m", "weight": 0.7},
+            {"name": "desc", "encoder": "m", "weight": 0.3},
+            {"name": "brand", "encoder": "m", "weight": 0.0},
+        ],
+    }
     assert layout_from_config(parse_config(table), {"m": 3}).options.preset_weights is None
     config = parse_config({**table, "index": {"preset_vector": True}})
     assert layout_from_config(config, {"m": 3}).options.preset_weights == {"title": 0.7, "desc": 0.3}

@@ -21,11 +21,13 @@ from gcl_search.stores.bm25 import analyze
 from gcl_search.stores.derived import query_vector
 from gcl_search.stores.local import LocalStore
 
-LAYOUT = IndexLayout((DenseField("title", 2, "m"), DenseField("desc", 2, "m")), ("title", "desc"),
-                     (AttributeField("price", "float"), AttributeField("brand"),
-                      AttributeField("stock", "boolean")),
-                     # zero blocks for absent fields: the knn tests below check the plain concat contract
-                     LayoutOptions(preset_weights={"title": 0.8, "desc": 0.2}, impute_missing=False))
+LAYOUT = IndexLayout(
+    (DenseField("title", 2, "m"), DenseField("desc", 2, "m")),
+    ("title", "desc"),
+    (AttributeField("price", "float"), AttributeField("brand"), AttributeField("stock", "boolean")),
+    # zero blocks for absent fields: the knn tests below check the plain concat contract
+    LayoutOptions(preset_weights={"title": 0.8, "desc": 0.2}, impute_missing=False),
+)
 
 
 def _v(x: float, y: float) -> np.ndarray:
@@ -34,12 +36,24 @@ def _v(x: float, y: float) -> np.ndarray:
 
 
 DOCS = [
-    Document("a", {"title": _v(1, 0), "desc": _v(0, 1)}, {"title": "red shoes", "desc": "leather"},
-             {"price": 50.0, "brand": "Acme", "stock": True}),
-    Document("b", {"title": _v(0, 1), "desc": _v(1, 0)}, {"title": "blue shoes shoes"},
-             {"price": 150.0, "brand": "Zed", "stock": False}),
-    Document("c", {"title": _v(1, 1)}, {"title": "red hat", "desc": "wool hat"},
-             {"price": 20.0, "brand": ["Acme", "Hat Co"]}),
+    Document(
+        "a",
+        {"title": _v(1, 0), "desc": _v(0, 1)},
+        {"title": "red shoes", "desc": "leather"},
+        {"price": 50.0, "brand": "Acme", "stock": True},
+    ),
+    Document(
+        "b",
+        {"title": _v(0, 1), "desc": _v(1, 0)},
+        {"title": "blue shoes shoes"},
+        {"price": 150.0, "brand": "Zed", "stock": False},
+    ),
+    Document(
+        "c",
+        {"title": _v(1, 1)},
+        {"title": "red hat", "desc": "wool hat"},
+        {"price": 20.0, "brand": ["Acme", "Hat Co"]},
+    ),
 ]
 
 
@@ -116,9 +130,11 @@ def test_upsert_is_idempotent_and_replaces(store):
 def test_bad_documents_are_reported_and_the_rest_written(tmp_path):
     s = LocalStore(tmp_path / "s")
     s.create(LAYOUT)
-    bad = [Document("w", {"title": np.ones(3, dtype=np.float32)}),
-           Document("p", {"title": _v(1, 0)}, attributes={"price": "cheap"}),
-           Document("", {"title": _v(1, 0)})]
+    bad = [
+        Document("w", {"title": np.ones(3, dtype=np.float32)}),
+        Document("p", {"title": _v(1, 0)}, attributes={"price": "cheap"}),
+        Document("", {"title": _v(1, 0)}),
+    ]
     report = s.upsert([*bad, DOCS[0]])
     assert report.indexed == 1 and s.count() == 1
     assert [(f.doc_id, f.stage) for f in report.failed] == [("w", "write"), ("p", "write"), (None, "write")]
@@ -157,8 +173,9 @@ def test_lexical_sums_fields_counts_only_docs_with_the_field_and_filters(store):
     desc = np.log(2) * 2.2 / (1 + 1.2 * (0.25 + 0.75 * 2 / 1.5))
     title = np.log(1 + 2.5 / 1.5) * 2.2 / (1 + 1.2 * (0.25 + 0.75 * 2 / (7 / 3)))
     assert hits[0][1] == pytest.approx(desc + title, rel=1e-5)
-    assert store.lexical("red", ["title"], k=10, filters=[Range("price", lt=30)]) == [("c", pytest.approx(
-        dict(store.lexical("red", ["title"], k=10))["c"]))]
+    assert store.lexical("red", ["title"], k=10, filters=[Range("price", lt=30)]) == [
+        ("c", pytest.approx(dict(store.lexical("red", ["title"], k=10))["c"]))
+    ]
     with pytest.raises(ConfigError, match="not a text field"):
         store.lexical("x", ["brand"], k=3)
 
@@ -175,8 +192,9 @@ def test_missing_store_and_existing_store(tmp_path):
     with pytest.raises(ConfigError, match="exists already"):
         s.create(LAYOUT)
     s.create(LAYOUT, exist_ok=True)
-    other = IndexLayout((DenseField("title", 3, "m"), DenseField("desc", 2, "m")), LAYOUT.text_fields,
-                        LAYOUT.attributes)
+    other = IndexLayout(
+        (DenseField("title", 3, "m"), DenseField("desc", 2, "m")), LAYOUT.text_fields, LAYOUT.attributes
+    )
     with pytest.raises(Exception, match="dimension 2 in the index but 3"):
         s.create(other, exist_ok=True)
     s.drop()
@@ -195,8 +213,9 @@ def test_candidates_carry_exact_field_similarities_attributes_and_bm25(store):
     assert c.bm25 == pytest.approx(lex[0].bm25) and c.bm25 > 0
     assert a.attributes == {"price": 50.0, "brand": "Acme", "stock": True}
     # weight 0 everywhere: no dense search; a weight-0 field is still scored; attributes can be skipped
-    dense, lex = store.candidates(q, {"title": 0.0, "desc": 0.0}, 2, attributes=False,
-                                  lexical=LexicalQuery("shoes", ("title",), 5))
+    dense, lex = store.candidates(
+        q, {"title": 0.0, "desc": 0.0}, 2, attributes=False, lexical=LexicalQuery("shoes", ("title",), 5)
+    )
     assert dense == [] and [x.doc_id for x in lex] == ["b", "a"]
     assert lex[0].field_scores == pytest.approx({"title": 0.0, "desc": 1.0}) and lex[0].attributes == {}
 
@@ -205,8 +224,10 @@ def test_preset_vector_finds_what_the_concatenated_vector_finds(tmp_path):
     from dataclasses import replace
 
     rng = np.random.default_rng(3)
-    docs = [Document(f"d{i:02d}", {f: _v(*rng.normal(size=2))
-                                   for f in ("title", "desc") if rng.random() < 0.8}) for i in range(40)]
+    docs = [
+        Document(f"d{i:02d}", {f: _v(*rng.normal(size=2)) for f in ("title", "desc") if rng.random() < 0.8})
+        for i in range(40)
+    ]
     stores = {}
     for name, preset in (("plain", None), ("preset", {"title": 0.8, "desc": 0.2})):
         stores[name] = LocalStore(tmp_path / name)
@@ -221,7 +242,8 @@ def test_preset_vector_finds_what_the_concatenated_vector_finds(tmp_path):
     hits = dict(stores["preset"].knn(q, 40, target="_preset"))
     assert len(hits) == 40
     for doc in docs:
-        total = sum((a * doc.vectors[f] for f, a in (("title", 0.8), ("desc", 0.2)) if f in doc.vectors),
-                    np.zeros(2))
+        total = sum(
+            (a * doc.vectors[f] for f, a in (("title", 0.8), ("desc", 0.2)) if f in doc.vectors), np.zeros(2)
+        )
         norm = np.linalg.norm(total)
         assert hits[doc.doc_id] == pytest.approx(float(q @ total) / norm if norm else 0.0, abs=1e-6)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 from opensearchpy import OpenSearch
-from test_search_fakes import make_layout
 
 from gcl_search.errors import StoreUnavailable
 from gcl_search.stores.opensearch import OpenSearchStore
 from gcl_search.stores.opensearch_admin import create_versioned_index, swap_alias
+from tests.fakes import make_layout
 
 DEAD = "http://127.0.0.1:1"  # nothing listens there
 
@@ -42,6 +42,10 @@ def test_with_index_keeps_the_connection_and_settings(dead_store):
     other = dead_store.with_index("products-v3")
     assert other.index == "products-v3" and dead_store.index == "products"
     assert other.client is dead_store.client
-    assert (other.url, other._secrets, other.max_attempts, other.chunk_size) == \
-        ("http://***@127.0.0.1:1", ["s3cret"], 2, 7)
+    assert (other.url, other._secrets, other.max_attempts, other.chunk_size) == (
+        "http://***@127.0.0.1:1",
+        ["s3cret"],
+        2,
+        7,
+    )
     assert "s3cret" not in other.name

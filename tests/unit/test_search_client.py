@@ -15,20 +15,21 @@ import math
 
 import numpy as np
 import pytest
-from test_search_fakes import KeywordEncoder, exact_field_score, keyword_vector, make_store
-from test_search_fakes import make_config as _make_config
 
 from gcl_search.errors import ConfigError, DimensionMismatch, IndexNotFound, StoreUnavailable
 from gcl_search.search.client import LexicalSpec, SearchClient
 from gcl_search.search.fusion import normalise_min_max
 from gcl_search.stores.base import Range, Term, candidates_from_parts
 from gcl_search.stores.local import LocalStore
+from tests.fakes import KeywordEncoder, exact_field_score, keyword_vector, make_store
+from tests.fakes import make_config as _make_config
 
 S2, S6 = math.sqrt(2), math.sqrt(6)
 
 
 def make_config(*args, **kwargs):
     return _make_config(*args, dense_score="sum", **kwargs)
+
 
 TITLE = {"d1": 1.0, "d6": 1 / S2, "d2": 0.5, "d5": 1 / S6, "d3": 0.0, "d4": 0.0}
 DESC = {"d1": 2 / S6, "d6": 1 / S2, "d2": 1 / S6, "d3": 1 / (2 * S2), "d4": 1 / (2 * S2)}
@@ -65,11 +66,21 @@ def test_default_weights_rank_and_scores(client):
 
 def test_request_weights_change_the_ranking(client):
     # 0.2 title + 0.8 description: d1 .853, d6 .707, d2 .427, d3 = d4 = .283, d5 .082
-    assert _ids(client.search("usb cable", weights={"title": 0.2, "description": 0.8}, k=6)) == \
-        ["d1", "d6", "d2", "d3", "d4", "d5"]
+    assert _ids(client.search("usb cable", weights={"title": 0.2, "description": 0.8}, k=6)) == [
+        "d1",
+        "d6",
+        "d2",
+        "d3",
+        "d4",
+        "d5",
+    ]
     # title only: d1, d6, d2, d5, then the zero-score ties
-    assert _ids(client.search("usb cable", weights={"description": 0.0, "title": 1.0}, k=4)) == \
-        ["d1", "d6", "d2", "d5"]
+    assert _ids(client.search("usb cable", weights={"description": 0.0, "title": 1.0}, k=4)) == [
+        "d1",
+        "d6",
+        "d2",
+        "d5",
+    ]
 
 
 def test_no_bool_of_knn_error(store, client):
@@ -127,8 +138,9 @@ def test_minmax_hybrid_matches_the_formula(store, client):
 
 
 def test_lexical_only_request_ranks_by_bm25(store, client):
-    hits = client.search("mouse", weights={"title": 0, "description": 0}, k=3,
-                         lexical=LexicalSpec(weight=1.0, fusion="rrf"))
+    hits = client.search(
+        "mouse", weights={"title": 0, "description": 0}, k=3, lexical=LexicalSpec(weight=1.0, fusion="rrf")
+    )
     assert _ids(hits) == [d for d, _ in store.lexical("mouse", None, 3)]
     assert {h.doc_id for h in hits} == {"d3", "d5"}
 
@@ -141,8 +153,9 @@ def test_pagination_concatenates_to_the_full_ranking(client):
 
 
 def test_filters_apply_to_both_searches(client):
-    hits = client.search("usb cable", k=6, filters=[Range("price", lte=10.0)],
-                         lexical=LexicalSpec(weight=0.5))
+    hits = client.search(
+        "usb cable", k=6, filters=[Range("price", lte=10.0)], lexical=LexicalSpec(weight=0.5)
+    )
     assert set(_ids(hits)) == {"d1", "d2", "d6"}
     assert _ids(client.search("usb cable", k=6, filters=[Term("brand", "mice")])) == ["d5", "d3"]
 
@@ -165,11 +178,30 @@ def test_image_and_multi_field_query(store):
     both = client.search("usb cable", image=red, query_weights={"query": 0.5, "query_image": 0.5}, k=6)
     q = keyword_vector("usb cable") + keyword_vector("red")
     q /= np.linalg.norm(q)
-    expected = {d: 0.7 * float(q @ keyword_vector(t)) for d, t in
-                {"d1": "usb cable", "d5": "red usb mouse", "d2": "hdmi cable"}.items()}
+    expected = {
+        d: 0.7 * float(q @ keyword_vector(t))
+        for d, t in {"d1": "usb cable", "d5": "red usb mouse", "d2": "hdmi cable"}.items()
+    }
     for h in both:
         if h.doc_id in expected:
             assert h.field_scores["title"] == pytest.approx(expected[h.doc_id] / 0.7, abs=1e-6)
+
+
+def test_query_weights_decide_the_query_vector(store):
+    from PIL import Image
+
+    client = SearchClient(store, make_config(image_query=True), {"kw": KeywordEncoder()})
+    red = Image.new("RGB", (4, 4), (220, 10, 10))
+    # the configured query weights are 1 and 1; these leave the image out of q, so q = usb-cable
+    hits = client.search("usb cable", image=red, query_weights={"query": 1.0, "query_image": 0.0}, k=6)
+    text_only = client.search("usb cable", k=6)
+    assert [(h.doc_id, h.field_scores) for h in hits] == [(h.doc_id, h.field_scores) for h in text_only]
+    with pytest.raises(ConfigError, match="zero-weight"):
+        client.search("usb cable", query_weights={"query": 0.0, "query_image": 1.0})
+    with pytest.raises(ConfigError, match="unknown (query )?field 'title'"):
+        client.search("usb cable", query_weights={"title": 1.0})
+    with pytest.raises(ConfigError, match="finite number >= 0"):
+        client.search("usb cable", query_weights={"query": -1.0})
 
 
 @pytest.mark.parametrize("text", ["", "   ", None])
@@ -185,21 +217,28 @@ def test_very_long_and_non_ascii_queries(client):
     assert exact_field_score("usb", "usb") == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("weights, message", [
-    ({"title": -1.0}, "negative"),
-    ({"price": 1.0}, "unknown field 'price'"),
-    ({"title": 0.0, "description": 0.0}, "every field weight is 0"),
-    ({"title": float("nan")}, "finite"),
-])
+@pytest.mark.parametrize(
+    "weights, message",
+    [
+        ({"title": -1.0}, "negative"),
+        ({"price": 1.0}, "unknown field 'price'"),
+        ({"title": 0.0, "description": 0.0}, "every field weight is 0"),
+        ({"title": float("nan")}, "finite"),
+    ],
+)
 def test_invalid_weights_are_refused(client, weights, message):
     with pytest.raises(ConfigError, match=message):
         client.search("usb", weights=weights)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"k": 0}, "k = 0"), ({"k": 3, "offset": -1}, "offset"),
-    ({"lexical": LexicalSpec(fields=("brand",))}, "not a text field"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"k": 0}, "k = 0"),
+        ({"k": 3, "offset": -1}, "offset"),
+        ({"lexical": LexicalSpec(fields=("brand",))}, "not a text field"),
+    ],
+)
 def test_invalid_requests_are_refused(client, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         client.search("usb", **kwargs)
@@ -216,8 +255,9 @@ def test_missing_index_and_meta_mismatch(tmp_path, store):
     with pytest.raises(IndexNotFound, match="ingest"):
         SearchClient(LocalStore(tmp_path / "nothing"), make_config(), {"kw": KeywordEncoder()})
     swapped = make_config()
-    swapped = type(swapped)(encoders=swapped.encoders, fields=tuple(reversed(swapped.fields)),
-                            query_fields=swapped.query_fields)
+    swapped = type(swapped)(
+        encoders=swapped.encoders, fields=tuple(reversed(swapped.fields)), query_fields=swapped.query_fields
+    )
     with pytest.raises(ConfigError, match="_meta"):
         SearchClient(store, swapped, {"kw": KeywordEncoder()})
     small = KeywordEncoder()
@@ -245,8 +285,9 @@ def test_store_errors_are_retried(store):
     client = SearchClient(flaky, make_config(), {"kw": KeywordEncoder()}, retries=3, backoff=0)
     assert _ids(client.search("usb cable", k=1)) == ["d1"]
     assert flaky.calls == 3
-    dead = SearchClient(_Flaky(store, failures=99), make_config(), {"kw": KeywordEncoder()}, retries=2,
-                        backoff=0)
+    dead = SearchClient(
+        _Flaky(store, failures=99), make_config(), {"kw": KeywordEncoder()}, retries=2, backoff=0
+    )
     with pytest.raises(StoreUnavailable, match="timed out"):
         dead.search("usb cable")
 

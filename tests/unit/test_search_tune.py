@@ -11,7 +11,6 @@ import json
 
 import numpy as np
 import pytest
-from test_search_fakes import KeywordEncoder, make_config, make_store
 
 from gcl_search.config import load_config
 from gcl_search.errors import ConfigError, InputFileError
@@ -19,13 +18,16 @@ from gcl_search.evaluation import evaluate
 from gcl_search.search.client import LexicalSpec, SearchClient
 from gcl_search.search.config_io import write_weights
 from gcl_search.search.live import (
+    LiveRequest,
     SearchQuery,
+    live_runs,
     queries_from_judgments,
     read_queries,
     run_queries,
     write_queries,
 )
 from gcl_search.search.tune import simplex_grid, split_queries, tune_weights
+from tests.fakes import KeywordEncoder, make_config, make_store
 
 # doc_id -> (title, description, price, brand)
 WORDS = ["usb", "hdmi", "mouse", "red"]
@@ -48,6 +50,22 @@ def test_run_queries_builds_a_run_in_hit_order(client):
     # fused: (0.9 * 1 + 0.1 * 0) / ||0.9 usb + 0.1 laptop|| = 0.9 / sqrt(0.82)
     assert run["q1"]["t0"] == pytest.approx(0.9 / np.sqrt(0.82))
     assert set(run) == {"q1", "q2"}
+
+
+def test_live_runs_run_each_request_through_one_client_and_write_the_asked_ones(client, tmp_path):
+    from gcl_search.evaluation import read_run
+
+    queries = [SearchQuery("q1", "usb")]
+    requests = [
+        LiveRequest("default"),
+        LiveRequest("desc", {"weights": {"title": 0.0, "description": 1.0}}, tmp_path / "desc.jsonl"),
+    ]
+    messages: list[str] = []
+    runs = live_runs(client, queries, 2, requests, announce=True, log=messages.append)
+    assert [name for name, _ in runs] == ["default", "desc"]
+    assert list(runs[0][1]["q1"]) == ["t0", "d0"] and list(runs[1][1]["q1"])[0] == "d0"
+    assert messages == ["live run default", "live run desc", f"run written to {tmp_path / 'desc.jsonl'}"]
+    assert read_run(tmp_path / "desc.jsonl")["q1"] == pytest.approx(runs[1][1]["q1"])
 
 
 def test_default_weights_rank_the_relevant_document_second(client):
@@ -79,17 +97,22 @@ def test_tuning_keeps_the_defaults_when_a_majority_does_not_hold_up_across_folds
     catalogue = {f"t{i}": (w, "laptop", 1.0, "x") for i, w in enumerate(words)}
     catalogue.update({f"d{i}": ("laptop", w, 1.0, "x") for i, w in enumerate(words)})
     judgments = {f"{w} wireless": ({f"d{i}": 2} if i < 3 else {f"t{i}": 2}) for i, w in enumerate(words)}
-    client = SearchClient(make_store(tmp_path / "s", catalogue=catalogue),
-                          make_config(title_weight=0.9, description_weight=0.1), {"kw": KeywordEncoder()})
-    result = tune_weights(client, queries_from_judgments(judgments), judgments, "mrr@10", heldout=0.0, k=10,
-                          folds=5)
+    client = SearchClient(
+        make_store(tmp_path / "s", catalogue=catalogue),
+        make_config(title_weight=0.9, description_weight=0.1),
+        {"kw": KeywordEncoder()},
+    )
+    result = tune_weights(
+        client, queries_from_judgments(judgments), judgments, "mrr@10", heldout=0.0, k=10, folds=5
+    )
     assert result.folds == 5 and result.shrinkage == 0.0
     assert result.cv_scores[0.0] == pytest.approx(0.7) and result.cv_scores[1.0] == pytest.approx(0.5)
     assert result.weights == pytest.approx({"title": 0.9, "description": 0.1})
     assert result.scores["train/best"] == pytest.approx(result.scores["train/default"]) == pytest.approx(0.7)
     # without cross-validation the in-sample best is taken
-    greedy = tune_weights(client, queries_from_judgments(judgments), judgments, "mrr@10", heldout=0.0, k=10,
-                          folds=1)
+    greedy = tune_weights(
+        client, queries_from_judgments(judgments), judgments, "mrr@10", heldout=0.0, k=10, folds=1
+    )
     assert greedy.shrinkage == 1.0 and greedy.weights["description"] > greedy.weights["title"]
     assert greedy.scores["train/best"] == pytest.approx(0.8)
 
@@ -107,14 +130,32 @@ def test_simplex_grid_covers_the_simplex_and_checks_the_step():
 def test_tuning_a_hybrid_reports_the_lexical_weight(client):
     queries = queries_from_judgments(JUDGMENTS)
     start = LexicalSpec(fields=("description",), weight=0.0, fusion="minmax")
-    result = tune_weights(client, queries, JUDGMENTS, "mrr@10", lexical=start, heldout=0.25, k=10,
-                          grid_step=0.5)
+    result = tune_weights(
+        client, queries, JUDGMENTS, "mrr@10", lexical=start, heldout=0.25, k=10, grid_step=0.5
+    )
     assert result.lexical is not None and result.lexical.fields == ("description",)
     assert result.default_lexical == start
     assert result.scores["heldout/default"] == pytest.approx(0.5)
     assert result.scores["heldout/best"] == pytest.approx(1.0)
     # field weights (.9, .1) (defaults), (1, 0), (.5, .5), (0, 1) x 11 lams x 3 fusions
     assert result.trials == 4 * 11 * 3
+
+
+def test_candidate_pool_is_the_union_of_the_searches_with_stored_vectors(client):
+    spec = LexicalSpec(fields=("description",))
+    assert client.lexical_modes(spec) == ("most_fields",)  # fields named: no catch-all alternative
+    pool = client.candidate_pool("usb wireless", depth=2, lexical=spec, modes=("most_fields",))
+    # the default-weight search finds t0 and d0; the title-only and description-only ones find them too
+    assert pool.doc_ids[:2] == ["t0", "d0"] and len(pool.doc_ids) == len(set(pool.doc_ids))
+    assert set(pool.lexical) == {"most_fields"} and set(pool.lexical["most_fields"]) <= set(pool.doc_ids)
+    assert pool.lexical["most_fields"]["d0"] > 0  # "usb" is d0's description
+    for doc_id, vectors in pool.vectors.items():
+        stored = client.store.vectors([doc_id])[doc_id]
+        assert vectors.keys() == stored.keys()
+        assert all(np.array_equal(vectors[f], stored[f]) for f in vectors)
+    np.testing.assert_allclose(pool.query_vectors["title"], client.embedder.embed("usb wireless")["title"])
+    # without text, no BM25 list (an image-only query), and without lexical none either
+    assert client.candidate_pool("usb wireless", depth=2).lexical == {}
 
 
 def test_split_is_seeded_and_disjoint():
@@ -166,8 +207,13 @@ weight = 1.0
 def test_write_weights_keeps_comments_and_other_keys(tmp_path):
     src, out = tmp_path / "c.toml", tmp_path / "tuned.toml"
     src.write_text(CONFIG, encoding="utf-8")
-    write_weights(src, out, {"title": 0.25, "description": 0.75}, LexicalSpec(weight=0.3, fusion="minmax"),
-                  note="ndcg@10 0.5")
+    write_weights(
+        src,
+        out,
+        {"title": 0.25, "description": 0.75},
+        LexicalSpec(weight=0.3, fusion="minmax"),
+        note="ndcg@10 0.5",
+    )
     text = out.read_text(encoding="utf-8")
     assert "# a comment that must survive" in text and "weight = 0.25   # default title weight" in text
     assert text.endswith("# gcl-search tune: ndcg@10 0.5\n")
@@ -187,17 +233,29 @@ def test_write_weights_keeps_comments_and_other_keys(tmp_path):
 
 def test_write_weights_edits_an_existing_search_table_in_place(tmp_path):
     src = tmp_path / "c.toml"
-    src.write_text(CONFIG.replace("[[query_fields]]", "[search]\nk = 7  # page size\nlexical = false\n"
-                                  "lexical_fields = [\"title\"]   # only titles\nfusion = \"zscore\"\n\n"
-                                  "[[query_fields]]"), encoding="utf-8")
+    src.write_text(
+        CONFIG.replace(
+            "[[query_fields]]",
+            "[search]\nk = 7  # page size\nlexical = false\n"
+            'lexical_fields = ["title"]   # only titles\nfusion = "zscore"\n\n'
+            "[[query_fields]]",
+        ),
+        encoding="utf-8",
+    )
     spec = LexicalSpec(fields=("description",), weight=0.4, fusion="rrf", rank_constant=20)
     write_weights(src, src, {"title": 0.5, "description": 0.5}, spec)
     text = src.read_text(encoding="utf-8")
     assert text.count("[search]") == 1 and "k = 7  # page size" in text
     assert 'lexical_fields = ["description"]   # only titles' in text
     search = load_config(src).search
-    assert (search.k, search.lexical, search.lexical_fields, search.lexical_weight, search.fusion,
-            search.rank_constant) == (7, True, ("description",), 0.4, "rrf", 20.0)
+    assert (
+        search.k,
+        search.lexical,
+        search.lexical_fields,
+        search.lexical_weight,
+        search.fusion,
+        search.rank_constant,
+    ) == (7, True, ("description",), 0.4, "rrf", 20.0)
     # all text fields: the key goes
     write_weights(src, src, {"title": 0.5}, LexicalSpec(weight=0.6, fusion="minmax"))
     search = load_config(src).search

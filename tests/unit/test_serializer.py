@@ -33,8 +33,21 @@ def test_float32_arrays_round_trip_bit_exactly_and_shorter():
     normal = rng.normal(size=100_000).astype(np.float32)
     # random bit patterns cover every exponent; keep the finite ones
     bits = rng.integers(0, 2**32, size=100_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
-    edge = np.array([0.0, -0.0, 1.0, 0.1, 1 / 3, np.finfo(np.float32).max, np.finfo(np.float32).tiny,
-                     np.finfo(np.float32).smallest_subnormal, 123456792.0, 16777217.0], dtype=np.float32)
+    edge = np.array(
+        [
+            0.0,
+            -0.0,
+            1.0,
+            0.1,
+            1 / 3,
+            np.finfo(np.float32).max,
+            np.finfo(np.float32).tiny,
+            np.finfo(np.float32).smallest_subnormal,
+            123456792.0,
+            16777217.0,
+        ],
+        dtype=np.float32,
+    )
     for vec in (normal, bits[np.isfinite(bits)], edge):
         text = NEW.dumps(vec)
         np.testing.assert_array_equal(_float32_values(text).view(np.uint32), vec.view(np.uint32))
@@ -52,12 +65,21 @@ def test_non_contiguous_and_nested_float32_arrays():
 BODIES = [
     {"size": 10, "_source": False, "query": {"knn": {"gcl_concat": {"vector": [0.1, 1e-7, 3.5], "k": 10}}}},
     {"index": {"refresh_interval": None, "number_of_replicas": 0}},
-    {"range": {"attr.price": {"gte": 1.5, "lt": 1e16}}, "text": "Größe 42 \u2013 \"rot\""},
+    {"range": {"attr.price": {"gte": 1.5, "lt": 1e16}}, "text": 'Größe 42 \u2013 "rot"'},
     [{"index": "x"}, {"query": {"match_all": {}}}],
-    {"when": datetime.datetime(2026, 11, 27, 21, 0, 0, 123456), "day": datetime.date(2026, 1, 2),
-     "price": decimal.Decimal("9.95"), "id": uuid.UUID(int=7)},
-    {"f32": np.float32(0.1), "f64": np.float64(0.1), "i": np.int64(3), "b": np.bool_(True),
-     "f64s": np.array([0.1, 0.2])},
+    {
+        "when": datetime.datetime(2026, 11, 27, 21, 0, 0, 123456),
+        "day": datetime.date(2026, 1, 2),
+        "price": decimal.Decimal("9.95"),
+        "id": uuid.UUID(int=7),
+    },
+    {
+        "f32": np.float32(0.1),
+        "f64": np.float64(0.1),
+        "i": np.int64(3),
+        "b": np.bool_(True),
+        "f64s": np.array([0.1, 0.2]),
+    },
     {"big": 2**70, 3: "int key"},
     {"bad": float("nan"), "inf": float("inf")},
     {"vec": np.array([np.nan, 1.0], dtype=np.float32)},
@@ -86,16 +108,22 @@ def test_strings_pass_through_and_unserialisable_still_raises():
 
 def test_bulk_source_is_the_old_document_with_shorter_vectors():
     options = LayoutOptions(per_field_vectors=True, preset_weights={"title": 1.0, "desc": 1.0})
-    layout = IndexLayout((DenseField("title", 3, "m"), DenseField("desc", 3, "m")), ("title",),
-                         options=options)
-    doc = Document("p-1", {"title": np.array([0.6, 0.8, 0.0], np.float32),
-                           "desc": np.array([1 / 3, 0.5, 0.0], np.float32)}, {"title": "Red"}, {"price": 9.5})
+    layout = IndexLayout(
+        (DenseField("title", 3, "m"), DenseField("desc", 3, "m")), ("title",), options=options
+    )
+    doc = Document(
+        "p-1",
+        {"title": np.array([0.6, 0.8, 0.0], np.float32), "desc": np.array([1 / 3, 0.5, 0.0], np.float32)},
+        {"title": "Red"},
+        {"price": 9.5},
+    )
     source = mapping.to_bulk_action(doc, "idx", layout)["_source"]
     new, old = json.loads(NEW.dumps(source)), json.loads(OLD.dumps(source))
     assert json.dumps(new["gcl_concat"]) == "[0.6, 0.8, 0.0, 0.33333334, 0.5, 0.0]"
     for key in ("gcl_concat", "gcl_preset"):  # different doubles, the same float32 once narrowed
-        np.testing.assert_array_equal(_float32_values(json.dumps(new.pop(key))),
-                                      _float32_values(json.dumps(old.pop(key))))
+        np.testing.assert_array_equal(
+            _float32_values(json.dumps(new.pop(key))), _float32_values(json.dumps(old.pop(key)))
+        )
     for name in ("title", "desc"):
         np.testing.assert_array_equal(_float32_values(json.dumps(new["vec"].pop(name))), doc.vectors[name])
         old["vec"].pop(name)

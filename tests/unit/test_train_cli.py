@@ -31,8 +31,10 @@ def test_bad_recipe_key_is_a_one_line_error(tmp_path):
 
 
 def test_resume_without_a_run_is_refused(tmp_path):
-    result = CliRunner().invoke(main, ["train", "--recipe", str(RECIPE), "-o", str(tmp_path / "none"),
-                                       "--resume", "--weighting", "binary"])
+    result = CliRunner().invoke(
+        main,
+        ["train", "--recipe", str(RECIPE), "-o", str(tmp_path / "none"), "--resume", "--weighting", "binary"],
+    )
     assert result.exit_code == 1 and "nothing to resume" in result.output
 
 

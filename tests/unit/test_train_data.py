@@ -45,8 +45,12 @@ def write_csv(path, rows):
     return path
 
 
-TRIPLES = [{"query": "cable", "doc_id": "d1", "score": 3}, {"query": "cable", "doc_id": "d2", "score": 1.5},
-           {"query": "bag", "doc_id": "0042", "score": 2}, {"query": "bag", "doc_id": "d1", "score": 0}]
+TRIPLES = [
+    {"query": "cable", "doc_id": "d1", "score": 3},
+    {"query": "cable", "doc_id": "d2", "score": 1.5},
+    {"query": "bag", "doc_id": "0042", "score": 2},
+    {"query": "bag", "doc_id": "d1", "score": 0},
+]
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
@@ -60,7 +64,11 @@ def test_read_triples_in_every_format_keeps_string_ids(tmp_path, fmt):
         pq.write_table(pa.Table.from_pylist([{**r, "score": float(r["score"])} for r in TRIPLES]), path)
     triples = read_triples(path)
     assert [(t.query, t.doc_id, t.score) for t in triples] == [
-        ("cable", "d1", 3.0), ("cable", "d2", 1.5), ("bag", "0042", 2.0), ("bag", "d1", 0.0)]
+        ("cable", "d1", 3.0),
+        ("cable", "d2", 1.5),
+        ("bag", "0042", 2.0),
+        ("bag", "d1", 0.0),
+    ]
 
 
 BAD_SCORES = [("nan", "finite"), ("-1", "finite"), ("high", "not a number"), ("", "not a number")]
@@ -72,6 +80,26 @@ def test_bad_scores_name_file_and_row(tmp_path, score, message):
     with pytest.raises(InputFileError, match=message) as info:
         read_triples(path)
     assert info.value.line_no == 3 and info.value.path == str(path)  # header is line 1
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line", "message"),
+    [
+        ("t.jsonl", '{"query": "q", "doc_id": "d1", "score": 1}\n{"query": \n', 2, "malformed JSON"),
+        ("t.jsonl", '{"query": "q", "doc_id": "d1", "score": 1}\n\n[1, 2]\n', 3, "JSON object"),
+        ("t.csv", "query,doc_id,score\nq,d1,1\nq,d2\n", 3, "2 fields but the header has 3"),
+        ("t.txt", "query,doc_id,score\n", None, "suffix '.txt'"),
+    ],
+)
+def test_malformed_files_name_file_and_line(tmp_path, name, text, line, message):
+    # the catalogue reader of ingest (ingest/formats.py), with its messages; a bad row stops training data
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputFileError, match=message) as info:
+        read_triples(path)
+    assert info.value.line_no == line and info.value.path == str(path)
+    with pytest.raises(InputFileError, match="no such catalogue file"):
+        read_triples(tmp_path / "missing.csv")
 
 
 def test_unknown_doc_id_names_the_triples_row(tmp_path):
@@ -147,9 +175,18 @@ def test_more_folds_than_queries_is_refused():
 def test_marqo_gs_layout(tmp_path):
     split = tmp_path / "marqo" / "query_0_product_id_0.csv"
     split.parent.mkdir()
-    rows = [{"query": "red dress", "product_id": f"p{i}", "title": f"dress {i}",
-             "image_local": f"images/{i}.jpg", "position": i, "score_linear": 101 - i,
-             "score_reciprocal": 1 / i} for i in (1, 2, 3)]
+    rows = [
+        {
+            "query": "red dress",
+            "product_id": f"p{i}",
+            "title": f"dress {i}",
+            "image_local": f"images/{i}.jpg",
+            "position": i,
+            "score_linear": 101 - i,
+            "score_reciprocal": 1 / i,
+        }
+        for i in (1, 2, 3)
+    ]
     write_csv(split, rows)
     data = load_marqo_gs(tmp_path / "marqo")
     assert [(t.doc_id, t.score) for t in data.triples] == [("p1", 100.0), ("p2", 99.0), ("p3", 98.0)]
@@ -161,9 +198,16 @@ def test_marqo_gs_layout(tmp_path):
 
 
 def make_sampler(**kwargs):
-    triples = [Triple("cable", "d1", 3), Triple("cable", "d2", 1), Triple("bag", "d3", 2),
-               Triple("bag", "d4", 3), Triple("bag", "d1", 0), Triple("cable", "d5", 0),
-               Triple("cable", "d6", 0), Triple("tv", "d7", 2)]
+    triples = [
+        Triple("cable", "d1", 3),
+        Triple("cable", "d2", 1),
+        Triple("bag", "d3", 2),
+        Triple("bag", "d4", 3),
+        Triple("bag", "d1", 0),
+        Triple("cable", "d5", 0),
+        Triple("cable", "d6", 0),
+        Triple("tv", "d7", 2),
+    ]
     return PairSampler(triples, **kwargs)
 
 
@@ -173,8 +217,13 @@ def test_batches_have_one_positive_per_row_and_mark_known_positives():
     assert sorted(batch.doc_ids) == ["d1", "d2", "d3", "d4", "d7"]
     for i, (q, di) in enumerate(zip(batch.queries, batch.doc_ids)):
         for j, dj in enumerate(batch.doc_ids):
-            same_query_positive = (q, dj) in {("cable", "d1"), ("cable", "d2"), ("bag", "d3"), ("bag", "d4"),
-                                              ("tv", "d7")}
+            same_query_positive = (q, dj) in {
+                ("cable", "d1"),
+                ("cable", "d2"),
+                ("bag", "d3"),
+                ("bag", "d4"),
+                ("tv", "d7"),
+            }
             assert bool(batch.known_positive[i, j]) == same_query_positive
         assert batch.scores[i].item() > 0
 

@@ -14,8 +14,10 @@ def make_setup(dropout: float):
     torch.manual_seed(0)
     query_tower = nn.Sequential(nn.Linear(12, 16), nn.Dropout(dropout), nn.Tanh(), nn.Linear(16, 8))
     doc_tower = nn.Sequential(nn.Linear(12, 16), nn.Dropout(dropout), nn.Tanh(), nn.Linear(16, 8))
-    loss_fn = GCLLoss(weighting=ScoreToWeight("linear", score_min=0, score_max=3),
-                      doc_field_weights={"title": 0.3, "body": 0.7})
+    loss_fn = GCLLoss(
+        weighting=ScoreToWeight("linear", score_min=0, score_max=3),
+        doc_field_weights={"title": 0.3, "body": 0.7},
+    )
     queries, titles, bodies, negatives = (torch.randn(10, 12) for _ in range(4))
     scores = torch.rand(10) * 3
     known = torch.rand(10, 10) > 0.8
@@ -58,9 +60,11 @@ def test_grad_cache_matches_uncached_loss_and_gradients(dropout):
 
     torch.manual_seed(7)
     got = grad_cache_step(
-        [(qt, chunked(queries, chunk)),
-         (lambda c: encode_docs(dt, stack_pairs(c)), chunked(list(zip(*docs)), chunk)),
-         (dt, chunked(negatives, chunk))],
+        [
+            (qt, chunked(queries, chunk)),
+            (lambda c: encode_docs(dt, stack_pairs(c)), chunked(list(zip(*docs)), chunk)),
+            (dt, chunked(negatives, chunk)),
+        ],
         lambda e: loss_fn.compute_loss(e[0], e[1], scores, known_positive=known, negative_emb=e[2]),
     )
     assert got.item() == pytest.approx(expected.item(), rel=1e-6)

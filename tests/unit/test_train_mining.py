@@ -31,15 +31,20 @@ def test_mining_skips_the_top_unjudged_hits_and_never_takes_a_judged_pair():
     # "a" ranks d0 d1 d2 d3 d4 ...; unjudged: d1 d3 d4 d5 ...; skip d1 -> d3, d4
     # "b" ranks d9 d8 d7 ...;       unjudged: d8 d7 d6 ...;    skip d8 -> d7, d6
     assert [(t.query, t.doc_id, t.score) for t in mined] == [
-        ("a", "d3", 0.0), ("a", "d4", 0.0), ("b", "d7", 0.0), ("b", "d6", 0.0)]
+        ("a", "d3", 0.0),
+        ("a", "d4", 0.0),
+        ("b", "d7", 0.0),
+        ("b", "d6", 0.0),
+    ]
     assert [t.location for t in mined] == ["mined:2", "mined:3", "mined:2", "mined:3"]
     assert mine_negatives(triples, RankedTowers(), count=0, skip=1) == []
 
 
 def test_mined_pairs_join_the_negative_pool_not_the_positives():
     triples = [Triple("a", "d0", 2.0), Triple("b", "d9", 3.0)]
-    sampler = PairSampler(triples + mine_negatives(triples, RankedTowers(), count=1, skip=0), 2,
-                          negatives_per_row=1)
+    sampler = PairSampler(
+        triples + mine_negatives(triples, RankedTowers(), count=1, skip=0), 2, negatives_per_row=1
+    )
     batch = next(sampler.epoch(0))
     assert sorted(batch.doc_ids) == ["d0", "d9"]
     assert sorted(batch.negative_doc_ids) == ["d1", "d8"]

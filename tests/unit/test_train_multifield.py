@@ -23,8 +23,9 @@ CATALOGUE = {
 
 
 def _towers(tmp_path) -> FieldTowers:
-    encoder = load_sentence_transformer(EncoderSpec(backend="sentence-transformers",
-                                                    model=str(tiny_st_model_dir(tmp_path)), device="cpu"))
+    encoder = load_sentence_transformer(
+        EncoderSpec(backend="sentence-transformers", model=str(tiny_st_model_dir(tmp_path)), device="cpu")
+    )
     docs = [FieldSpec(name=n, encoder="m", weight=w) for n, w in WEIGHTS.items()]
     return FieldTowers(encoder, docs, [FieldSpec(name="query", encoder="m", source="query")], CATALOGUE)
 
@@ -53,8 +54,11 @@ def test_query_side_is_single_field_and_the_loss_takes_field_dicts(tmp_path):
     towers = _towers(tmp_path)
     queries = towers.embed_queries(["usb cable", "hdmi cable", "bag"])
     assert list(queries) == ["query"]
-    loss_fn = GCLLoss(weighting=ScoreToWeight("linear", score_min=0, score_max=3),
-                      query_field_weights=towers.query_weights, doc_field_weights=towers.doc_weights)
+    loss_fn = GCLLoss(
+        weighting=ScoreToWeight("linear", score_min=0, score_max=3),
+        query_field_weights=towers.query_weights,
+        doc_field_weights=towers.doc_weights,
+    )
     loss = loss_fn.compute_loss(queries, towers.embed_docs(["a", "b", "c"]), torch.tensor([3.0, 2.0, 1.0]))
     loss.backward()
     grads = [p.grad for p in towers.encoder.model.parameters() if p.grad is not None]

@@ -30,8 +30,12 @@ CATALOGUE = [
     {"doc_id": "1", "title": "Xerox 006R90321 toner cartridge Original Black 6 pc(s)", "brand": "Xerox"},
     {"doc_id": "2", "title": "Lexmark 08A0476 toner cartridge Original Black 1 pc(s)", "brand": "Lexmark"},
     {"doc_id": "3", "title": "Thule Construct CONBP-116 Carbon Blue backpack Nylon", "brand": "Thule"},
-    {"doc_id": "4", "title": "StarTech.com 35 ft Coax VGA Monitor Extension Cable", "brand": "StarTech.com",
-     "category": "Cables"},
+    {
+        "doc_id": "4",
+        "title": "StarTech.com 35 ft Coax VGA Monitor Extension Cable",
+        "brand": "StarTech.com",
+        "category": "Cables",
+    },
 ]
 
 
@@ -60,7 +64,9 @@ def test_title_phrase_skips_brand_model_numbers_and_attributes():
 def test_product_queries_priority_and_cap():
     assert product_queries(CATALOGUE[0]) == ["toner cartridge", "xerox toner cartridge", "cartridge"]
     assert product_queries(CATALOGUE[3], type_fields=["category"], per_product=2) == [
-        "cables", "monitor extension cable"]
+        "cables",
+        "monitor extension cable",
+    ]
 
 
 def test_generate_queries_is_deduplicated_frequency_ordered_capped_and_excludes():
@@ -75,8 +81,9 @@ def test_generate_queries_is_deduplicated_frequency_ordered_capped_and_excludes(
 
 def test_teacher_rows_merge_with_human_grades():
     rankings = {"q": ["a", "b", "c", "a"], "r": ["x"]}
-    rows = teacher_triples(rankings, depth=3, score=RankScore(scale=3), judgments={"q": {"b": 3, "c": 0},
-                                                                                    "s": {"y": 1}})
+    rows = teacher_triples(
+        rankings, depth=3, score=RankScore(scale=3), judgments={"q": {"b": 3, "c": 0}, "s": {"y": 1}}
+    )
     got = {(t.query, t.doc_id): (t.score, t.location) for t in rows}
     assert got["q", "a"] == (3.0, "teacher:rank 1")
     assert got["q", "b"] == (3.0, "human:grade 3")  # the human grade wins
@@ -123,17 +130,41 @@ def _write_jsonl(path: Path, rows) -> Path:
 
 def test_cli_generates_queries_ranks_with_a_run_file_and_merges_judgments(tmp_path):
     catalogue = _write_jsonl(tmp_path / "cat.jsonl", CATALOGUE)
-    run = _write_jsonl(tmp_path / "run.jsonl", [
-        {"query_id": "toner cartridge",
-         "hits": [{"doc_id": "1", "score": 9.0}, {"doc_id": "2", "score": 8.0}]},
-        {"query_id": "backpack", "hits": [{"doc_id": "3", "score": 5.0}]}])
+    run = _write_jsonl(
+        tmp_path / "run.jsonl",
+        [
+            {
+                "query_id": "toner cartridge",
+                "hits": [{"doc_id": "1", "score": 9.0}, {"doc_id": "2", "score": 8.0}],
+            },
+            {"query_id": "backpack", "hits": [{"doc_id": "3", "score": 5.0}]},
+        ],
+    )
     qrels = tmp_path / "qrels.csv"
     qrels.write_text("query,doc_id,grade\ntoner cartridge,2,0\nbackpack,3,2\n")
     out = tmp_path / "triples.jsonl"
-    result = CliRunner().invoke(main, ["triples", "--generate", "--catalogue", str(catalogue),
-                                       "--run", str(run),
-                                       "--judgments", str(qrels), "--depth", "5", "--score-scale", "3",
-                                       "--write-queries", str(tmp_path / "q.jsonl"), "-o", str(out), "-q"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "triples",
+            "--generate",
+            "--catalogue",
+            str(catalogue),
+            "--run",
+            str(run),
+            "--judgments",
+            str(qrels),
+            "--depth",
+            "5",
+            "--score-scale",
+            "3",
+            "--write-queries",
+            str(tmp_path / "q.jsonl"),
+            "-o",
+            str(out),
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["negatives"] == 1 and summary["human_rows"] == 2
@@ -159,14 +190,28 @@ def test_extra_triples_train_only_never_a_dev_query_and_human_wins(tmp_path):
     catalogue = _write_jsonl(tmp_path / "cat.jsonl", [{"doc_id": d, "title": f"t{d}"} for d in "abcdefgh"])
     human = [{"query": q, "doc_id": d, "score": 2} for q in ("q1", "q2", "q3", "q4") for d in "ab"]
     triples = _write_jsonl(tmp_path / "human.jsonl", human)
-    extra_rows = [Triple_row("q1", "a", 0.5), Triple_row("q1", "c", 1.0), Triple_row("q2", "d", 1.0),
-                  Triple_row("gen", "e", 3.0)]
+    extra_rows = [
+        Triple_row("q1", "a", 0.5),
+        Triple_row("q1", "c", 1.0),
+        Triple_row("q2", "d", 1.0),
+        Triple_row("gen", "e", 3.0),
+    ]
     extra = tmp_path / "extra.jsonl"
     write_triples(extra, extra_rows)
-    raw = {"encoders": {"m": {"backend": "sentence-transformers", "model": "x"}},
-           "fields": [{"name": "title", "encoder": "m", "weight": 1.0}],
-           "train": {"data": {"source": "pairs", "triples": str(triples), "catalogue": str(catalogue),
-                              "extra_triples": str(extra), "folds": 2, "fold": 0}}}
+    raw = {
+        "encoders": {"m": {"backend": "sentence-transformers", "model": "x"}},
+        "fields": [{"name": "title", "encoder": "m", "weight": 1.0}],
+        "train": {
+            "data": {
+                "source": "pairs",
+                "triples": str(triples),
+                "catalogue": str(catalogue),
+                "extra_triples": str(extra),
+                "folds": 2,
+                "fold": 0,
+            }
+        },
+    }
     tc = parse_train_config(raw)
     data = load_training_data(tc)
     assert ("q1", "a") not in {(t.query, t.doc_id) for t in data.extra}  # the human pair wins

@@ -91,8 +91,15 @@ def test_corrupt_truncated_and_unsafe_checkpoints_name_the_file(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
-@pytest.mark.parametrize("name", ["icecat-minilm-gcl.toml", "icecat-minilm-binary.toml",
-                                  "marqo-gs-vitb32-gcl.toml", "marqo-gs-vitb32-binary.toml"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "icecat-minilm-gcl.toml",
+        "icecat-minilm-binary.toml",
+        "marqo-gs-vitb32-gcl.toml",
+        "marqo-gs-vitb32-binary.toml",
+    ],
+)
 def test_recipes_parse(name):
     tc = load_train_config(RECIPES / name)
     assert tc.train.loss.weighting == ("binary" if "binary" in name else "linear")
@@ -131,7 +138,15 @@ def test_dev_corpus_keeps_every_judged_document():
 
 
 def test_model_card_lists_metrics_and_config():
-    text = model_card({"name": "run", "base_model": "st: x", "data": "Icecat", "metrics": {"ndcg@10": 0.5},
-                       "config": {"loss": {"weighting": "linear"}}}, "usage()")
+    text = model_card(
+        {
+            "name": "run",
+            "base_model": "st: x",
+            "data": "Icecat",
+            "metrics": {"ndcg@10": 0.5},
+            "config": {"loss": {"weighting": "linear"}},
+        },
+        "usage()",
+    )
     assert "| ndcg@10 | 0.5000 |" in text and '"weighting": "linear"' in text and "2404.08535" in text
     json.loads(text.split("```json\n")[1].split("```")[0])

@@ -51,8 +51,11 @@ def _cut(metric: Callable[[Rankings, int | None], np.ndarray], legend: str) -> _
 
 
 FAMILIES: dict[str, _Family] = {
-    "ndcg": _cut(standard.ndcg, "nDCG, linear gain g (trec_eval ndcg_cut), "
-                                "discount 1/log2(rank+1), ideal = all judgments sorted by grade"),
+    "ndcg": _cut(
+        standard.ndcg,
+        "nDCG, linear gain g (trec_eval ndcg_cut), "
+        "discount 1/log2(rank+1), ideal = all judgments sorted by grade",
+    ),
     "ndcg_exp": _Family(
         "k",
         lambda r, s, g: standard.ndcg(r, s.k, exponential=True),
@@ -73,19 +76,24 @@ FAMILIES: dict[str, _Family] = {
         lambda r, s, g: standard.rbp_residual(r, s.p),
         "RBP residual: RBP mass at unjudged ranks and beyond the run (upper bound - rbp)",
     ),
-    "map": _cut(standard.average_precision,
-                "average precision, divided by all relevant judged (trec_eval map_cut)"),
+    "map": _cut(
+        standard.average_precision, "average precision, divided by all relevant judged (trec_eval map_cut)"
+    ),
     "mrr": _cut(standard.reciprocal_rank, "reciprocal rank of the first relevant document"),
     "precision": _cut(standard.precision, "relevant in top k / k"),
     "recall": _cut(standard.recall, "relevant in top k / relevant judged"),
     "judged": _cut(standard.judged, "judged documents in top k / k"),
     # The GCL paper's public evaluation (marqo-ai/GCL evals/eval_gs_v1.py), see docs/evaluation.md.
-    "gcl_ndcg": _cut(standard.ndcg,
-                     "GCL paper: BEIR/pytrec_eval ndcg_cut, linear gain (same per-query value as ndcg)"),
-    "gcl_map": _cut(standard.average_precision,
-                    "GCL paper: BEIR/pytrec_eval map_cut, grade>=1 relevant (same per-query value as map)"),
-    "gcl_mrr": _cut(standard.reciprocal_rank,
-                    "GCL paper: BEIR mrr, grade>0 relevant (same per-query value as mrr)"),
+    "gcl_ndcg": _cut(
+        standard.ndcg, "GCL paper: BEIR/pytrec_eval ndcg_cut, linear gain (same per-query value as ndcg)"
+    ),
+    "gcl_map": _cut(
+        standard.average_precision,
+        "GCL paper: BEIR/pytrec_eval map_cut, grade>=1 relevant (same per-query value as map)",
+    ),
+    "gcl_mrr": _cut(
+        standard.reciprocal_rank, "GCL paper: BEIR mrr, grade>0 relevant (same per-query value as mrr)"
+    ),
     "gcl_err": _Family(
         "k",
         lambda r, s, g: standard.err(r, s.k, _query_max(r, g)),

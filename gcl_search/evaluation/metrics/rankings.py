@@ -87,8 +87,18 @@ def build_rankings(
     query_max = np.zeros(n, np.int64)
     has = np.flatnonzero(n_relevant)  # each query's ideal grades start with its highest
     query_max[has] = ideal_grade[np.cumsum(n_relevant)[has] - n_relevant[has]]
-    return Rankings(tuple(query_ids), row, rank, grade, n_retrieved, n_relevant, query_max, ideal_row,
-                    segment_position(ideal_row) + 1, ideal_grade)
+    return Rankings(
+        tuple(query_ids),
+        row,
+        rank,
+        grade,
+        n_retrieved,
+        n_relevant,
+        query_max,
+        ideal_row,
+        segment_position(ideal_row) + 1,
+        ideal_grade,
+    )
 
 
 def _ranks(hits: Mapping[str, float], common: list[str]) -> np.ndarray:
