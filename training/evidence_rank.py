@@ -18,8 +18,9 @@ import numpy as np
 
 from gcl_search.config import MAX_K, EncoderSpec, load_config
 from gcl_search.fields.vectors import fuse_fields
-from gcl_search.search.client import SCORE_DECIMALS, LexicalSpec, lexical_text, rank_hits
+from gcl_search.search.lexical import LexicalSpec, lexical_text
 from gcl_search.search.options import resolve_lexical
+from gcl_search.search.scoring import SCORE_DECIMALS, rank_hits
 
 
 def served_hybrid(config_path: Path, store_path: Path, k: int) -> tuple[LexicalSpec, int, str]:
