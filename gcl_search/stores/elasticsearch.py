@@ -107,7 +107,7 @@ class ElasticsearchStore(ElasticsearchIndex, BulkWrites):
         lex.sort(key=lambda c: (-(c.bm25 or 0.0), c.doc_id))
         if not any(w > 0 for w in weights.values()):
             return [], lex
-        self._raise_item_error(responses[0])
+        self._raise_for_error(responses[0])
         hits = responses[0]["hits"]["hits"]
         if len(hits) > depth:  # the pool: its best `depth` by the exact dense score
             hits = best_of_pool(layout, hits, query_vectors, weights, dense_score, depth)
@@ -123,7 +123,7 @@ class ElasticsearchStore(ElasticsearchIndex, BulkWrites):
         names: Sequence[str],
         bm25: bool,
     ) -> list[Candidate]:
-        self._raise_item_error(response)
+        self._raise_for_error(response)
         out = []
         for hit in response["hits"]["hits"]:
             vectors = bodies.hit_vectors(layout, hit)
