@@ -6,7 +6,7 @@ from doc values, and the field similarities, the fused score's dot products and 
 are computed here, exactly, with the functions the local store uses (no painless). Writes go through
 `helpers.streaming_bulk` without raising; items that failed with 429 / 5xx / a connection error are re-sent
 with tenacity's exponential backoff, reads are retried a bounded number of times. Alias helpers
-(`create_versioned_index`, `swap_alias`) mirror OpenSearch's.
+(`create_versioned_index`, `swap_alias`) are the ones OpenSearch uses (`cluster_index`).
 """
 
 from __future__ import annotations
@@ -31,13 +31,10 @@ from gcl_search.stores.base import (
     field_similarities,
     scored_fields,
 )
+from gcl_search.stores.cluster_index import create_versioned_index, swap_alias
 from gcl_search.stores.elasticsearch_index import ElasticsearchIndex
 from gcl_search.stores.elasticsearch_pool import best_of_pool
-from gcl_search.stores.elasticsearch_writes import (
-    BulkWrites,
-    create_versioned_index,
-    swap_alias,
-)
+from gcl_search.stores.elasticsearch_writes import BulkWrites
 from gcl_search.stores.knn import similarity_from_score
 from gcl_search.stores.opensearch_bodies import build_lexical_query
 

@@ -1,5 +1,6 @@
 """ElasticsearchIndex: the index side of `ElasticsearchStore` (connection, lifecycle, layout, errors and
 retries of reads, catalogue); the store adds the searches and, through `elasticsearch_writes`, the writes.
+What OpenSearch shares is `cluster_index.ClusterIndex`'s; this names the Elasticsearch client's pieces.
 
 Index creation falls back to `elasticsearch_bodies.FALLBACK_ENGLISH_ANALYSIS` on a node without the
 analysis-common module (docs/elasticsearch.md). Reads are retried a bounded number of times when the cluster
@@ -8,7 +9,6 @@ cannot answer them completely (429 / 5xx, also inside an `_msearch`, or failed s
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,14 +18,14 @@ from elasticsearch import TransportError as ConnectionFailure
 
 from gcl_search.errors import ConfigError, GclSearchError, StoreUnavailable
 from gcl_search.stores import elasticsearch_bodies as bodies
-from gcl_search.stores.catalog import IndexSummary
-from gcl_search.stores.cluster import RETRY_STATUSES, ClusterConnection, reason_text
+from gcl_search.stores.cluster import RETRY_STATUSES, reason_text
+from gcl_search.stores.cluster_index import ClusterIndex
 from gcl_search.stores.connection import scrub
 from gcl_search.stores.elasticsearch_connection import check_connection, connect, server_version
 from gcl_search.stores.layout import IndexLayout
 
 
-class ElasticsearchIndex(ClusterConnection):
+class ElasticsearchIndex(ClusterIndex):
     """One Elasticsearch index (or alias): the base of `ElasticsearchStore`.
 
     Args:
@@ -35,9 +35,8 @@ class ElasticsearchIndex(ClusterConnection):
             scores) or "int8_hnsw" (a quarter of the vector memory; candidates still scored exactly here).
         ef_search: the knn's `num_candidates` (None: the layout's HNSW settings, `LayoutOptions.opensearch`,
             which Elasticsearch reads as well: m, ef_construction, ef_search, preset_ef_search).
-        shards, replicas: of an index this store creates.
-        kwargs: the connection's (`cluster.ClusterConnection`: retries, bulk sizes, and the arguments of
-            `elasticsearch_connection.connect` with a URL).
+        kwargs: `ClusterIndex`'s (shards, replicas) and the connection's (`ClusterConnection`: retries, bulk
+            sizes, and the arguments of `elasticsearch_connection.connect` with a URL).
     """
 
     engine = "elasticsearch"
@@ -52,35 +51,14 @@ class ElasticsearchIndex(ClusterConnection):
         *,
         index_type: str = "hnsw",
         ef_search: int | None = None,
-        shards: int = 1,
-        replicas: int = 0,
         **kwargs: Any,
     ):
         if index_type not in bodies.INDEX_TYPES:
             raise ConfigError(f"index_type {index_type!r} is not one of {', '.join(bodies.INDEX_TYPES)}")
         super().__init__(client_or_url, index, **kwargs)
         self.index_type, self.ef_search = index_type, ef_search
-        self.shards, self.replicas = shards, replicas
-        self._layout: IndexLayout | None = None
 
-    @property
-    def name(self) -> str:
-        return f"{self.url}/{self.index}"
-
-    # -- index lifecycle -------------------------------------------------------------------------------------
-
-    def exists(self) -> bool:
-        return bool(self._call(self.client.indices.exists, index=self.index))
-
-    def create(self, layout: IndexLayout, *, exist_ok: bool = False) -> None:
-        if self.exists():
-            if not exist_ok:
-                raise ConfigError(
-                    f"index {self.index!r} exists already at {self.url}; pass exist_ok, "
-                    "drop it, or build a new version behind an alias"
-                )
-            self.layout().check_compatible(layout, where=f"index {self.index!r}")
-            return
+    def _create_index(self, layout: IndexLayout) -> None:
         body = bodies.build_index_body(layout, self.shards, self.replicas, self.index_type)
         try:
             self._call(self.client.indices.create, index=self.index, **body)
@@ -90,35 +68,12 @@ class ElasticsearchIndex(ClusterConnection):
                 raise
             body = bodies.build_index_body(layout, self.shards, self.replicas, self.index_type, True)
             self._call(self.client.indices.create, index=self.index, **body)
-        self._layout = layout
 
-    def drop(self) -> None:
-        self._call(self.client.indices.delete, index=self.index, ignore_unavailable=True)
-        self._layout = None
+    def _server_version(self) -> str:
+        return self._call(server_version, client=self.client)
 
-    def layout(self) -> IndexLayout:
-        if self._layout is None:
-            meta = self.engine_meta()
-            if "gcl_search" not in meta:
-                raise ConfigError(
-                    f"index {self.index!r} has no gcl_search layout in its _meta; it was not "
-                    "created by gcl-search (use another index name)"
-                )
-            self._layout = IndexLayout.from_meta(meta["gcl_search"], where=f"index {self.index!r}")
-        return self._layout
-
-    def engine_meta(self) -> dict[str, Any]:
-        """The index's `_meta`: the layout (`gcl_search`), this engine's choices (`gcl_search_es`)."""
-        mapping = self._call(self.client.indices.get_mapping, index=self.index)
-        return dict(next(iter(mapping.values()))["mappings"].get("_meta", {}))
-
-    def refresh(self) -> None:
-        self._call(self.client.indices.refresh, index=self.index)
-
-    def count(self) -> int:
-        return int(self._call(self.client.count, index=self.index)["count"])
-
-    # -- reads -----------------------------------------------------------------------------------------------
+    def _update_aliases(self, actions: list[dict[str, Any]]) -> None:
+        self._call(self.client.indices.update_aliases, actions=actions)
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
@@ -134,44 +89,6 @@ class ElasticsearchIndex(ClusterConnection):
         finally:
             self._call(self.client.indices.put_settings, index=self.index, settings=saved)
             self.refresh()
-
-    def with_index(self, index: str) -> ElasticsearchIndex:
-        """A store for another index on this store's connection and settings."""
-        other = copy.copy(self)
-        other.index, other._layout = index, None
-        return other
-
-    def with_ef_search(self, ef_search: int | None) -> ElasticsearchIndex:
-        """This store with another knn beam (None: the layout's); the search client's `ef_search`."""
-        other = copy.copy(self)
-        other.ef_search = ef_search
-        return other
-
-    def summaries(self) -> list[IndexSummary]:
-        """The gcl-search indices this store's name matches (an index, an alias or a pattern such as `*`)."""
-        metas = self._call(
-            self.client.indices.get_mapping, index=self.index, filter_path="*.mappings._meta.gcl_search"
-        )
-        names = sorted(metas or {})
-        if not names:
-            return []
-        joined = ",".join(names)
-        stats = self._call(self.client.indices.stats, index=joined, metric="store")["indices"]
-        aliases = self._call(self.client.indices.get_alias, index=joined)
-        version = self._call(server_version, client=self.client)
-        return [
-            IndexSummary(
-                name,
-                "elasticsearch",
-                int(self._call(self.client.count, index=name)["count"]),
-                int(stats[name]["total"]["store"]["size_in_bytes"]),
-                metas[name]["mappings"]["_meta"]["gcl_search"],
-                aliases=sorted(aliases.get(name, {}).get("aliases", {})),
-                location=self.url,
-                engine_version=version,
-            )
-            for name in names
-        ]
 
     def _call(self, method: Any, **kwargs: Any) -> Any:
         try:

@@ -1,28 +1,23 @@
-"""The write side of `ElasticsearchStore` and its alias helpers (split out to keep modules small).
+"""The write side of `ElasticsearchStore` (split out to keep modules small).
 
 Bulk writes never raise per item: every item becomes a count or a FailedDoc, and only the items that failed
 with 429 / 5xx / a connection error are re-sent (`cluster.ClusterConnection._bulk`, as on OpenSearch).
-`create_versioned_index` + `swap_alias` give zero-downtime re-indexing: build `<alias>-v<n>`, then move the
-alias in one atomic `_aliases` request.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from elasticsearch import helpers
 
-from gcl_search.errors import ConfigError, DimensionMismatch, IndexNotFound
+from gcl_search.errors import ConfigError, DimensionMismatch
 from gcl_search.records import Document, FailedDoc, IngestReport
 from gcl_search.stores.elasticsearch_bodies import VECTORS_FIELD, vectors_blob
 from gcl_search.stores.layout import IndexLayout
 from gcl_search.stores.opensearch_mapping import to_bulk_action
-
-if TYPE_CHECKING:
-    from gcl_search.stores.elasticsearch import ElasticsearchStore
 
 
 class BulkWrites:
@@ -62,31 +57,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
-
-
-def create_versioned_index(store: ElasticsearchStore, alias: str, layout: IndexLayout) -> ElasticsearchStore:
-    """Create `<alias>-v<n+1>` (n = the highest existing version) for `layout` on `store`'s connection."""
-    existing = store._call(
-        store.client.indices.get, index=f"{alias}-v*", ignore_unavailable=True, allow_no_indices=True
-    )
-    versions = [int(name.rsplit("-v", 1)[1]) for name in existing if name.rsplit("-v", 1)[1].isdigit()]
-    new = store.with_index(f"{alias}-v{max(versions, default=0) + 1}")
-    new.create(layout)
-    return new
-
-
-def swap_alias(store: ElasticsearchStore, alias: str, new_index: str, delete_old: bool = False) -> list[str]:
-    """Point `alias` at `new_index` only, in one atomic `_aliases` request; returns the indices it left."""
-    try:
-        old = list(store._call(store.client.indices.get_alias, name=alias))
-    except IndexNotFound:
-        old = []
-    if alias in old:
-        raise ConfigError(f"{alias!r} is a concrete index, not an alias; re-index into a new name first")
-    actions = [{"remove": {"index": name, "alias": alias}} for name in old if name != new_index]
-    actions.append({"add": {"index": new_index, "alias": alias}})
-    store._call(store.client.indices.update_aliases, actions=actions)
-    left = [name for name in old if name != new_index]
-    if delete_old and left:
-        store._call(store.client.indices.delete, index=",".join(left))
-    return left

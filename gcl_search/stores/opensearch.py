@@ -10,7 +10,6 @@ class); re-indexing behind an alias: `opensearch_admin`.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -192,9 +191,3 @@ class OpenSearchStore(OpenSearchIndex):
             self.client.mget, index=self.index, body={"ids": list(doc_ids)}, _source_includes=includes
         )
         return {d["_id"]: d.get("_source", {}) for d in response["docs"] if d.get("found")}
-
-    def with_ef_search(self, ef_search: int | None) -> OpenSearchStore:
-        """This store with another HNSW beam (None: the layout's); the search client's `ef_search`."""
-        other = copy.copy(self)
-        other.ef_search = ef_search
-        return other
