@@ -17,10 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from gcl_search.ranking import ranked
 from gcl_search.stores import elasticsearch_bodies as bodies
 from gcl_search.stores.base import (
-    CONCAT,
     Candidate,
     Filter,
     IndexLayout,
@@ -32,37 +30,33 @@ from gcl_search.stores.base import (
     scored_fields,
 )
 from gcl_search.stores.cluster_index import create_versioned_index, swap_alias
+from gcl_search.stores.cluster_store import ClusterStore
 from gcl_search.stores.elasticsearch_index import ElasticsearchIndex
 from gcl_search.stores.elasticsearch_pool import best_of_pool
 from gcl_search.stores.elasticsearch_writes import BulkWrites
-from gcl_search.stores.knn import similarity_from_score
-from gcl_search.stores.opensearch_bodies import build_lexical_query
 
 VECTORS_BATCH = 500
 
 
-class ElasticsearchStore(ElasticsearchIndex, BulkWrites):
+class ElasticsearchStore(ElasticsearchIndex, BulkWrites, ClusterStore):
     """One Elasticsearch index (or alias). Implements `gcl_search.stores.base.VectorStore`; the arguments are
     `ElasticsearchIndex`'s (connection, index type, beam, bulk and retry settings)."""
 
-    def knn(
-        self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT
-    ) -> list[tuple[str, float]]:
-        """Raw inner products from the knn `_score` (exact with float `hnsw`; `int8_hnsw` scores are the
-        quantized estimate: `candidates` recomputes every similarity it reports)."""
-        layout = self.layout()
-        check_filters(layout, filters)
-        body = bodies.build_knn_query(layout, vector, k, filters, target, self.ef_search)
-        hits = self._read(self.client.search, index=self.index, **body)["hits"]["hits"]
-        raw = np.array([h["_score"] for h in hits], dtype=np.float64)
-        scores = similarity_from_score(raw, "innerproduct") if len(raw) else raw
-        return ranked({h["_id"]: float(s) for h, s in zip(hits, np.atleast_1d(scores))}, k)
+    def _search(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._read(self.client.search, index=self.index, **body)
+
+    def _build_knn_query(
+        self, layout: IndexLayout, vector: np.ndarray, k: int, filters: Sequence[Filter], target: str
+    ) -> dict[str, Any]:
+        """`knn`'s body: its `_score` is exact with float `hnsw`, the quantized estimate with `int8_hnsw`
+        (`candidates` recomputes every similarity it reports)."""
+        return bodies.build_knn_query(layout, vector, k, filters, target, self.ef_search)
 
     def vectors(self, doc_ids: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
         layout, out = self.layout(), {}
         for lo in range(0, len(doc_ids), VECTORS_BATCH):
             body = bodies.build_vectors_query(layout, doc_ids[lo : lo + VECTORS_BATCH])
-            for hit in self._read(self.client.search, index=self.index, **body)["hits"]["hits"]:
+            for hit in self._search(body)["hits"]["hits"]:
                 out[hit["_id"]] = bodies.hit_vectors(layout, hit)
         return out
 
@@ -80,7 +74,7 @@ class ElasticsearchStore(ElasticsearchIndex, BulkWrites):
         layout = self.layout()
         check_filters(layout, filters)
         if lexical is not None:
-            bodies.check_lexical_request(layout, self.index, lexical.fields, lexical.mode, lexical.boosts)
+            self._check_lexical(layout, lexical.fields, lexical.mode, lexical.boosts)
         searches = bodies.build_candidate_searches(
             layout,
             query_vectors,
@@ -134,29 +128,6 @@ class ElasticsearchStore(ElasticsearchIndex, BulkWrites):
                 )
             )
         return out
-
-    def lexical(
-        self,
-        text: str,
-        fields: Sequence[str] | None,
-        k: int,
-        filters: Sequence[Filter] = (),
-        *,
-        mode: str = "most_fields",
-        boosts: Mapping[str, float] | None = None,
-    ) -> list[tuple[str, float]]:
-        layout = self.layout()
-        check_filters(layout, filters)
-        checked = bodies.check_lexical_request(layout, self.index, fields, mode, boosts)
-        body = build_lexical_query(text, checked, k, filters, mode, boosts)
-        hits = self._read(self.client.search, index=self.index, **body)["hits"]["hits"]
-        return ranked({h["_id"]: float(h["_score"]) for h in hits}, k)
-
-    def attributes(self, doc_ids: Sequence[str]) -> dict[str, dict[str, object]]:
-        return {d: dict(s.get("attr", {})) for d, s in self._mget(doc_ids, ["attr"]).items()}
-
-    def texts(self, doc_ids: Sequence[str]) -> dict[str, dict[str, str]]:
-        return {d: dict(s.get("text", {})) for d, s in self._mget(doc_ids, ["text"]).items()}
 
     def _mget(self, doc_ids: Sequence[str], includes: list[str]) -> dict[str, dict]:
         if not doc_ids:

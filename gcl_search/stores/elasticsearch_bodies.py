@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 
 from gcl_search.errors import ConfigError
-from gcl_search.stores.bm25 import lexical_fields
 from gcl_search.stores.candidates import LexicalQuery
 from gcl_search.stores.derived import knn_exact, knn_plan
 from gcl_search.stores.filters import Filter
@@ -231,14 +230,3 @@ def build_vectors_query(layout: IndexLayout, doc_ids: Sequence[str]) -> dict[str
         "query": {"ids": {"values": list(doc_ids)}},
         "docvalue_fields": docvalue_fields(layout),
     }
-
-
-def check_lexical_request(
-    layout: IndexLayout,
-    index: str,
-    fields: Sequence[str] | None,
-    mode: str,
-    boosts: Mapping[str, float] | None,
-) -> list[str]:
-    """The text fields a lexical request searches (`bm25.lexical_fields`, the check every store makes)."""
-    return lexical_fields(layout, fields, mode, boosts, f"index {index!r}", "re-ingest into a new index")
