@@ -3,7 +3,7 @@
 
 An engine's store adds how one document becomes a bulk action (`_bulk_action`), how a `_search` body is
 sent (`_search`: opensearch-py takes `body=`, the Elasticsearch client the body's keys), how documents are
-fetched (`_mget`), and its knn body (`_build_knn_query`); `candidates` and `vectors` stay its own (the
+fetched (`_mget`), and its bodies module (`_bodies`); `candidates` and `vectors` stay its own (the
 engines return field similarities differently: painless script fields vs stored doc values).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from gcl_search.errors import ConfigError, DimensionMismatch
 from gcl_search.ranking import ranked
 from gcl_search.records import Document, FailedDoc, IngestReport
 from gcl_search.stores.bm25 import lexical_fields
+from gcl_search.stores.candidates import LexicalQuery
 from gcl_search.stores.cluster_index import ClusterIndex
 from gcl_search.stores.filters import Filter, check_filters
 from gcl_search.stores.knn import similarity_from_score
@@ -38,10 +39,9 @@ class ClusterStore(ClusterIndex):
     def _mget(self, doc_ids: Sequence[str], includes: list[str]) -> dict[str, dict]:
         raise NotImplementedError
 
-    def _build_knn_query(
-        self, layout: IndexLayout, vector: np.ndarray, k: int, filters: Sequence[Filter], target: str
-    ) -> dict[str, Any]:
-        raise NotImplementedError
+    # The engine's bodies module: build_knn_query and build_candidate_searches, with the same arguments.
+    _bodies: ClassVar[Any]
+    ef_search: int | None
 
     # -- writes ----------------------------------------------------------------------------------------------
 
@@ -67,7 +67,8 @@ class ClusterStore(ClusterIndex):
         """Raw inner products from the knn `_score` (`knn.similarity_from_score`)."""
         layout = self.layout()
         check_filters(layout, filters)
-        hits = self._search(self._build_knn_query(layout, vector, k, filters, target))["hits"]["hits"]
+        body = self._bodies.build_knn_query(layout, vector, k, filters, target, self.ef_search)
+        hits = self._search(body)["hits"]["hits"]
         raw = np.array([h["_score"] for h in hits], dtype=np.float64)
         scores = similarity_from_score(raw, "innerproduct") if len(raw) else raw
         return ranked({h["_id"]: float(s) for h, s in zip(hits, np.atleast_1d(scores))}, k)
@@ -87,6 +88,35 @@ class ClusterStore(ClusterIndex):
         checked = self._check_lexical(layout, fields, mode, boosts)
         hits = self._search(build_lexical_query(text, checked, k, filters, mode, boosts))["hits"]["hits"]
         return ranked({h["_id"]: float(h["_score"]) for h in hits}, k)
+
+    def _candidate_searches(
+        self,
+        layout: IndexLayout,
+        query_vectors: Mapping[str, np.ndarray],
+        weights: Mapping[str, float],
+        depth: int,
+        filters: Sequence[Filter],
+        lexical: LexicalQuery | None,
+        attributes: bool,
+        dense_score: str,
+        pool: int | None,
+    ) -> list[dict[str, Any]]:
+        """The checked `_search` bodies of one `candidates` call (the engine's `build_candidate_searches`)."""
+        check_filters(layout, filters)
+        if lexical is not None:
+            self._check_lexical(layout, lexical.fields, lexical.mode, lexical.boosts)
+        return self._bodies.build_candidate_searches(
+            layout,
+            query_vectors,
+            weights,
+            depth,
+            filters,
+            self.ef_search,
+            lexical,
+            attributes,
+            dense_score,
+            pool,
+        )
 
     def _check_lexical(
         self, layout: IndexLayout, fields: Sequence[str] | None, mode: str, boosts: Mapping[str, float] | None

@@ -23,7 +23,6 @@ from gcl_search.stores.base import (
     Filter,
     IndexLayout,
     LexicalQuery,
-    check_filters,
     dot_fields,
     field_dots,
     field_similarities,
@@ -40,17 +39,13 @@ VECTORS_BATCH = 500
 
 class ElasticsearchStore(ElasticsearchIndex, BulkWrites, ClusterStore):
     """One Elasticsearch index (or alias). Implements `gcl_search.stores.base.VectorStore`; the arguments are
-    `ElasticsearchIndex`'s (connection, index type, beam, bulk and retry settings)."""
+    `ElasticsearchIndex`'s (connection, index type, beam, bulk and retry settings). The knn `_score` is exact
+    with float `hnsw`, the quantized estimate with `int8_hnsw` (`candidates` recomputes every similarity)."""
+
+    _bodies = bodies
 
     def _search(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._read(self.client.search, index=self.index, **body)
-
-    def _build_knn_query(
-        self, layout: IndexLayout, vector: np.ndarray, k: int, filters: Sequence[Filter], target: str
-    ) -> dict[str, Any]:
-        """`knn`'s body: its `_score` is exact with float `hnsw`, the quantized estimate with `int8_hnsw`
-        (`candidates` recomputes every similarity it reports)."""
-        return bodies.build_knn_query(layout, vector, k, filters, target, self.ef_search)
 
     def vectors(self, doc_ids: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
         layout, out = self.layout(), {}
@@ -72,20 +67,8 @@ class ElasticsearchStore(ElasticsearchIndex, BulkWrites, ClusterStore):
         pool: int | None = None,
     ) -> tuple[list[Candidate], list[Candidate]]:
         layout = self.layout()
-        check_filters(layout, filters)
-        if lexical is not None:
-            self._check_lexical(layout, lexical.fields, lexical.mode, lexical.boosts)
-        searches = bodies.build_candidate_searches(
-            layout,
-            query_vectors,
-            weights,
-            depth,
-            filters,
-            self.ef_search,
-            lexical,
-            attributes,
-            dense_score,
-            pool,
+        searches = self._candidate_searches(
+            layout, query_vectors, weights, depth, filters, lexical, attributes, dense_score, pool
         )
         if not searches:
             return [], []

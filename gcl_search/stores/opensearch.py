@@ -23,7 +23,7 @@ from gcl_search.stores import opensearch_mapping as mapping
 from gcl_search.stores import opensearch_scripts as scripts
 from gcl_search.stores.candidates import Candidate, LexicalQuery
 from gcl_search.stores.cluster_store import ClusterStore
-from gcl_search.stores.filters import Filter, check_filters
+from gcl_search.stores.filters import Filter
 from gcl_search.stores.layout import IndexLayout
 from gcl_search.stores.opensearch_index import OpenSearchIndex
 
@@ -45,6 +45,8 @@ class OpenSearchStore(OpenSearchIndex, ClusterStore):
     The index lifecycle (create, drop, layout, bulk_load, summaries, with_index) is `OpenSearchIndex`'s.
     """
 
+    _bodies = bodies
+
     def __init__(self, client_or_url: Any, index: str, *, ef_search: int | None = None, **kwargs: Any):
         super().__init__(client_or_url, index, **kwargs)
         self.ef_search = ef_search
@@ -54,11 +56,6 @@ class OpenSearchStore(OpenSearchIndex, ClusterStore):
 
     def _search(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._read(self.client.search, index=self.index, body=body)
-
-    def _build_knn_query(
-        self, layout: IndexLayout, vector: np.ndarray, k: int, filters: Sequence[Filter], target: str
-    ) -> dict[str, Any]:
-        return bodies.build_knn_query(layout, vector, k, filters, target, self.ef_search)
 
     def vectors(self, doc_ids: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
         layout, out = self.layout(), {}
@@ -81,20 +78,8 @@ class OpenSearchStore(OpenSearchIndex, ClusterStore):
         pool: int | None = None,
     ) -> tuple[list[Candidate], list[Candidate]]:
         layout = self.layout()
-        check_filters(layout, filters)
-        if lexical is not None:
-            self._check_lexical(layout, lexical.fields, lexical.mode, lexical.boosts)
-        searches = bodies.build_candidate_searches(
-            layout,
-            query_vectors,
-            weights,
-            depth,
-            filters,
-            self.ef_search,
-            lexical,
-            attributes,
-            dense_score,
-            pool,
+        searches = self._candidate_searches(
+            layout, query_vectors, weights, depth, filters, lexical, attributes, dense_score, pool
         )
         if not searches:
             return [], []
