@@ -40,11 +40,11 @@ from gcl_search.stores.filters import Filter
 from gcl_search.stores.layout import CONCAT, PRESET, IndexLayout
 from gcl_search.stores.opensearch_bodies import build_filter, build_lexical_query
 from gcl_search.stores.opensearch_mapping import (
-    CATCH_ALL_FIELD,
     CONCAT_FIELD,
     ENGLISH_ANALYSIS,
     PRESENT_FIELD,
     PRESET_FIELD,
+    text_and_attr_properties,
     vector_field,
 )
 
@@ -54,7 +54,6 @@ MAX_DIMS = 4096  # dense_vector's limit in 8.x
 VECTORS_FIELD = "gcl_vectors"
 ES_META = "gcl_search_es"  # _meta key: how this engine built the index (vector index type, analysis)
 FALLBACK_ENGLISH_ANALYSIS = {"analyzer": {"gcl_english": {"type": "standard", "stopwords": "_english_"}}}
-_ATTR_TYPES = {"keyword": "keyword", "float": "float", "integer": "long", "boolean": "boolean"}
 
 
 def _vector_mapping(layout: IndexLayout, dim: int, index_type: str) -> dict[str, Any]:
@@ -95,18 +94,7 @@ def build_mappings(
         props["vec"] = {
             "properties": {f.name: _vector_mapping(layout, f.dim, index_type) for f in layout.dense_fields}
         }
-    text: dict[str, Any] = {
-        "type": "text",
-        "analyzer": "gcl_english" if opts.analyzer == "english" else "standard",
-    }
-    if opts.catch_all and layout.text_fields:
-        props[CATCH_ALL_FIELD] = dict(text)
-        text["copy_to"] = CATCH_ALL_FIELD
-    props["text"] = {"dynamic": False, "properties": {name: dict(text) for name in layout.text_fields}}
-    props["attr"] = {
-        "dynamic": False,
-        "properties": {a.name: {"type": _ATTR_TYPES[a.type]} for a in layout.attributes},
-    }
+    props.update(text_and_attr_properties(layout))
     meta = {"index_type": index_type, "analysis": analysis if opts.analyzer == "english" else "standard"}
     return {
         "dynamic": "strict",
