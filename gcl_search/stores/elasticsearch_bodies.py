@@ -38,7 +38,7 @@ from gcl_search.stores.candidates import LexicalQuery
 from gcl_search.stores.derived import knn_exact, knn_plan
 from gcl_search.stores.filters import Filter
 from gcl_search.stores.layout import CONCAT, PRESET, IndexLayout
-from gcl_search.stores.opensearch_bodies import build_filter, build_lexical_query
+from gcl_search.stores.opensearch_bodies import build_candidate_lexical_query, build_filter
 from gcl_search.stores.opensearch_mapping import (
     CONCAT_FIELD,
     ENGLISH_ANALYSIS,
@@ -200,13 +200,7 @@ def build_candidate_searches(
         )
         bodies.append({**build_knn_query(layout, q, size, filters, target, ef_search), **extras})
     if lexical is not None:
-        fields = list(layout.text_fields if lexical.fields is None else lexical.fields)
-        bodies.append(
-            {
-                **build_lexical_query(lexical.text, fields, lexical.k, filters, lexical.mode, lexical.boosts),
-                **extras,
-            }
-        )
+        bodies.append({**build_candidate_lexical_query(layout, lexical, filters), **extras})
     return bodies
 
 
