@@ -1,4 +1,5 @@
 """Connecting to OpenSearch: URL, basic auth or API key from arguments or the environment, TLS verified.
+(`resolve_target`, `redact_url` and `scrub` serve `elasticsearch_connection` as well.)
 
 Credentials are never printed: every message names the URL through `redact_url`, and `scrub` removes any
 secret from text that came from the client library. Environment variables (used when the argument is None):
@@ -14,8 +15,9 @@ secret from text that came from the client library. Environment variables (used 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from gcl_search.errors import ConfigError, StoreUnavailable
 
@@ -43,6 +45,61 @@ def scrub(text: str, secrets: list[str]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+@dataclass(frozen=True)
+class ClusterTarget:
+    """The parsed URLs of one cluster's nodes and the credentials to send them."""
+
+    parts: list[SplitResult]
+    username: str | None
+    password: str | None
+    api_key: str | None
+    ca_certs: str | None
+
+    @property
+    def secrets(self) -> list[str]:
+        """What to scrub from messages."""
+        return [s for s in (self.password, self.api_key) if s]
+
+    def tls_kwargs(self, verify_certs: bool) -> dict[str, Any]:
+        """The client's TLS arguments (both clients name them alike)."""
+        if self.parts[0].scheme != "https":
+            return {}
+        if not verify_certs:
+            return {"ssl_show_warn": False}
+        return {"ca_certs": self.ca_certs} if self.ca_certs else {}
+
+
+def resolve_target(
+    url: str,
+    engine: str,
+    env_prefix: str,
+    username: str | None = None,
+    password: str | None = None,
+    api_key: str | None = None,
+    ca_certs: str | None = None,
+) -> ClusterTarget:
+    """Parse `url` (one or comma-separated) and pick the credentials: the arguments, then the URL's userinfo,
+    then $<env_prefix>_USERNAME / _PASSWORD / _API_KEY / _CA_CERTS.
+
+    Raises:
+        ConfigError: (naming `engine`) the URL is empty or mixes schemes, or both basic auth and an API key
+            are given.
+    """
+    parts = [urlsplit(u) for u in split_urls(url)]
+    if not parts:
+        raise ConfigError(f"the {engine} URL is empty")
+    if len({p.scheme for p in parts}) > 1:
+        raise ConfigError(f"the {engine} URLs {redact_url(url)} mix http and https; use one scheme")
+    userinfo = next((p for p in parts if p.username is not None), parts[0])
+    username = username or userinfo.username or os.environ.get(f"{env_prefix}_USERNAME")
+    password = password or userinfo.password or os.environ.get(f"{env_prefix}_PASSWORD")
+    api_key = api_key or os.environ.get(f"{env_prefix}_API_KEY")
+    ca_certs = ca_certs or os.environ.get(f"{env_prefix}_CA_CERTS")
+    if api_key and (username or password):
+        raise ConfigError(f"both basic auth and an API key are set for {redact_url(url)}; use one of them")
+    return ClusterTarget(parts, username, password, api_key, ca_certs)
 
 
 def connect(
@@ -85,19 +142,8 @@ def connect(
             f"OpenSearch support needs opensearch-py and orjson ({err}): pip install 'gcl-search[opensearch]'"
         ) from err
     url = url or os.environ.get("OPENSEARCH_URL") or "http://127.0.0.1:9200"
-    all_parts = [urlsplit(u) for u in split_urls(url)]
-    if not all_parts:
-        raise ConfigError("the OpenSearch URL is empty")
-    parts = all_parts[0]
-    if len({p.scheme for p in all_parts}) > 1:
-        raise ConfigError(f"the OpenSearch URLs {redact_url(url)} mix http and https; use one scheme")
-    userinfo = next((p for p in all_parts if p.username is not None), parts)
-    username = username or userinfo.username or os.environ.get("OPENSEARCH_USERNAME")
-    password = password or userinfo.password or os.environ.get("OPENSEARCH_PASSWORD")
-    api_key = api_key or os.environ.get("OPENSEARCH_API_KEY")
-    ca_certs = ca_certs or os.environ.get("OPENSEARCH_CA_CERTS")
-    if api_key and (username or password):
-        raise ConfigError(f"both basic auth and an API key are set for {redact_url(url)}; use one of them")
+    target = resolve_target(url, "OpenSearch", "OPENSEARCH", username, password, api_key, ca_certs)
+    parts = target.parts[0]
     default_port = 443 if parts.scheme == "https" else 9200
     kwargs: dict[str, Any] = {
         "hosts": [
@@ -106,7 +152,7 @@ def connect(
                 "port": p.port or default_port,
                 "url_prefix": p.path.rstrip("/"),
             }
-            for p in all_parts
+            for p in target.parts
         ],
         "use_ssl": parts.scheme == "https",
         "verify_certs": verify_certs,
@@ -114,16 +160,13 @@ def connect(
         "http_compress": False,
         "serializer": VectorJSONSerializer(),
         **client_kwargs,
+        **target.tls_kwargs(verify_certs),
     }
-    if parts.scheme == "https" and verify_certs and ca_certs:
-        kwargs["ca_certs"] = ca_certs
-    if parts.scheme == "https" and not verify_certs:
-        kwargs["ssl_show_warn"] = False
-    if username:
-        kwargs["http_auth"] = (username, password or "")
-    if api_key:
-        kwargs["headers"] = {"Authorization": f"ApiKey {api_key}"}
-    return OpenSearch(**kwargs), redact_url(url), [s for s in (password, api_key) if s]
+    if target.username:
+        kwargs["http_auth"] = (target.username, target.password or "")
+    if target.api_key:
+        kwargs["headers"] = {"Authorization": f"ApiKey {target.api_key}"}
+    return OpenSearch(**kwargs), redact_url(url), target.secrets
 
 
 def check_connection(client: Any, where: str, secrets: list[str]) -> None:

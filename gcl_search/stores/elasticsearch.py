@@ -6,7 +6,7 @@ from doc values, and the field similarities, the fused score's dot products and 
 are computed here, exactly, with the functions the local store uses (no painless). Writes go through
 `helpers.streaming_bulk` without raising; items that failed with 429 / 5xx / a connection error are re-sent
 with tenacity's exponential backoff, reads are retried a bounded number of times. Alias helpers
-(`create_versioned_index`, `swap_alias`) mirror OpenSearch's.
+(`create_versioned_index`, `swap_alias`) are the ones OpenSearch uses (`cluster_index`).
 """
 
 from __future__ import annotations
@@ -17,55 +17,41 @@ from typing import Any
 
 import numpy as np
 
-from gcl_search.ranking import ranked
 from gcl_search.stores import elasticsearch_bodies as bodies
 from gcl_search.stores.base import (
-    CONCAT,
     Candidate,
     Filter,
     IndexLayout,
     LexicalQuery,
-    check_filters,
     dot_fields,
     field_dots,
     field_similarities,
     scored_fields,
 )
+from gcl_search.stores.cluster_index import create_versioned_index, swap_alias
+from gcl_search.stores.cluster_store import ClusterStore
 from gcl_search.stores.elasticsearch_index import ElasticsearchIndex
 from gcl_search.stores.elasticsearch_pool import best_of_pool
-from gcl_search.stores.elasticsearch_writes import (
-    BulkWrites,
-    create_versioned_index,
-    swap_alias,
-)
-from gcl_search.stores.knn import similarity_from_score
-from gcl_search.stores.opensearch_bodies import build_lexical_query
+from gcl_search.stores.elasticsearch_writes import BulkWrites
 
 VECTORS_BATCH = 500
 
 
-class ElasticsearchStore(ElasticsearchIndex, BulkWrites):
+class ElasticsearchStore(ElasticsearchIndex, BulkWrites, ClusterStore):
     """One Elasticsearch index (or alias). Implements `gcl_search.stores.base.VectorStore`; the arguments are
-    `ElasticsearchIndex`'s (connection, index type, beam, bulk and retry settings)."""
+    `ElasticsearchIndex`'s (connection, index type, beam, bulk and retry settings). The knn `_score` is exact
+    with float `hnsw`, the quantized estimate with `int8_hnsw` (`candidates` recomputes every similarity)."""
 
-    def knn(
-        self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT
-    ) -> list[tuple[str, float]]:
-        """Raw inner products from the knn `_score` (exact with float `hnsw`; `int8_hnsw` scores are the
-        quantized estimate: `candidates` recomputes every similarity it reports)."""
-        layout = self.layout()
-        check_filters(layout, filters)
-        body = bodies.build_knn_query(layout, vector, k, filters, target, self.ef_search)
-        hits = self._read(self.client.search, index=self.index, **body)["hits"]["hits"]
-        raw = np.array([h["_score"] for h in hits], dtype=np.float64)
-        scores = similarity_from_score(raw, "innerproduct") if len(raw) else raw
-        return ranked({h["_id"]: float(s) for h, s in zip(hits, np.atleast_1d(scores))}, k)
+    _bodies = bodies
+
+    def _search(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._read(self.client.search, index=self.index, **body)
 
     def vectors(self, doc_ids: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
         layout, out = self.layout(), {}
         for lo in range(0, len(doc_ids), VECTORS_BATCH):
             body = bodies.build_vectors_query(layout, doc_ids[lo : lo + VECTORS_BATCH])
-            for hit in self._read(self.client.search, index=self.index, **body)["hits"]["hits"]:
+            for hit in self._search(body)["hits"]["hits"]:
                 out[hit["_id"]] = bodies.hit_vectors(layout, hit)
         return out
 
@@ -81,20 +67,8 @@ class ElasticsearchStore(ElasticsearchIndex, BulkWrites):
         pool: int | None = None,
     ) -> tuple[list[Candidate], list[Candidate]]:
         layout = self.layout()
-        check_filters(layout, filters)
-        if lexical is not None:
-            bodies.check_lexical_request(layout, self.index, lexical.fields, lexical.mode, lexical.boosts)
-        searches = bodies.build_candidate_searches(
-            layout,
-            query_vectors,
-            weights,
-            depth,
-            filters,
-            self.ef_search,
-            lexical,
-            attributes,
-            dense_score,
-            pool,
+        searches = self._candidate_searches(
+            layout, query_vectors, weights, depth, filters, lexical, attributes, dense_score, pool
         )
         if not searches:
             return [], []
@@ -107,7 +81,7 @@ class ElasticsearchStore(ElasticsearchIndex, BulkWrites):
         lex.sort(key=lambda c: (-(c.bm25 or 0.0), c.doc_id))
         if not any(w > 0 for w in weights.values()):
             return [], lex
-        self._raise_item_error(responses[0])
+        self._raise_for_error(responses[0])
         hits = responses[0]["hits"]["hits"]
         if len(hits) > depth:  # the pool: its best `depth` by the exact dense score
             hits = best_of_pool(layout, hits, query_vectors, weights, dense_score, depth)
@@ -123,7 +97,7 @@ class ElasticsearchStore(ElasticsearchIndex, BulkWrites):
         names: Sequence[str],
         bm25: bool,
     ) -> list[Candidate]:
-        self._raise_item_error(response)
+        self._raise_for_error(response)
         out = []
         for hit in response["hits"]["hits"]:
             vectors = bodies.hit_vectors(layout, hit)
@@ -137,29 +111,6 @@ class ElasticsearchStore(ElasticsearchIndex, BulkWrites):
                 )
             )
         return out
-
-    def lexical(
-        self,
-        text: str,
-        fields: Sequence[str] | None,
-        k: int,
-        filters: Sequence[Filter] = (),
-        *,
-        mode: str = "most_fields",
-        boosts: Mapping[str, float] | None = None,
-    ) -> list[tuple[str, float]]:
-        layout = self.layout()
-        check_filters(layout, filters)
-        checked = bodies.check_lexical_request(layout, self.index, fields, mode, boosts)
-        body = build_lexical_query(text, checked, k, filters, mode, boosts)
-        hits = self._read(self.client.search, index=self.index, **body)["hits"]["hits"]
-        return ranked({h["_id"]: float(h["_score"]) for h in hits}, k)
-
-    def attributes(self, doc_ids: Sequence[str]) -> dict[str, dict[str, object]]:
-        return {d: dict(s.get("attr", {})) for d, s in self._mget(doc_ids, ["attr"]).items()}
-
-    def texts(self, doc_ids: Sequence[str]) -> dict[str, dict[str, str]]:
-        return {d: dict(s.get("text", {})) for d, s in self._mget(doc_ids, ["text"]).items()}
 
     def _mget(self, doc_ids: Sequence[str], includes: list[str]) -> dict[str, dict]:
         if not doc_ids:

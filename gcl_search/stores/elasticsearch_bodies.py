@@ -34,18 +34,17 @@ from typing import Any
 import numpy as np
 
 from gcl_search.errors import ConfigError
-from gcl_search.stores.bm25 import lexical_fields
 from gcl_search.stores.candidates import LexicalQuery
 from gcl_search.stores.derived import knn_exact, knn_plan
 from gcl_search.stores.filters import Filter
 from gcl_search.stores.layout import CONCAT, PRESET, IndexLayout
-from gcl_search.stores.opensearch_bodies import build_filter, build_lexical_query
+from gcl_search.stores.opensearch_bodies import build_candidate_lexical_query, build_filter
 from gcl_search.stores.opensearch_mapping import (
-    CATCH_ALL_FIELD,
     CONCAT_FIELD,
     ENGLISH_ANALYSIS,
     PRESENT_FIELD,
     PRESET_FIELD,
+    text_and_attr_properties,
     vector_field,
 )
 
@@ -55,7 +54,6 @@ MAX_DIMS = 4096  # dense_vector's limit in 8.x
 VECTORS_FIELD = "gcl_vectors"
 ES_META = "gcl_search_es"  # _meta key: how this engine built the index (vector index type, analysis)
 FALLBACK_ENGLISH_ANALYSIS = {"analyzer": {"gcl_english": {"type": "standard", "stopwords": "_english_"}}}
-_ATTR_TYPES = {"keyword": "keyword", "float": "float", "integer": "long", "boolean": "boolean"}
 
 
 def _vector_mapping(layout: IndexLayout, dim: int, index_type: str) -> dict[str, Any]:
@@ -96,18 +94,7 @@ def build_mappings(
         props["vec"] = {
             "properties": {f.name: _vector_mapping(layout, f.dim, index_type) for f in layout.dense_fields}
         }
-    text: dict[str, Any] = {
-        "type": "text",
-        "analyzer": "gcl_english" if opts.analyzer == "english" else "standard",
-    }
-    if opts.catch_all and layout.text_fields:
-        props[CATCH_ALL_FIELD] = dict(text)
-        text["copy_to"] = CATCH_ALL_FIELD
-    props["text"] = {"dynamic": False, "properties": {name: dict(text) for name in layout.text_fields}}
-    props["attr"] = {
-        "dynamic": False,
-        "properties": {a.name: {"type": _ATTR_TYPES[a.type]} for a in layout.attributes},
-    }
+    props.update(text_and_attr_properties(layout))
     meta = {"index_type": index_type, "analysis": analysis if opts.analyzer == "english" else "standard"}
     return {
         "dynamic": "strict",
@@ -213,13 +200,7 @@ def build_candidate_searches(
         )
         bodies.append({**build_knn_query(layout, q, size, filters, target, ef_search), **extras})
     if lexical is not None:
-        fields = list(layout.text_fields if lexical.fields is None else lexical.fields)
-        bodies.append(
-            {
-                **build_lexical_query(lexical.text, fields, lexical.k, filters, lexical.mode, lexical.boosts),
-                **extras,
-            }
-        )
+        bodies.append({**build_candidate_lexical_query(layout, lexical, filters), **extras})
     return bodies
 
 
@@ -231,14 +212,3 @@ def build_vectors_query(layout: IndexLayout, doc_ids: Sequence[str]) -> dict[str
         "query": {"ids": {"values": list(doc_ids)}},
         "docvalue_fields": docvalue_fields(layout),
     }
-
-
-def check_lexical_request(
-    layout: IndexLayout,
-    index: str,
-    fields: Sequence[str] | None,
-    mode: str,
-    boosts: Mapping[str, float] | None,
-) -> list[str]:
-    """The text fields a lexical request searches (`bm25.lexical_fields`, the check every store makes)."""
-    return lexical_fields(layout, fields, mode, boosts, f"index {index!r}", "re-ingest into a new index")

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlunsplit
 
 from gcl_search.errors import ConfigError, StoreUnavailable
-from gcl_search.stores.connection import redact_url, scrub, split_urls
+from gcl_search.stores.connection import redact_url, resolve_target, scrub
 
 # What `store_target` prefixes an Elasticsearch URL with, so that it travels through the commands' one
 # `opensearch_url` slot (and an ingest checkpoint) and `open_cluster_store` can tell the engines apart.
@@ -77,19 +77,8 @@ def connect(
             "pip install 'gcl-search[elasticsearch]'"
         ) from err
     url = untag_url(url or os.environ.get("ELASTICSEARCH_URL") or "http://127.0.0.1:9200")
-    parts = [urlsplit(u) for u in split_urls(url)]
-    if not parts:
-        raise ConfigError("the Elasticsearch URL is empty")
-    if len({p.scheme for p in parts}) > 1:
-        raise ConfigError(f"the Elasticsearch URLs {redact_url(url)} mix http and https; use one scheme")
-    userinfo = next((p for p in parts if p.username is not None), parts[0])
-    username = username or userinfo.username or os.environ.get("ELASTICSEARCH_USERNAME")
-    password = password or userinfo.password or os.environ.get("ELASTICSEARCH_PASSWORD")
-    api_key = api_key or os.environ.get("ELASTICSEARCH_API_KEY")
-    ca_certs = ca_certs or os.environ.get("ELASTICSEARCH_CA_CERTS")
-    if api_key and (username or password):
-        raise ConfigError(f"both basic auth and an API key are set for {redact_url(url)}; use one of them")
-    default_port = 443 if parts[0].scheme == "https" else 9200
+    target = resolve_target(url, "Elasticsearch", "ELASTICSEARCH", username, password, api_key, ca_certs)
+    default_port = 443 if target.parts[0].scheme == "https" else 9200
     # The client reads credentials out of a URL itself; pass them explicitly and the hosts without them.
     hosts = [
         urlunsplit(
@@ -101,18 +90,19 @@ def connect(
                 "",
             )
         )
-        for p in parts
+        for p in target.parts
     ]
-    kwargs: dict[str, Any] = {"request_timeout": timeout, "verify_certs": verify_certs, **client_kwargs}
-    if parts[0].scheme == "https" and verify_certs and ca_certs:
-        kwargs["ca_certs"] = ca_certs
-    if parts[0].scheme == "https" and not verify_certs:
-        kwargs["ssl_show_warn"] = False
-    if username:
-        kwargs["basic_auth"] = (username, password or "")
-    if api_key:
-        kwargs["api_key"] = api_key
-    return Elasticsearch(hosts, **kwargs), redact_url(url), [s for s in (password, api_key) if s]
+    kwargs: dict[str, Any] = {
+        "request_timeout": timeout,
+        "verify_certs": verify_certs,
+        **client_kwargs,
+        **target.tls_kwargs(verify_certs),
+    }
+    if target.username:
+        kwargs["basic_auth"] = (target.username, target.password or "")
+    if target.api_key:
+        kwargs["api_key"] = target.api_key
+    return Elasticsearch(hosts, **kwargs), redact_url(url), target.secrets
 
 
 def server_version(client: Any) -> str:

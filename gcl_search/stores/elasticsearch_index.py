@@ -1,5 +1,6 @@
 """ElasticsearchIndex: the index side of `ElasticsearchStore` (connection, lifecycle, layout, errors and
 retries of reads, catalogue); the store adds the searches and, through `elasticsearch_writes`, the writes.
+What OpenSearch shares is `cluster_index.ClusterIndex`'s; this names the Elasticsearch client's pieces.
 
 Index creation falls back to `elasticsearch_bodies.FALLBACK_ENGLISH_ANALYSIS` on a node without the
 analysis-common module (docs/elasticsearch.md). Reads are retried a bounded number of times when the cluster
@@ -8,25 +9,23 @@ cannot answer them completely (429 / 5xx, also inside an `_msearch`, or failed s
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from elasticsearch import ApiError, AuthenticationException, AuthorizationException, NotFoundError
 from elasticsearch import TransportError as ConnectionFailure
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from gcl_search.errors import ConfigError, GclSearchError, IndexNotFound, StoreUnavailable
+from gcl_search.errors import ConfigError, GclSearchError, StoreUnavailable
 from gcl_search.stores import elasticsearch_bodies as bodies
-from gcl_search.stores.catalog import IndexSummary
+from gcl_search.stores.cluster import RETRY_STATUSES, reason_text
+from gcl_search.stores.cluster_index import ClusterIndex
 from gcl_search.stores.connection import scrub
 from gcl_search.stores.elasticsearch_connection import check_connection, connect, server_version
-from gcl_search.stores.elasticsearch_writes import RETRY_STATUSES, _reason
 from gcl_search.stores.layout import IndexLayout
 
 
-class ElasticsearchIndex:
+class ElasticsearchIndex(ClusterIndex):
     """One Elasticsearch index (or alias): the base of `ElasticsearchStore`.
 
     Args:
@@ -36,14 +35,14 @@ class ElasticsearchIndex:
             scores) or "int8_hnsw" (a quarter of the vector memory; candidates still scored exactly here).
         ef_search: the knn's `num_candidates` (None: the layout's HNSW settings, `LayoutOptions.opensearch`,
             which Elasticsearch reads as well: m, ef_construction, ef_search, preset_ef_search).
-        max_attempts, initial_backoff, max_backoff: bulk retries of 429 / 5xx / connection failures.
-        chunk_size, max_chunk_bytes: bulk request size. shards, replicas: of an index this store creates.
-        connect_kwargs: passed to `elasticsearch_connection.connect` with a URL.
+        kwargs: `ClusterIndex`'s (shards, replicas) and the connection's (`ClusterConnection`: retries, bulk
+            sizes, and the arguments of `elasticsearch_connection.connect` with a URL).
     """
 
     engine = "elasticsearch"
-
-    engine = "elasticsearch"
+    engine_label = "Elasticsearch"
+    _connect = staticmethod(connect)
+    _check_connection = staticmethod(check_connection)
 
     def __init__(
         self,
@@ -52,47 +51,14 @@ class ElasticsearchIndex:
         *,
         index_type: str = "hnsw",
         ef_search: int | None = None,
-        max_attempts: int = 5,
-        initial_backoff: float = 0.5,
-        max_backoff: float = 30.0,
-        chunk_size: int = 500,
-        max_chunk_bytes: int = 20 * 1024 * 1024,
-        shards: int = 1,
-        replicas: int = 0,
-        **connect_kwargs: Any,
+        **kwargs: Any,
     ):
         if index_type not in bodies.INDEX_TYPES:
             raise ConfigError(f"index_type {index_type!r} is not one of {', '.join(bodies.INDEX_TYPES)}")
-        if client_or_url is None or isinstance(client_or_url, str):
-            self.client, self.url, self._secrets = connect(client_or_url, **connect_kwargs)
-            check_connection(self.client, self.url, self._secrets)
-        else:
-            self.client, self.url, self._secrets = client_or_url, "the given client", []
-        self.index, self.index_type, self.ef_search = index, index_type, ef_search
-        self.max_attempts, self.initial_backoff, self.max_backoff = max_attempts, initial_backoff, max_backoff
-        self.chunk_size, self.max_chunk_bytes = chunk_size, max_chunk_bytes
-        self.shards, self.replicas = shards, replicas
-        self.read_attempts = 3
-        self._layout: IndexLayout | None = None
+        super().__init__(client_or_url, index, **kwargs)
+        self.index_type, self.ef_search = index_type, ef_search
 
-    @property
-    def name(self) -> str:
-        return f"{self.url}/{self.index}"
-
-    # -- index lifecycle -------------------------------------------------------------------------------------
-
-    def exists(self) -> bool:
-        return bool(self._call(self.client.indices.exists, index=self.index))
-
-    def create(self, layout: IndexLayout, *, exist_ok: bool = False) -> None:
-        if self.exists():
-            if not exist_ok:
-                raise ConfigError(
-                    f"index {self.index!r} exists already at {self.url}; pass exist_ok, "
-                    "drop it, or build a new version behind an alias"
-                )
-            self.layout().check_compatible(layout, where=f"index {self.index!r}")
-            return
+    def _create_index(self, layout: IndexLayout) -> None:
         body = bodies.build_index_body(layout, self.shards, self.replicas, self.index_type)
         try:
             self._call(self.client.indices.create, index=self.index, **body)
@@ -102,35 +68,12 @@ class ElasticsearchIndex:
                 raise
             body = bodies.build_index_body(layout, self.shards, self.replicas, self.index_type, True)
             self._call(self.client.indices.create, index=self.index, **body)
-        self._layout = layout
 
-    def drop(self) -> None:
-        self._call(self.client.indices.delete, index=self.index, ignore_unavailable=True)
-        self._layout = None
+    def _server_version(self) -> str:
+        return self._call(server_version, client=self.client)
 
-    def layout(self) -> IndexLayout:
-        if self._layout is None:
-            meta = self.engine_meta()
-            if "gcl_search" not in meta:
-                raise ConfigError(
-                    f"index {self.index!r} has no gcl_search layout in its _meta; it was not "
-                    "created by gcl-search (use another index name)"
-                )
-            self._layout = IndexLayout.from_meta(meta["gcl_search"], where=f"index {self.index!r}")
-        return self._layout
-
-    def engine_meta(self) -> dict[str, Any]:
-        """The index's `_meta`: the layout (`gcl_search`), this engine's choices (`gcl_search_es`)."""
-        mapping = self._call(self.client.indices.get_mapping, index=self.index)
-        return dict(next(iter(mapping.values()))["mappings"].get("_meta", {}))
-
-    def refresh(self) -> None:
-        self._call(self.client.indices.refresh, index=self.index)
-
-    def count(self) -> int:
-        return int(self._call(self.client.count, index=self.index)["count"])
-
-    # -- reads -----------------------------------------------------------------------------------------------
+    def _update_aliases(self, actions: list[dict[str, Any]]) -> None:
+        self._call(self.client.indices.update_aliases, actions=actions)
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
@@ -147,71 +90,6 @@ class ElasticsearchIndex:
             self._call(self.client.indices.put_settings, index=self.index, settings=saved)
             self.refresh()
 
-    def with_index(self, index: str) -> ElasticsearchIndex:
-        """A store for another index on this store's connection and settings."""
-        other = copy.copy(self)
-        other.index, other._layout = index, None
-        return other
-
-    def with_ef_search(self, ef_search: int | None) -> ElasticsearchIndex:
-        """This store with another knn beam (None: the layout's); the search client's `ef_search`."""
-        other = copy.copy(self)
-        other.ef_search = ef_search
-        return other
-
-    def summaries(self) -> list[IndexSummary]:
-        """The gcl-search indices this store's name matches (an index, an alias or a pattern such as `*`)."""
-        metas = self._call(
-            self.client.indices.get_mapping, index=self.index, filter_path="*.mappings._meta.gcl_search"
-        )
-        names = sorted(metas or {})
-        if not names:
-            return []
-        joined = ",".join(names)
-        stats = self._call(self.client.indices.stats, index=joined, metric="store")["indices"]
-        aliases = self._call(self.client.indices.get_alias, index=joined)
-        version = self._call(server_version, client=self.client)
-        return [
-            IndexSummary(
-                name,
-                "elasticsearch",
-                int(self._call(self.client.count, index=name)["count"]),
-                int(stats[name]["total"]["store"]["size_in_bytes"]),
-                metas[name]["mappings"]["_meta"]["gcl_search"],
-                aliases=sorted(aliases.get(name, {}).get("aliases", {})),
-                location=self.url,
-                engine_version=version,
-            )
-            for name in names
-        ]
-
-    def _not_found(self) -> IndexNotFound:
-        return IndexNotFound(
-            f"index {self.index!r} not found at {self.url}; create it with `gcl-search ingest`"
-        )
-
-    def _read(self, method: Any, **kwargs: Any) -> Any:
-        """A search or _msearch, retried (bounded) when the cluster cannot answer it completely: no node
-        reachable, a 429/5xx (also inside an _msearch), or failed shards."""
-        retrying = Retrying(
-            stop=stop_after_attempt(self.read_attempts),
-            reraise=True,
-            wait=wait_exponential_jitter(multiplier=0.2, max=2.0, jitter=0.2),
-            retry=retry_if_exception_type(StoreUnavailable),
-        )
-        for attempt in retrying:
-            with attempt:
-                response = self._call(method, **kwargs)
-                for item in response.get("responses", [response]):
-                    if "error" in item and item.get("status") in RETRY_STATUSES:
-                        self._raise_item_error(item)
-                    if item.get("_shards", {}).get("failed", 0):
-                        raise StoreUnavailable(
-                            f"Elasticsearch at {self.url} answered from fewer than all "
-                            f"shards of {self.index!r}; retry later"
-                        )
-        return response
-
     def _call(self, method: Any, **kwargs: Any) -> Any:
         try:
             response = method(**kwargs)
@@ -222,7 +100,7 @@ class ElasticsearchIndex:
                 f"Elasticsearch at {self.url} refused the credentials (HTTP {err.meta.status})"
             ) from err
         except ApiError as err:
-            reason = scrub(_reason(_root_cause(err.body)), self._secrets)
+            reason = scrub(reason_text(_root_cause(err.body)), self._secrets)
             if err.meta.status in RETRY_STATUSES:
                 raise StoreUnavailable(
                     f"Elasticsearch at {self.url} answered {err.meta.status} ({reason}); retry later"
@@ -236,18 +114,6 @@ class ElasticsearchIndex:
                 f"({scrub(str(err)[:200], self._secrets)}); check that the cluster is up"
             ) from err
         return getattr(response, "body", response)
-
-    def _raise_item_error(self, item: dict[str, Any]) -> None:
-        if "error" not in item:
-            return
-        error, status = item["error"], item.get("status")
-        cause = error.get("root_cause", [error])[0] if isinstance(error, dict) else error
-        reason = scrub(_reason(cause), self._secrets)
-        if status == 404:
-            raise self._not_found()
-        if status in RETRY_STATUSES:
-            raise StoreUnavailable(f"Elasticsearch at {self.url} answered {status} ({reason}); retry later")
-        raise GclSearchError(f"Elasticsearch refused the search on {self.index!r} (HTTP {status}: {reason})")
 
 
 def _root_cause(body: object) -> object:

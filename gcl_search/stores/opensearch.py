@@ -1,40 +1,36 @@
 """OpenSearchStore: the VectorStore on an OpenSearch k-NN index (opensearch-py).
 
 The index is `opensearch_mapping`, the search bodies `opensearch_bodies` (both pure, tested without a node);
-retries and errors are `OpenSearchConnection`'s. Scores of the single `knn` clause are inverted to raw inner
-products with `knn.similarity_from_score`. `candidates` (what the search client calls) is ONE `_msearch`: the
-knn and the BM25 search, each returning its hits' exact field similarities (a painless `script_fields` over
-the stored vector) and attributes. The index lifecycle is `opensearch_index`'s (`OpenSearchIndex`, the base
-class); re-indexing behind an alias: `opensearch_admin`.
+retries and errors are `OpenSearchConnection`'s; `upsert`, `knn`, `lexical`, `attributes` and `texts` are
+`cluster_store.ClusterStore`'s (shared with Elasticsearch). `candidates` (what the search client calls) is
+ONE `_msearch`: the knn and the BM25 search, each returning its hits' exact field similarities (a painless
+`script_fields` over the stored vector) and attributes. The index lifecycle is `opensearch_index`'s
+(`OpenSearchIndex`, the base class); re-indexing behind an alias: `opensearch_admin`.
 """
 
 from __future__ import annotations
 
-import copy
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from gcl_search.errors import ConfigError, DimensionMismatch
-from gcl_search.ranking import rank_key, ranked
-from gcl_search.records import Document, FailedDoc, IngestReport
+from gcl_search.ranking import rank_key
+from gcl_search.records import Document
 from gcl_search.stores import opensearch_bodies as bodies
 from gcl_search.stores import opensearch_mapping as mapping
 from gcl_search.stores import opensearch_scripts as scripts
-from gcl_search.stores.bm25 import lexical_fields
 from gcl_search.stores.candidates import Candidate, LexicalQuery
-from gcl_search.stores.filters import Filter, check_filters
-from gcl_search.stores.knn import similarity_from_score
-from gcl_search.stores.layout import CONCAT, IndexLayout
+from gcl_search.stores.cluster_store import ClusterStore
+from gcl_search.stores.filters import Filter
+from gcl_search.stores.layout import IndexLayout
 from gcl_search.stores.opensearch_index import OpenSearchIndex
 
 VECTORS_BATCH = 1000
 
 
-class OpenSearchStore(OpenSearchIndex):
+class OpenSearchStore(OpenSearchIndex, ClusterStore):
     """One OpenSearch index (or alias). Implements `gcl_search.stores.base.VectorStore`.
 
     Args:
@@ -49,44 +45,23 @@ class OpenSearchStore(OpenSearchIndex):
     The index lifecycle (create, drop, layout, bulk_load, summaries, with_index) is `OpenSearchIndex`'s.
     """
 
+    _bodies = bodies
+
     def __init__(self, client_or_url: Any, index: str, *, ef_search: int | None = None, **kwargs: Any):
         super().__init__(client_or_url, index, **kwargs)
         self.ef_search = ef_search
 
-    # -- writes ----------------------------------------------------------------------------------------------
+    def _bulk_action(self, doc: Document, layout: IndexLayout) -> dict[str, Any]:
+        return mapping.to_bulk_action(doc, self.index, layout)
 
-    def upsert(self, docs: Iterable[Document]) -> IngestReport:
-        layout, report, start = self.layout(), IngestReport(), time.perf_counter()
-        actions: dict[str, dict] = {}
-        for doc in docs:
-            try:
-                actions.pop(doc.doc_id, None)  # the last version of a repeated id wins, counted once
-                actions[doc.doc_id] = mapping.to_bulk_action(doc, self.index, layout)
-            except (ConfigError, DimensionMismatch) as err:
-                report.failed.append(FailedDoc(doc.doc_id or None, None, "write", str(err)))
-        if actions:
-            self._bulk(list(actions.values()), report)
-        report.seconds = time.perf_counter() - start
-        return report
-
-    # -- reads -----------------------------------------------------------------------------------------------
-
-    def knn(
-        self, vector: np.ndarray, k: int, filters: Sequence[Filter] = (), target: str = CONCAT
-    ) -> list[tuple[str, float]]:
-        layout = self.layout()
-        check_filters(layout, filters)
-        body = bodies.build_knn_query(layout, vector, k, filters, target, self.ef_search)
-        hits = self._read(self.client.search, index=self.index, body=body)["hits"]["hits"]
-        raw = np.array([h["_score"] for h in hits], dtype=np.float64)
-        scores = similarity_from_score(raw, "innerproduct") if len(raw) else raw
-        return ranked({h["_id"]: float(s) for h, s in zip(hits, np.atleast_1d(scores))}, k)
+    def _search(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._read(self.client.search, index=self.index, body=body)
 
     def vectors(self, doc_ids: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
         layout, out = self.layout(), {}
         for lo in range(0, len(doc_ids), VECTORS_BATCH):
             body = bodies.build_vectors_query(layout, doc_ids[lo : lo + VECTORS_BATCH])
-            for hit in self._read(self.client.search, index=self.index, body=body)["hits"]["hits"]:
+            for hit in self._search(body)["hits"]["hits"]:
                 found = hit.get("fields", {}).get(scripts.VECTORS, [{}])[0]
                 out[hit["_id"]] = {name: np.asarray(v, dtype=np.float32) for name, v in found.items()}
         return out
@@ -103,25 +78,13 @@ class OpenSearchStore(OpenSearchIndex):
         pool: int | None = None,
     ) -> tuple[list[Candidate], list[Candidate]]:
         layout = self.layout()
-        check_filters(layout, filters)
-        if lexical is not None:
-            self._check_lexical(layout, lexical.fields, lexical.mode, lexical.boosts)
-        searches = bodies.build_candidate_searches(
-            layout,
-            query_vectors,
-            weights,
-            depth,
-            filters,
-            self.ef_search,
-            lexical,
-            attributes,
-            dense_score,
-            pool,
+        searches = self._candidate_searches(
+            layout, query_vectors, weights, depth, filters, lexical, attributes, dense_score, pool
         )
         if not searches:
             return [], []
         if len(searches) == 1:
-            responses = [self._read(self.client.search, index=self.index, body=searches[0])]
+            responses = [self._search(searches[0])]
         else:
             lines: list[dict[str, Any]] = []
             for body in searches:
@@ -155,36 +118,6 @@ class OpenSearchStore(OpenSearchIndex):
             )
         return out
 
-    def lexical(
-        self,
-        text: str,
-        fields: Sequence[str] | None,
-        k: int,
-        filters: Sequence[Filter] = (),
-        *,
-        mode: str = "most_fields",
-        boosts: Mapping[str, float] | None = None,
-    ) -> list[tuple[str, float]]:
-        layout = self.layout()
-        check_filters(layout, filters)
-        checked = self._check_lexical(layout, fields, mode, boosts)
-        body = bodies.build_lexical_query(text, checked, k, filters, mode, boosts)
-        hits = self._read(self.client.search, index=self.index, body=body)["hits"]["hits"]
-        return ranked({h["_id"]: float(h["_score"]) for h in hits}, k)
-
-    def _check_lexical(
-        self, layout: IndexLayout, fields: Sequence[str] | None, mode: str, boosts: Mapping[str, float] | None
-    ) -> list[str]:
-        return lexical_fields(
-            layout, fields, mode, boosts, f"index {self.index!r}", "re-ingest into a new index"
-        )
-
-    def attributes(self, doc_ids: Sequence[str]) -> dict[str, dict[str, object]]:
-        return {d: dict(s.get("attr", {})) for d, s in self._mget(doc_ids, ["attr"]).items()}
-
-    def texts(self, doc_ids: Sequence[str]) -> dict[str, dict[str, str]]:
-        return {d: dict(s.get("text", {})) for d, s in self._mget(doc_ids, ["text"]).items()}
-
     def _mget(self, doc_ids: Sequence[str], includes: list[str]) -> dict[str, dict]:
         if not doc_ids:
             return {}
@@ -192,9 +125,3 @@ class OpenSearchStore(OpenSearchIndex):
             self.client.mget, index=self.index, body={"ids": list(doc_ids)}, _source_includes=includes
         )
         return {d["_id"]: d.get("_source", {}) for d in response["docs"] if d.get("found")}
-
-    def with_ef_search(self, ef_search: int | None) -> OpenSearchStore:
-        """This store with another HNSW beam (None: the layout's); the search client's `ef_search`."""
-        other = copy.copy(self)
-        other.ef_search = ef_search
-        return other

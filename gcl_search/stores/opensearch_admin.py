@@ -1,10 +1,11 @@
-"""Zero-downtime re-indexing on OpenSearch: build `<alias>-v<n>`, then move the alias in one atomic call."""
+"""Zero-downtime re-indexing on OpenSearch: build `<alias>-v<n>`, then move the alias in one atomic call
+(`cluster_index`'s, shared with Elasticsearch; this also takes an `opensearchpy` client)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from gcl_search.errors import ConfigError, IndexNotFound
+from gcl_search.stores import cluster_index
 from gcl_search.stores.layout import IndexLayout
 from gcl_search.stores.opensearch import OpenSearchStore
 
@@ -12,14 +13,7 @@ from gcl_search.stores.opensearch import OpenSearchStore
 def create_versioned_index(client_or_store: Any, alias: str, layout: IndexLayout) -> OpenSearchStore:
     """Create `<alias>-v<n+1>` (n = the highest existing version) for `layout` and return its store, on the
     given store's connection (its retry settings, redacted URL and secrets)."""
-    base = _as_store(client_or_store, alias)
-    existing = base._call(
-        base.client.indices.get, index=f"{alias}-v*", ignore_unavailable=True, allow_no_indices=True
-    )
-    versions = [int(name.rsplit("-v", 1)[1]) for name in existing if name.rsplit("-v", 1)[1].isdigit()]
-    store = base.with_index(f"{alias}-v{max(versions, default=0) + 1}")
-    store.create(layout)
-    return store
+    return cluster_index.create_versioned_index(_as_store(client_or_store, alias), alias, layout)
 
 
 def swap_alias(client_or_store: Any, alias: str, new_index: str, delete_old: bool = False) -> list[str]:
@@ -27,20 +21,7 @@ def swap_alias(client_or_store: Any, alias: str, new_index: str, delete_old: boo
 
     Searches through the alias see either the old or the new index, never neither.
     """
-    store = _as_store(client_or_store, alias)
-    try:
-        old = list(store._call(store.client.indices.get_alias, name=alias))
-    except IndexNotFound:
-        old = []
-    if alias in old:
-        raise ConfigError(f"{alias!r} is a concrete index, not an alias; re-index into a new name first")
-    actions = [{"remove": {"index": name, "alias": alias}} for name in old if name != new_index]
-    actions.append({"add": {"index": new_index, "alias": alias}})
-    store._call(store.client.indices.update_aliases, body={"actions": actions})
-    left = [name for name in old if name != new_index]
-    if delete_old and left:
-        store._call(store.client.indices.delete, index=",".join(left))
-    return left
+    return cluster_index.swap_alias(_as_store(client_or_store, alias), alias, new_index, delete_old)
 
 
 def _as_store(client_or_store: Any, index: str) -> OpenSearchStore:

@@ -87,6 +87,14 @@ def build_lexical_query(
     return {"size": k, "_source": False, "query": query}
 
 
+def build_candidate_lexical_query(
+    layout: IndexLayout, lexical: LexicalQuery, filters: Sequence[Filter] = ()
+) -> dict[str, Any]:
+    """The BM25 search of a `candidates` call (`lexical.fields` None: every text field), on either engine."""
+    fields = list(layout.text_fields if lexical.fields is None else lexical.fields)
+    return build_lexical_query(lexical.text, fields, lexical.k, filters, lexical.mode, lexical.boosts)
+
+
 def build_vectors_query(layout: IndexLayout, doc_ids: Sequence[str]) -> dict[str, Any]:
     """`_search` body returning the field vectors of `doc_ids` (VECTORS_SCRIPT), for `VectorStore.vectors`."""
     return {
@@ -138,11 +146,5 @@ def build_candidate_searches(
                 }
             )
     if lexical is not None:
-        fields = list(layout.text_fields if lexical.fields is None else lexical.fields)
-        bodies.append(
-            {
-                **build_lexical_query(lexical.text, fields, lexical.k, filters, lexical.mode, lexical.boosts),
-                **extras,
-            }
-        )
+        bodies.append({**build_candidate_lexical_query(layout, lexical, filters), **extras})
     return bodies

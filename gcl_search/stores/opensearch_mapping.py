@@ -67,15 +67,9 @@ def _vector_mapping(layout: IndexLayout, dim: int) -> dict[str, Any]:
     )
 
 
-def build_mappings(layout: IndexLayout) -> dict[str, Any]:
-    """The `mappings` of an index for `layout` (see the module docstring for the fields)."""
-    props: dict[str, Any] = {PRESENT_FIELD: {"type": "keyword"}}
-    if layout.options.concat:
-        props[CONCAT_FIELD] = _vector_mapping(layout, layout.concat_dim)
-    if layout.options.preset_weights is not None:
-        props[PRESET_FIELD] = _vector_mapping(layout, layout.preset_dim)
-    if layout.options.per_field_vectors:
-        props["vec"] = {"properties": {f.name: _vector_mapping(layout, f.dim) for f in layout.dense_fields}}
+def text_and_attr_properties(layout: IndexLayout) -> dict[str, Any]:
+    """The mapping's text fields (and catch-all) and attributes: the same on OpenSearch and Elasticsearch."""
+    props: dict[str, Any] = {}
     text: dict[str, Any] = {"type": "text", "analyzer": ANALYZER_NAMES[layout.options.analyzer]}
     if layout.options.catch_all and layout.text_fields:
         props[CATCH_ALL_FIELD] = dict(text)
@@ -85,6 +79,19 @@ def build_mappings(layout: IndexLayout) -> dict[str, Any]:
         "dynamic": False,
         "properties": {a.name: {"type": _ATTR_TYPES[a.type]} for a in layout.attributes},
     }
+    return props
+
+
+def build_mappings(layout: IndexLayout) -> dict[str, Any]:
+    """The `mappings` of an index for `layout` (see the module docstring for the fields)."""
+    props: dict[str, Any] = {PRESENT_FIELD: {"type": "keyword"}}
+    if layout.options.concat:
+        props[CONCAT_FIELD] = _vector_mapping(layout, layout.concat_dim)
+    if layout.options.preset_weights is not None:
+        props[PRESET_FIELD] = _vector_mapping(layout, layout.preset_dim)
+    if layout.options.per_field_vectors:
+        props["vec"] = {"properties": {f.name: _vector_mapping(layout, f.dim) for f in layout.dense_fields}}
+    props.update(text_and_attr_properties(layout))
     return {
         "dynamic": "strict",
         "_meta": {"gcl_search": layout.to_meta()},
