@@ -34,20 +34,32 @@ def served_hybrid(config_path: Path, store_path: Path, k: int) -> tuple[LexicalS
     return spec, depth, spec.resolved_mode(layout)
 
 
-def lexical_candidates(store_path: Path, spec: LexicalSpec, depth: int, mode: str,
-                       queries: list[str]) -> dict[str, dict[str, float]]:
+def lexical_candidates(
+    store_path: Path, spec: LexicalSpec, depth: int, mode: str, queries: list[str]
+) -> dict[str, dict[str, float]]:
     """query -> {doc_id: BM25} of the store's lexical search, as the search client asks for it."""
     from gcl_search.stores.local import LocalStore
 
     store = LocalStore(store_path)
     fields = None if spec.fields is None else list(spec.fields)
-    return {q: dict(store.lexical(lexical_text(q), fields, depth, mode=mode, boosts=spec.boosts or {}))
-            for q in queries}
+    return {
+        q: dict(store.lexical(lexical_text(q), fields, depth, mode=mode, boosts=spec.boosts or {}))
+        for q in queries
+    }
 
 
-def rank(ids: list[str], vectors: dict, present: dict, weights: dict, query_vectors: np.ndarray,
-         queries: list[str], lexical: dict[str, dict[str, float]], spec: LexicalSpec, depth: int,
-         k: int) -> tuple[dict, dict]:
+def rank(
+    ids: list[str],
+    vectors: dict,
+    present: dict,
+    weights: dict,
+    query_vectors: np.ndarray,
+    queries: list[str],
+    lexical: dict[str, dict[str, float]],
+    spec: LexicalSpec,
+    depth: int,
+    k: int,
+) -> tuple[dict, dict]:
     """(dense run, hybrid run), top k each: exact fused dense search, and the served hybrid fusion."""
     docs = fuse_fields(vectors, weights, present)
     scores = query_vectors.astype(np.float32) @ docs.T
@@ -55,14 +67,15 @@ def rank(ids: list[str], vectors: dict, present: dict, weights: dict, query_vect
     dense_run, hybrid_run = {}, {}
     for i, q in enumerate(queries):
         qv = query_vectors[i].astype(np.float64)
-        pool = np.argpartition(-scores[i], depth + 50)[:depth + 50]  # margin: ties are cut by doc id below
+        pool = np.argpartition(-scores[i], depth + 50)[: depth + 50]  # margin: ties are cut by doc id below
         exact = np.round(docs[pool].astype(np.float64) @ qv, SCORE_DECIMALS)
         order = sorted(range(len(pool)), key=lambda j: (-exact[j], ids[pool[j]]))[:depth]
         dense = {ids[pool[j]]: float(exact[j]) for j in order}
         dense_run[q] = dict(list(dense.items())[:k])
         extra = [d for d in lexical[q] if d not in dense]
-        extra_scores = np.round(docs[[row[d] for d in extra]].astype(np.float64) @ qv, SCORE_DECIMALS) \
-            if extra else []
+        extra_scores = (
+            np.round(docs[[row[d] for d in extra]].astype(np.float64) @ qv, SCORE_DECIMALS) if extra else []
+        )
         scored = [(d, s, {}) for d, s in (*dense.items(), *zip(extra, map(float, extra_scores)))]
         hybrid_run[q] = {h.doc_id: h.score for h in rank_hits(scored, lexical[q], spec)[:k]}
     return dense_run, hybrid_run
@@ -98,8 +111,9 @@ def load_encoder(model_dir: Path, runtime: str, threads: int, onnx_cache: Path):
     return OnnxSentenceEncoder(model, path, "evidence", batch_size=128, threads=threads, runtime="onnx")
 
 
-def encode_fields(enc, catalogue: dict[str, dict[str, str]], ids: list[str], fields: list[str],
-                  log) -> tuple[dict, dict]:
+def encode_fields(
+    enc, catalogue: dict[str, dict[str, str]], ids: list[str], fields: list[str], log
+) -> tuple[dict, dict]:
     """(field -> (n, dim) float32, field -> present mask); every distinct text is encoded once."""
     present = {f: np.array([bool(catalogue[d].get(f)) for d in ids]) for f in fields}
     texts = sorted({catalogue[d][f] for f in fields for d, m in zip(ids, present[f]) if m})
@@ -126,11 +140,21 @@ def live_runs(config_path: Path, store_parent: Path, index: str, queries: list[s
 
     config = load_config(config_path)
     encoders = load_encoders(config)
-    client = SearchClient(LocalStore(store_parent / index), config, encoders,
-                          oversample=config.search.oversample, ef_search=config.search.ef_search)
+    client = SearchClient(
+        LocalStore(store_parent / index),
+        config,
+        encoders,
+        oversample=config.search.oversample,
+        ef_search=config.search.ef_search,
+    )
     asked = queries_from_judgments(dict.fromkeys(queries))
-    out = {name: dict(run_queries(client, asked, k, lexical=resolve_lexical(config.search, **options)))
-           for name, options in (("bm25", {"weight": 1.0}), ("dense", {"lexical": False}),
-                                 ("hybrid", {"lexical": True}))}
+    out = {
+        name: dict(run_queries(client, asked, k, lexical=resolve_lexical(config.search, **options)))
+        for name, options in (
+            ("bm25", {"weight": 1.0}),
+            ("dense", {"lexical": False}),
+            ("hybrid", {"lexical": True}),
+        )
+    }
     out["query_vectors"] = encoders[config.query_fields[0].encoder].encode_texts(queries)
     return out

