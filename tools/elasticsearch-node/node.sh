@@ -28,9 +28,8 @@ version=${GCL_SEARCH_ES_VERSION:-$DEFAULT_VERSION}
 timeout_s=300
 heap=${GCL_SEARCH_ES_HEAP:-512m}
 
-die() { echo "node.sh: $*" >&2; exit 1; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# shellcheck source=../node-lib.sh
+source "$here/../node-lib.sh"
 
 parse_args() {
     while [[ $# -gt 0 ]]; do
@@ -137,15 +136,6 @@ is_our_node() {
     [[ $cmdline == *"-Djava.io.tmpdir=$(run_dir)/tmp "* ]]
 }
 
-recorded_pid() {
-    [[ -f $(pid_file) ]] || return 1
-    local pid
-    pid=$(cat "$(pid_file)")
-    [[ $pid =~ ^[0-9]+$ ]] || return 1
-    echo "$pid"
-}
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/${1:-$port}") 2>/dev/null; }
 
 healthy() { curl -sf -m 5 "$(url)/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1; }
 
@@ -254,31 +244,7 @@ cmd_start() {
         "after $(elapsed "$t0") s"
 }
 
-cmd_stop() {
-    local pid
-    if ! pid=$(recorded_pid); then
-        echo "node.sh: no Elasticsearch node started by node.sh on port $port (no $(pid_file))"
-        return 0
-    fi
-    if ! is_our_node "$pid"; then
-        rm -f "$(pid_file)"
-        echo "node.sh: pid $pid from $(pid_file) is no longer our node; removed the stale pid file"
-        return 0
-    fi
-    kill -TERM "$pid"
-    local deadline=$((SECONDS + 30))
-    while is_our_node "$pid"; do
-        if ((SECONDS >= deadline)); then
-            echo "node.sh: node pid $pid ignored SIGTERM for 30 s; sending SIGKILL to that pid" >&2
-            kill -KILL "$pid" 2>/dev/null || true
-            sleep 1
-            break
-        fi
-        sleep 0.2
-    done
-    rm -f "$(pid_file)"
-    echo "node.sh: stopped Elasticsearch node pid $pid on port $port"
-}
+cmd_stop() { stop_recorded_node "Elasticsearch node"; }
 
 main() {
     local cmd=${1:-}
