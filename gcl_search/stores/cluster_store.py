@@ -86,7 +86,10 @@ class ClusterStore(ClusterIndex):
         layout = self.layout()
         check_filters(layout, filters)
         checked = self._check_lexical(layout, fields, mode, boosts)
-        hits = self._search(build_lexical_query(text, checked, k, filters, mode, boosts))["hits"]["hits"]
+        body = build_lexical_query(
+            text, checked, k, filters, mode, boosts, id_tiebreak=layout.options.id_tiebreak
+        )
+        hits = self._search(body)["hits"]["hits"]
         return ranked({h["_id"]: float(h["_score"]) for h in hits}, k)
 
     def _candidate_searches(

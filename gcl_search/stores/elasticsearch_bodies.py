@@ -42,6 +42,7 @@ from gcl_search.stores.opensearch_bodies import build_candidate_lexical_query, b
 from gcl_search.stores.opensearch_mapping import (
     CONCAT_FIELD,
     ENGLISH_ANALYSIS,
+    ID_FIELD,
     PRESENT_FIELD,
     PRESET_FIELD,
     text_and_attr_properties,
@@ -99,7 +100,7 @@ def build_mappings(
     return {
         "dynamic": "strict",
         "_meta": {"gcl_search": layout.to_meta(), ES_META: meta},
-        "_source": {"excludes": [CONCAT_FIELD, PRESET_FIELD, VECTORS_FIELD, "vec.*"]},
+        "_source": {"excludes": [CONCAT_FIELD, PRESET_FIELD, VECTORS_FIELD, ID_FIELD, "vec.*"]},
         "properties": props,
     }
 

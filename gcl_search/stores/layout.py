@@ -40,7 +40,7 @@ LAYOUT_VERSION = 1
 CONCAT = "_concat"
 PRESET = "_preset"
 # Options a layout written before they existed lacks, and the value that describes such an index.
-_LEGACY_OPTIONS = {"impute_missing": False, "preset_fused": False}
+_LEGACY_OPTIONS = {"impute_missing": False, "preset_fused": False, "id_tiebreak": False}
 # Recorded by layouts written while a training-weights "fused" vector existed; nothing reads it now.
 _DROPPED_OPTIONS = ("fused_weights",)
 # OpenSearchOptions are recorded flat among the options (the format indices already have).

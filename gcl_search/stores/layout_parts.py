@@ -87,6 +87,9 @@ class LayoutOptions:
             choice, so queries are analysed the same way. Indexes from before it was recorded: "standard".
         catch_all: also index the concatenation of the text fields as one field (the "combined" lexical
             mode). Indexes from before it was recorded: False.
+        id_tiebreak: a server index also keeps each document's id as a sortable keyword, and its BM25
+            searches break score ties by id on every shard copy, so a replica that takes over returns the
+            same list (and the same one as the local store). Indexes from before it was recorded: False.
         opensearch: the HNSW settings only OpenSearch reads (engine, m, ef_construction, ef_search).
     """
 
@@ -99,6 +102,7 @@ class LayoutOptions:
     rescore_depth: int = 200
     impute_missing: bool = True
     preset_fused: bool = True
+    id_tiebreak: bool = True
     opensearch: OpenSearchOptions = field(default_factory=OpenSearchOptions)
 
     def __post_init__(self) -> None:

@@ -16,7 +16,7 @@ from gcl_search.stores.candidates import LexicalQuery, dot_fields
 from gcl_search.stores.derived import knn_exact, knn_plan
 from gcl_search.stores.filters import Filter, Term
 from gcl_search.stores.layout import CONCAT, PRESET, IndexLayout
-from gcl_search.stores.opensearch_mapping import CATCH_ALL_FIELD, vector_field
+from gcl_search.stores.opensearch_mapping import CATCH_ALL_FIELD, ID_FIELD, vector_field
 from gcl_search.stores.opensearch_scripts import dense_rescore, field_sims_script, vectors_script
 
 
@@ -69,9 +69,12 @@ def build_lexical_query(
     filters: Sequence[Filter] = (),
     mode: str = "most_fields",
     boosts: Mapping[str, float] | None = None,
+    id_tiebreak: bool = False,
 ) -> dict[str, Any]:
     """`_search` body: a bool of `match` clauses whose scores add up (`gcl_search.stores.bm25`): most_fields,
-    one per field with boost b_f (default 1); combined, the catch-all field plus one per boosted field."""
+    one per field with boost b_f (default 1); combined, the catch-all field plus one per boosted field.
+    `id_tiebreak` (the layout's option): equal scores are ordered by document id on every shard copy, which
+    fixes which tied documents fill the last places (each copy's own Lucene order would not)."""
     boosts = boosts or {}
     if mode == "combined":
         clauses = [(CATCH_ALL_FIELD, 1.0), *((f"text.{name}", b) for name, b in boosts.items())]
@@ -84,7 +87,10 @@ def build_lexical_query(
     query: dict[str, Any] = {"bool": {"should": should, "minimum_should_match": 1}}
     if filters:
         query["bool"]["filter"] = build_filter(filters)
-    return {"size": k, "_source": False, "query": query}
+    body: dict[str, Any] = {"size": k, "_source": False, "query": query}
+    if id_tiebreak:
+        body["sort"] = [{"_score": "desc"}, {ID_FIELD: "asc"}]
+    return body
 
 
 def build_candidate_lexical_query(
@@ -92,7 +98,15 @@ def build_candidate_lexical_query(
 ) -> dict[str, Any]:
     """The BM25 search of a `candidates` call (`lexical.fields` None: every text field), on either engine."""
     fields = list(layout.text_fields if lexical.fields is None else lexical.fields)
-    return build_lexical_query(lexical.text, fields, lexical.k, filters, lexical.mode, lexical.boosts)
+    return build_lexical_query(
+        lexical.text,
+        fields,
+        lexical.k,
+        filters,
+        lexical.mode,
+        lexical.boosts,
+        id_tiebreak=layout.options.id_tiebreak,
+    )
 
 
 def build_vectors_query(layout: IndexLayout, doc_ids: Sequence[str]) -> dict[str, Any]:

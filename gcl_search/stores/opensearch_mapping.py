@@ -6,6 +6,7 @@ Pure (no client; tested without a node). Every knn_vector goes through `knn.knn_
     gcl_concat    knn_vector (concat_dim, innerproduct)  the concatenated field vectors; an absent field's
                                                          block: the present ones' unit mean (impute_missing)
     gcl_present   keyword                                 names of the fields the document has
+    gcl_id        keyword (doc values only)               the document id, BM25's tiebreak (id_tiebreak)
     gcl_preset    knn_vector (dim, innerproduct)          only with LayoutOptions.preset_weights
     vec.<field>   knn_vector (dim, innerproduct)          only with LayoutOptions.per_field_vectors
     text.<field>  text (the layout's analyzer, BM25)      the layout's text fields; other texts stored only
@@ -34,6 +35,7 @@ from gcl_search.stores.layout import CONCAT, PRESET, IndexLayout
 CONCAT_FIELD = "gcl_concat"
 PRESET_FIELD = "gcl_preset"
 PRESENT_FIELD = "gcl_present"
+ID_FIELD = "gcl_id"
 CATCH_ALL_FIELD = "gcl_all"
 # The `english` analyzer of gcl_search.stores.bm25 (not OpenSearch's built-in `english`, which stems with
 # Porter): standard tokenizer, possessive, lowercase, `_english_` stop words, minimal_english.
@@ -68,8 +70,12 @@ def _vector_mapping(layout: IndexLayout, dim: int) -> dict[str, Any]:
 
 
 def text_and_attr_properties(layout: IndexLayout) -> dict[str, Any]:
-    """The mapping's text fields (and catch-all) and attributes: the same on OpenSearch and Elasticsearch."""
+    """The mapping's text fields (and catch-all), attributes and id tiebreak: the same on OpenSearch and
+    Elasticsearch."""
     props: dict[str, Any] = {}
+    if layout.options.id_tiebreak:
+        # `_id` has no doc values; a keyword copy sorts without loading fielddata onto the heap.
+        props[ID_FIELD] = {"type": "keyword", "index": False, "doc_values": True}
     text: dict[str, Any] = {"type": "text", "analyzer": ANALYZER_NAMES[layout.options.analyzer]}
     if layout.options.catch_all and layout.text_fields:
         props[CATCH_ALL_FIELD] = dict(text)
@@ -95,7 +101,7 @@ def build_mappings(layout: IndexLayout) -> dict[str, Any]:
     return {
         "dynamic": "strict",
         "_meta": {"gcl_search": layout.to_meta()},
-        "_source": {"excludes": [CONCAT_FIELD, PRESET_FIELD, "vec.*"]},
+        "_source": {"excludes": [CONCAT_FIELD, PRESET_FIELD, ID_FIELD, "vec.*"]},
         "properties": props,
     }
 
@@ -146,6 +152,8 @@ def to_bulk_action(doc: Document, index: str, layout: IndexLayout) -> dict[str, 
         raise ConfigError(f"document id {doc.doc_id!r} must be a non-empty string")
     concat, present = concat_document(layout, doc)
     source: dict[str, Any] = {PRESENT_FIELD: list(present)}
+    if layout.options.id_tiebreak:
+        source[ID_FIELD] = doc.doc_id
     if layout.options.concat:
         source[CONCAT_FIELD] = concat
     vectors = {name: concat[sl] for name, sl in layout.offsets.items() if name in present}

@@ -17,7 +17,12 @@ import pytest
 from gcl_search.stores.base import DenseField, IndexLayout, LayoutOptions
 from gcl_search.stores.bm25 import analyze
 from gcl_search.stores.local import LocalStore
-from tests.integration.test_lexical_opensearch import TEXT_FIELDS, _documents, _queries
+from tests.integration.test_lexical_opensearch import (
+    TEXT_FIELDS,
+    _documents,
+    _queries,
+    assert_ties_break_by_id,
+)
 
 pytestmark = pytest.mark.elasticsearch
 MODES = [
@@ -112,3 +117,10 @@ def test_english_lexical(english, mode, fields, boosts):
         f"over {len(overlaps)} queries"
     )
     assert mean >= 0.6, mean
+
+
+def test_tied_scores_break_by_id(elasticsearch_url, tmp_path):
+    from gcl_search.stores.elasticsearch import ElasticsearchStore
+
+    remote = ElasticsearchStore(elasticsearch_url, f"test-lexical-{uuid.uuid4().hex[:8]}")
+    assert_ties_break_by_id(remote, tmp_path)

@@ -120,3 +120,48 @@ def test_combined_needs_a_catch_all_field(opensearch_url, tmp_path):
         assert "gcl_all" not in json.dumps(mapping)
     finally:
         remote.drop()
+
+
+def tied_documents() -> list[Document]:
+    """40 products with the same text: every BM25 score ties. Written in a shuffled order."""
+    ids = [f"tie-{i:03d}" for i in range(40)]
+    np.random.default_rng(3).shuffle(ids)
+    return [Document(i, {"title": np.ones(4, dtype=np.float32) / 2}, {"title": "usb cable"}) for i in ids]
+
+
+def assert_ties_break_by_id(remote, tmp_path) -> None:
+    """The top 5 of 40 tied documents are the 5 smallest ids, as in the local store, not the first 5 the
+    shard indexed (a replica may have indexed them in another order), through both `lexical` and the
+    lexical list of `candidates`; an index from before the option still searches. One shard: with several,
+    each scores with its own term statistics, so the scores would not tie."""
+    from gcl_search.stores.base import LexicalQuery
+
+    layout = IndexLayout((DenseField("title", 4, "m"),), ("title",))
+    legacy = IndexLayout(layout.dense_fields, ("title",), options=LayoutOptions(id_tiebreak=False))
+    docs = tied_documents()
+    local = LocalStore(tmp_path / "ties")
+    local.create(layout)
+    local.upsert(docs)
+    expected = sorted(d.doc_id for d in docs)[:5]
+    assert [d for d, _ in local.lexical("usb", None, 5)] == expected
+    try:
+        remote.create(layout)
+        assert not remote.upsert(docs).failed
+        remote.refresh()
+        assert [d for d, _ in remote.lexical("usb", None, 5)] == expected
+        _, lex = remote.candidates({}, {}, 5, lexical=LexicalQuery("usb", None, 5), attributes=False)
+        assert sorted(c.doc_id for c in lex) == expected
+        remote.drop()
+        remote.create(legacy)
+        assert not remote.upsert(docs).failed
+        remote.refresh()
+        assert len(remote.lexical("usb", None, 5)) == 5
+    finally:
+        remote.drop()
+
+
+def test_tied_scores_break_by_id(opensearch_url, tmp_path):
+    from gcl_search.stores.opensearch import OpenSearchStore
+
+    remote = OpenSearchStore(opensearch_url, f"test-lexical-{uuid.uuid4().hex[:8]}")
+    assert_ties_break_by_id(remote, tmp_path)

@@ -17,6 +17,7 @@ from gcl_search.stores.base import (
     DenseField,
     IndexLayout,
     LayoutOptions,
+    LexicalQuery,
     Range,
     Term,
 )
@@ -88,6 +89,30 @@ def test_bulk_action_has_explicit_id_concat_and_present_fields():
         np.array([0, 0, 0, 0.6, 0.8, 0], dtype=np.float32),
     )
     assert src["text"] == {"title": "Red"} and src["attr"] == {"price": 9.5}
+
+
+def test_id_tiebreak_maps_writes_and_sorts_by_the_document_id():
+    """BM25 ties are ordered by id on every shard copy, so a promoted replica returns the same list."""
+    doc = Document("p-1", {"desc": np.array([0.6, 0.8, 0.0], dtype=np.float32)}, {"title": "Red"})
+    assert mapping.build_mappings(LAYOUT)["properties"]["gcl_id"] == {
+        "type": "keyword",
+        "index": False,
+        "doc_values": True,
+    }
+    assert mapping.to_bulk_action(doc, "idx", LAYOUT)["_source"]["gcl_id"] == "p-1"
+    body = bodies.build_candidate_lexical_query(LAYOUT, LexicalQuery("red", None, 5))
+    assert body["sort"] == [{"_score": "desc"}, {"gcl_id": "asc"}]
+    # an index written before the option: no field to write (the mapping is strict) and none to sort on
+    legacy = IndexLayout.from_meta(
+        {
+            **LAYOUT.to_meta(),
+            "options": {k: v for k, v in LAYOUT.to_meta()["options"].items() if k != "id_tiebreak"},
+        }
+    )
+    assert legacy.options.id_tiebreak is False
+    assert "gcl_id" not in mapping.build_mappings(legacy)["properties"]
+    assert "gcl_id" not in mapping.to_bulk_action(doc, "idx", legacy)["_source"]
+    assert "sort" not in bodies.build_candidate_lexical_query(legacy, LexicalQuery("red", None, 5))
 
 
 def test_bulk_action_refuses_bad_documents():
@@ -165,7 +190,6 @@ def test_unreachable_cluster_error_names_redacted_url_only():
 
 
 def test_candidate_searches_return_field_similarities_and_attributes_in_one_msearch():
-    from gcl_search.stores.base import LexicalQuery
 
     q = np.array([1, 0, 0], dtype=np.float32)
     qv = {"title": q, "desc": q.copy()}
@@ -281,7 +305,9 @@ def test_parse_field_sims_reads_similarities_and_dot_products():
 
 
 def test_vectors_stay_out_of_source_and_are_read_from_doc_values():
-    assert mapping.build_mappings(LAYOUT)["_source"] == {"excludes": ["gcl_concat", "gcl_preset", "vec.*"]}
+    assert mapping.build_mappings(LAYOUT)["_source"] == {
+        "excludes": ["gcl_concat", "gcl_preset", "gcl_id", "vec.*"]
+    }
     body = bodies.build_vectors_query(LAYOUT, ["a", "b"])
     assert body["query"] == {"ids": {"values": ["a", "b"]}} and body["size"] == 2 and body["_source"] is False
     params = body["script_fields"][scripts.VECTORS]["script"]["params"]
@@ -315,7 +341,6 @@ class _MsearchClient:
 )
 def test_candidates_turn_per_search_errors_into_clear_errors(status, error, message):
     from gcl_search import errors
-    from gcl_search.stores.base import LexicalQuery
     from gcl_search.stores.opensearch import OpenSearchStore
 
     failed = {"status": status, "error": {"root_cause": [{"type": "x_exception", "reason": "broken"}]}}
