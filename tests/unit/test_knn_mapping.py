@@ -190,22 +190,27 @@ SHARED_SETTINGS = (
 )
 
 
-def _pom_properties() -> dict[str, str]:
+def _pom_properties(version: str) -> dict[str, str]:
     ns = {"m": "http://maven.apache.org/POM/4.0.0"}
-    props = ET.parse(NODE / "pom.xml").getroot().find("m:properties", ns)
+    pom = NODE / ("pom.xml" if version == "2.19.1" else f"pom-{version}.xml")
+    props = ET.parse(pom).getroot().find("m:properties", ns)
     return {child.tag.split("}")[1]: child.text for child in props}
 
 
 def test_launcher_and_compose_pin_the_same_versions_and_settings():
     compose = yaml.safe_load((ROOT / "docker" / "docker-compose.yml").read_text())["services"]["opensearch"]
     node_config = yaml.safe_load((NODE / "config" / "opensearch.yml").read_text())
-    pom = _pom_properties()
     version = compose["image"].rsplit(":", 1)[1]
-    assert pom["opensearch.version"] == version == "2.19.1"
+    # the compose file runs node.sh's default version (3.5.0, pom-3.5.0.xml; 2.19.1 is pom.xml)
+    default = re.search(r"^DEFAULT_VERSION=(\S+)$", (NODE / "node.sh").read_text(), re.M)
+    assert default and version == default.group(1)
+    pom = _pom_properties(version)
+    assert pom["opensearch.version"] == version
     assert pom["knn.version"] == f"{version}.0"
-    # node.sh runs 3.5.0 (pom-3.5.0.xml) by default, 2.19.1 (pom.xml, the compose file's) on request
-    supported = re.search(r'^SUPPORTED_VERSIONS="(.*)"$', (NODE / "node.sh").read_text(), re.M)
-    assert supported and version in supported.group(1).split()
+    dashboards = yaml.safe_load((ROOT / "docker" / "docker-compose.yml").read_text())["services"][
+        "dashboards"
+    ]
+    assert dashboards["image"].rsplit(":", 1)[1] == version
     env = compose["environment"]
     for key in SHARED_SETTINGS:
         assert str(env[key]).lower() == str(node_config[key]).lower(), key
