@@ -229,7 +229,8 @@ def run_one(args, src: Source, texts: list[str], queries: np.ndarray, n: int, la
         result["ingest_docs_s"] = n / result["ingest_s"]
     assert store.count() == n
     result.update(cluster_stats(store, index))
-    preset_ef = layout.options.opensearch.preset_ef_search
+    preset_ef = args.preset_ef or layout.options.opensearch.preset_ef_search
+    result["preset_ef"] = preset_ef
     requests = {
         "configured": lambda q, t: (
             preset_request(store, q, t, 30, preset_ef)
@@ -266,7 +267,8 @@ def line(r: dict) -> str:
     mb = 1024 * 1024
     ingest = f"{r['ingest_docs_s']:7.0f}" if r.get("ingest_docs_s") else "  reuse"
     out = (
-        f"{r['layout']:<7} {r['n']:>9,} {ingest} {r['pri_bytes'] / mb:9.1f} {r['total_bytes'] / mb:9.1f} "
+        f"{r['layout']:<7} {r.get('preset_ef', 200):>4} {r['n']:>9,} {ingest} "
+        f"{r['pri_bytes'] / mb:9.1f} {r['total_bytes'] / mb:9.1f} "
         f"{r['pri_bytes'] / r['n']:8.0f} {r['heap_used'] / mb:7.0f} {r['primary_segments']:5d}"
     )
     for kind in ("configured", "adhoc"):
@@ -278,45 +280,52 @@ def line(r: dict) -> str:
 
 
 HEADER = (
-    "layout        docs  docs/s   pri MB  total MB  B/prod  heapMB  segs  "
+    "layout   ef        docs  docs/s   pri MB  total MB  B/prod  heapMB  segs  "
     "conf: R@10    p50    p95  adhoc: R@10   p50    p95"
 )
 
 
 def plot(rows: list[dict], path: Path) -> None:
+    """Store and ingest time of each fresh ingest, and p50 / recall@10 per (layout, beam) against size (the
+    latest row of each; a --reuse row re-measures a kept index, e.g. at another --preset-ef)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for name in sorted({r["layout"] for r in rows}):
-        rs = sorted((r for r in rows if r["layout"] == name), key=lambda r: r["n"])
+    fresh = [r for r in rows if r.get("ingest_docs_s")]
+    latest = {(r["layout"], r.get("preset_ef", 200), r["n"]): r for r in rows}
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
+    for name in sorted({r["layout"] for r in fresh}):
+        rs = sorted((r for r in fresh if r["layout"] == name), key=lambda r: r["n"])
         n = [r["n"] for r in rs]
         axes[0].plot(n, [r["pri_bytes"] / 2**20 for r in rs], "o-", label=name)
-        axes[1].plot(
-            n,
-            [r["n"] / r["ingest_docs_s"] / 60 if r.get("ingest_docs_s") else np.nan for r in rs],
-            "o-",
-            label=name,
-        )
+        axes[1].plot(n, [r["n"] / r["ingest_docs_s"] / 60 for r in rs], "o-", label=name)
+    for name, ef in sorted({key[:2] for key in latest}):
+        rs = sorted((r for key, r in latest.items() if key[:2] == (name, ef)), key=lambda r: r["n"])
         for kind, style in (("configured", "o-"), ("adhoc", "s--")):
-            if all(kind in r for r in rs):
-                axes[2].plot(n, [r[kind]["p50_ms"] for r in rs], style, label=f"{name} {kind} p50")
-    for ax, title in zip(
-        axes,
-        (
-            "primary store (MiB)",
-            "ingest (minutes, 1 client)",
-            "hybrid p50 (ms; load 13-25 on 2 shared cores)",
-        ),
-    ):
+            ms = [r for r in rs if kind in r]
+            if ms:
+                label = f"{name} {kind}" + (f" ef {ef}" if name == "preset" else "")
+                n = [r["n"] for r in ms]
+                axes[2].plot(n, [r[kind]["p50_ms"] for r in ms], style, label=label)
+                axes[3].plot(n, [r[kind]["recall10"] for r in ms], style, label=label)
+    titles = (
+        "primary store (MiB)",
+        "ingest (minutes, 1 client)",
+        "hybrid p50 (ms)",
+        "dense recall@10 vs exact",
+    )
+    for ax, title in zip(axes, titles):
         ax.set_xscale("log")
-        ax.set_yscale("log")
+        if ax is not axes[3]:
+            ax.set_yscale("log")
         ax.set_xlabel("products")
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
+    axes[3].axhline(0.99, color="grey", linestyle=":", linewidth=1)
+    fig.suptitle("bench_scale: 3 OpenSearch 3.5 nodes on one 2-core machine, 3 shards, 1 replica", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -339,6 +348,11 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=105)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument(
+        "--preset-ef",
+        type=int,
+        help="HNSW beam of the preset-vector requests (default: the layout's preset_ef_search, 200)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the indices (default: drop each after use)")
     parser.add_argument("--reuse", action="store_true", help="reuse a kept index of the same size")
     parser.add_argument("--json", type=Path, default=RESULTS / "scale.jsonl", help="append each row here")

@@ -238,9 +238,13 @@ def layout_from_config(
         text_fields = config.text_field_names()
     if options is None:
         preset = {spec.name: spec.weight for spec in config.fields if spec.weight > 0}
+        hnsw = OpenSearchOptions()
+        if config.index.preset_ef_search is not None:
+            hnsw = OpenSearchOptions(preset_ef_search=config.index.preset_ef_search)
         options = LayoutOptions(
             preset_weights=preset if config.index.preset_vector else None,
             analyzer=config.index.analyzer,
             catch_all=config.index.catch_all,
+            opensearch=hnsw,
         )
     return IndexLayout(tuple(dense), tuple(text_fields), tuple(attributes), options)

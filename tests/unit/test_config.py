@@ -120,8 +120,8 @@ def test_example_icecat_config_loads():
         (
             "[images]",
             "[index]",
-            r"\[index\]: unknown key 'root'; known keys: analyzer, catch_all, preset_vector, "
-            "replicas, shards, text_fields",
+            r"\[index\]: unknown key 'root'; known keys: analyzer, catch_all, preset_ef_search, "
+            "preset_vector, replicas, shards, text_fields",
         ),
         ("batch_size = 32", 'pretrained = "openai"', "pretrained is an open_clip key"),
     ],
@@ -265,6 +265,7 @@ def test_training_recipes_are_valid_configs():
             r"\[index\]: text_fields = \['title', 'title'\] must list distinct",
         ),
         ("catch_all = 1", r"\[index\].catch_all = 1: expected bool, got int"),
+        ("preset_ef_search = 0", r"\[index\]: preset_ef_search = 0 must be >= 1"),
     ],
 )
 def test_invalid_index_table_names_file_and_key(tmp_path, table, message):

@@ -254,3 +254,8 @@ def test_index_preset_vector_in_the_config_sets_the_field_weights_as_preset():
     assert layout_from_config(parse_config(table), {"m": 3}).options.preset_weights is None
     config = parse_config({**table, "index": {"preset_vector": True}})
     assert layout_from_config(config, {"m": 3}).options.preset_weights == {"title": 0.7, "desc": 0.3}
+    assert layout_from_config(config, {"m": 3}).options.opensearch == OpenSearchOptions()
+    # a bigger catalogue needs a wider beam on the preset graph (docs/scaling.md); recorded in the index
+    wide = layout_from_config(parse_config({**table, "index": {"preset_ef_search": 800}}), {"m": 3})
+    assert wide.options.opensearch.preset_ef_search == 800
+    assert IndexLayout.from_meta(wide.to_meta()).options.opensearch.preset_ef_search == 800
