@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -59,12 +60,14 @@ def rank(
     spec: LexicalSpec,
     depth: int,
     k: int,
-) -> tuple[dict, dict]:
-    """(dense run, hybrid run), top k each: exact fused dense search, and the served hybrid fusion."""
+    grid: Sequence[LexicalSpec] = (),
+) -> tuple[dict, dict, list[dict]]:
+    """(dense run, hybrid run, one hybrid run per `grid` spec), top k each: exact fused dense search, and the
+    served hybrid fusion (and the same candidates fused as each grid spec says)."""
     docs = fuse_fields(vectors, weights, present)
     scores = query_vectors.astype(np.float32) @ docs.T
     row = {d: j for j, d in enumerate(ids)}
-    dense_run, hybrid_run = {}, {}
+    dense_run, hybrid_run, grid_runs = {}, {}, [{} for _ in grid]
     for i, q in enumerate(queries):
         qv = query_vectors[i].astype(np.float64)
         pool = np.argpartition(-scores[i], depth + 50)[: depth + 50]  # margin: ties are cut by doc id below
@@ -78,7 +81,9 @@ def rank(
         )
         scored = [(d, s, {}) for d, s in (*dense.items(), *zip(extra, map(float, extra_scores)))]
         hybrid_run[q] = {h.doc_id: h.score for h in rank_hits(scored, lexical[q], spec)[:k]}
-    return dense_run, hybrid_run
+        for run, other in zip(grid_runs, grid):
+            run[q] = {h.doc_id: h.score for h in rank_hits(scored, lexical[q], other)[:k]}
+    return dense_run, hybrid_run, grid_runs
 
 
 def load_encoder(model_dir: Path, runtime: str, threads: int, onnx_cache: Path):

@@ -162,11 +162,29 @@ def lexical_runs(queries: list[str]) -> dict[str, dict[str, float]]:
     return {q: runs[q] for q in queries}
 
 
-def rank(ids, vectors, present, query_vectors, queries) -> tuple[dict, dict]:
-    """(dense run, hybrid run) for the queries: exact fused dense search, and the served hybrid request."""
+def fusion_grid() -> list:
+    """The served hybrid request at other fusions: RRF and min-max at lexical weights 0.1 .. 0.9 (the grid the
+    report's inner cross-validation chooses from, per model; the served spec first, so a tie keeps it)."""
+    from dataclasses import replace
+
+    spec, _, _ = served()
+    others = [
+        replace(spec, fusion=f, weight=w / 10)
+        for f in ("rrf", "minmax")
+        for w in range(1, 10)
+        if (f, w / 10) != (spec.fusion, spec.weight)
+    ]
+    return [spec, *others]
+
+
+def rank(ids, vectors, present, query_vectors, queries) -> tuple[dict, dict, list[dict]]:
+    """(dense run, hybrid run, hybrid run per `fusion_grid` spec) for the queries: exact fused dense search,
+    and the served hybrid request (and its fusion grid)."""
     spec, depth, _ = served()
     lexical = lexical_runs(queries)
-    return R.rank(ids, vectors, present, WEIGHTS, query_vectors, queries, lexical, spec, depth, K)
+    return R.rank(
+        ids, vectors, present, WEIGHTS, query_vectors, queries, lexical, spec, depth, K, grid=fusion_grid()
+    )
 
 
 def fold_queries(fold: int) -> list[str]:
@@ -240,7 +258,7 @@ def cmd_base(args) -> None:
     query_vectors = live.pop("query_vectors")
     (OUT / "live-base.json").write_text(json.dumps(live))
     save_fold("base", 0, queries, query_vectors, "base-store", {"seconds": 0})
-    dense, hybrid, _ = fold_runs("base", 0)
+    dense, hybrid, _, _ = fold_runs("base", 0)
     check = {}
     for mode, ours in (("dense", dense), ("hybrid", hybrid)):
         check[mode] = {
@@ -262,15 +280,16 @@ def save_fold(
     (folder / f"{name}-f{fold}.json").write_text(json.dumps({"queries": queries, "emb": emb_key, **meta}))
 
 
-def fold_runs(name: str, fold: int) -> tuple[dict, dict, dict]:
-    """(dense run, hybrid run, metadata) of a finished fold, ranked over the cached field embeddings."""
+def fold_runs(name: str, fold: int) -> tuple[dict, dict, list[dict], dict]:
+    """(dense run, hybrid run, hybrid run per `fusion_grid` spec, metadata) of a finished fold, ranked over
+    the cached field embeddings."""
     folder = OUT / "folds"
     meta = json.loads((folder / f"{name}-f{fold}.json").read_text())
     z = np.load(OUT / "emb" / f"{meta['emb']}.npz")
     ids = sorted(catalogue_ids())
     vectors, present = {f: z[f] for f in WEIGHTS}, {f: z[f"{f}_present"] for f in WEIGHTS}
-    dense, hybrid = rank(ids, vectors, present, np.load(folder / f"{name}-f{fold}.npy"), meta["queries"])
-    return dense, hybrid, meta
+    runs = rank(ids, vectors, present, np.load(folder / f"{name}-f{fold}.npy"), meta["queries"])
+    return (*runs, meta)
 
 
 def catalogue_ids() -> list[str]:
