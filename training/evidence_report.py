@@ -24,6 +24,7 @@ COLUMNS = (
     ("err@10", False, "ERR@10"),
     ("judged@10", False, "judged@10"),
 )
+LABELS = {(metric, condensed): label for metric, condensed, label in COLUMNS}
 MODES = ("dense", "hybrid")
 
 
@@ -67,6 +68,22 @@ def per_query(judgments, run, metric: str, condensed: bool) -> dict[str, float]:
     """query -> metric over the queries the run holds (a partial run's missing folds are not scored as 0)."""
     report = evaluate({q: j for q, j in judgments.items() if q in run}, run, [metric], condensed=condensed)
     return {q: float(v) for q, v in zip(report.query_ids, report.scores[:, 0])}
+
+
+def paired_tests(values: dict, columns: list[tuple]):
+    """(setting, "a - b", column, mean difference, pooled p, queries) for GCL vs binary, GCL vs base and
+    binary vs base in each data setting, on each column both variants have (`values[key][column]` by seed)."""
+    for setting in ev.SETTINGS:
+        for a, b in (("gcl", "binary"), ("gcl", "base"), ("binary", "base")):
+            ka, kb = (setting, a), ("base", "base") if b == "base" else (setting, b)
+            if ka not in values or kb not in values:
+                continue
+            for col in columns:
+                qa, qb = pooled(values[ka][col]), pooled(values[kb][col])
+                queries = sorted(set(qa) & set(qb))
+                xa, xb = np.array([qa[q] for q in queries]), np.array([qb[q] for q in queries])
+                p = paired_p_value(xa, xb, "randomisation", 10_000, 0)
+                yield setting, f"{a} - {b}", col, float(np.mean(xa - xb)), p, len(queries)
 
 
 def fmt_p(p: float) -> str:
@@ -118,22 +135,11 @@ def cmd_report(args) -> None:
             + f" | {np.mean(minutes):.0f} |"
         )
     tests = ["| data | comparison | mode | metric | mean difference | pooled p | queries |", "|---" * 7 + "|"]
-    for setting in ev.SETTINGS:
-        for a, b in (("gcl", "binary"), ("gcl", "base"), ("binary", "base")):
-            ka, kb = (setting, a), ("base", "base") if b == "base" else (setting, b)
-            if ka not in values or kb not in values:
-                continue
-            for mode in MODES:
-                for metric, condensed, label in COLUMNS[:2]:
-                    col = (mode, metric, condensed)
-                    qa, qb = pooled(values[ka][col]), pooled(values[kb][col])
-                    queries = sorted(set(qa) & set(qb))
-                    xa, xb = np.array([qa[q] for q in queries]), np.array([qb[q] for q in queries])
-                    p = paired_p_value(xa, xb, "randomisation", 10_000, 0)
-                    tests.append(
-                        f"| {setting} | {a} - {b} | {mode} | {label} | {np.mean(xa - xb):+.4f} "
-                        f"| {fmt_p(p)} | {len(queries)} |"
-                    )
+    columns = [(mode, metric, condensed) for mode in MODES for metric, condensed, _ in COLUMNS[:2]]
+    for setting, pair, (mode, *col), diff, p, n in paired_tests(values, columns):
+        tests.append(
+            f"| {setting} | {pair} | {mode} | {LABELS[tuple(col)]} | {diff:+.4f} | {fmt_p(p)} | {n} |"
+        )
     tuned_lines = tuned_table(judgments, runs, groups, order)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     text = "\n".join(
@@ -238,20 +244,11 @@ def tuned_table(judgments, runs, groups, order) -> list[str]:
         seeds = ",".join(map(str, sorted(cols[("ndcg@10", False)])))
         lines.append(f"| {key[0]} | {key[1]} | {seeds} | {cells[0]} | {cells[1]} | {chosen} |")
     lines += ["", "| data | comparison | metric | mean difference | pooled p | queries |", "|---" * 6 + "|"]
-    for setting in ev.SETTINGS:
-        for a, b in (("gcl", "binary"), ("gcl", "base"), ("binary", "base")):
-            ka, kb = (setting, a), ("base", "base") if b == "base" else (setting, b)
-            if ka not in values or kb not in values:
-                continue
-            for metric, condensed, name in COLUMNS[:2]:
-                qa, qb = pooled(values[ka][(metric, condensed)]), pooled(values[kb][(metric, condensed)])
-                queries = sorted(set(qa) & set(qb))
-                xa, xb = np.array([qa[q] for q in queries]), np.array([qb[q] for q in queries])
-                p = paired_p_value(xa, xb, "randomisation", 10_000, 0)
-                lines.append(
-                    f"| {setting} | {a} - {b} (tuned hybrid) | {name} | {np.mean(xa - xb):+.4f} | {fmt_p(p)} "
-                    f"| {len(queries)} |"
-                )
+    columns = [(metric, condensed) for metric, condensed, _ in COLUMNS[:2]]
+    for setting, pair, col, diff, p, n in paired_tests(values, columns):
+        lines.append(
+            f"| {setting} | {pair} (tuned hybrid) | {LABELS[col]} | {diff:+.4f} | {fmt_p(p)} | {n} |"
+        )
     return [*lines, ""]
 
 
