@@ -238,9 +238,8 @@ def layout_from_config(
         text_fields = config.text_field_names()
     if options is None:
         preset = {spec.name: spec.weight for spec in config.fields if spec.weight > 0}
-        hnsw = OpenSearchOptions()
-        if config.index.preset_ef_search is not None:
-            hnsw = OpenSearchOptions(preset_ef_search=config.index.preset_ef_search)
+        beam = config.index.preset_ef_search
+        hnsw = OpenSearchOptions() if beam is None else OpenSearchOptions(preset_ef_search=beam)
         options = LayoutOptions(
             preset_weights=preset if config.index.preset_vector else None,
             analyzer=config.index.analyzer,

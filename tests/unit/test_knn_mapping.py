@@ -198,7 +198,8 @@ def _pom_properties(version: str) -> dict[str, str]:
 
 
 def test_launcher_and_compose_pin_the_same_versions_and_settings():
-    compose = yaml.safe_load((ROOT / "docker" / "docker-compose.yml").read_text())["services"]["opensearch"]
+    services = yaml.safe_load((ROOT / "docker" / "docker-compose.yml").read_text())["services"]
+    compose = services["opensearch"]
     node_config = yaml.safe_load((NODE / "config" / "opensearch.yml").read_text())
     version = compose["image"].rsplit(":", 1)[1]
     # the compose file runs node.sh's default version (3.5.0, pom-3.5.0.xml; 2.19.1 is pom.xml)
@@ -207,10 +208,7 @@ def test_launcher_and_compose_pin_the_same_versions_and_settings():
     pom = _pom_properties(version)
     assert pom["opensearch.version"] == version
     assert pom["knn.version"] == f"{version}.0"
-    dashboards = yaml.safe_load((ROOT / "docker" / "docker-compose.yml").read_text())["services"][
-        "dashboards"
-    ]
-    assert dashboards["image"].rsplit(":", 1)[1] == version
+    assert services["dashboards"]["image"].rsplit(":", 1)[1] == version
     env = compose["environment"]
     for key in SHARED_SETTINGS:
         assert str(env[key]).lower() == str(node_config[key]).lower(), key
