@@ -22,7 +22,7 @@ over the FULL catalogue (19,406 products) with the seed's fused dense score and 
 Usage (repository root; see training/results/icecat_gcl_evidence_plan.md):
     python training/icecat_gcl_evidence.py teacher          # runs/evidence/teacher.jsonl + catalogue.jsonl
     python training/icecat_gcl_evidence.py base
-    python training/icecat_gcl_evidence.py work JOB [JOB ...]   # JOB = setting:variant:seed (all folds)
+    python training/icecat_gcl_evidence.py work JOB [JOB ...]   # JOB = setting:variant:seed[:level] (all folds)
     python training/icecat_gcl_evidence.py report           # -> training/results/icecat_gcl_evidence.md
 Jobs are claimed per fold (runs/evidence/claims/), so two `work` processes can share one list.
 """
@@ -81,13 +81,27 @@ FOLDS = int(os.environ.get("EVIDENCE_FOLDS", 2))  # 2 on the shared 2-core machi
 FOLD_SEED, K = 0, 100
 SETTINGS = ("human", "teacher", "both")
 VARIANTS = {"binary": {"weighting": "binary"}, "gcl": {"weighting": "linear", "w_min": 0.1}}
+# The hyper-parameter search (a job's optional 4th part): each level changes one setting of the frozen recipe;
+# shared levels run for both variants, GCL-only ones only for GCL. The report picks a level per model by inner
+# cross-validation over queries (see the plan file, session 4).
+LEVELS = {
+    "default": {"shared": True},
+    "lr5e6": {"shared": True, "lr": 5e-6},
+    "power2": {"shared": False, "loss": {"weighting": "power", "power": 2.0}},
+    "fixtemp": {"shared": True, "loss": {"learnable_temperature": False}},
+    "lr6e5": {"shared": True, "lr": 6e-5},
+}
 TEACHER_QUERIES, TEACHER_DEPTH = int(os.environ.get("EVIDENCE_TEACHER_QUERIES", 600)), 10
 STEPS = {"human": 0, "teacher": 80, "both": 120}  # 0 = 2 epochs (2 folds: ~50 steps; 4 folds: ~74)
 RUNTIME = os.environ.get("EVIDENCE_RUNTIME", "onnx")  # how trained models encode the catalogue
 THREADS = int(os.environ.get("EVIDENCE_THREADS", 1))  # per worker (two workers on two cores)
 
 
-def recipe(setting: str, variant: str, seed: int, fold: int):
+def run_name(setting: str, variant: str, seed: int | str, level: str = "default") -> str:
+    return f"{setting}-{variant}-s{seed}" + ("" if level == "default" else f"-{level}")
+
+
+def recipe(setting: str, variant: str, seed: int, fold: int, level: str = "default"):
     raw = {**json.loads(json.dumps(BASE)), "fields": FIELDS}
     data: dict = {"folds": FOLDS, "fold": fold, "split_seed": FOLD_SEED}
     if setting == "teacher":
@@ -99,7 +113,10 @@ def recipe(setting: str, variant: str, seed: int, fold: int):
         }
     elif setting == "both":
         data["extra_triples"] = str(OUT / "teacher.jsonl")
-    out = OUT / "train" / f"{setting}-{variant}-s{seed}-f{fold}"
+    out = OUT / "train" / f"{run_name(setting, variant, seed, level)}-f{fold}"
+    change = LEVELS[level]
+    if variant == "binary" and not change["shared"]:
+        raise SystemExit(f"level {level} changes GCL's weighting only; run it for gcl")
     return parse_train_config(
         raw,
         RECIPE,
@@ -110,7 +127,8 @@ def recipe(setting: str, variant: str, seed: int, fold: int):
         max_length=32,
         max_steps=STEPS[setting],
         epochs=2,
-        loss=VARIANTS[variant],
+        lr=change.get("lr"),
+        loss={**VARIANTS[variant], **change.get("loss", {})},
         data=data,
     )
 
@@ -298,11 +316,11 @@ def catalogue_ids() -> list[str]:
     return [r["doc_id"] for r in iter_catalogue()]
 
 
-def run_fold(setting: str, variant: str, seed: int, fold: int, log) -> None:
+def run_fold(setting: str, variant: str, seed: int, fold: int, log, level: str = "default") -> None:
     from gcl_search.training.trainer import train
 
     started = time.monotonic()
-    tc = recipe(setting, variant, seed, fold)
+    tc = recipe(setting, variant, seed, fold, level)
     result = train(tc, progress=False)
     trained = time.monotonic() - started
     steps = len(result.history["steps"])
@@ -313,7 +331,7 @@ def run_fold(setting: str, variant: str, seed: int, fold: int, log) -> None:
     encoded = time.monotonic() - started - trained
     queries = all_queries() if setting == "teacher" else fold_queries(fold)
     save_fold(
-        f"{setting}-{variant}-s{seed}",
+        run_name(setting, variant, seed, level),
         fold,
         queries,
         enc.encode_texts(queries, batch_size=128),
@@ -341,9 +359,11 @@ def cmd_work(args) -> None:
 
     torch.set_num_threads(THREADS)  # training too: one thread per worker, two workers on two cores
     for job in args.jobs:
-        setting, variant, seed = job.split(":")
+        setting, variant, seed, level = (job.split(":") + ["default"])[:4]
+        if level not in LEVELS:
+            raise SystemExit(f"job {job}: unknown level {level!r}; use one of {', '.join(LEVELS)}")
         for fold in range(1 if setting == "teacher" else FOLDS):
-            name = f"{setting}-{variant}-s{seed}"
+            name = run_name(setting, variant, seed, level)
             done = OUT / "folds" / f"{name}-f{fold}.json"
             claim = OUT / "claims" / f"{name}-f{fold}"
             claim.parent.mkdir(parents=True, exist_ok=True)
@@ -354,7 +374,7 @@ def cmd_work(args) -> None:
             except FileExistsError:
                 continue
             log(f"{name} fold {fold}: start")
-            run_fold(setting, variant, int(seed), fold, log)
+            run_fold(setting, variant, int(seed), fold, log, level)
             log(f"{name} fold {fold}: done")
 
 
@@ -363,7 +383,7 @@ def main(argv: list[str]) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("command", choices=["teacher", "base", "work", "report"])
-    parser.add_argument("jobs", nargs="*", help="setting:variant:seed, e.g. teacher:gcl:0")
+    parser.add_argument("jobs", nargs="*", help="setting:variant:seed[:level], e.g. teacher:gcl:0, human:gcl:1:lr5e6")
     args = parser.parse_args(argv)
     if args.command == "report":
         from evidence_report import cmd_report  # noqa: PLC0415 (training/ is on sys.path as the script dir)
