@@ -1,4 +1,4 @@
-"""Ad-hoc weights through a PROJECTED graph: can a 384-d HNSW replace the 1152-d concatenated one for candidates?
+"""Ad-hoc weights through a PROJECTED graph: can a 384-d HNSW replace the 1152-d concatenated one?
 
 An ad-hoc weighting searches the concatenated vector `D = [d_1; d_2; d_3]` with `Q = [w_1 q; w_2 q; w_3 q]`
 for a pool that the rescore window ranks exactly by the fused score (docs/search.md). This benchmark adds one
@@ -15,7 +15,8 @@ recall@10 (tie-aware) is against exact brute force of the fused score (numpy, fl
 This is a measurement of a layout, not a feature: the projection lives only here (fitted on the same
 catalogue it is tested on; a product would fit it at ingest and keep it with the index). Usage:
 
-    python benchmarks/bench_projected.py --opensearch-url http://127.0.0.1:9351 --store /work/stores/icecat-demo
+    python benchmarks/bench_projected.py --opensearch-url http://127.0.0.1:9351 \
+        --store /work/stores/icecat-demo
 """
 
 from __future__ import annotations
@@ -188,7 +189,8 @@ def main() -> None:
         ef, depth = (opts.opensearch.ef_search, opts.rescore_depth) if key == "concat" else key
         path = "concat" if key == "concat" else "proj"
         print(
-            f"{path:>7s} {ef:5d} {depth:5d} |            " + " ".join(f"{x:11.4f}" for x in recs)
+            f"{path:>7s} {ef:5d} {depth:5d} |            "
+            + " ".join(f"{x:11.4f}" for x in recs)
             + f" {min(recs):6.4f} | {p50:6.2f}  {min(ratios):.2f}-{max(ratios):.2f}",
             flush=True,
         )

@@ -28,9 +28,9 @@ LABELS = {(metric, condensed): label for metric, condensed, label in COLUMNS}
 MODES = ("dense", "hybrid")
 
 
-def complete_runs() -> dict[tuple[str, str, int], dict]:
-    """(setting, variant, seed) -> {"dense": run, "hybrid": run, "meta": [fold metadata], "folds": [done],
-    "needed": n}; runs missing folds are kept with their finished folds (reported as partial)."""
+def complete_runs() -> dict[tuple[str, str, int, str], dict]:
+    """(setting, variant, seed, level) -> {"dense": run, "hybrid": run, "meta": [fold metadata], "folds":
+    [done], "needed": n}; runs missing folds are kept with their finished folds (reported as partial)."""
     folds: dict[str, list[int]] = defaultdict(list)
     for path in (ev.OUT / "folds").glob("*.json"):
         name, _, fold = path.stem.rpartition("-f")
@@ -38,10 +38,11 @@ def complete_runs() -> dict[tuple[str, str, int], dict]:
     out = {}
     for name, got in sorted(folds.items()):
         if name == "base":
-            key, needed = ("base", "base", 0), 1
+            key, needed = ("base", "base", 0, "default"), 1
         else:
-            setting, variant, seed = name.split("-")
-            key, needed = (setting, variant, int(seed[1:])), 1 if setting == "teacher" else ev.FOLDS
+            setting, variant, seed, level = (name.split("-") + ["default"])[:4]
+            key = (setting, variant, int(seed[1:]), level)
+            needed = 1 if setting == "teacher" else ev.FOLDS
         merged = {"dense": {}, "hybrid": {}, "grid": None, "meta": [], "folds": sorted(got), "needed": needed}
         for fold in sorted(got):
             dense, hybrid, grid, meta = ev.fold_runs(name, fold)
@@ -53,7 +54,7 @@ def complete_runs() -> dict[tuple[str, str, int], dict]:
     live = ev.OUT / "live-base.json"
     bm25 = json.loads(live.read_text())["bm25"] if live.is_file() else {}
     if bm25:  # the teacher itself, as a reference row: the live `--lexical-weight 1` run
-        out["bm25", "bm25", 0] = {
+        out["bm25", "bm25", 0, "default"] = {
             "dense": bm25,
             "hybrid": bm25,
             "grid": None,
@@ -92,7 +93,8 @@ def fmt_p(p: float) -> str:
 
 def cmd_report(args) -> None:
     judgments = icecat_judgments()
-    runs = complete_runs()
+    every = complete_runs()
+    runs = {key[:3]: run for key, run in every.items() if key[3] == "default"}
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for setting, variant, seed in runs:
         groups[setting, variant].append(seed)
@@ -141,6 +143,7 @@ def cmd_report(args) -> None:
             f"| {setting} | {pair} | {mode} | {LABELS[tuple(col)]} | {diff:+.4f} | {fmt_p(p)} | {n} |"
         )
     tuned_lines = tuned_table(judgments, runs, groups, order)
+    search_lines = search_table(judgments, every)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     text = "\n".join(
         [
@@ -166,6 +169,7 @@ def cmd_report(args) -> None:
             *tests,
             "",
             *tuned_lines,
+            *search_lines,
         ]
     )
     old = REPORT.read_text(encoding="utf-8") if REPORT.is_file() else ""
@@ -191,17 +195,25 @@ def inner_halves() -> list[set[str]]:
 def tuned_run(judgments, grid: list[dict], halves: list[set[str]]) -> tuple[dict, list[int]]:
     """The hybrid run whose fusion each inner half takes from the other half of its outer fold: the grid
     spec with the best mean nDCG@10 there (first on ties: the served one). Returns (run, chosen indices)."""
-    scores = [per_query(judgments, run, "ndcg@10", False) for run in grid]
-    run, chosen = {}, []
-    for i, half in enumerate(halves):
+    chosen = choose_per_half([per_query(judgments, run, "ndcg@10", False) for run in grid], halves)
+    run = {}
+    for half, best in zip(halves, chosen):
+        run.update({q: grid[best][q] for q in half if q in grid[best]})
+    return run, chosen
+
+
+def choose_per_half(scores: list[dict[str, float]], halves: list[set[str]]) -> list[int]:
+    """For each inner half (halves come in pairs: an outer fold's two halves), the index of the candidate
+    with the best mean score over the OTHER half's queries (the first on ties; -1 for a candidate that
+    scored none of them), so no query's own score chooses its candidate."""
+    chosen = []
+    for i in range(len(halves)):
         other = halves[i + 1 if i % 2 == 0 else i - 1]
         means = [
             np.mean([sc[q] for q in other if q in sc]) if any(q in sc for q in other) else -1 for sc in scores
         ]
-        best = int(np.argmax(means))
-        chosen.append(best)
-        run.update({q: grid[best][q] for q in half if q in grid[best]})
-    return run, chosen
+        chosen.append(int(np.argmax(means)))
+    return chosen
 
 
 def tuned_table(judgments, runs, groups, order) -> list[str]:
@@ -249,6 +261,119 @@ def tuned_table(judgments, runs, groups, order) -> list[str]:
         lines.append(
             f"| {setting} | {pair} (tuned hybrid) | {LABELS[col]} | {diff:+.4f} | {fmt_p(p)} | {n} |"
         )
+    return [*lines, ""]
+
+
+def search_levels(every: dict, setting: str) -> dict[str, list[str]]:
+    """variant -> the levels it chooses among: those whose runs are complete (every seed of the default's, all
+    folds) for every variant the level runs for (ev.LEVELS: shared or GCL-only)."""
+    seeds = sorted({k[2] for k in every if k[0] == setting and k[3] == "default"})
+
+    def complete(variant: str, level: str) -> bool:
+        return all(
+            (setting, variant, s, level) in every
+            and len(every[setting, variant, s, level]["folds"]) == every[setting, variant, s, level]["needed"]
+            for s in seeds
+        )
+
+    out = {}
+    for variant in ev.VARIANTS:
+        out[variant] = [
+            level
+            for level, change in ev.LEVELS.items()
+            if (change["shared"] or variant == "gcl")
+            and all(complete(v, level) for v in (ev.VARIANTS if change["shared"] else ["gcl"]))
+        ]
+    return out
+
+
+def search_table(judgments, every: dict, setting: str = "human") -> list[str]:
+    """The fair search (plan file, session 4): each variant's level chosen per inner half on the other half's
+    dense nDCG@10 (per query averaged over seeds), then scored on its own half; per-level means for reference;
+    pooled paired tests of the tuned variants."""
+    levels = search_levels(every, setting)
+    if not any(len(v) > 1 for v in levels.values()):
+        return []
+    seeds = sorted({k[2] for k in every if k[0] == setting and k[3] == "default"})
+    halves = inner_halves()
+    cols = [(mode, metric, condensed) for mode in MODES for metric, condensed, _ in COLUMNS[:2]]
+    # scores[variant][level][col] = {seed: {query: value}}
+    scores: dict = {}
+    for variant, names in levels.items():
+        for level in names:
+            for seed in seeds:
+                run = every[setting, variant, seed, level]
+                for mode, metric, condensed in cols:
+                    scores.setdefault(variant, {}).setdefault(level, {}).setdefault(
+                        (mode, metric, condensed), {}
+                    )[seed] = per_query(judgments, run[mode], metric, condensed)
+    key_col = ("dense", "ndcg@10", False)
+    tuned: dict = {}
+    picks: dict = {}
+    for variant, names in levels.items():
+        by_level = [pooled(scores[variant][level][key_col]) for level in names]
+        chosen = [names[i] for i in choose_per_half(by_level, halves)]
+        picks[variant] = chosen
+        for col in cols:
+            for seed in seeds:
+                merged = {}
+                for half, level in zip(halves, chosen):
+                    merged.update({q: v for q, v in scores[variant][level][col][seed].items() if q in half})
+                tuned.setdefault((setting, variant), {}).setdefault(col, {})[seed] = merged
+        for col in cols:  # the variant's default, for "tuned - default"
+            tuned.setdefault((setting, f"{variant} default"), {})[col] = scores[variant]["default"][col]
+
+    def cell(by_seed: dict) -> str:
+        means = [np.mean(list(v.values())) for v in by_seed.values()]
+        return f"{np.mean(means):.4f} +- {np.std(means, ddof=1):.3f}" if len(means) > 1 else f"{means[0]:.4f}"
+
+    heads = " | ".join(f"{mode} {LABELS[(metric, condensed)]}" for mode, metric, condensed in cols)
+    lines = [
+        f"Fair search ({setting} setting; plan file, session 4): each level changes one setting of the "
+        "frozen recipe (lr5e6: lr 5e-6; lr6e5: lr 6e-5; fixtemp: temperature fixed at 0.05; power2: GCL's "
+        "score-to-weight power 2, w_min 0.1). Per level, mean over seeds (reference only: these numbers "
+        "choose nothing):",
+        "",
+        f"| variant | level | seeds | {heads} |",
+        "|---" * (3 + len(cols)) + "|",
+    ]
+    for variant, names in levels.items():
+        for level in names:
+            lines.append(
+                f"| {variant} | {level} | {','.join(map(str, seeds))} | "
+                + " | ".join(cell(scores[variant][level][col]) for col in cols)
+                + " |"
+            )
+    lines += [
+        "",
+        "Tuned by query-level cross-validation: each outer fold's queries split in two halves (query_folds "
+        "seed 1, as above); each half is ranked by the level with the best mean dense nDCG@10 on the other "
+        "half (first on ties, default first); binary chooses among "
+        f"{', '.join(levels['binary'])}; GCL among {', '.join(levels['gcl'])}.",
+        "",
+        f"| variant | seeds | {heads} | chosen (per half) |",
+        "|---" * (3 + len(cols)) + "|",
+    ]
+    for variant in levels:
+        lines.append(
+            f"| {variant} (tuned) | {','.join(map(str, seeds))} | "
+            + " | ".join(cell(tuned[setting, variant][col]) for col in cols)
+            + f" | {', '.join(picks[variant])} |"
+        )
+    lines += ["", "| comparison | mode | metric | mean difference | pooled p | queries |", "|---" * 6 + "|"]
+    pairs = [("gcl", "binary"), ("gcl", "gcl default"), ("binary", "binary default")]
+    for a, b in pairs:
+        for mode, metric, condensed in cols:
+            qa = pooled(tuned[setting, a][(mode, metric, condensed)])
+            qb = pooled(tuned[setting, b][(mode, metric, condensed)])
+            queries = sorted(set(qa) & set(qb))
+            xa, xb = np.array([qa[q] for q in queries]), np.array([qb[q] for q in queries])
+            p = paired_p_value(xa, xb, "randomisation", 10_000, 0)
+            name = f"{a} tuned - {b}" if b.endswith("default") else f"{a} tuned - {b} tuned"
+            lines.append(
+                f"| {name} | {mode} | {LABELS[(metric, condensed)]} | {float(np.mean(xa - xb)):+.4f} | "
+                f"{fmt_p(p)} | {len(queries)} |"
+            )
     return [*lines, ""]
 
 

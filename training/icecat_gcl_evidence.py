@@ -22,7 +22,7 @@ over the FULL catalogue (19,406 products) with the seed's fused dense score and 
 Usage (repository root; see training/results/icecat_gcl_evidence_plan.md):
     python training/icecat_gcl_evidence.py teacher          # runs/evidence/teacher.jsonl + catalogue.jsonl
     python training/icecat_gcl_evidence.py base
-    python training/icecat_gcl_evidence.py work JOB [JOB ...]   # JOB = setting:variant:seed[:level] (all folds)
+    python training/icecat_gcl_evidence.py work JOB [JOB ...]   # JOB = setting:variant:seed[:level]
     python training/icecat_gcl_evidence.py report           # -> training/results/icecat_gcl_evidence.md
 Jobs are claimed per fold (runs/evidence/claims/), so two `work` processes can share one list.
 """
@@ -383,7 +383,9 @@ def main(argv: list[str]) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("command", choices=["teacher", "base", "work", "report"])
-    parser.add_argument("jobs", nargs="*", help="setting:variant:seed[:level], e.g. teacher:gcl:0, human:gcl:1:lr5e6")
+    parser.add_argument(
+        "jobs", nargs="*", help="setting:variant:seed[:level], e.g. teacher:gcl:0, human:gcl:1:lr5e6"
+    )
     args = parser.parse_args(argv)
     if args.command == "report":
         from evidence_report import cmd_report  # noqa: PLC0415 (training/ is on sys.path as the script dir)
