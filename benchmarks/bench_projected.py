@@ -34,7 +34,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_adhoc import ADHOC  # noqa: E402
-from bench_search import FIELDS, exact_scores, load_fields, load_queries, ms, tie_recall  # noqa: E402
+from bench_search import (  # noqa: E402
+    FIELDS,
+    exact_scores,
+    load_fields,
+    load_queries,
+    ms,
+    tie_recall,
+    upsert_fields,
+)
 
 from gcl_search.config import parse_config  # noqa: E402
 from gcl_search.records import Document  # noqa: E402
@@ -97,12 +105,7 @@ def build(store: ProjectedStore, ids, vecs, present, dims: int) -> str:
         index=store.index, body={"properties": {PROJ: _vector_mapping(layout, dims)}}
     )
     start = time.perf_counter()
-    with store.bulk_load():
-        for lo in range(0, len(ids), 1000):
-            store.upsert(
-                Document(ids[i], {f: vecs[i, j] for j, f in enumerate(FIELDS) if present[i, j]})
-                for i in range(lo, min(lo + 1000, len(ids)))
-            )
+    upsert_fields(store, ids, vecs, present)
     store.client.indices.forcemerge(index=store.index, max_num_segments=1, request_timeout=3600)
     return f"built in {time.perf_counter() - start:.0f} s"
 

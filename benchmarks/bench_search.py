@@ -120,17 +120,22 @@ def build_index(
     store.drop()
     store.create(layout)
     start = time.perf_counter()
+    upsert_fields(store, ids, vecs, present)
+    if args.elasticsearch_url:
+        store.client.options(request_timeout=3600).indices.forcemerge(index=name, max_num_segments=1)
+    else:
+        store.client.indices.forcemerge(index=name, max_num_segments=1, request_timeout=3600)
+    return store, f"built in {time.perf_counter() - start:.0f} s"
+
+
+def upsert_fields(store, ids, vecs, present) -> None:
+    """Write the documents' field vectors (`load_fields`' arrays) in bulk-load mode, 1,000 per request."""
     with store.bulk_load():
         for lo in range(0, len(ids), 1000):
             store.upsert(
                 Document(ids[i], {f: vecs[i, j] for j, f in enumerate(FIELDS) if present[i, j]})
                 for i in range(lo, min(lo + 1000, len(ids)))
             )
-    if args.elasticsearch_url:
-        store.client.options(request_timeout=3600).indices.forcemerge(index=name, max_num_segments=1)
-    else:
-        store.client.indices.forcemerge(index=name, max_num_segments=1, request_timeout=3600)
-    return store, f"built in {time.perf_counter() - start:.0f} s"
 
 
 def exact_scores(q: np.ndarray, vecs, present, gram, w, method: str) -> np.ndarray:
