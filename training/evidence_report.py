@@ -361,7 +361,11 @@ def search_table(judgments, every: dict, setting: str = "human") -> list[str]:
             + f" | {', '.join(picks[variant])} |"
         )
     lines += ["", "| comparison | mode | metric | mean difference | pooled p | queries |", "|---" * 6 + "|"]
+    for level in (lv for lv in levels["binary"] if lv in levels["gcl"]):  # GCL - binary at each shared level
+        tuned[setting, f"gcl {level}"] = scores["gcl"][level]
+        tuned[setting, f"binary {level}"] = scores["binary"][level]
     pairs = [("gcl", "binary"), ("gcl", "gcl default"), ("binary", "binary default")]
+    pairs += [(f"gcl {lv}", f"binary {lv}") for lv in levels["binary"] if lv in levels["gcl"]]
     for a, b in pairs:
         for mode, metric, condensed in cols:
             qa = pooled(tuned[setting, a][(mode, metric, condensed)])
@@ -369,7 +373,10 @@ def search_table(judgments, every: dict, setting: str = "human") -> list[str]:
             queries = sorted(set(qa) & set(qb))
             xa, xb = np.array([qa[q] for q in queries]), np.array([qb[q] for q in queries])
             p = paired_p_value(xa, xb, "randomisation", 10_000, 0)
-            name = f"{a} tuned - {b}" if b.endswith("default") else f"{a} tuned - {b} tuned"
+            if a in levels:
+                name = f"{a} tuned - {b}" if b.endswith("default") else f"{a} tuned - {b} tuned"
+            else:
+                name = f"{a} - {b} (same level)"
             lines.append(
                 f"| {name} | {mode} | {LABELS[(metric, condensed)]} | {float(np.mean(xa - xb)):+.4f} | "
                 f"{fmt_p(p)} | {len(queries)} |"
