@@ -129,10 +129,14 @@ def main() -> None:
             line += f" | {p50:6.2f}  {min(ratios):.2f}-{max(ratios):.2f}"
         print(line, flush=True)
     if args.repeats:
-        singles = [ms(times[("single", n)], 50) for n in ADHOC]
-        print(f"# single p50 ms: {min(singles):.2f}-{max(singles):.2f} (per weighting's interleaved runs)")
+        print_single([ms(times[("single", n)], 50) for n in ADHOC])
     load_end = os.getloadavg()
     print(f"# load average after: {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
+
+
+def print_single(p50s: list[float]) -> None:
+    """The floor's line: the single-field knn's p50 over the weightings' interleaved runs."""
+    print(f"# single p50 ms: {min(p50s):.2f}-{max(p50s):.2f} (per weighting's interleaved runs)")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_adhoc import ADHOC  # noqa: E402
+from bench_adhoc import ADHOC, print_single  # noqa: E402
 from bench_search import (  # noqa: E402
     FIELDS,
     exact_scores,
@@ -123,9 +123,9 @@ def main() -> None:
     args = parser.parse_args()
     load_start = os.getloadavg()
     ids, vecs, present = load_fields(args.store)
-    local = LocalStore(args.store)
-    concat = local._loaded().concat
-    assert list(local._loaded().ids) == ids
+    state = LocalStore(args.store)._loaded()
+    concat = state.concat  # with the imputed blocks, as the index stores it
+    assert list(state.ids) == ids
     p = projection(concat, args.dims)
     texts, qmatrix = load_queries()
     store = ProjectedStore(args.opensearch_url, args.index, timeout=120, p=p)
@@ -197,8 +197,7 @@ def main() -> None:
             + f" {min(recs):6.4f} | {p50:6.2f}  {min(ratios):.2f}-{max(ratios):.2f}",
             flush=True,
         )
-    singles = [ms(times[("single", n)], 50) for n in ADHOC]
-    print(f"# single p50 ms: {min(singles):.2f}-{max(singles):.2f} (per weighting's interleaved runs)")
+    print_single([ms(times[("single", n)], 50) for n in ADHOC])
     load_end = os.getloadavg()
     print(f"# load average after: {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
 

@@ -80,11 +80,16 @@ def paired_tests(values: dict, columns: list[tuple]):
             if ka not in values or kb not in values:
                 continue
             for col in columns:
-                qa, qb = pooled(values[ka][col]), pooled(values[kb][col])
-                queries = sorted(set(qa) & set(qb))
-                xa, xb = np.array([qa[q] for q in queries]), np.array([qb[q] for q in queries])
-                p = paired_p_value(xa, xb, "randomisation", 10_000, 0)
-                yield setting, f"{a} - {b}", col, float(np.mean(xa - xb)), p, len(queries)
+                yield setting, f"{a} - {b}", col, *pooled_test(values[ka][col], values[kb][col])
+
+
+def pooled_test(a: dict[int, dict[str, float]], b: dict[int, dict[str, float]]) -> tuple[float, float, int]:
+    """(mean difference a - b, two-sided paired randomisation p, queries) over the queries both score, each
+    side's per-query metric averaged over its seeds (`pooled`)."""
+    qa, qb = pooled(a), pooled(b)
+    queries = sorted(set(qa) & set(qb))
+    xa, xb = np.array([qa[q] for q in queries]), np.array([qb[q] for q in queries])
+    return float(np.mean(xa - xb)), paired_p_value(xa, xb, "randomisation", 10_000, 0), len(queries)
 
 
 def fmt_p(p: float) -> str:
@@ -264,10 +269,14 @@ def tuned_table(judgments, runs, groups, order) -> list[str]:
     return [*lines, ""]
 
 
+def default_seeds(every: dict, setting: str) -> list[int]:
+    return sorted({k[2] for k in every if k[0] == setting and k[3] == "default"})
+
+
 def search_levels(every: dict, setting: str) -> dict[str, list[str]]:
     """variant -> the levels it chooses among: those whose runs are complete (every seed of the default's, all
     folds) for every variant the level runs for (ev.LEVELS: shared or GCL-only)."""
-    seeds = sorted({k[2] for k in every if k[0] == setting and k[3] == "default"})
+    seeds = default_seeds(every, setting)
 
     def complete(variant: str, level: str) -> bool:
         return all(
@@ -294,7 +303,7 @@ def search_table(judgments, every: dict, setting: str = "human") -> list[str]:
     levels = search_levels(every, setting)
     if not any(len(v) > 1 for v in levels.values()):
         return []
-    seeds = sorted({k[2] for k in every if k[0] == setting and k[3] == "default"})
+    seeds = default_seeds(every, setting)
     halves = inner_halves()
     cols = [(mode, metric, condensed) for mode in MODES for metric, condensed, _ in COLUMNS[:2]]
     # scores[variant][level][col] = {seed: {query: value}}
@@ -367,20 +376,15 @@ def search_table(judgments, every: dict, setting: str = "human") -> list[str]:
     pairs = [("gcl", "binary"), ("gcl", "gcl default"), ("binary", "binary default")]
     pairs += [(f"gcl {lv}", f"binary {lv}") for lv in levels["binary"] if lv in levels["gcl"]]
     for a, b in pairs:
+        if a in levels:
+            name = f"{a} tuned - {b}" if b.endswith("default") else f"{a} tuned - {b} tuned"
+        else:
+            name = f"{a} - {b} (same level)"
         for mode, metric, condensed in cols:
-            qa = pooled(tuned[setting, a][(mode, metric, condensed)])
-            qb = pooled(tuned[setting, b][(mode, metric, condensed)])
-            queries = sorted(set(qa) & set(qb))
-            xa, xb = np.array([qa[q] for q in queries]), np.array([qb[q] for q in queries])
-            p = paired_p_value(xa, xb, "randomisation", 10_000, 0)
-            if a in levels:
-                name = f"{a} tuned - {b}" if b.endswith("default") else f"{a} tuned - {b} tuned"
-            else:
-                name = f"{a} - {b} (same level)"
-            lines.append(
-                f"| {name} | {mode} | {LABELS[(metric, condensed)]} | {float(np.mean(xa - xb)):+.4f} | "
-                f"{fmt_p(p)} | {len(queries)} |"
-            )
+            col = (mode, metric, condensed)
+            diff, p, n = pooled_test(tuned[setting, a][col], tuned[setting, b][col])
+            label = LABELS[(metric, condensed)]
+            lines.append(f"| {name} | {mode} | {label} | {diff:+.4f} | {fmt_p(p)} | {n} |")
     return [*lines, ""]
 
 
