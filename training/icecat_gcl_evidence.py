@@ -83,13 +83,16 @@ SETTINGS = ("human", "teacher", "both")
 VARIANTS = {"binary": {"weighting": "binary"}, "gcl": {"weighting": "linear", "w_min": 0.1}}
 # The hyper-parameter search (a job's optional 4th part): each level changes one setting of the frozen recipe;
 # shared levels run for both variants, GCL-only ones only for GCL. The report picks a level per model by inner
-# cross-validation over queries (see the plan file, session 4).
+# cross-validation over queries (see the plan file, sessions 4 and 5).
 LEVELS = {
     "default": {"shared": True},
     "lr5e6": {"shared": True, "lr": 5e-6},
     "power2": {"shared": False, "loss": {"weighting": "power", "power": 2.0}},
     "fixtemp": {"shared": True, "loss": {"learnable_temperature": False}},
     "lr6e5": {"shared": True, "lr": 6e-5},
+    "lr2e6": {"shared": True, "lr": 2e-6},
+    "lr1e5": {"shared": True, "lr": 1e-5},
+    "ep1": {"shared": True, "epochs": 1},
 }
 TEACHER_QUERIES, TEACHER_DEPTH = int(os.environ.get("EVIDENCE_TEACHER_QUERIES", 600)), 10
 STEPS = {"human": 0, "teacher": 80, "both": 120}  # 0 = 2 epochs (2 folds: ~50 steps; 4 folds: ~74)
@@ -126,7 +129,7 @@ def recipe(setting: str, variant: str, seed: int, fold: int, level: str = "defau
         eval_each_epoch=False,
         max_length=32,
         max_steps=STEPS[setting],
-        epochs=2,
+        epochs=change.get("epochs", 2),
         lr=change.get("lr"),
         loss={**VARIANTS[variant], **change.get("loss", {})},
         data=data,
