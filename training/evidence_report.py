@@ -297,14 +297,14 @@ def search_levels(every: dict, setting: str) -> dict[str, list[str]]:
 
 
 def search_table(judgments, every: dict, setting: str = "human") -> list[str]:
-    """The fair search (plan file, session 4): each variant's level chosen per inner half on the other half's
-    dense nDCG@10 (per query averaged over seeds), then scored on its own half; per-level means for reference;
-    pooled paired tests of the tuned variants."""
+    """The fair search (plan file, sessions 4 and 5): per-level means for reference, then for each
+    pre-registered selection (ev.SEARCHES) each variant's level chosen per inner half on the other half's
+    nDCG@10 in the selection's mode (per query averaged over seeds) and scored on its own half, with pooled
+    paired tests of the tuned variants; last, GCL - binary at every level both ran."""
     levels = search_levels(every, setting)
     if not any(len(v) > 1 for v in levels.values()):
         return []
     seeds = default_seeds(every, setting)
-    halves = inner_halves()
     cols = [(mode, metric, condensed) for mode in MODES for metric, condensed, _ in COLUMNS[:2]]
     # scores[variant][level][col] = {seed: {query: value}}
     scores: dict = {}
@@ -316,32 +316,17 @@ def search_table(judgments, every: dict, setting: str = "human") -> list[str]:
                     scores.setdefault(variant, {}).setdefault(level, {}).setdefault(
                         (mode, metric, condensed), {}
                     )[seed] = per_query(judgments, run[mode], metric, condensed)
-    key_col = ("dense", "ndcg@10", False)
-    tuned: dict = {}
-    picks: dict = {}
-    for variant, names in levels.items():
-        by_level = [pooled(scores[variant][level][key_col]) for level in names]
-        chosen = [names[i] for i in choose_per_half(by_level, halves)]
-        picks[variant] = chosen
-        for col in cols:
-            for seed in seeds:
-                merged = {}
-                for half, level in zip(halves, chosen):
-                    merged.update({q: v for q, v in scores[variant][level][col][seed].items() if q in half})
-                tuned.setdefault((setting, variant), {}).setdefault(col, {})[seed] = merged
-        for col in cols:  # the variant's default, for "tuned - default"
-            tuned.setdefault((setting, f"{variant} default"), {})[col] = scores[variant]["default"][col]
 
     def cell(by_seed: dict) -> str:
         means = [np.mean(list(v.values())) for v in by_seed.values()]
         return f"{np.mean(means):.4f} +- {np.std(means, ddof=1):.3f}" if len(means) > 1 else f"{means[0]:.4f}"
 
     heads = " | ".join(f"{mode} {LABELS[(metric, condensed)]}" for mode, metric, condensed in cols)
+    what = "; ".join(f"{lv}: {ch['what']}" for lv, ch in ev.LEVELS.items() if lv != "default")
     lines = [
-        f"Fair search ({setting} setting; plan file, session 4): each level changes one setting of the "
-        "frozen recipe (lr5e6: lr 5e-6; lr6e5: lr 6e-5; fixtemp: temperature fixed at 0.05; power2: GCL's "
-        "score-to-weight power 2, w_min 0.1). Per level, mean over seeds (reference only: these numbers "
-        "choose nothing):",
+        f"Fair search ({setting} setting; plan file, sessions 4 and 5): each level changes one setting of "
+        f"the frozen recipe ({what}; power2 runs for GCL only). Per level, mean over seeds (reference only: "
+        "these numbers choose nothing):",
         "",
         f"| variant | level | seeds | {heads} |",
         "|---" * (3 + len(cols)) + "|",
@@ -353,39 +338,71 @@ def search_table(judgments, every: dict, setting: str = "human") -> list[str]:
                 + " | ".join(cell(scores[variant][level][col]) for col in cols)
                 + " |"
             )
-    lines += [
-        "",
-        "Tuned by query-level cross-validation: each outer fold's queries split in two halves (query_folds "
-        "seed 1, as above); each half is ranked by the level with the best mean dense nDCG@10 on the other "
-        "half (first on ties, default first); binary chooses among "
-        f"{', '.join(levels['binary'])}; GCL among {', '.join(levels['gcl'])}.",
-        "",
-        f"| variant | seeds | {heads} | chosen (per half) |",
-        "|---" * (3 + len(cols)) + "|",
+    lines.append("")
+    halves = inner_halves()
+    tests = {}
+    for session, mode, candidates in ev.SEARCHES:
+        pool = {
+            v: [lv for lv in names if candidates is None or lv in candidates] for v, names in levels.items()
+        }
+        wanted = {v: [lv for lv in candidates or () if ev.LEVELS[lv]["shared"] or v == "gcl"] for v in pool}
+        if candidates is not None and any(sorted(pool[v]) != sorted(wanted[v]) for v in pool):
+            lines += [f"Selection of session {session}: not reported (a candidate level is incomplete).", ""]
+            continue
+        tuned = tuned_levels(scores, pool, halves, (mode, "ndcg@10", False), cols)
+        lines += [
+            f"Selection of session {session}, tuned by query-level cross-validation: each outer fold's "
+            "queries split in two halves (query_folds seed 1); each half is ranked by the level with the "
+            f"best mean **{mode}** nDCG@10 on the other half (first on ties, LEVELS order); binary chooses "
+            f"among {', '.join(pool['binary'])}; GCL among {', '.join(pool['gcl'])}.",
+            "",
+            f"| variant | seeds | {heads} | chosen (per half) |",
+            "|---" * (3 + len(cols)) + "|",
+        ]
+        for variant, (by_col, chosen) in tuned.items():
+            lines.append(
+                f"| {variant} (tuned) | {','.join(map(str, seeds))} | "
+                + " | ".join(cell(by_col[col]) for col in cols)
+                + f" | {', '.join(chosen)} |"
+            )
+        lines.append("")
+        pairs = [(tuned["gcl"][0], tuned["binary"][0], "gcl tuned - binary tuned")]
+        pairs += [(tuned[v][0], scores[v]["default"], f"{v} tuned - {v} default") for v in tuned]
+        tests[session] = pairs
+    matched = [lv for lv in levels["binary"] if lv in levels["gcl"]]
+    tests["matched"] = [
+        (scores["gcl"][lv], scores["binary"][lv], f"gcl {lv} - binary {lv} (same level)") for lv in matched
     ]
-    for variant in levels:
-        lines.append(
-            f"| {variant} (tuned) | {','.join(map(str, seeds))} | "
-            + " | ".join(cell(tuned[setting, variant][col]) for col in cols)
-            + f" | {', '.join(picks[variant])} |"
-        )
-    lines += ["", "| comparison | mode | metric | mean difference | pooled p | queries |", "|---" * 6 + "|"]
-    for level in (lv for lv in levels["binary"] if lv in levels["gcl"]):  # GCL - binary at each shared level
-        tuned[setting, f"gcl {level}"] = scores["gcl"][level]
-        tuned[setting, f"binary {level}"] = scores["binary"][level]
-    pairs = [("gcl", "binary"), ("gcl", "gcl default"), ("binary", "binary default")]
-    pairs += [(f"gcl {lv}", f"binary {lv}") for lv in levels["binary"] if lv in levels["gcl"]]
-    for a, b in pairs:
-        if a in levels:
-            name = f"{a} tuned - {b}" if b.endswith("default") else f"{a} tuned - {b} tuned"
-        else:
-            name = f"{a} - {b} (same level)"
-        for mode, metric, condensed in cols:
-            col = (mode, metric, condensed)
-            diff, p, n = pooled_test(tuned[setting, a][col], tuned[setting, b][col])
-            label = LABELS[(metric, condensed)]
-            lines.append(f"| {name} | {mode} | {label} | {diff:+.4f} | {fmt_p(p)} | {n} |")
+    lines += [
+        "| selection | comparison | mode | metric | mean difference | pooled p | queries |",
+        "|---" * 7 + "|",
+    ]
+    for session, pairs in tests.items():
+        for a, b, name in pairs:
+            for col in cols:
+                diff, p, n = pooled_test(a[col], b[col])
+                label = LABELS[col[1:]]
+                lines.append(f"| {session} | {name} | {col[0]} | {label} | {diff:+.4f} | {fmt_p(p)} | {n} |")
     return [*lines, ""]
+
+
+def tuned_levels(scores: dict, pool: dict, halves: list[set[str]], key_col: tuple, cols: list) -> dict:
+    """variant -> ({col: {seed: {query: value}}}, chosen level per half): each inner half scored by the
+    candidate level that `key_col` (pooled over seeds) ranks best on the other half."""
+    out = {}
+    for variant, names in pool.items():
+        chosen = [
+            names[i] for i in choose_per_half([pooled(scores[variant][lv][key_col]) for lv in names], halves)
+        ]
+        by_col: dict = {}
+        for col in cols:
+            for seed in scores[variant][names[0]][col]:
+                merged = {}
+                for half, level in zip(halves, chosen):
+                    merged.update({q: v for q, v in scores[variant][level][col][seed].items() if q in half})
+                by_col.setdefault(col, {})[seed] = merged
+        out[variant] = (by_col, chosen)
+    return out
 
 
 def hybrid_words() -> str:

@@ -85,15 +85,29 @@ VARIANTS = {"binary": {"weighting": "binary"}, "gcl": {"weighting": "linear", "w
 # shared levels run for both variants, GCL-only ones only for GCL. The report picks a level per model by inner
 # cross-validation over queries (see the plan file, sessions 4 and 5).
 LEVELS = {
-    "default": {"shared": True},
-    "lr5e6": {"shared": True, "lr": 5e-6},
-    "power2": {"shared": False, "loss": {"weighting": "power", "power": 2.0}},
-    "fixtemp": {"shared": True, "loss": {"learnable_temperature": False}},
-    "lr6e5": {"shared": True, "lr": 6e-5},
-    "lr2e6": {"shared": True, "lr": 2e-6},
-    "lr1e5": {"shared": True, "lr": 1e-5},
-    "ep1": {"shared": True, "epochs": 1},
+    "default": {"shared": True, "what": "the frozen recipe"},
+    "lr5e6": {"shared": True, "what": "lr 5e-6", "lr": 5e-6},
+    "power2": {
+        "shared": False,
+        "what": "score-to-weight power 2",
+        "loss": {"weighting": "power", "power": 2.0},
+    },
+    "fixtemp": {
+        "shared": True,
+        "what": "temperature fixed at 0.05",
+        "loss": {"learnable_temperature": False},
+    },
+    "lr6e5": {"shared": True, "what": "lr 6e-5", "lr": 6e-5},
+    "lr2e6": {"shared": True, "what": "lr 2e-6", "lr": 2e-6},
+    "lr1e5": {"shared": True, "what": "lr 1e-5", "lr": 1e-5},
+    "ep1": {"shared": True, "what": "1 epoch instead of 2", "epochs": 1},
 }
+# The pre-registered selections (plan file): the session, the mode whose nDCG@10 picks each inner half's
+# level, and the candidate levels (None: every complete level).
+SEARCHES = (
+    ("4", "dense", ("default", "lr5e6", "power2", "fixtemp", "lr6e5")),
+    ("5", "hybrid", None),
+)
 TEACHER_QUERIES, TEACHER_DEPTH = int(os.environ.get("EVIDENCE_TEACHER_QUERIES", 600)), 10
 STEPS = {"human": 0, "teacher": 80, "both": 120}  # 0 = 2 epochs (2 folds: ~50 steps; 4 folds: ~74)
 RUNTIME = os.environ.get("EVIDENCE_RUNTIME", "onnx")  # how trained models encode the catalogue

@@ -49,3 +49,28 @@ def test_search_levels_change_one_setting_and_gcl_only_levels_refuse_binary(er):
     assert ev.run_name("human", "gcl", 2) == "human-gcl-s2"
     with pytest.raises(SystemExit, match="GCL's weighting only"):
         ev.recipe("human", "binary", 0, 0, "power2")
+
+
+def test_tuned_levels_score_each_half_with_the_level_chosen_on_the_other_half(er):
+    halves = [{"a"}, {"b"}]
+    key, other = ("hybrid", "ndcg@10", False), ("dense", "ndcg@10", False)
+    # level x wins on b's hybrid, level y on a's; the dense column is what the chosen levels score there.
+    scores = {
+        "gcl": {
+            "x": {key: {0: {"a": 0.1, "b": 0.9}}, other: {0: {"a": 0.11, "b": 0.19}}},
+            "y": {key: {0: {"a": 0.8, "b": 0.2}}, other: {0: {"a": 0.21, "b": 0.29}}},
+        }
+    }
+    tuned = er.tuned_levels(scores, {"gcl": ["x", "y"]}, halves, key, [key, other])
+    by_col, chosen = tuned["gcl"]
+    assert chosen == ["x", "y"]  # a is ranked by b's winner, b by a's
+    assert by_col[other] == {0: {"a": 0.11, "b": 0.29}}
+    assert by_col[key] == {0: {"a": 0.1, "b": 0.2}}
+
+
+def test_every_pre_registered_candidate_is_a_level(er):
+    for _session, mode, candidates in er.ev.SEARCHES:
+        assert mode in er.MODES
+        assert candidates is None or set(candidates) <= set(er.ev.LEVELS)
+    assert er.ev.recipe("human", "gcl", 0, 0, "ep1").train.epochs == 1
+    assert er.ev.recipe("human", "binary", 0, 0, "lr2e6").train.lr == 2e-6
