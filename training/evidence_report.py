@@ -340,6 +340,8 @@ def search_table(judgments, every: dict, setting: str = "human") -> list[str]:
             )
     lines.append("")
     halves = inner_halves()
+    base_run = every.get(("base", "base", 0, "default"))
+    base = {c: {0: per_query(judgments, base_run[c[0]], *c[1:])} for c in cols} if base_run else {}
     tests = {}
     for session, mode, candidates in ev.SEARCHES:
         pool = {
@@ -368,6 +370,7 @@ def search_table(judgments, every: dict, setting: str = "human") -> list[str]:
         lines.append("")
         pairs = [(tuned["gcl"][0], tuned["binary"][0], "gcl tuned - binary tuned")]
         pairs += [(tuned[v][0], scores[v]["default"], f"{v} tuned - {v} default") for v in tuned]
+        pairs += [(tuned[v][0], base, f"{v} tuned - base") for v in tuned if base]
         tests[session] = pairs
     matched = [lv for lv in levels["binary"] if lv in levels["gcl"]]
     tests["matched"] = [
