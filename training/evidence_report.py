@@ -305,7 +305,8 @@ def search_table(judgments, every: dict, setting: str = "human") -> list[str]:
     if not any(len(v) > 1 for v in levels.values()):
         return []
     seeds = default_seeds(every, setting)
-    cols = [(mode, metric, condensed) for mode in MODES for metric, condensed, _ in COLUMNS[:2]]
+    shown = (*COLUMNS[:2], COLUMNS[3])  # standard and condensed nDCG@10, judged@10 (not tested)
+    cols = [(mode, metric, condensed) for mode in MODES for metric, condensed, _ in shown]
     # scores[variant][level][col] = {seed: {query: value}}
     scores: dict = {}
     for variant, names in levels.items():
@@ -382,7 +383,7 @@ def search_table(judgments, every: dict, setting: str = "human") -> list[str]:
     ]
     for session, pairs in tests.items():
         for a, b, name in pairs:
-            for col in cols:
+            for col in (c for c in cols if c[1] != "judged@10"):
                 diff, p, n = pooled_test(a[col], b[col])
                 label = LABELS[col[1:]]
                 lines.append(f"| {session} | {name} | {col[0]} | {label} | {diff:+.4f} | {fmt_p(p)} | {n} |")
