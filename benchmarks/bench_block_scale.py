@@ -8,9 +8,10 @@ widest beam. This is an offline proxy, not the node: faiss `IndexHNSWFlat` (M 16
 product, one thread) on the demo store's concatenated vectors, each brand scale `s` side by side in one run.
 Per (s, ef): recall@10 (tie-aware) of the pool's exact fused ranking against brute force (numpy, float64), and
 the graph walk's distance computations per query (faiss `hnsw_stats.ndis`, as a ratio to s = 1 at the same
-ef), the cost Lucene's walk also scales with. Usage:
+ef), the cost Lucene's walk also scales with. `--project D` searches bench_projected.py's D-dim SVD
+projection of the scaled vectors instead. Usage:
 
-    python benchmarks/bench_block_scale.py --store /work/stores/icecat-demo [--titles 200]
+    python benchmarks/bench_block_scale.py --store /work/stores/icecat-demo [--titles 200] [--project 384]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_adhoc import ADHOC, title_queries  # noqa: E402
+from bench_projected import projection  # noqa: E402
 from bench_search import exact_scores, load_fields, load_queries  # noqa: E402
 
 from gcl_search.stores.local import LocalStore  # noqa: E402
@@ -47,6 +49,9 @@ def main() -> None:
     parser.add_argument("--ef", default="400,800,1600", help="efSearch values")
     parser.add_argument("--pool", type=int, default=200, help="the rescore pool (rescore_depth)")
     parser.add_argument("--titles", type=int, default=0, help="use N catalogue titles as queries instead")
+    parser.add_argument(
+        "--project", type=int, default=0, help="search a D-dim SVD projection (bench_projected)"
+    )
     args = parser.parse_args()
     faiss.omp_set_num_threads(1)
     load_start = os.getloadavg()
@@ -61,16 +66,21 @@ def main() -> None:
     base_ndis: dict[tuple[int, str], float] = {}
     for s in map(float, args.scales.split(",")):
         scale = np.repeat(np.array([1.0, 1.0, s], dtype=np.float32), dim)
-        index = faiss.IndexHNSWFlat(concat.shape[1], 16, faiss.METRIC_INNER_PRODUCT)
+        p = (
+            projection(concat * scale, args.project)
+            if args.project
+            else np.eye(concat.shape[1], dtype=np.float32)
+        )
+        index = faiss.IndexHNSWFlat(p.shape[1], 16, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 200
-        index.add(concat * scale)
+        index.add(concat * scale @ p)
         for ef in map(int, args.ef.split(",")):
             index.hnsw.efSearch = ef
             cells, worst = [], 1.0
             for name, w in ADHOC.items():
                 block = np.repeat(np.array([w[0], w[1], w[2] / s], dtype=np.float32), dim)
                 faiss.cvar.hnsw_stats.reset()
-                _, found = index.search(np.tile(queries, 3) * block, args.pool)
+                _, found = index.search(np.tile(queries, 3) * block @ p, args.pool)
                 ndis = faiss.cvar.hnsw_stats.ndis / len(queries)
                 base_ndis.setdefault((ef, name), ndis)
                 rec = np.mean([tie_recall(f[f >= 0], e) for f, e in zip(found, exact[name])])

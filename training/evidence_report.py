@@ -201,10 +201,15 @@ def tuned_run(judgments, grid: list[dict], halves: list[set[str]]) -> tuple[dict
     """The hybrid run whose fusion each inner half takes from the other half of its outer fold: the grid
     spec with the best mean nDCG@10 there (first on ties: the served one). Returns (run, chosen indices)."""
     chosen = choose_per_half([per_query(judgments, run, "ndcg@10", False) for run in grid], halves)
-    run = {}
-    for half, best in zip(halves, chosen):
-        run.update({q: grid[best][q] for q in half if q in grid[best]})
-    return run, chosen
+    return by_half([grid[best] for best in chosen], halves), chosen
+
+
+def by_half(sources: list[dict], halves: list[set[str]]) -> dict:
+    """One query-keyed dict: each half's queries taken from its own source (the candidate chosen for it)."""
+    out = {}
+    for half, source in zip(halves, sources):
+        out.update({q: v for q, v in source.items() if q in half})
+    return out
 
 
 def choose_per_half(scores: list[dict[str, float]], halves: list[set[str]]) -> list[int]:
@@ -401,10 +406,8 @@ def tuned_levels(scores: dict, pool: dict, halves: list[set[str]], key_col: tupl
         by_col: dict = {}
         for col in cols:
             for seed in scores[variant][names[0]][col]:
-                merged = {}
-                for half, level in zip(halves, chosen):
-                    merged.update({q: v for q, v in scores[variant][level][col][seed].items() if q in half})
-                by_col.setdefault(col, {})[seed] = merged
+                sources = [scores[variant][level][col][seed] for level in chosen]
+                by_col.setdefault(col, {})[seed] = by_half(sources, halves)
         out[variant] = (by_col, chosen)
     return out
 
