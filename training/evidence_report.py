@@ -42,7 +42,7 @@ def complete_runs() -> dict[tuple[str, str, int, str], dict]:
         else:
             setting, variant, seed, level = (name.split("-") + ["default"])[:4]
             key = (setting, variant, int(seed[1:]), level)
-            needed = 1 if setting == "teacher" else ev.FOLDS
+            needed = ev.folds_of(setting, level)
         merged = {"dense": {}, "hybrid": {}, "grid": None, "meta": [], "folds": sorted(got), "needed": needed}
         for fold in sorted(got):
             dense, hybrid, grid, meta = ev.fold_runs(name, fold)

@@ -101,17 +101,23 @@ LEVELS = {
     "lr2e6": {"shared": True, "what": "lr 2e-6", "lr": 2e-6},
     "lr1e5": {"shared": True, "what": "lr 1e-5", "lr": 1e-5},
     "ep1": {"shared": True, "what": "1 epoch instead of 2", "epochs": 1},
+    "k4": {"shared": True, "what": "4-fold CV (~79 training queries per model, not ~52)", "folds": 4},
 }
 # The pre-registered selections (plan file): the session, the mode whose nDCG@10 picks each inner half's
 # level, and the candidate levels (None: every complete level).
 SEARCHES = (
     ("4", "dense", ("default", "lr5e6", "power2", "fixtemp", "lr6e5")),
-    ("5", "hybrid", None),
+    ("5", "hybrid", ("default", "lr5e6", "power2", "fixtemp", "lr6e5", "lr2e6", "lr1e5", "ep1")),
 )
 TEACHER_QUERIES, TEACHER_DEPTH = int(os.environ.get("EVIDENCE_TEACHER_QUERIES", 600)), 10
 STEPS = {"human": 0, "teacher": 80, "both": 120}  # 0 = 2 epochs (2 folds: ~50 steps; 4 folds: ~74)
 RUNTIME = os.environ.get("EVIDENCE_RUNTIME", "onnx")  # how trained models encode the catalogue
 THREADS = int(os.environ.get("EVIDENCE_THREADS", 1))  # per worker (two workers on two cores)
+
+
+def folds_of(setting: str, level: str = "default") -> int:
+    """The fold models one run trains: 1 for teacher (it trains on no visible query), else its level's CV."""
+    return 1 if setting == "teacher" else LEVELS[level].get("folds", FOLDS)
 
 
 def run_name(setting: str, variant: str, seed: int | str, level: str = "default") -> str:
@@ -120,7 +126,7 @@ def run_name(setting: str, variant: str, seed: int | str, level: str = "default"
 
 def recipe(setting: str, variant: str, seed: int, fold: int, level: str = "default"):
     raw = {**json.loads(json.dumps(BASE)), "fields": FIELDS}
-    data: dict = {"folds": FOLDS, "fold": fold, "split_seed": FOLD_SEED}
+    data: dict = {"folds": folds_of(setting, level), "fold": fold, "split_seed": FOLD_SEED}
     if setting == "teacher":
         data = {
             "source": "pairs",
@@ -222,9 +228,9 @@ def rank(ids, vectors, present, query_vectors, queries) -> tuple[dict, dict, lis
     )
 
 
-def fold_queries(fold: int) -> list[str]:
+def fold_queries(fold: int, folds: int = FOLDS) -> list[str]:
     data = load_icecat(["title"])
-    return sorted(query_folds(data.triples, FOLDS, FOLD_SEED)[fold])
+    return sorted(query_folds(data.triples, folds, FOLD_SEED)[fold])
 
 
 def all_queries() -> list[str]:
@@ -346,7 +352,7 @@ def run_fold(setting: str, variant: str, seed: int, fold: int, log, level: str =
     enc = R.load_encoder(result.model_dir, RUNTIME, THREADS, onnx)
     field_embeddings(result.model_dir, log, enc)
     encoded = time.monotonic() - started - trained
-    queries = all_queries() if setting == "teacher" else fold_queries(fold)
+    queries = all_queries() if setting == "teacher" else fold_queries(fold, folds_of(setting, level))
     save_fold(
         run_name(setting, variant, seed, level),
         fold,
@@ -379,7 +385,7 @@ def cmd_work(args) -> None:
         setting, variant, seed, level = (job.split(":") + ["default"])[:4]
         if level not in LEVELS:
             raise SystemExit(f"job {job}: unknown level {level!r}; use one of {', '.join(LEVELS)}")
-        for fold in range(1 if setting == "teacher" else FOLDS):
+        for fold in range(folds_of(setting, level)):
             name = run_name(setting, variant, seed, level)
             done = OUT / "folds" / f"{name}-f{fold}.json"
             claim = OUT / "claims" / f"{name}-f{fold}"

@@ -51,6 +51,17 @@ def test_search_levels_change_one_setting_and_gcl_only_levels_refuse_binary(er):
         ev.recipe("human", "binary", 0, 0, "power2")
 
 
+def test_the_k4_level_trains_four_folds_and_teacher_runs_train_one(er):
+    ev = er.ev
+    data = ev.recipe("human", "binary", 0, 3, "k4").train.data
+    assert (data.folds, data.fold) == (4, 3)
+    assert ev.recipe("human", "gcl", 0, 1).train.data.folds == ev.FOLDS
+    assert (ev.folds_of("human", "k4"), ev.folds_of("human")) == (4, ev.FOLDS)
+    assert ev.folds_of("teacher", "k4") == 1
+    # session 5's selection names its candidates, so a level added later does not change it
+    assert "k4" not in {s: c for s, _, c in ev.SEARCHES}["5"]
+
+
 def test_tuned_levels_score_each_half_with_the_level_chosen_on_the_other_half(er):
     halves = [{"a"}, {"b"}]
     key, other = ("hybrid", "ndcg@10", False), ("dense", "ndcg@10", False)
