@@ -329,9 +329,10 @@ def search_table(judgments, every: dict, setting: str = "human") -> list[str]:
 
     heads = " | ".join(f"{mode} {LABELS[(metric, condensed)]}" for mode, metric, condensed in cols)
     what = "; ".join(f"{lv}: {ch['what']}" for lv, ch in ev.LEVELS.items() if lv != "default")
+    only = ", ".join(lv for lv, ch in ev.LEVELS.items() if not ch["shared"])
     lines = [
-        f"Fair search ({setting} setting; plan file, sessions 4 and 5): each level changes one setting of "
-        f"the frozen recipe ({what}; power2 runs for GCL only). Per level, mean over seeds (reference only: "
+        f"Fair search ({setting} setting; plan file, sessions 4-7): each level changes one setting of "
+        f"the frozen recipe ({what}; {only} run for GCL only). Per level, mean over seeds (reference only: "
         "these numbers choose nothing):",
         "",
         f"| variant | level | seeds | {heads} |",
@@ -378,6 +379,10 @@ def search_table(judgments, every: dict, setting: str = "human") -> list[str]:
         pairs += [(tuned[v][0], scores[v]["default"], f"{v} tuned - {v} default") for v in tuned]
         pairs += [(tuned[v][0], base, f"{v} tuned - base") for v in tuned if base]
         tests[session] = pairs
+    for level in (lv for lv in ev.LEVEL_TESTS if lv in levels["gcl"] and lv in levels["binary"]):
+        pairs = [(scores[v][level], scores[v]["default"], f"{v} {level} - {v} default") for v in levels]
+        pairs += [(scores[v][level], base, f"{v} {level} - base") for v in levels if base]
+        tests[level] = pairs
     matched = [lv for lv in levels["binary"] if lv in levels["gcl"]]
     tests["matched"] = [
         (scores["gcl"][lv], scores["binary"][lv], f"gcl {lv} - binary {lv} (same level)") for lv in matched

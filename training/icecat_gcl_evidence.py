@@ -102,13 +102,22 @@ LEVELS = {
     "lr1e5": {"shared": True, "what": "lr 1e-5", "lr": 1e-5},
     "ep1": {"shared": True, "what": "1 epoch instead of 2", "epochs": 1},
     "k4": {"shared": True, "what": "4-fold CV (~79 training queries per model, not ~52)", "folds": 4},
+    "neg2": {
+        "shared": True,
+        "what": "2 judged-irrelevant negatives per row",
+        "data": {"negatives_per_row": 2},
+    },
+    "wmin05": {"shared": False, "what": "w_min 0.5", "loss": {"w_min": 0.5}},
 }
 # The pre-registered selections (plan file): the session, the mode whose nDCG@10 picks each inner half's
 # level, and the candidate levels (None: every complete level).
 SEARCHES = (
     ("4", "dense", ("default", "lr5e6", "power2", "fixtemp", "lr6e5")),
     ("5", "hybrid", ("default", "lr5e6", "power2", "fixtemp", "lr6e5", "lr2e6", "lr1e5", "ep1")),
+    ("7", "dense", ("default", "lr5e6", "power2", "fixtemp", "lr6e5", "neg2", "wmin05")),
 )
+# Levels also tested against their variant's default and the base model (plan file, session 6).
+LEVEL_TESTS = ("k4",)
 TEACHER_QUERIES, TEACHER_DEPTH = int(os.environ.get("EVIDENCE_TEACHER_QUERIES", 600)), 10
 STEPS = {"human": 0, "teacher": 80, "both": 120}  # 0 = 2 epochs (2 folds: ~50 steps; 4 folds: ~74)
 RUNTIME = os.environ.get("EVIDENCE_RUNTIME", "onnx")  # how trained models encode the catalogue
@@ -152,7 +161,7 @@ def recipe(setting: str, variant: str, seed: int, fold: int, level: str = "defau
         epochs=change.get("epochs", 2),
         lr=change.get("lr"),
         loss={**VARIANTS[variant], **change.get("loss", {})},
-        data=data,
+        data={**data, **change.get("data", {})},
     )
 
 

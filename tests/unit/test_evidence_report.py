@@ -47,8 +47,13 @@ def test_search_levels_change_one_setting_and_gcl_only_levels_refuse_binary(er):
     assert not ev.recipe("human", "gcl", 0, 0, "fixtemp").train.loss.learnable_temperature
     assert ev.run_name("human", "gcl", 2, "lr6e5") == "human-gcl-s2-lr6e5"
     assert ev.run_name("human", "gcl", 2) == "human-gcl-s2"
-    with pytest.raises(SystemExit, match="GCL's weighting only"):
-        ev.recipe("human", "binary", 0, 0, "power2")
+    neg = ev.recipe("human", "binary", 0, 1, "neg2").train.data
+    assert (neg.negatives_per_row, neg.folds, neg.fold) == (2, ev.FOLDS, 1)
+    assert ev.recipe("human", "gcl", 0, 0).train.data.negatives_per_row == 0
+    assert ev.recipe("human", "gcl", 0, 0, "wmin05").train.loss.w_min == 0.5
+    for level in ("power2", "wmin05"):
+        with pytest.raises(SystemExit, match="GCL's weighting only"):
+            ev.recipe("human", "binary", 0, 0, level)
 
 
 def test_the_k4_level_trains_four_folds_and_teacher_runs_train_one(er):
