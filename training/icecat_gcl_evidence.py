@@ -114,7 +114,8 @@ LEVELS = {
 SEARCHES = (
     ("4", "dense", ("default", "lr5e6", "power2", "fixtemp", "lr6e5")),
     ("5", "hybrid", ("default", "lr5e6", "power2", "fixtemp", "lr6e5", "lr2e6", "lr1e5", "ep1")),
-    ("7", "dense", ("default", "lr5e6", "power2", "fixtemp", "lr6e5", "neg2", "wmin05")),
+    # wmin05 did not finish before session 7's cut-off: a level counts only when complete (plan file)
+    ("7", "dense", ("default", "lr5e6", "power2", "fixtemp", "lr6e5", "neg2")),
 )
 # Levels also tested against their variant's default and the base model (plan file, session 6).
 LEVEL_TESTS = ("k4",)
