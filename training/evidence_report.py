@@ -351,11 +351,9 @@ def search_table(judgments, every: dict, setting: str = "human") -> list[str]:
     base = {c: {0: per_query(judgments, base_run[c[0]], *c[1:])} for c in cols} if base_run else {}
     tests = {}
     for session, mode, candidates in ev.SEARCHES:
-        pool = {
-            v: [lv for lv in names if candidates is None or lv in candidates] for v, names in levels.items()
-        }
-        wanted = {v: [lv for lv in candidates or () if ev.LEVELS[lv]["shared"] or v == "gcl"] for v in pool}
-        if candidates is not None and any(sorted(pool[v]) != sorted(wanted[v]) for v in pool):
+        pool = {v: [lv for lv in names if lv in candidates] for v, names in levels.items()}
+        wanted = {v: [lv for lv in candidates if ev.LEVELS[lv]["shared"] or v == "gcl"] for v in pool}
+        if any(sorted(pool[v]) != sorted(wanted[v]) for v in pool):
             lines += [f"Selection of session {session}: not reported (a candidate level is incomplete).", ""]
             continue
         tuned = tuned_levels(scores, pool, halves, (mode, "ndcg@10", False), cols)

@@ -110,7 +110,7 @@ LEVELS = {
     "wmin05": {"shared": False, "what": "w_min 0.5", "loss": {"w_min": 0.5}},
 }
 # The pre-registered selections (plan file): the session, the mode whose nDCG@10 picks each inner half's
-# level, and the candidate levels (None: every complete level).
+# level, and its candidate levels (all must be complete for the selection to be reported).
 SEARCHES = (
     ("4", "dense", ("default", "lr5e6", "power2", "fixtemp", "lr6e5")),
     ("5", "hybrid", ("default", "lr5e6", "power2", "fixtemp", "lr6e5", "lr2e6", "lr1e5", "ep1")),
